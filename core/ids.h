@@ -1,0 +1,71 @@
+// File: core/ids.h
+//
+// Strong identifier types of the protocol. Each wraps an integer so that a
+// `NodeId` cannot be passed where a `GroupId` is meant. A `MessageId` names
+// one broadcast: its origin and the origin's sequence number, which is what
+// lets duplicate detection use bounded per-origin windows.
+//
+// Thread-safety: value types, freely copyable.
+#ifndef ELARA_CORE_IDS_H_
+#define ELARA_CORE_IDS_H_
+
+#include <compare>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+namespace elara {
+
+template <typename Tag, typename Rep>
+class StrongId {
+ public:
+  using rep_type = Rep;
+  constexpr StrongId() = default;
+  constexpr explicit StrongId(Rep value) : value_(value) {}
+  constexpr Rep value() const { return value_; }
+  constexpr auto operator<=>(const StrongId&) const = default;
+
+  template <typename H>
+  friend H AbslHashValue(H h, const StrongId& id) {
+    return H::combine(std::move(h), id.value_);
+  }
+
+ private:
+  Rep value_{};
+};
+
+struct NodeIdTag {};
+struct StateIdTag {};
+struct StreamIdTag {};
+struct SegmentIdTag {};
+struct GroupIdTag {};
+struct SessionIdTag {};
+struct PriorityTag {};
+
+using NodeId = StrongId<NodeIdTag, uint64_t>;
+using StateId = StrongId<StateIdTag, uint64_t>;
+using StreamId = StrongId<StreamIdTag, uint64_t>;
+using SegmentId = StrongId<SegmentIdTag, uint64_t>;
+using GroupId = StrongId<GroupIdTag, uint64_t>;
+using SessionId = StrongId<SessionIdTag, uint64_t>;
+using Priority = StrongId<PriorityTag, uint8_t>;
+
+// One broadcast message: who authored it and its per-origin sequence number
+// (starting at 1; 0 is never a valid sequence).
+struct MessageId {
+  NodeId origin;
+  uint64_t sequence = 0;
+
+  constexpr auto operator<=>(const MessageId&) const = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const MessageId& id) {
+    return H::combine(std::move(h), id.origin, id.sequence);
+  }
+};
+
+std::string ToString(NodeId id);     // 16 hex digits
+std::string ToString(MessageId id);  // "<origin hex>/<sequence>"
+
+}  // namespace elara
+
+#endif  // ELARA_CORE_IDS_H_

@@ -1,0 +1,50 @@
+// File: core/outbox.h
+//
+// Outbox: where the engine's sub-protocols put what they want to send and
+// tell. Frames are queued per destination during one engine call; at the end
+// of the call the engine packs them into as few datagrams as fit the
+// datagram budget (piggybacking control frames on payload frames) in the
+// order they were queued, and moves them to the transmit queue.
+//
+// A queued GossipFrame's payload span must stay valid until the end of the
+// engine call that queued it (the engine flushes before returning).
+//
+// Thread-safety: not thread-safe; owned by one Engine.
+#ifndef ELARA_CORE_OUTBOX_H_
+#define ELARA_CORE_OUTBOX_H_
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "core/address.h"
+#include "core/engine.h"
+#include "core/wire.h"
+
+namespace elara {
+
+class Outbox {
+ public:
+  struct PendingFrame {
+    Address to;
+    Frame frame;
+  };
+
+  void Send(const Address& to, Frame frame) {
+    pending_.push_back(PendingFrame{to, std::move(frame)});
+  }
+  void Emit(EngineEvent event) { events_.push_back(std::move(event)); }
+
+  // The engine takes what was queued (and leaves the outbox empty, capacity
+  // kept).
+  std::vector<PendingFrame>& pending() { return pending_; }
+  std::vector<EngineEvent>& events() { return events_; }
+
+ private:
+  std::vector<PendingFrame> pending_;
+  std::vector<EngineEvent> events_;
+};
+
+}  // namespace elara
+
+#endif  // ELARA_CORE_OUTBOX_H_

@@ -1,0 +1,95 @@
+#include "core/random.h"
+
+#include <cassert>
+
+namespace elara {
+namespace {
+
+constexpr uint64_t RotateLeft(uint64_t x, int k) {
+  return (x << k) | (x >> (64 - k));
+}
+
+}  // namespace
+
+uint64_t SplitMix64(uint64_t* state) {
+  uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t ProbabilityToThreshold(double p) {
+  if (!(p > 0.0)) return 0;  // also catches NaN
+  if (p >= 1.0) return UINT64_MAX;
+  // 2^64 * p, computed in two exact halves so no rounding reaches 2^64.
+  double scaled = p * 18446744073709551616.0;
+  if (scaled >= 18446744073709551615.0) return UINT64_MAX;
+  return static_cast<uint64_t>(scaled);
+}
+
+Random::Random(uint64_t seed) {
+  uint64_t state = seed;
+  for (uint64_t& word : s_) word = SplitMix64(&state);
+}
+
+uint64_t Random::Next64() {
+  const uint64_t result = RotateLeft(s_[1] * 5, 7) * 9;
+  const uint64_t t = s_[1] << 17;
+  s_[2] ^= s_[0];
+  s_[3] ^= s_[1];
+  s_[1] ^= s_[2];
+  s_[0] ^= s_[3];
+  s_[2] ^= t;
+  s_[3] = RotateLeft(s_[3], 45);
+  return result;
+}
+
+uint64_t Random::UniformBelow(uint64_t n) {
+  assert(n > 0);
+  // Lemire, "Fast Random Integer Generation in an Interval" (2019).
+  unsigned __int128 m = static_cast<unsigned __int128>(Next64()) * n;
+  uint64_t low = static_cast<uint64_t>(m);
+  if (low < n) {
+    const uint64_t threshold = (0 - n) % n;
+    while (low < threshold) {
+      m = static_cast<unsigned __int128>(Next64()) * n;
+      low = static_cast<uint64_t>(m);
+    }
+  }
+  return static_cast<uint64_t>(m >> 64);
+}
+
+uint64_t Random::UniformBetween(uint64_t lo, uint64_t hi) {
+  assert(lo <= hi);
+  if (lo == 0 && hi == UINT64_MAX) return Next64();
+  return lo + UniformBelow(hi - lo + 1);
+}
+
+bool Random::OneIn(uint64_t n) { return UniformBelow(n) == 0; }
+
+bool Random::Chance(uint64_t threshold) {
+  if (threshold == UINT64_MAX) return true;
+  return Next64() < threshold;
+}
+
+void Random::PickK(uint64_t k, uint64_t n, std::vector<uint64_t>* out) {
+  assert(k <= n);
+  // Floyd's algorithm: k draws, O(k^2) membership checks, fine for the small
+  // k (fanouts, shuffle samples) the protocol uses.
+  const size_t base = out->size();
+  for (uint64_t j = n - k; j < n; ++j) {
+    uint64_t t = UniformBelow(j + 1);
+    bool taken = false;
+    for (size_t i = base; i < out->size(); ++i) {
+      if ((*out)[i] == t) {
+        taken = true;
+        break;
+      }
+    }
+    out->push_back(taken ? j : t);
+  }
+}
+
+uint64_t Random::DeriveSeed() { return Next64(); }
+
+}  // namespace elara

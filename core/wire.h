@@ -1,0 +1,259 @@
+// File: core/wire.h
+//
+// ELARA's wire format: one UDP datagram (or one simulated packet) carries a
+// header and one or more frames.
+//
+//   datagram := version:u8 sender:NodeId(8 bytes, little-endian) frame+
+//   frame    := type:u8 length:varint body[length]
+//
+// Integers in bodies are LEB128 varints (at most 10 bytes, no overlong
+// 10th byte), node ids are 8 fixed little-endian bytes, addresses are
+// `kind:u8` then kSim: varint index | kIpv4: 4 bytes + u16 port (LE) |
+// kIpv6: 16 bytes + u16 port (LE). The frame length lets a decoder skip
+// frames of a newer minor protocol (types it does not know are reported as
+// kUnknownFrameType and the datagram is dropped: this version is strict).
+//
+// Guarantees:
+//   - DecodeDatagram never reads outside the given bytes, whatever they are,
+//     and returns either a fully valid datagram or a WireError.
+//   - A decoded frame's `payload` span points into the input bytes: it is
+//     valid only as long as they are.
+//   - DatagramBuilder never produces a datagram longer than its
+//     `max_datagram_bytes`; a frame that does not fit is refused with
+//     kTooLarge and the builder is unchanged.
+//   - Lists inside frames are bounded (kMaxListEntries) on encode and decode.
+//
+// Frame type numbers: 1-15 membership, 16-31 broadcast; reserved ranges
+// for later protocols: 32-47 state, 48-63 streams, 64-79 groups,
+// 80-95 authentication.
+//
+// Thread-safety: functions are pure; a DatagramBuilder is single-threaded.
+#ifndef ELARA_CORE_WIRE_H_
+#define ELARA_CORE_WIRE_H_
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/address.h"
+#include "core/ids.h"
+
+namespace elara {
+
+inline constexpr uint8_t kWireVersion = 1;
+// 1500-byte Ethernet MTU minus IPv6 (40) and UDP (8) headers.
+inline constexpr size_t kDefaultMaxDatagramBytes = 1452;
+// Smallest max datagram size a config may set.
+inline constexpr size_t kMinMaxDatagramBytes = 256;
+// Largest max datagram size a config may set (UDP's own limit).
+inline constexpr size_t kMaxMaxDatagramBytes = 65507;
+// Upper bound on entries of any list in a frame (shuffle peers, ihave ids,
+// graft ids).
+inline constexpr size_t kMaxListEntries = 256;
+// version + sender id.
+inline constexpr size_t kDatagramHeaderBytes = 1 + 8;
+
+enum class FrameType : uint8_t {
+  // Membership (HyParView + failure detection).
+  kJoin = 1,
+  kForwardJoin = 2,
+  kNeighbor = 3,
+  kNeighborReply = 4,
+  kDisconnect = 5,
+  kShuffle = 6,
+  kShuffleReply = 7,
+  kPing = 8,
+  kPong = 9,
+  kJoinReply = 10,
+  // Broadcast (Plumtree + pull).
+  kGossip = 16,
+  kIHave = 17,
+  kGraft = 18,
+  kPrune = 19,
+  kIWant = 20,
+};
+
+enum class WireError : uint8_t {
+  kOk = 0,
+  kTruncated,         // input ended inside a field
+  kBadVersion,        // first byte is not kWireVersion
+  kUnknownFrameType,  // a frame type this version does not know
+  kBadLength,         // frame length disagrees with its body
+  kBadVarint,         // varint longer than 10 bytes or overflowing 64 bits
+  kBadAddress,        // unknown address kind
+  kBadField,          // a field out of its allowed range
+  kTooManyEntries,    // a list longer than kMaxListEntries
+  kNoFrames,          // a datagram with a header and no frame
+  kTooLarge,          // (encode) the frame does not fit the datagram budget
+  kCount,             // number of values; not an error
+};
+
+// Stable lower-case name for metrics and logs, e.g. "truncated".
+const char* WireErrorName(WireError error);
+
+// A peer as membership knows and gossips it.
+struct PeerEntry {
+  NodeId id;
+  Address address;
+  auto operator<=>(const PeerEntry&) const = default;
+};
+
+// --- Membership frames -----------------------------------------------------
+
+// A new node asks the contact to let it in. The sender is the joiner; its
+// address is the datagram's source.
+struct JoinFrame {
+  auto operator<=>(const JoinFrame&) const = default;
+};
+// The contact's answer to a Join: the joiner is now in its active view.
+struct JoinReplyFrame {
+  auto operator<=>(const JoinReplyFrame&) const = default;
+};
+// Random walk announcing `joiner`; time_to_live counts down per hop.
+struct ForwardJoinFrame {
+  PeerEntry joiner;
+  uint8_t time_to_live = 0;
+  auto operator<=>(const ForwardJoinFrame&) const = default;
+};
+// Ask to become an active neighbour; high priority when the sender's active
+// view is empty (the receiver must accept).
+struct NeighborFrame {
+  bool high_priority = false;
+  auto operator<=>(const NeighborFrame&) const = default;
+};
+struct NeighborReplyFrame {
+  bool accepted = false;
+  auto operator<=>(const NeighborReplyFrame&) const = default;
+};
+enum class DisconnectReason : uint8_t {
+  kEvicted = 0,  // dropped to make room; the sender stays alive
+  kLeaving = 1,  // the sender leaves the swarm
+};
+struct DisconnectFrame {
+  DisconnectReason reason = DisconnectReason::kEvicted;
+  auto operator<=>(const DisconnectFrame&) const = default;
+};
+// Passive-view exchange: `origin` started the walk, `peers` is its sample.
+struct ShuffleFrame {
+  PeerEntry origin;
+  uint8_t time_to_live = 0;
+  std::vector<PeerEntry> peers;
+  auto operator<=>(const ShuffleFrame&) const = default;
+};
+struct ShuffleReplyFrame {
+  std::vector<PeerEntry> peers;
+  auto operator<=>(const ShuffleReplyFrame&) const = default;
+};
+// Liveness probe of an active peer and its answer, matched by nonce.
+struct PingFrame {
+  uint64_t nonce = 0;
+  auto operator<=>(const PingFrame&) const = default;
+};
+struct PongFrame {
+  uint64_t nonce = 0;
+  auto operator<=>(const PongFrame&) const = default;
+};
+
+// --- Broadcast frames ------------------------------------------------------
+
+// A broadcast payload. `hops` is the number of links this copy has travelled
+// when it arrives (the origin sends hops = 1). The payload points into the
+// decoded bytes, or into storage the encoder's caller keeps alive.
+struct GossipFrame {
+  MessageId id;
+  uint32_t hops = 0;
+  std::span<const uint8_t> payload;
+  bool operator==(const GossipFrame& o) const {
+    return id == o.id && hops == o.hops &&
+           std::equal(payload.begin(), payload.end(), o.payload.begin(),
+                      o.payload.end());
+  }
+};
+struct IHaveEntry {
+  MessageId id;
+  uint32_t hops = 0;  // hops at which the announcer received it
+  auto operator<=>(const IHaveEntry&) const = default;
+};
+// Lazy announcement of received messages (batched).
+struct IHaveFrame {
+  std::vector<IHaveEntry> entries;
+  auto operator<=>(const IHaveFrame&) const = default;
+};
+// Plumtree GRAFT: make the sender an eager link and send these messages.
+struct GraftFrame {
+  std::vector<MessageId> ids;
+  auto operator<=>(const GraftFrame&) const = default;
+};
+// Plumtree PRUNE: the sender moves the receiver to its lazy set.
+struct PruneFrame {
+  auto operator<=>(const PruneFrame&) const = default;
+};
+// Pull repair: send these messages, without changing the tree.
+struct IWantFrame {
+  std::vector<MessageId> ids;
+  auto operator<=>(const IWantFrame&) const = default;
+};
+
+using Frame =
+    std::variant<JoinFrame, JoinReplyFrame, ForwardJoinFrame, NeighborFrame,
+                 NeighborReplyFrame, DisconnectFrame, ShuffleFrame,
+                 ShuffleReplyFrame, PingFrame, PongFrame, GossipFrame,
+                 IHaveFrame, GraftFrame, PruneFrame, IWantFrame>;
+
+FrameType TypeOf(const Frame& frame);
+const char* FrameTypeName(FrameType type);
+
+// Exact encoded size of `frame` including its type and length prefix.
+size_t EncodedFrameBytes(const Frame& frame);
+
+// Builds one datagram from frames, never exceeding max_datagram_bytes.
+class DatagramBuilder {
+ public:
+  // REQUIRES: max_datagram_bytes >= kDatagramHeaderBytes + 2.
+  DatagramBuilder(NodeId sender, size_t max_datagram_bytes);
+
+  // Appends the frame, or returns kTooLarge (builder unchanged) when it does
+  // not fit in what is left, or kTooManyEntries for an over-long list.
+  // A frame the decoder would reject is refused too, builder unchanged:
+  // kBadField (sequence 0, unknown disconnect reason) or kBadAddress (an
+  // address of kind kNone).
+  WireError Add(const Frame& frame);
+  // Bytes still free for frames.
+  size_t remaining_bytes() const;
+  size_t frame_count() const { return frame_count_; }
+  size_t size() const { return bytes_.size(); }
+  // Returns the datagram and resets the builder to an empty header.
+  std::vector<uint8_t> Finish();
+  // Same, but swaps the datagram into *out and keeps *out's old storage for
+  // the next datagram: no allocation once both buffers have grown.
+  void FinishInto(std::vector<uint8_t>* out);
+
+ private:
+  NodeId sender_;
+  size_t max_datagram_bytes_;
+  size_t frame_count_ = 0;
+  std::vector<uint8_t> bytes_;
+
+  void StartDatagram();
+};
+
+struct DecodedDatagram {
+  NodeId sender;
+  std::vector<Frame> frames;
+};
+
+// Decodes a whole datagram into *out (whose frames vector is reused).
+// On error *out holds no frames.
+WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out);
+
+// Low-level pieces, exposed for other codecs and tests.
+void AppendVarint(uint64_t value, std::vector<uint8_t>* out);
+size_t VarintBytes(uint64_t value);
+
+}  // namespace elara
+
+#endif  // ELARA_CORE_WIRE_H_

@@ -1,0 +1,905 @@
+// File: core/wire_test.cc
+//
+// Tests of the wire codec: seeded random round trips of every frame type
+// (extremes included), multi-frame datagrams, the builder's size budget, and
+// hostile input (every prefix, every single-byte mutation, random garbage)
+// which must decode to a value or an error and never crash. Because the
+// encoding is canonical, any input that decodes must re-encode to the very
+// same bytes; the hostile tests check that too. Run under ASan in CI.
+#include "core/wire.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "core/random.h"
+#include "gtest/gtest.h"
+
+namespace elara {
+namespace {
+
+constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+constexpr uint32_t kU32Max = std::numeric_limits<uint32_t>::max();
+constexpr size_t kFrameKinds = std::variant_size_v<Frame>;
+
+// Shared pool of payload bytes; GossipFrame payloads are spans into it.
+const std::vector<uint8_t>& PayloadPool() {
+  static const std::vector<uint8_t>* pool = [] {
+    auto* bytes = new std::vector<uint8_t>(kMaxMaxDatagramBytes);
+    Random rng(99);
+    for (uint8_t& b : *bytes) b = static_cast<uint8_t>(rng.Next64());
+    return bytes;
+  }();
+  return *pool;
+}
+
+// Generates random frames with field values biased towards the extremes.
+class FrameGenerator {
+ public:
+  // `max_list` and `max_payload_bytes` bound the sizes; datagrams built with
+  // the defaults fit in kMaxMaxDatagramBytes.
+  FrameGenerator(uint64_t seed, size_t max_list = kMaxListEntries,
+                 size_t max_payload_bytes = kMaxMaxDatagramBytes)
+      : rng_(seed),
+        max_list_(max_list),
+        max_payload_bytes_(max_payload_bytes) {}
+
+  Random& rng() { return rng_; }
+
+  uint64_t U64() {
+    switch (rng_.UniformBelow(8)) {
+      case 0:
+        return 0;
+      case 1:
+        return kU64Max;
+      case 2:
+        return 1;
+      case 3:  // A varint length boundary: 2^(7k) - 1 or 2^(7k).
+        return (uint64_t{1} << (7 * rng_.UniformBetween(1, 9))) -
+               rng_.UniformBelow(2);
+      case 4:
+        return uint64_t{1} << 63;
+      default:  // Random bit width.
+        return rng_.Next64() >> rng_.UniformBelow(64);
+    }
+  }
+  uint32_t U32() {
+    switch (rng_.UniformBelow(4)) {
+      case 0:
+        return 0;
+      case 1:
+        return kU32Max;
+      default:
+        return static_cast<uint32_t>(U64());
+    }
+  }
+  uint16_t Port() {
+    switch (rng_.UniformBelow(4)) {
+      case 0:
+        return 0;
+      case 1:
+        return 65535;
+      default:
+        return static_cast<uint16_t>(rng_.Next64());
+    }
+  }
+  bool Bool() { return rng_.OneIn(2); }
+  NodeId Id() { return NodeId(U64()); }
+  MessageId Message() {
+    uint64_t sequence = U64();
+    if (sequence == 0) sequence = rng_.OneIn(2) ? 1 : kU64Max;
+    return MessageId{Id(), sequence};
+  }
+  Address Addr() {
+    switch (rng_.UniformBelow(3)) {
+      case 0:
+        return Address::Sim(U32());
+      case 1: {
+        std::array<uint8_t, 4> ip;
+        for (uint8_t& b : ip) b = static_cast<uint8_t>(rng_.Next64());
+        return Address::Ipv4(ip, Port());
+      }
+      default: {
+        std::array<uint8_t, 16> ip;
+        for (uint8_t& b : ip) b = static_cast<uint8_t>(rng_.Next64());
+        return Address::Ipv6(ip, Port());
+      }
+    }
+  }
+  PeerEntry Peer() { return PeerEntry{Id(), Addr()}; }
+  size_t ListSize() {
+    switch (rng_.UniformBelow(4)) {
+      case 0:
+        return 0;
+      case 1:
+        return max_list_;
+      default:
+        return rng_.UniformBelow(max_list_ + 1);
+    }
+  }
+  std::vector<PeerEntry> Peers() {
+    std::vector<PeerEntry> peers(ListSize());
+    for (PeerEntry& p : peers) p = Peer();
+    return peers;
+  }
+  std::vector<MessageId> Ids() {
+    std::vector<MessageId> ids(ListSize());
+    for (MessageId& id : ids) id = Message();
+    return ids;
+  }
+  GossipFrame Gossip() {
+    GossipFrame f{Message(), U32(), {}};
+    // Largest payload whose frame still fits a kMaxMaxDatagramBytes datagram
+    // (the frame length needs 3 varint bytes at that size).
+    const size_t fit = kMaxMaxDatagramBytes - kDatagramHeaderBytes - 1 - 3 - 8 -
+                       VarintBytes(f.id.sequence) - VarintBytes(f.hops);
+    const size_t max = std::min(fit, max_payload_bytes_);
+    size_t n = 0;
+    switch (rng_.UniformBelow(4)) {
+      case 0:
+        n = 0;
+        break;
+      case 1:
+        n = max;
+        break;
+      default:
+        n = rng_.UniformBelow(max + 1);
+    }
+    const size_t offset = rng_.UniformBelow(PayloadPool().size() - n + 1);
+    f.payload = std::span<const uint8_t>(PayloadPool().data() + offset, n);
+    return f;
+  }
+
+  // A random frame of the Frame alternative `index`.
+  Frame Make(size_t index) {
+    switch (index) {
+      case 0:
+        return JoinFrame{};
+      case 1:
+        return JoinReplyFrame{};
+      case 2:
+        return ForwardJoinFrame{Peer(), static_cast<uint8_t>(U64())};
+      case 3:
+        return NeighborFrame{Bool()};
+      case 4:
+        return NeighborReplyFrame{Bool()};
+      case 5:
+        return DisconnectFrame{Bool() ? DisconnectReason::kLeaving
+                                      : DisconnectReason::kEvicted};
+      case 6:
+        return ShuffleFrame{Peer(), static_cast<uint8_t>(U64()), Peers()};
+      case 7:
+        return ShuffleReplyFrame{Peers()};
+      case 8:
+        return PingFrame{U64()};
+      case 9:
+        return PongFrame{U64()};
+      case 10:
+        return Gossip();
+      case 11: {
+        IHaveFrame f;
+        f.entries.resize(ListSize());
+        for (IHaveEntry& e : f.entries) e = IHaveEntry{Message(), U32()};
+        return f;
+      }
+      case 12:
+        return GraftFrame{Ids()};
+      case 13:
+        return PruneFrame{};
+      default:
+        return IWantFrame{Ids()};
+    }
+  }
+  Frame Any() { return Make(rng_.UniformBelow(kFrameKinds)); }
+
+ private:
+  Random rng_;
+  size_t max_list_;
+  size_t max_payload_bytes_;
+};
+
+std::vector<uint8_t> Encode(NodeId sender, const std::vector<Frame>& frames) {
+  DatagramBuilder builder(sender, kMaxMaxDatagramBytes);
+  for (const Frame& f : frames) {
+    EXPECT_EQ(builder.Add(f), WireError::kOk) << FrameTypeName(TypeOf(f));
+  }
+  return builder.Finish();
+}
+
+// The hostile-input property: decoding never crashes, an error leaves no
+// frames, and a success re-encodes to exactly the input (canonical form).
+void ExpectDecodesCanonicallyOrFails(std::span<const uint8_t> bytes) {
+  DecodedDatagram out;
+  const WireError error = DecodeDatagram(bytes, &out);
+  if (error != WireError::kOk) {
+    EXPECT_TRUE(out.frames.empty());
+    EXPECT_LT(error, WireError::kTooLarge) << WireErrorName(error);
+    return;
+  }
+  ASSERT_FALSE(out.frames.empty());
+  const std::vector<uint8_t> again = Encode(out.sender, out.frames);
+  EXPECT_TRUE(
+      std::equal(bytes.begin(), bytes.end(), again.begin(), again.end()));
+}
+
+std::vector<uint8_t> Header(uint8_t version = kWireVersion) {
+  std::vector<uint8_t> bytes = {version};
+  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<uint8_t>(0x10 + i));
+  return bytes;
+}
+
+// Header plus one frame with the given raw type, length and body.
+std::vector<uint8_t> RawFrame(uint8_t type, const std::vector<uint8_t>& body) {
+  std::vector<uint8_t> bytes = Header();
+  bytes.push_back(type);
+  AppendVarint(body.size(), &bytes);
+  bytes.insert(bytes.end(), body.begin(), body.end());
+  return bytes;
+}
+
+WireError Decode(const std::vector<uint8_t>& bytes) {
+  DecodedDatagram out;
+  return DecodeDatagram(bytes, &out);
+}
+
+std::vector<uint8_t> Le64(uint64_t v) {
+  std::vector<uint8_t> bytes;
+  for (int i = 0; i < 8; ++i)
+    bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  return bytes;
+}
+
+std::vector<uint8_t> Concat(std::vector<std::vector<uint8_t>> parts) {
+  std::vector<uint8_t> all;
+  for (const auto& p : parts) all.insert(all.end(), p.begin(), p.end());
+  return all;
+}
+
+// --- Varints -------------------------------------------------------------
+
+TEST(VarintTest, KnownEncodings) {
+  const std::vector<std::pair<uint64_t, std::vector<uint8_t>>> cases = {
+      {0, {0x00}},
+      {1, {0x01}},
+      {127, {0x7f}},
+      {128, {0x80, 0x01}},
+      {300, {0xac, 0x02}},
+      {16383, {0xff, 0x7f}},
+      {16384, {0x80, 0x80, 0x01}},
+      {kU64Max, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}},
+  };
+  for (const auto& [value, expected] : cases) {
+    std::vector<uint8_t> out = {0xee};
+    AppendVarint(value, &out);
+    EXPECT_EQ(out, Concat({{0xee}, expected})) << value;
+    EXPECT_EQ(VarintBytes(value), expected.size()) << value;
+  }
+}
+
+TEST(VarintTest, BytesMatchesAppendAtEveryBoundary) {
+  for (int bits = 0; bits <= 64; ++bits) {
+    for (uint64_t delta : {uint64_t{0}, uint64_t{1}}) {
+      const uint64_t v = bits == 64 ? kU64Max : (uint64_t{1} << bits) - delta;
+      std::vector<uint8_t> out;
+      AppendVarint(v, &out);
+      EXPECT_EQ(out.size(), VarintBytes(v)) << v;
+      EXPECT_EQ(out.size(), v == 0 ? 1u : (std::bit_width(v) + 6) / 7) << v;
+    }
+  }
+}
+
+// --- Names ---------------------------------------------------------------
+
+TEST(WireNamesTest, ErrorNamesAreDistinct) {
+  std::vector<std::string> names;
+  for (int i = 0; i < static_cast<int>(WireError::kCount); ++i) {
+    std::string name = WireErrorName(static_cast<WireError>(i));
+    EXPECT_NE(name, "unknown") << i;
+    EXPECT_EQ(std::count(names.begin(), names.end(), name), 0) << name;
+    names.push_back(name);
+  }
+  EXPECT_STREQ(WireErrorName(WireError::kTruncated), "truncated");
+  EXPECT_STREQ(WireErrorName(WireError::kCount), "unknown");
+}
+
+TEST(WireNamesTest, TypeOfAndNamesCoverEveryFrame) {
+  FrameGenerator gen(1);
+  std::vector<std::string> names;
+  std::vector<FrameType> types;
+  for (size_t i = 0; i < kFrameKinds; ++i) {
+    const FrameType type = TypeOf(gen.Make(i));
+    std::string name = FrameTypeName(type);
+    EXPECT_NE(name, "unknown");
+    EXPECT_EQ(std::count(names.begin(), names.end(), name), 0) << name;
+    EXPECT_EQ(std::count(types.begin(), types.end(), type), 0) << name;
+    names.push_back(name);
+    types.push_back(type);
+  }
+  EXPECT_EQ(TypeOf(GossipFrame{}), FrameType::kGossip);
+  EXPECT_EQ(TypeOf(JoinReplyFrame{}), FrameType::kJoinReply);
+  EXPECT_STREQ(FrameTypeName(FrameType::kIHave), "ihave");
+  EXPECT_STREQ(FrameTypeName(static_cast<FrameType>(200)), "unknown");
+}
+
+// --- Exact layout ----------------------------------------------------------
+
+TEST(WireLayoutTest, GossipDatagramBytesArePinned) {
+  const std::vector<uint8_t> payload = {0xaa, 0xbb, 0xcc};
+  DatagramBuilder builder(NodeId(0x0102030405060708), kDefaultMaxDatagramBytes);
+  ASSERT_EQ(builder.Add(GossipFrame{MessageId{NodeId(0x11), 300}, 2, payload}),
+            WireError::kOk);
+  ASSERT_EQ(builder.Add(PingFrame{0x8877665544332211}), WireError::kOk);
+  ASSERT_EQ(builder.Add(ForwardJoinFrame{
+                PeerEntry{NodeId(5), Address::Ipv4({10, 0, 0, 1}, 0x1f90)}, 6}),
+            WireError::kOk);
+  ASSERT_EQ(builder.Add(JoinFrame{}), WireError::kOk);
+  const std::vector<uint8_t> expected = {
+      // Header: version, sender LE.
+      0x01, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,
+      // Gossip: type 16, length 14, origin LE, sequence 300, hops 2, payload.
+      0x10, 0x0e, 0x11, 0, 0, 0, 0, 0, 0, 0, 0xac, 0x02, 0x02, 0xaa, 0xbb, 0xcc,
+      // Ping: type 8, length 8, nonce LE.
+      0x08, 0x08, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88,
+      // ForwardJoin: type 2, length 16, id, kind 2, ip, port LE, ttl.
+      0x02, 0x10, 0x05, 0, 0, 0, 0, 0, 0, 0, 0x02, 10, 0, 0, 1, 0x90, 0x1f,
+      0x06,
+      // Join: type 1, length 0.
+      0x01, 0x00};
+  EXPECT_EQ(builder.size(), expected.size());
+  EXPECT_EQ(builder.frame_count(), 4u);
+  EXPECT_EQ(builder.Finish(), expected);
+}
+
+// --- Round trips -----------------------------------------------------------
+
+class RoundTripTest : public testing::TestWithParam<size_t> {};
+
+TEST_P(RoundTripTest, SeededRandomFramesRoundTrip) {
+  const size_t index = GetParam();
+  constexpr uint64_t kSeed = 20240601;
+  FrameGenerator gen(kSeed + index);
+  DecodedDatagram out;
+  for (int i = 0; i < 2000; ++i) {
+    const Frame frame = gen.Make(index);
+    ASSERT_EQ(frame.index(), index);
+    const NodeId sender = gen.Id();
+    DatagramBuilder builder(sender, kMaxMaxDatagramBytes);
+    ASSERT_EQ(builder.Add(frame), WireError::kOk) << "iteration " << i;
+    EXPECT_EQ(builder.size(), kDatagramHeaderBytes + EncodedFrameBytes(frame));
+    const std::vector<uint8_t> bytes = builder.Finish();
+    EXPECT_EQ(builder.size(), kDatagramHeaderBytes);
+    EXPECT_EQ(builder.frame_count(), 0u);
+
+    ASSERT_EQ(DecodeDatagram(bytes, &out), WireError::kOk)
+        << "seed " << kSeed + index << " iteration " << i;
+    EXPECT_EQ(out.sender, sender);
+    ASSERT_EQ(out.frames.size(), 1u);
+    EXPECT_EQ(TypeOf(out.frames[0]), TypeOf(frame));
+    EXPECT_TRUE(out.frames[0] == frame)
+        << "seed " << kSeed + index << " iteration " << i;
+    EXPECT_EQ(Encode(out.sender, out.frames), bytes);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryFrameType, RoundTripTest,
+                         testing::Range<size_t>(0, kFrameKinds),
+                         [](const testing::TestParamInfo<size_t>& info) {
+                           FrameGenerator gen(0);
+                           return std::string(
+                               FrameTypeName(TypeOf(gen.Make(info.param))));
+                         });
+
+TEST(WireRoundTripTest, GossipPayloadPointsIntoInputAndCapacityIsReused) {
+  const std::vector<uint8_t> payload(1024, 0x5a);
+  DatagramBuilder builder(NodeId(1), kDefaultMaxDatagramBytes);
+  ASSERT_EQ(builder.Add(GossipFrame{MessageId{NodeId(2), 3}, 1, payload}),
+            WireError::kOk);
+  const std::vector<uint8_t> bytes = builder.Finish();
+  DecodedDatagram out;
+  out.frames.reserve(4);
+  const Frame* storage = out.frames.data();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(DecodeDatagram(bytes, &out), WireError::kOk);
+    ASSERT_EQ(out.frames.size(), 1u);
+    EXPECT_EQ(out.frames.data(), storage);  // no reallocation
+    const auto& gossip = std::get<GossipFrame>(out.frames[0]);
+    EXPECT_EQ(gossip.payload.size(), 1024u);
+    EXPECT_GE(gossip.payload.data(), bytes.data());
+    EXPECT_EQ(gossip.payload.data() + gossip.payload.size(),
+              bytes.data() + bytes.size());
+  }
+}
+
+TEST(WireRoundTripTest, MultiFrameDatagramsRoundTrip) {
+  constexpr uint64_t kSeed = 777;
+  FrameGenerator gen(kSeed, /*max_list=*/12, /*max_payload_bytes=*/600);
+  DecodedDatagram out;
+  size_t most_frames = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const size_t max_bytes = gen.rng().UniformBetween(
+        kMinMaxDatagramBytes, 4 * kDefaultMaxDatagramBytes);
+    DatagramBuilder builder(NodeId(i), max_bytes);
+    std::vector<Frame> added;
+    // Add until the builder refuses a few times in a row.
+    for (int refusals = 0; refusals < 3;) {
+      Frame frame = gen.Any();
+      const bool fits = EncodedFrameBytes(frame) <= builder.remaining_bytes();
+      const WireError error = builder.Add(frame);
+      ASSERT_EQ(error, fits ? WireError::kOk : WireError::kTooLarge);
+      ASSERT_LE(builder.size(), max_bytes);
+      if (error == WireError::kOk) {
+        added.push_back(std::move(frame));
+      } else {
+        ++refusals;
+      }
+    }
+    ASSERT_EQ(builder.frame_count(), added.size());
+    const std::vector<uint8_t> bytes = builder.Finish();
+    ASSERT_LE(bytes.size(), max_bytes);
+    if (added.empty()) {
+      EXPECT_EQ(DecodeDatagram(bytes, &out), WireError::kNoFrames);
+      continue;
+    }
+    ASSERT_EQ(DecodeDatagram(bytes, &out), WireError::kOk)
+        << "seed " << kSeed << " iteration " << i;
+    EXPECT_EQ(out.sender, NodeId(i));
+    EXPECT_TRUE(out.frames == added) << "seed " << kSeed << " iteration " << i;
+    most_frames = std::max(most_frames, added.size());
+  }
+  EXPECT_GE(most_frames, 10u);  // The test really built multi-frame datagrams.
+}
+
+// --- Builder budget --------------------------------------------------------
+
+TEST(DatagramBuilderTest, RefusesOversizeFramesAndStaysUnchanged) {
+  FrameGenerator gen(4242, /*max_list=*/64, /*max_payload_bytes=*/3000);
+  size_t refused = 0;
+  for (int i = 0; i < 500; ++i) {
+    const size_t max_bytes =
+        gen.rng().UniformBetween(kDatagramHeaderBytes + 2, 3000);
+    DatagramBuilder builder(NodeId(7), max_bytes);
+    DatagramBuilder shadow(NodeId(7), max_bytes);  // gets only accepted frames
+    for (int j = 0; j < 20; ++j) {
+      const Frame frame = gen.Any();
+      const size_t size_before = builder.size();
+      const size_t count_before = builder.frame_count();
+      const size_t remaining_before = builder.remaining_bytes();
+      const WireError error = builder.Add(frame);
+      if (EncodedFrameBytes(frame) > remaining_before) {
+        ASSERT_EQ(error, WireError::kTooLarge);
+        EXPECT_EQ(builder.size(), size_before);
+        EXPECT_EQ(builder.frame_count(), count_before);
+        EXPECT_EQ(builder.remaining_bytes(), remaining_before);
+        ++refused;
+      } else {
+        ASSERT_EQ(error, WireError::kOk);
+        ASSERT_EQ(shadow.Add(frame), WireError::kOk);
+        EXPECT_EQ(builder.size(), size_before + EncodedFrameBytes(frame));
+      }
+      ASSERT_LE(builder.size(), max_bytes);
+      EXPECT_EQ(builder.size() + builder.remaining_bytes(), max_bytes);
+    }
+    EXPECT_EQ(builder.Finish(), shadow.Finish());
+  }
+  EXPECT_GT(refused, 1000u);
+}
+
+TEST(DatagramBuilderTest, GossipFillsDatagramExactly) {
+  for (size_t max_bytes :
+       {kMinMaxDatagramBytes, kDefaultMaxDatagramBytes, kMaxMaxDatagramBytes}) {
+    const GossipFrame probe{MessageId{NodeId(1), 1}, 1, {}};
+    // type + length varint + id (8 + 1) + hops (1) + payload.
+    const size_t length_bytes = VarintBytes(max_bytes);
+    const size_t payload_max =
+        max_bytes - kDatagramHeaderBytes - 1 - length_bytes - 10;
+    const std::span<const uint8_t> pool(PayloadPool());
+    DatagramBuilder builder(NodeId(3), max_bytes);
+    GossipFrame too_big = probe;
+    too_big.payload = pool.subspan(0, payload_max + 1);
+    EXPECT_EQ(builder.Add(too_big), WireError::kTooLarge) << max_bytes;
+    GossipFrame exact = probe;
+    exact.payload = pool.subspan(0, payload_max);
+    EXPECT_EQ(builder.Add(exact), WireError::kOk) << max_bytes;
+    EXPECT_EQ(builder.size(), max_bytes);
+    EXPECT_EQ(builder.remaining_bytes(), 0u);
+    EXPECT_EQ(builder.Add(JoinFrame{}), WireError::kTooLarge);
+    EXPECT_EQ(builder.Finish().size(), max_bytes);
+  }
+}
+
+TEST(DatagramBuilderTest, SmallestBudgetHoldsOneEmptyFrame) {
+  DatagramBuilder builder(NodeId(3), kDatagramHeaderBytes + 2);
+  EXPECT_EQ(builder.Add(PingFrame{1}), WireError::kTooLarge);
+  EXPECT_EQ(builder.Add(PruneFrame{}), WireError::kOk);
+  EXPECT_EQ(builder.Add(PruneFrame{}), WireError::kTooLarge);
+  EXPECT_EQ(builder.size(), kDatagramHeaderBytes + 2);
+}
+
+TEST(DatagramBuilderTest, RefusesInvalidFramesUnchanged) {
+  DatagramBuilder builder(NodeId(3), kMaxMaxDatagramBytes);
+  ASSERT_EQ(builder.Add(PingFrame{1}), WireError::kOk);
+  const size_t size = builder.size();
+  const MessageId good{NodeId(1), 1};
+  const MessageId zero{NodeId(1), 0};
+  const PeerEntry peer{NodeId(4), Address::Sim(4)};
+  const PeerEntry nowhere{NodeId(4), Address()};
+  std::vector<MessageId> too_many_ids(kMaxListEntries + 1, good);
+  std::vector<PeerEntry> too_many_peers(kMaxListEntries + 1, peer);
+  const std::vector<std::pair<Frame, WireError>> cases = {
+      {GraftFrame{too_many_ids}, WireError::kTooManyEntries},
+      {IWantFrame{too_many_ids}, WireError::kTooManyEntries},
+      {IHaveFrame{std::vector<IHaveEntry>(kMaxListEntries + 1, {good, 1})},
+       WireError::kTooManyEntries},
+      {ShuffleReplyFrame{too_many_peers}, WireError::kTooManyEntries},
+      {ShuffleFrame{peer, 1, too_many_peers}, WireError::kTooManyEntries},
+      {GossipFrame{zero, 1, {}}, WireError::kBadField},
+      {GraftFrame{{good, zero}}, WireError::kBadField},
+      {IWantFrame{{zero}}, WireError::kBadField},
+      {IHaveFrame{{{good, 1}, {zero, 1}}}, WireError::kBadField},
+      {DisconnectFrame{static_cast<DisconnectReason>(2)}, WireError::kBadField},
+      {ForwardJoinFrame{nowhere, 1}, WireError::kBadAddress},
+      {ShuffleFrame{nowhere, 1, {}}, WireError::kBadAddress},
+      {ShuffleFrame{peer, 1, {peer, nowhere}}, WireError::kBadAddress},
+      {ShuffleReplyFrame{{nowhere}}, WireError::kBadAddress},
+  };
+  for (const auto& [frame, error] : cases) {
+    EXPECT_EQ(builder.Add(frame), error) << FrameTypeName(TypeOf(frame));
+    EXPECT_EQ(builder.size(), size);
+    EXPECT_EQ(builder.frame_count(), 1u);
+  }
+  // Exactly kMaxListEntries is fine.
+  too_many_ids.pop_back();
+  EXPECT_EQ(builder.Add(GraftFrame{too_many_ids}), WireError::kOk);
+}
+
+TEST(DatagramBuilderTest, FinishIntoSwapsBuffersAndResets) {
+  DatagramBuilder builder(NodeId(9), kDefaultMaxDatagramBytes);
+  std::vector<uint8_t> datagram;
+  for (uint64_t nonce = 1; nonce <= 3; ++nonce) {
+    ASSERT_EQ(builder.Add(PingFrame{nonce}), WireError::kOk);
+    builder.FinishInto(&datagram);
+    EXPECT_EQ(builder.size(), kDatagramHeaderBytes);
+    EXPECT_EQ(builder.frame_count(), 0u);
+    DecodedDatagram out;
+    ASSERT_EQ(DecodeDatagram(datagram, &out), WireError::kOk);
+    EXPECT_EQ(out.sender, NodeId(9));
+    ASSERT_EQ(out.frames.size(), 1u);
+    EXPECT_TRUE(out.frames[0] == Frame(PingFrame{nonce}));
+  }
+  ASSERT_EQ(builder.Add(PongFrame{5}), WireError::kOk);
+  std::vector<uint8_t> copy = builder.Finish();
+  EXPECT_EQ(Decode(copy), WireError::kOk);
+  EXPECT_EQ(Decode(builder.Finish()), WireError::kNoFrames);
+}
+
+// --- Hostile input ---------------------------------------------------------
+
+// Small valid datagrams of every frame type (plus multi-frame ones) for the
+// exhaustive mutation tests.
+std::vector<std::vector<uint8_t>> SmallCorpus() {
+  std::vector<std::vector<uint8_t>> corpus;
+  FrameGenerator gen(31337, /*max_list=*/3, /*max_payload_bytes=*/24);
+  for (size_t index = 0; index < kFrameKinds; ++index) {
+    for (int i = 0; i < 3; ++i) {
+      corpus.push_back(Encode(gen.Id(), {gen.Make(index)}));
+    }
+  }
+  for (int i = 0; i < 4; ++i) {
+    corpus.push_back(Encode(gen.Id(), {gen.Any(), gen.Any(), gen.Any()}));
+  }
+  return corpus;
+}
+
+TEST(HostileInputTest, EveryPrefixOfSingleFrameDatagramIsAnError) {
+  FrameGenerator gen(5150, /*max_list=*/20, /*max_payload_bytes=*/300);
+  for (size_t index = 0; index < kFrameKinds; ++index) {
+    for (int i = 0; i < 5; ++i) {
+      const std::vector<uint8_t> bytes = Encode(gen.Id(), {gen.Make(index)});
+      for (size_t n = 0; n < bytes.size(); ++n) {
+        const std::span<const uint8_t> prefix(bytes.data(), n);
+        DecodedDatagram out;
+        const WireError error = DecodeDatagram(prefix, &out);
+        EXPECT_EQ(error, n == kDatagramHeaderBytes ? WireError::kNoFrames
+                                                   : WireError::kTruncated)
+            << "type " << index << " prefix " << n;
+        EXPECT_TRUE(out.frames.empty());
+      }
+    }
+  }
+}
+
+TEST(HostileInputTest, PrefixesOfMultiFrameDatagramDecodeWholeFramesOnly) {
+  FrameGenerator gen(6160, /*max_list=*/10, /*max_payload_bytes=*/100);
+  for (int i = 0; i < 50; ++i) {
+    std::vector<Frame> frames;
+    std::vector<size_t> boundaries;  // datagram size after each frame
+    size_t size = kDatagramHeaderBytes;
+    for (int j = 0; j < 5; ++j) {
+      frames.push_back(gen.Any());
+      size += EncodedFrameBytes(frames.back());
+      boundaries.push_back(size);
+    }
+    const std::vector<uint8_t> bytes = Encode(NodeId(i), frames);
+    ASSERT_EQ(bytes.size(), size);
+    DecodedDatagram out;
+    for (size_t n = kDatagramHeaderBytes + 1; n <= bytes.size(); ++n) {
+      const auto it = std::find(boundaries.begin(), boundaries.end(), n);
+      const WireError error =
+          DecodeDatagram(std::span<const uint8_t>(bytes.data(), n), &out);
+      if (it == boundaries.end()) {
+        EXPECT_EQ(error, WireError::kTruncated) << n;
+        EXPECT_TRUE(out.frames.empty());
+      } else {
+        ASSERT_EQ(error, WireError::kOk) << n;
+        const size_t count = static_cast<size_t>(it - boundaries.begin()) + 1;
+        ASSERT_EQ(out.frames.size(), count);
+        for (size_t k = 0; k < count; ++k) {
+          EXPECT_TRUE(out.frames[k] == frames[k]);
+        }
+      }
+    }
+  }
+}
+
+TEST(HostileInputTest, EverySingleByteMutationDecodesOrFails) {
+  size_t decoded = 0;
+  size_t failed = 0;
+  for (const std::vector<uint8_t>& original : SmallCorpus()) {
+    std::vector<uint8_t> bytes = original;
+    for (size_t pos = 0; pos < bytes.size(); ++pos) {
+      for (int value = 0; value < 256; ++value) {
+        bytes[pos] = static_cast<uint8_t>(value);
+        // A fresh vector of exactly this size, so ASan sees any overread.
+        const std::vector<uint8_t> input = bytes;
+        ExpectDecodesCanonicallyOrFails(input);
+        (Decode(input) == WireError::kOk ? decoded : failed) += 1;
+      }
+      bytes[pos] = original[pos];
+    }
+  }
+  // Both outcomes happen a lot: mutations in payloads and ids still decode,
+  // mutations in types, lengths and tags do not.
+  EXPECT_GT(decoded, 10000u);
+  EXPECT_GT(failed, 10000u);
+}
+
+TEST(HostileInputTest, SampledMutationsOfLargeDatagramsDecodeOrFail) {
+  constexpr uint64_t kSeed = 8086;
+  FrameGenerator gen(kSeed, /*max_list=*/kMaxListEntries,
+                     /*max_payload_bytes=*/2000);
+  Random& rng = gen.rng();
+  for (size_t index = 0; index < kFrameKinds; ++index) {
+    const std::vector<uint8_t> original = Encode(gen.Id(), {gen.Make(index)});
+    for (int i = 0; i < 2000; ++i) {
+      std::vector<uint8_t> bytes = original;
+      const size_t mutations = 1 + rng.UniformBelow(3);
+      for (size_t m = 0; m < mutations; ++m) {
+        bytes[rng.UniformBelow(bytes.size())] =
+            static_cast<uint8_t>(rng.Next64());
+      }
+      if (rng.OneIn(4)) bytes.resize(rng.UniformBelow(bytes.size() + 1));
+      ExpectDecodesCanonicallyOrFails(bytes);
+    }
+  }
+}
+
+TEST(HostileInputTest, RandomGarbageDecodesOrFails) {
+  constexpr uint64_t kSeed = 1984;
+  Random rng(kSeed);
+  size_t decoded = 0;
+  for (int i = 0; i < 40000; ++i) {
+    std::vector<uint8_t> bytes(rng.UniformBelow(300));
+    for (uint8_t& b : bytes) b = static_cast<uint8_t>(rng.Next64());
+    if (!bytes.empty() && rng.OneIn(2)) bytes[0] = kWireVersion;
+    ExpectDecodesCanonicallyOrFails(bytes);
+    if (Decode(bytes) == WireError::kOk) ++decoded;
+  }
+  // Structured garbage: valid header, then frames of known types with random
+  // lengths and bodies, so decoding reaches deep into the bodies.
+  constexpr uint8_t kTypes[] = {1, 2,  3,  4,  5,  6,  7, 8,
+                                9, 10, 16, 17, 18, 19, 20};
+  for (int i = 0; i < 40000; ++i) {
+    std::vector<uint8_t> bytes = Header();
+    const size_t frames = 1 + rng.UniformBelow(3);
+    for (size_t f = 0; f < frames; ++f) {
+      bytes.push_back(kTypes[rng.UniformBelow(std::size(kTypes))]);
+      const size_t length = rng.UniformBelow(40);
+      AppendVarint(length, &bytes);
+      const size_t body = rng.OneIn(8) ? rng.UniformBelow(40) : length;
+      for (size_t b = 0; b < body; ++b) {
+        // Small values are likelier to be valid tags, bools and counts.
+        bytes.push_back(static_cast<uint8_t>(rng.OneIn(2) ? rng.UniformBelow(4)
+                                                          : rng.Next64()));
+      }
+    }
+    ExpectDecodesCanonicallyOrFails(bytes);
+    if (Decode(bytes) == WireError::kOk) ++decoded;
+  }
+  EXPECT_GT(decoded, 100u);
+}
+
+// --- Specific errors -------------------------------------------------------
+
+TEST(DecodeErrorTest, Header) {
+  EXPECT_EQ(Decode({}), WireError::kTruncated);
+  EXPECT_EQ(Decode({kWireVersion}), WireError::kTruncated);
+  EXPECT_EQ(Decode({kWireVersion, 1, 2, 3, 4, 5, 6, 7}), WireError::kTruncated);
+  EXPECT_EQ(Decode(Header()), WireError::kNoFrames);
+  EXPECT_EQ(Decode({0}), WireError::kBadVersion);
+  EXPECT_EQ(Decode(Concat({Header(2), {1, 0}})), WireError::kBadVersion);
+  EXPECT_EQ(Decode(Concat({Header(0), {1, 0}})), WireError::kBadVersion);
+  EXPECT_EQ(Decode(Concat({Header(), {1, 0}})), WireError::kOk);
+}
+
+TEST(DecodeErrorTest, SenderIsLittleEndian) {
+  DecodedDatagram out;
+  ASSERT_EQ(DecodeDatagram(Concat({Header(), {1, 0}}), &out), WireError::kOk);
+  EXPECT_EQ(out.sender, NodeId(0x1716151413121110));
+}
+
+TEST(DecodeErrorTest, TruncatedFrameHeader) {
+  // Type with no length.
+  EXPECT_EQ(Decode(Concat({Header(), {16}})), WireError::kTruncated);
+  // Length varint cut in the middle.
+  EXPECT_EQ(Decode(Concat({Header(), {16, 0x80}})), WireError::kTruncated);
+  // Length past the end of the datagram.
+  EXPECT_EQ(Decode(Concat({Header(), {8, 8, 1, 2, 3, 4, 5, 6, 7}})),
+            WireError::kTruncated);
+  EXPECT_EQ(Decode(Concat({Header(), {1, 1}})), WireError::kTruncated);
+}
+
+TEST(DecodeErrorTest, BadVarints) {
+  // 11-byte frame length.
+  std::vector<uint8_t> eleven(10, 0x80);
+  eleven.push_back(0x00);
+  EXPECT_EQ(Decode(Concat({Header(), {1}, eleven})), WireError::kBadVarint);
+  // 10th byte above 1 overflows 64 bits.
+  std::vector<uint8_t> overflow(9, 0xff);
+  overflow.push_back(0x02);
+  EXPECT_EQ(Decode(Concat({Header(), {1}, overflow})), WireError::kBadVarint);
+  // Non-minimal: 0 encoded in two bytes.
+  EXPECT_EQ(Decode(Concat({Header(), {1, 0x80, 0x00}})), WireError::kBadVarint);
+  // Inside a body: sequence UINT64_MAX is fine, one more bit is not.
+  std::vector<uint8_t> max_seq(9, 0xff);
+  max_seq.push_back(0x01);
+  EXPECT_EQ(Decode(RawFrame(18, Concat({{1}, Le64(7), max_seq}))),
+            WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(18, Concat({{1}, Le64(7), overflow}))),
+            WireError::kBadVarint);
+  EXPECT_EQ(Decode(RawFrame(18, Concat({{1}, Le64(7), {0x81, 0x00}}))),
+            WireError::kBadVarint);
+  // Varint cut by the end of the body (not the datagram).
+  EXPECT_EQ(Decode(RawFrame(18, Concat({{1}, Le64(7), {0x81}}))),
+            WireError::kBadLength);
+}
+
+TEST(DecodeErrorTest, UnknownFrameTypes) {
+  for (int type : {0, 11, 12, 15, 21, 32, 64, 255}) {
+    EXPECT_EQ(Decode(RawFrame(static_cast<uint8_t>(type), {})),
+              WireError::kUnknownFrameType)
+        << type;
+  }
+  // An unknown frame after a valid one still drops the datagram.
+  EXPECT_EQ(Decode(Concat({Header(), {1, 0}, {33, 0}})),
+            WireError::kUnknownFrameType);
+}
+
+TEST(DecodeErrorTest, ListCounts) {
+  std::vector<uint8_t> max_list = {0x80, 0x02};  // 256
+  for (int i = 0; i < 256; ++i) {
+    max_list.push_back(1);  // origin 1
+    for (int b = 0; b < 7; ++b) max_list.push_back(0);
+    max_list.push_back(1);  // sequence 1
+  }
+  EXPECT_EQ(Decode(RawFrame(18, max_list)), WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(18, {0x81, 0x02})), WireError::kTooManyEntries);
+  EXPECT_EQ(Decode(RawFrame(20, {0x81, 0x02})), WireError::kTooManyEntries);
+  EXPECT_EQ(Decode(RawFrame(17, {0xff, 0x7f})), WireError::kTooManyEntries);
+  EXPECT_EQ(Decode(RawFrame(7, {0x81, 0x02})), WireError::kTooManyEntries);
+  // Count says 2 entries, body has 1.
+  EXPECT_EQ(Decode(RawFrame(18, Concat({{2}, Le64(1), {1}}))),
+            WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(18, {0})), WireError::kOk);  // empty list
+}
+
+TEST(DecodeErrorTest, LengthMismatch) {
+  // Ping body one byte short and one byte long.
+  EXPECT_EQ(Decode(RawFrame(8, {1, 2, 3, 4, 5, 6, 7})), WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(8, {1, 2, 3, 4, 5, 6, 7, 8, 9})),
+            WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(8, {1, 2, 3, 4, 5, 6, 7, 8})), WireError::kOk);
+  // Empty frames with a body.
+  EXPECT_EQ(Decode(RawFrame(1, {0})), WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(10, {0})), WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(19, {0})), WireError::kBadLength);
+  // Bool frames.
+  EXPECT_EQ(Decode(RawFrame(3, {})), WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(3, {1, 0})), WireError::kBadLength);
+  // Gossip shorter than its id and hops.
+  EXPECT_EQ(Decode(RawFrame(16, Concat({Le64(1), {1}}))),
+            WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(16, Concat({Le64(1), {1, 1}}))), WireError::kOk);
+}
+
+TEST(DecodeErrorTest, BadFields) {
+  // Zero sequence in Gossip, Graft, IWant, IHave.
+  EXPECT_EQ(Decode(RawFrame(16, Concat({Le64(1), {0, 1}}))),
+            WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(18, Concat({{1}, Le64(1), {0}}))),
+            WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(20, Concat({{1}, Le64(1), {0}}))),
+            WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(17, Concat({{1}, Le64(1), {0, 5}}))),
+            WireError::kBadField);
+  // Hops beyond 32 bits.
+  EXPECT_EQ(Decode(RawFrame(
+                16, Concat({Le64(1), {1}, {0x80, 0x80, 0x80, 0x80, 0x10}}))),
+            WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(
+                16, Concat({Le64(1), {1}, {0xff, 0xff, 0xff, 0xff, 0x0f}}))),
+            WireError::kOk);
+  // Bools other than 0 and 1.
+  EXPECT_EQ(Decode(RawFrame(3, {2})), WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(4, {255})), WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(4, {1})), WireError::kOk);
+  // Unknown disconnect reason.
+  EXPECT_EQ(Decode(RawFrame(5, {2})), WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(5, {1})), WireError::kOk);
+}
+
+TEST(DecodeErrorTest, BadAddresses) {
+  const auto forward_join = [](std::vector<uint8_t> address) {
+    return RawFrame(2, Concat({Le64(9), address, {3}}));
+  };
+  EXPECT_EQ(Decode(forward_join({1, 5})), WireError::kOk);
+  EXPECT_EQ(Decode(forward_join({0})), WireError::kBadAddress);  // kNone
+  EXPECT_EQ(Decode(forward_join({0, 5})), WireError::kBadAddress);
+  EXPECT_EQ(Decode(forward_join({4, 5})), WireError::kBadAddress);  // unknown
+  EXPECT_EQ(Decode(forward_join({255, 5})), WireError::kBadAddress);
+  // Sim index beyond 32 bits.
+  EXPECT_EQ(Decode(forward_join({1, 0x80, 0x80, 0x80, 0x80, 0x10})),
+            WireError::kBadAddress);
+  EXPECT_EQ(Decode(forward_join({1, 0xff, 0xff, 0xff, 0xff, 0x0f})),
+            WireError::kOk);
+  // IP addresses cut short inside the body.
+  EXPECT_EQ(Decode(RawFrame(2, Concat({Le64(9), {2, 1, 2, 3}}))),
+            WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(2, Concat({Le64(9),
+                                       {3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                        12, 13, 14, 15, 16, 0}}))),
+            WireError::kBadLength);
+  // A bad address inside a Shuffle list.
+  EXPECT_EQ(Decode(RawFrame(7, Concat({{1}, Le64(9), {9}}))),
+            WireError::kBadAddress);
+}
+
+TEST(DecodeErrorTest, DecodedAddressesHaveTheirKind) {
+  const std::vector<uint8_t> ipv6 = {3, 0x20, 0x01, 0x0d, 0xb8, 0, 0,
+                                     0, 0,    0,    0,    0,    0, 0,
+                                     0, 0,    1,    0x50, 0x00};
+  DecodedDatagram out;
+  ASSERT_EQ(DecodeDatagram(RawFrame(2, Concat({Le64(9), ipv6, {3}})), &out),
+            WireError::kOk);
+  const auto& frame = std::get<ForwardJoinFrame>(out.frames.at(0));
+  EXPECT_EQ(frame.joiner.id, NodeId(9));
+  EXPECT_EQ(frame.joiner.address.ToString(), "[2001:db8::1]:80");
+  EXPECT_EQ(frame.time_to_live, 3);
+}
+
+TEST(DecodeErrorTest, ErrorInLaterFrameClearsEarlierFrames) {
+  DecodedDatagram out;
+  ASSERT_EQ(DecodeDatagram(Concat({Header(), {1, 0}, {19, 0}}), &out),
+            WireError::kOk);
+  EXPECT_EQ(out.frames.size(), 2u);
+  EXPECT_EQ(
+      DecodeDatagram(Concat({Header(), {1, 0}, {19, 0}, {3, 1, 7}}), &out),
+      WireError::kBadField);
+  EXPECT_TRUE(out.frames.empty());
+}
+
+}  // namespace
+}  // namespace elara
