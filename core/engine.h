@@ -146,6 +146,15 @@ class Engine {
   // the next messages rebuild the tree by PRUNE.
   void RebuildRouting(Timestamp now);
 
+  // Simulator warm start: installs `peer` directly in the active view (as if
+  // a NEIGHBOR request had been accepted, and tells the broadcast layer) or
+  // the passive view, sending nothing and emitting no event. Returns false
+  // when the view is full, the peer is self or already present. The
+  // simulator uses these to build overlays for huge swarms that the protocol
+  // itself could have built.
+  bool WarmStartAddActive(Timestamp now, const PeerEntry& peer);
+  bool WarmStartAddPassive(const PeerEntry& peer);
+
   // --- Outputs ---
   std::optional<Transmit> PollTransmit();
   std::optional<EngineEvent> PollEvent();

@@ -39,6 +39,11 @@ class Outbox {
   // kept).
   std::vector<PendingFrame>& pending() { return pending_; }
   std::vector<EngineEvent>& events() { return events_; }
+  // Bytes the outbox holds on to between calls (its vectors' capacity).
+  size_t CapacityBytes() const {
+    return pending_.capacity() * sizeof(PendingFrame) +
+           events_.capacity() * sizeof(EngineEvent);
+  }
 
  private:
   std::vector<PendingFrame> pending_;

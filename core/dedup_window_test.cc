@@ -1,0 +1,202 @@
+// Tests of DedupWindow: verdicts at the window's edges, reordering, origin
+// eviction order, memory of in-order streams, and a randomized comparison
+// against an unbounded reference model.
+#include "core/dedup_window.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "core/random.h"
+#include "gtest/gtest.h"
+
+namespace elara {
+namespace {
+
+using Verdict = DedupWindow::Verdict;
+
+MessageId Id(uint64_t origin, uint64_t sequence) {
+  return MessageId{NodeId(origin), sequence};
+}
+
+Verdict Insert(DedupWindow* window, MessageId id) {
+  bool evicted = false;
+  return window->Insert(id, &evicted);
+}
+
+TEST(DedupWindowTest, NewThenDuplicate) {
+  DedupWindow window(64, 16);
+  EXPECT_EQ(window.Check(Id(1, 1)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(1, 1)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 1)), Verdict::kDuplicate);
+  EXPECT_EQ(Insert(&window, Id(1, 1)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(2, 1)), Verdict::kNew);
+  EXPECT_EQ(window.origin_count(), 1u);
+}
+
+TEST(DedupWindowTest, SequenceZeroIsNeverNew) {
+  DedupWindow window(64, 16);
+  EXPECT_EQ(window.Check(Id(1, 0)), Verdict::kOutsideWindow);
+  EXPECT_EQ(Insert(&window, Id(1, 0)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.origin_count(), 0u);
+}
+
+TEST(DedupWindowTest, ReorderingInsideWindow) {
+  DedupWindow window(64, 16);
+  EXPECT_EQ(Insert(&window, Id(1, 1)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(1, 5)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 3)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(1, 3)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 3)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(1, 2)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 4)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 6)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(1, 2)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(1, 4)), Verdict::kNew);
+  for (uint64_t s = 1; s <= 5; ++s) {
+    EXPECT_EQ(window.Check(Id(1, s)), Verdict::kDuplicate) << s;
+  }
+}
+
+TEST(DedupWindowTest, OutsideWindowBelowHighestMinusSize) {
+  DedupWindow window(8, 16);
+  for (uint64_t s = 1; s <= 20; ++s) Insert(&window, Id(1, s));
+  // highest = 20, window 8: 13..20 are inside, 12 and below are outside.
+  EXPECT_EQ(window.Check(Id(1, 12)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.Check(Id(1, 1)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.Check(Id(1, 13)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(1, 21)), Verdict::kNew);
+}
+
+TEST(DedupWindowTest, JumpAheadKeepsUnseenSequencesInsideWindowNew) {
+  DedupWindow window(8, 16);
+  Insert(&window, Id(1, 1));
+  Insert(&window, Id(1, 100));
+  EXPECT_EQ(window.Check(Id(1, 92)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.Check(Id(1, 93)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 99)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 100)), Verdict::kDuplicate);
+}
+
+TEST(DedupWindowTest, FirstSightingLateInTheStream) {
+  DedupWindow window(1024, 16);
+  EXPECT_EQ(Insert(&window, Id(7, 5000)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(7, 3976)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.Check(Id(7, 3977)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(7, 4999)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(7, 4999)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(7, 4999)), Verdict::kDuplicate);
+}
+
+TEST(DedupWindowTest, EvictsLeastRecentlyActiveOrigin) {
+  DedupWindow window(64, 3);
+  bool evicted = false;
+  window.Insert(Id(1, 1), &evicted);
+  window.Insert(Id(2, 1), &evicted);
+  window.Insert(Id(3, 1), &evicted);
+  EXPECT_FALSE(evicted);
+  window.Insert(Id(1, 2), &evicted);  // origin 1 is active again
+  EXPECT_FALSE(evicted);
+  window.Insert(Id(4, 1), &evicted);  // evicts origin 2, the least recent
+  EXPECT_TRUE(evicted);
+  EXPECT_EQ(window.origins_evicted(), 1u);
+  EXPECT_EQ(window.origin_count(), 3u);
+  EXPECT_EQ(window.Check(Id(2, 1)), Verdict::kNew);  // forgotten
+  EXPECT_EQ(window.Check(Id(1, 2)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(3, 1)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(4, 1)), Verdict::kDuplicate);
+  // Duplicates do not count as activity: origin 3 goes next.
+  window.Insert(Id(3, 1), &evicted);
+  EXPECT_FALSE(evicted);
+  window.Insert(Id(5, 1), &evicted);
+  EXPECT_TRUE(evicted);
+  EXPECT_EQ(window.Check(Id(3, 1)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 2)), Verdict::kDuplicate);
+  EXPECT_EQ(window.origins_evicted(), 2u);
+}
+
+TEST(DedupWindowTest, InOrderStreamKeepsNoBitmap) {
+  DedupWindow window(1024, 16);
+  Insert(&window, Id(1, 1));
+  const size_t one_message = window.HeapBytes();
+  for (uint64_t s = 2; s <= 10000; ++s) Insert(&window, Id(1, s));
+  EXPECT_EQ(window.HeapBytes(), one_message);
+  // A gap costs a bitmap; closing it gives the memory back.
+  Insert(&window, Id(1, 10500));
+  EXPECT_GT(window.HeapBytes(), one_message);
+  EXPECT_LE(window.HeapBytes(), one_message + 1024 / 8);
+  for (uint64_t s = 10001; s < 10500; ++s) Insert(&window, Id(1, s));
+  EXPECT_LE(window.HeapBytes(), one_message);
+}
+
+TEST(DedupWindowTest, BitmapNeverExceedsWindow) {
+  DedupWindow window(1024, 16);
+  Random rng(3);
+  size_t max_bytes = 0;
+  for (int i = 0; i < 20000; ++i) {
+    Insert(&window, Id(1, 1 + rng.UniformBelow(100000)));
+    max_bytes = std::max(max_bytes, window.HeapBytes());
+  }
+  DedupWindow empty(1024, 16);
+  Insert(&empty, Id(1, 1));
+  // One origin record plus at most window_size bits (with vector slack).
+  EXPECT_LE(max_bytes, empty.HeapBytes() + 2 * 1024 / 8);
+}
+
+// Reference: an unbounded set of seen sequences per origin.
+class ReferenceWindow {
+ public:
+  explicit ReferenceWindow(uint64_t window) : window_(window) {}
+  Verdict Insert(uint64_t origin, uint64_t sequence) {
+    uint64_t& highest = highest_[origin];
+    std::set<uint64_t>& seen = seen_[origin];
+    Verdict verdict;
+    if (highest >= window_ && sequence <= highest - window_) {
+      verdict = Verdict::kOutsideWindow;
+    } else if (seen.contains(sequence)) {
+      verdict = Verdict::kDuplicate;
+    } else {
+      verdict = Verdict::kNew;
+      seen.insert(sequence);
+      highest = std::max(highest, sequence);
+    }
+    return verdict;
+  }
+
+ private:
+  uint64_t window_;
+  std::map<uint64_t, uint64_t> highest_;
+  std::map<uint64_t, std::set<uint64_t>> seen_;
+};
+
+TEST(DedupWindowTest, MatchesReferenceUnderRandomReordering) {
+  constexpr uint64_t kWindow = 100;
+  DedupWindow window(kWindow, 8);
+  ReferenceWindow reference(kWindow);
+  Random rng(11);
+  uint64_t next[3] = {1, 1, 1};
+  int outside = 0;
+  for (int i = 0; i < 200000; ++i) {
+    const uint64_t origin = rng.UniformBelow(3);
+    // Mostly near the head of the stream, sometimes far behind or ahead.
+    uint64_t sequence;
+    const uint64_t r = rng.UniformBelow(100);
+    if (r < 70) {
+      sequence = next[origin]++;
+    } else if (r < 95) {
+      const uint64_t back = rng.UniformBelow(2 * kWindow);
+      sequence = next[origin] > back ? next[origin] - back : 1;
+    } else {
+      next[origin] += rng.UniformBelow(3 * kWindow);
+      sequence = next[origin];
+    }
+    const Verdict expected = reference.Insert(origin, sequence);
+    ASSERT_EQ(Insert(&window, Id(origin, sequence)), expected)
+        << "step " << i << " origin " << origin << " sequence " << sequence;
+    if (expected == Verdict::kOutsideWindow) ++outside;
+  }
+  EXPECT_GT(outside, 1000);  // the edge was exercised
+}
+
+}  // namespace
+}  // namespace elara

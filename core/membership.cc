@@ -1,0 +1,672 @@
+// HyParView over UDP. The header states the rules and guarantees; this file
+// says why the code does what it does where that is not obvious.
+//
+// Views are plain vectors of at most a few dozen entries, so linear scans
+// beat any map here, keep the order deterministic, and keep a node's state
+// around one or two KiB (the simulator holds a million of them).
+#include "core/membership.h"
+
+#include <algorithm>
+#include <utility>
+#include <variant>
+
+namespace elara {
+namespace {
+
+constexpr uint8_t kMaxRepairBackoffShift = 2;  // x4 repair_period
+constexpr uint8_t kMaxRejoinBackoffShift = 5;  // x32 the rejoin base delay
+// Isolated this many neighbor_timeouts with a non-empty passive view whose
+// candidates all fail: give up on it and rejoin through a contact.
+constexpr int64_t kIsolationRejoinFactor = 4;
+
+}  // namespace
+
+Membership::Membership(const MembershipConfig& config, PeerEntry self,
+                       Random* rng, Outbox* outbox, EngineCounters* counters,
+                       MembershipListener* listener)
+    : config_(config),
+      self_(self),
+      rng_(rng),
+      outbox_(outbox),
+      counters_(counters),
+      listener_(listener) {
+  active_.reserve(config_.active_view_size);
+  liveness_.reserve(config_.active_view_size);
+  passive_.reserve(config_.passive_view_size);
+}
+
+// --- Commands --------------------------------------------------------------
+
+void Membership::Join(Timestamp now, const Address& contact) {
+  if (left_ || !contact.valid() || contact == self_.address) return;
+  RememberContact(contact);
+  StartTimers(now);
+  outbox_->Send(contact, JoinFrame{});
+  if (active_.empty()) {
+    if (isolated_since_.IsInfinite()) isolated_since_ = now;
+    // Retry through a contact if no JOIN_REPLY comes back.
+    next_rejoin_at_ = now + RejoinDelay();
+  }
+}
+
+void Membership::Leave(Timestamp /*now*/) {
+  if (left_) return;
+  for (const PeerEntry& peer : active_) {
+    outbox_->Send(peer.address, DisconnectFrame{DisconnectReason::kLeaving});
+  }
+  // Release the memory: a left node in the simulator keeps nothing.
+  std::vector<PeerEntry>().swap(active_);
+  std::vector<Liveness>().swap(liveness_);
+  std::vector<PeerEntry>().swap(passive_);
+  std::vector<NeighborRequest>().swap(pending_);
+  std::vector<Address>().swap(contacts_);
+  std::vector<NodeId>().swap(last_shuffle_sent_);
+  next_shuffle_at_ = next_repair_at_ = next_rejoin_at_ = Timestamp::Infinite();
+  left_ = true;
+}
+
+void Membership::DetectNodeFailure(Timestamp now, NodeId peer) {
+  if (left_) return;
+  RemovePending(peer);
+  RemovePassive(peer);
+  const int index = ActiveIndex(peer);
+  if (index < 0) return;
+  RemoveActive(now, static_cast<size_t>(index), PeerDownCause::kDetected,
+               /*to_passive=*/false);
+  OnActiveLoss(now, peer);
+}
+
+bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
+  if (left_ || peer.id == self_.id || !peer.address.valid()) return false;
+  if (active_.size() >= config_.active_view_size) return false;
+  if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
+  active_.push_back(peer);
+  liveness_.push_back(Liveness{now, Timestamp::Zero(), 0});
+  StartTimers(now);
+  next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
+  listener_->OnNeighborUp(now, peer);
+  return true;
+}
+
+bool Membership::WarmAddPassive(const PeerEntry& peer) {
+  if (left_ || passive_.size() >= config_.passive_view_size) return false;
+  return AddPassive(peer, {});
+}
+
+// --- Inputs ----------------------------------------------------------------
+
+void Membership::HandleFrame(Timestamp now, const PeerEntry& from,
+                             const Frame& frame) {
+  if (left_ || from.id == self_.id || !from.address.valid()) return;
+  if (std::holds_alternative<JoinFrame>(frame)) {
+    HandleJoin(now, from);
+  } else if (std::holds_alternative<JoinReplyFrame>(frame)) {
+    HandleJoinReply(now, from);
+  } else if (const auto* f = std::get_if<ForwardJoinFrame>(&frame)) {
+    HandleForwardJoin(now, from, *f);
+  } else if (const auto* f = std::get_if<NeighborFrame>(&frame)) {
+    HandleNeighbor(now, from, *f);
+  } else if (const auto* f = std::get_if<NeighborReplyFrame>(&frame)) {
+    HandleNeighborReply(now, from, *f);
+  } else if (const auto* f = std::get_if<DisconnectFrame>(&frame)) {
+    HandleDisconnect(now, from, *f);
+  } else if (const auto* f = std::get_if<ShuffleFrame>(&frame)) {
+    HandleShuffle(from, *f);
+  } else if (const auto* f = std::get_if<ShuffleReplyFrame>(&frame)) {
+    HandleShuffleReply(*f);
+  } else if (const auto* f = std::get_if<PingFrame>(&frame)) {
+    HandlePing(from, *f);
+  } else if (const auto* f = std::get_if<PongFrame>(&frame)) {
+    HandlePong(now, from, *f);
+  }
+  // Broadcast frames are not ours: ignored.
+}
+
+void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
+  if (left_) return;
+  const int index = ActiveIndex(from.id);
+  if (index < 0) return;
+  Liveness& liveness = liveness_[static_cast<size_t>(index)];
+  liveness.last_heard = std::max(liveness.last_heard, now);
+  liveness.ping_nonce = 0;
+}
+
+void Membership::HandleTimeout(Timestamp now) {
+  if (left_) return;
+  CheckLiveness(now);
+  ExpireNeighborRequests(now);
+  if (now >= next_repair_at_) RunRepairRound(now);
+  if (now >= next_shuffle_at_) RunShuffle(now);
+  if (now >= next_rejoin_at_) MaybeRejoin(now);
+}
+
+Timestamp Membership::NextTimeout() const {
+  if (left_) return Timestamp::Infinite();
+  Timestamp next = std::min(next_shuffle_at_, next_rejoin_at_);
+  for (size_t i = 0; i < active_.size(); ++i) {
+    const Liveness& liveness = liveness_[i];
+    const Timestamp down_at = liveness.last_heard + config_.probe_timeout;
+    next = std::min({next, NextPingAt(active_[i], liveness), down_at});
+  }
+  for (const NeighborRequest& request : pending_) {
+    next = std::min(next, request.deadline);
+  }
+  if (active_.size() < config_.active_view_size) {
+    next = std::min(next, next_repair_at_);
+  }
+  return next;
+}
+
+// --- Frame handlers --------------------------------------------------------
+
+// The contact takes the joiner (always: a full view evicts), confirms with
+// JOIN_REPLY, and starts one ARWL random walk per other active peer.
+void Membership::HandleJoin(Timestamp now, const PeerEntry& from) {
+  if (ActiveIndex(from.id) >= 0) {
+    // A retried JOIN whose reply was lost: confirm again, no new walks.
+    outbox_->Send(from.address, JoinReplyFrame{});
+    return;
+  }
+  AcceptJoiner(now, from);
+  const ForwardJoinFrame walk{from, config_.active_random_walk_length};
+  for (const PeerEntry& peer : active_) {
+    if (peer.id != from.id) outbox_->Send(peer.address, walk);
+  }
+}
+
+// The sender holds us in its active view; symmetry says we must hold it.
+void Membership::HandleJoinReply(Timestamp now, const PeerEntry& from) {
+  if (ActiveIndex(from.id) >= 0) return;
+  AddActive(now, from, /*evict_if_full=*/true);
+}
+
+void Membership::HandleForwardJoin(Timestamp now, const PeerEntry& from,
+                                   const ForwardJoinFrame& frame) {
+  const PeerEntry& joiner = frame.joiner;
+  if (joiner.id == self_.id || !joiner.address.valid()) return;
+  // The walk ends here when its time is up or we have no one else to send
+  // it to (only the sender is active).
+  if (frame.time_to_live == 0 || active_.size() <= 1) {
+    AcceptJoiner(now, joiner);
+    return;
+  }
+  if (frame.time_to_live == config_.passive_random_walk_length) {
+    AddPassive(joiner, {});
+  }
+  const PeerEntry* next = RandomActiveExcept(from.id, joiner.id);
+  if (next == nullptr) {
+    AcceptJoiner(now, joiner);
+    return;
+  }
+  outbox_->Send(
+      next->address,
+      ForwardJoinFrame{joiner, static_cast<uint8_t>(frame.time_to_live - 1)});
+}
+
+void Membership::HandleNeighbor(Timestamp now, const PeerEntry& from,
+                                const NeighborFrame& frame) {
+  if (ActiveIndex(from.id) >= 0) {
+    // Already neighbours (our earlier reply was lost): confirm again.
+    outbox_->Send(from.address, NeighborReplyFrame{true});
+    return;
+  }
+  const bool accept =
+      frame.high_priority || active_.size() < config_.active_view_size;
+  if (accept) AddActive(now, from, /*evict_if_full=*/true);
+  outbox_->Send(from.address, NeighborReplyFrame{accept});
+}
+
+void Membership::HandleNeighborReply(Timestamp now, const PeerEntry& from,
+                                     const NeighborReplyFrame& frame) {
+  const int pending_index = PendingIndex(from.id);
+  const int active_index = ActiveIndex(from.id);
+  if (pending_index >= 0) {
+    pending_.erase(pending_.begin() + pending_index);
+    if (frame.accepted) {
+      if (active_index >= 0) return;
+      if (active_.size() < config_.active_view_size) {
+        AddActive(now, from, /*evict_if_full=*/false);
+        repair_backoff_ = 0;
+      } else {
+        // Filled up while the request was out: undo the peer's side. It
+        // stays in our passive view.
+        outbox_->Send(from.address,
+                      DisconnectFrame{DisconnectReason::kEvicted});
+      }
+      return;
+    }
+    RequestNeighbors(now, from.id);  // rejected: try another candidate
+    return;
+  }
+  if (active_index >= 0) {
+    if (frame.accepted) return;  // a duplicate confirmation
+    // The peer does not hold us (see the PING rule): drop the one-sided
+    // link, keep the peer as a backup.
+    RemoveActive(now, static_cast<size_t>(active_index),
+                 PeerDownCause::kRejected, /*to_passive=*/true);
+    OnActiveLoss(now, from.id);
+    return;
+  }
+  ++counters_->unknown_sender_frames;  // an answer to nothing we asked
+}
+
+void Membership::HandleDisconnect(Timestamp now, const PeerEntry& from,
+                                  const DisconnectFrame& frame) {
+  const bool leaving = frame.reason == DisconnectReason::kLeaving;
+  if (leaving) {
+    RemovePending(from.id);
+    RemovePassive(from.id);
+  }
+  const int index = ActiveIndex(from.id);
+  if (index < 0) {
+    ++counters_->unknown_sender_frames;
+    return;
+  }
+  RemoveActive(now, static_cast<size_t>(index),
+               leaving ? PeerDownCause::kLeft : PeerDownCause::kEvicted,
+               /*to_passive=*/!leaving);
+  OnActiveLoss(now, from.id);
+}
+
+void Membership::HandleShuffle(const PeerEntry& from,
+                               const ShuffleFrame& frame) {
+  // Our own walk came back, or an origin we could not answer.
+  if (frame.origin.id == self_.id || !frame.origin.address.valid()) return;
+  if (frame.time_to_live > 0 && active_.size() > 1) {
+    const PeerEntry* next = RandomActiveExcept(from.id, frame.origin.id);
+    if (next != nullptr) {
+      ShuffleFrame forward = frame;
+      --forward.time_to_live;
+      outbox_->Send(next->address, std::move(forward));
+      return;
+    }
+  }
+  // The walk ends here: answer with as many passive peers as we received
+  // (the origin counts as one), then keep what we learnt.
+  const size_t received = std::min(frame.peers.size(), kMaxListEntries - 1);
+  const size_t count = std::min(received + 1, passive_.size());
+  std::vector<uint64_t> picks;
+  rng_->PickK(count, passive_.size(), &picks);
+  ShuffleReplyFrame reply;
+  reply.peers.reserve(count);
+  std::vector<NodeId> sent;
+  sent.reserve(count);
+  for (uint64_t i : picks) {
+    reply.peers.push_back(passive_[i]);
+    sent.push_back(passive_[i].id);
+  }
+  outbox_->Send(frame.origin.address, std::move(reply));
+  AddPassive(frame.origin, sent);
+  Integrate(std::span<const PeerEntry>(frame.peers.data(), received), sent);
+}
+
+void Membership::HandleShuffleReply(const ShuffleReplyFrame& frame) {
+  // Not checked against an outstanding shuffle: a late reply still carries
+  // live peers, and the passive view is only a hint.
+  Integrate(frame.peers, last_shuffle_sent_);
+  last_shuffle_sent_.clear();
+}
+
+void Membership::HandlePing(const PeerEntry& from, const PingFrame& frame) {
+  outbox_->Send(from.address, PongFrame{frame.nonce});
+  // Only a node holding us active pings us. If we do not hold it (and have
+  // not asked it to), the link is one-sided: tell it so.
+  if (ActiveIndex(from.id) < 0 && PendingIndex(from.id) < 0) {
+    outbox_->Send(from.address, NeighborReplyFrame{false});
+  }
+}
+
+void Membership::HandlePong(Timestamp now, const PeerEntry& from,
+                            const PongFrame& frame) {
+  const int index = ActiveIndex(from.id);
+  if (index < 0) {
+    ++counters_->unknown_sender_frames;
+    return;
+  }
+  Liveness& liveness = liveness_[static_cast<size_t>(index)];
+  if (liveness.ping_nonce != 0 && liveness.ping_nonce == frame.nonce) {
+    liveness.ping_nonce = 0;
+    liveness.last_heard = std::max(liveness.last_heard, now);
+  }
+}
+
+// --- Timers ----------------------------------------------------------------
+
+void Membership::StartTimers(Timestamp now) {
+  if (next_shuffle_at_.IsInfinite()) {
+    const uint64_t period_us =
+        static_cast<uint64_t>(config_.shuffle_period.ToMicros());
+    next_shuffle_at_ =
+        now + Duration::Micros(static_cast<int64_t>(
+                  1 + rng_->UniformBelow(std::max<uint64_t>(period_us, 1))));
+  }
+  if (next_repair_at_.IsInfinite()) {
+    next_repair_at_ = now + config_.repair_period;
+  }
+}
+
+// Pings peers silent for their ping delay (again every keep_alive_interval
+// while they stay silent) and drops those silent for probe_timeout.
+void Membership::CheckLiveness(Timestamp now) {
+  NodeId lost;
+  bool any_lost = false;
+  size_t i = 0;
+  while (i < active_.size()) {
+    Liveness& liveness = liveness_[i];
+    if (now >= liveness.last_heard + config_.probe_timeout) {
+      lost = active_[i].id;
+      any_lost = true;
+      RemoveActive(now, i, PeerDownCause::kTimeout, /*to_passive=*/false);
+      continue;
+    }
+    if (now >= NextPingAt(active_[i], liveness)) {
+      liveness.ping_nonce = rng_->Next64() | 1;  // never 0
+      liveness.last_ping = now;
+      outbox_->Send(active_[i].address, PingFrame{liveness.ping_nonce});
+    }
+    ++i;
+  }
+  if (any_lost) OnActiveLoss(now, lost);
+}
+
+// Paper: a candidate that does not answer is dead, so it leaves the
+// passive view; then the next candidate is tried.
+void Membership::ExpireNeighborRequests(Timestamp now) {
+  bool any_expired = false;
+  size_t i = 0;
+  while (i < pending_.size()) {
+    if (now >= pending_[i].deadline) {
+      RemovePassive(pending_[i].peer.id);
+      pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i));
+      any_expired = true;
+      continue;
+    }
+    ++i;
+  }
+  if (any_expired) RequestNeighbors(now, std::nullopt);
+}
+
+void Membership::RunRepairRound(Timestamp now) {
+  next_repair_at_ =
+      now + config_.repair_period * (int64_t{1} << repair_backoff_);
+  if (active_.size() >= config_.active_view_size) return;
+  neighbor_attempts_left_ = kNeighborAttemptsPerRound;
+  RequestNeighbors(now, std::nullopt);
+  // Back off until something changes (a loss or an acceptance resets it):
+  // an under-full view among full ones must not knock every 500 ms forever.
+  repair_backoff_ =
+      std::min<uint8_t>(repair_backoff_ + 1, kMaxRepairBackoffShift);
+}
+
+void Membership::RunShuffle(Timestamp now) {
+  next_shuffle_at_ = now + config_.shuffle_period;
+  if (active_.empty()) return;
+  const size_t from_active =
+      std::min(config_.shuffle_active_count, active_.size());
+  const size_t from_passive =
+      std::min(config_.shuffle_passive_count, passive_.size());
+  std::vector<uint64_t> picks;
+  picks.reserve(from_active + from_passive);
+  rng_->PickK(from_active, active_.size(), &picks);
+  rng_->PickK(from_passive, passive_.size(), &picks);
+  ShuffleFrame shuffle{self_, config_.passive_random_walk_length, {}};
+  shuffle.peers.reserve(picks.size());
+  last_shuffle_sent_.clear();
+  for (size_t k = 0; k < picks.size(); ++k) {
+    const PeerEntry& peer =
+        k < from_active ? active_[picks[k]] : passive_[picks[k]];
+    shuffle.peers.push_back(peer);
+    last_shuffle_sent_.push_back(peer.id);
+  }
+  const PeerEntry& target = active_[rng_->UniformBelow(active_.size())];
+  outbox_->Send(target.address, std::move(shuffle));
+}
+
+void Membership::MaybeRejoin(Timestamp now) {
+  if (!active_.empty() || contacts_.empty()) {
+    next_rejoin_at_ = Timestamp::Infinite();
+    return;
+  }
+  const bool passive_exhausted = passive_.empty() && pending_.empty();
+  const bool isolated_too_long =
+      now - isolated_since_ >=
+      config_.neighbor_timeout * kIsolationRejoinFactor;
+  if (!passive_exhausted && !isolated_too_long) {
+    next_rejoin_at_ = now + RejoinDelay();  // look again later
+    return;
+  }
+  const Address& contact = contacts_[rejoin_cursor_ % contacts_.size()];
+  ++rejoin_cursor_;
+  ++counters_->rejoins;
+  outbox_->Send(contact, JoinFrame{});
+  rejoin_backoff_ =
+      std::min<uint8_t>(rejoin_backoff_ + 1, kMaxRejoinBackoffShift);
+  next_rejoin_at_ = now + RejoinDelay();
+}
+
+// On an idle link both ends would ping about once per interval, and with
+// jitter often both do. The end with the smaller id pings after
+// keep_alive_interval, the other after 1.5 x: while the first is alive its
+// pings keep the second quiet, so an idle link costs one PING/PONG pair per
+// interval. A probe is repeated every keep_alive_interval while unanswered.
+Timestamp Membership::NextPingAt(const PeerEntry& peer,
+                                 const Liveness& liveness) const {
+  const Duration interval = config_.keep_alive_interval;
+  if (liveness.ping_nonce != 0) return liveness.last_ping + interval;
+  return liveness.last_heard +
+         (self_.id < peer.id ? interval : interval + interval / 2);
+}
+
+Duration Membership::RejoinDelay() const {
+  const Duration base =
+      std::max(config_.neighbor_timeout, config_.repair_period);
+  return base * (int64_t{1} << rejoin_backoff_);
+}
+
+// --- View operations -------------------------------------------------------
+
+void Membership::AcceptJoiner(Timestamp now, const PeerEntry& joiner) {
+  if (ActiveIndex(joiner.id) >= 0) return;
+  if (AddActive(now, joiner, /*evict_if_full=*/true)) {
+    outbox_->Send(joiner.address, JoinReplyFrame{});
+  }
+}
+
+bool Membership::AddActive(Timestamp now, const PeerEntry& peer,
+                           bool evict_if_full) {
+  if (config_.active_view_size == 0) return false;
+  if (active_.size() >= config_.active_view_size) {
+    if (!evict_if_full) return false;
+    EvictRandomActive(now);
+  }
+  RemovePassive(peer.id);
+  RemovePending(peer.id);
+  active_.push_back(peer);
+  liveness_.push_back(Liveness{now, Timestamp::Zero(), 0});
+  StartTimers(now);
+  next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
+  rejoin_backoff_ = 0;
+  EmitUp(now, peer);
+  return true;
+}
+
+void Membership::EvictRandomActive(Timestamp now) {
+  const size_t index = rng_->UniformBelow(active_.size());
+  outbox_->Send(active_[index].address,
+                DisconnectFrame{DisconnectReason::kEvicted});
+  RemoveActive(now, index, PeerDownCause::kEvicted, /*to_passive=*/true);
+}
+
+void Membership::RemoveActive(Timestamp now, size_t index, PeerDownCause cause,
+                              bool to_passive) {
+  const PeerEntry peer = active_[index];
+  active_.erase(active_.begin() + static_cast<ptrdiff_t>(index));
+  liveness_.erase(liveness_.begin() + static_cast<ptrdiff_t>(index));
+  if (to_passive) AddPassive(peer, {});
+  ++counters_->peers_down;
+  EmitDown(now, peer, cause);
+}
+
+void Membership::OnActiveLoss(Timestamp now, NodeId lost) {
+  if (active_.empty() && isolated_since_.IsInfinite()) {
+    isolated_since_ = now;
+    next_rejoin_at_ = now + RejoinDelay();
+  }
+  repair_backoff_ = 0;
+  neighbor_attempts_left_ = kNeighborAttemptsPerRound;
+  next_repair_at_ = now + config_.repair_period;
+  RequestNeighbors(now, lost);
+}
+
+// Candidates are taken round robin from the passive view (the paper's "try
+// the next one"), so a node one short in a swarm of full views finds the
+// few others that are short within one pass, instead of redrawing the same
+// refusers at random.
+void Membership::RequestNeighbors(Timestamp now,
+                                  std::optional<NodeId> exclude) {
+  while (active_.size() + pending_.size() < config_.active_view_size &&
+         pending_.size() < kMaxPendingNeighbors &&
+         neighbor_attempts_left_ > 0) {
+    const PeerEntry* candidate = NextCandidate(exclude);
+    if (candidate == nullptr) return;
+    --neighbor_attempts_left_;
+    pending_.push_back(
+        NeighborRequest{*candidate, now + config_.neighbor_timeout});
+    outbox_->Send(candidate->address, NeighborFrame{active_.empty()});
+  }
+}
+
+const PeerEntry* Membership::NextCandidate(std::optional<NodeId> exclude) {
+  const size_t n = passive_.size();
+  for (size_t k = 0; k < n; ++k) {
+    const size_t index = (repair_cursor_ + k) % n;
+    const PeerEntry& peer = passive_[index];
+    if (peer.id == exclude || PendingIndex(peer.id) >= 0) continue;
+    repair_cursor_ = static_cast<uint16_t>((index + 1) % n);
+    return &peer;
+  }
+  return nullptr;
+}
+
+bool Membership::AddPassive(const PeerEntry& peer,
+                            std::span<const NodeId> prefer_evict) {
+  if (config_.passive_view_size == 0) return false;
+  if (peer.id == self_.id || !peer.address.valid()) return false;
+  if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
+  if (passive_.size() >= config_.passive_view_size) {
+    EvictPassiveEntry(prefer_evict);
+  }
+  passive_.push_back(peer);
+  return true;
+}
+
+void Membership::EvictPassiveEntry(std::span<const NodeId> prefer_evict) {
+  ++counters_->passive_view_evictions;
+  for (NodeId id : prefer_evict) {
+    const int index = PassiveIndex(id);
+    if (index >= 0 && PendingIndex(id) < 0) {
+      passive_.erase(passive_.begin() + index);
+      return;
+    }
+  }
+  // A random entry, skipping the (at most kMaxPendingNeighbors) entries a
+  // NEIGHBOR request is out for, so their answers still find them.
+  size_t index = rng_->UniformBelow(passive_.size());
+  for (size_t tries = 0; tries < passive_.size(); ++tries) {
+    if (PendingIndex(passive_[index].id) < 0) break;
+    index = (index + 1) % passive_.size();
+  }
+  passive_.erase(passive_.begin() + static_cast<ptrdiff_t>(index));
+}
+
+void Membership::Integrate(std::span<const PeerEntry> peers,
+                           std::span<const NodeId> prefer_evict) {
+  for (const PeerEntry& peer : peers) AddPassive(peer, prefer_evict);
+}
+
+void Membership::RemovePassive(NodeId id) {
+  const int index = PassiveIndex(id);
+  if (index >= 0) passive_.erase(passive_.begin() + index);
+}
+
+void Membership::RemovePending(NodeId id) {
+  const int index = PendingIndex(id);
+  if (index >= 0) pending_.erase(pending_.begin() + index);
+}
+
+void Membership::RememberContact(const Address& contact) {
+  if (std::find(contacts_.begin(), contacts_.end(), contact) !=
+      contacts_.end()) {
+    return;
+  }
+  if (contacts_.size() >= kMaxContacts) {
+    // Newer contacts are likelier alive: forget the oldest.
+    ++contacts_dropped_;
+    contacts_.erase(contacts_.begin());
+  }
+  contacts_.push_back(contact);
+}
+
+// --- Lookups and events ----------------------------------------------------
+
+const PeerEntry* Membership::FindActive(NodeId id) const {
+  const int index = ActiveIndex(id);
+  return index < 0 ? nullptr : &active_[static_cast<size_t>(index)];
+}
+
+int Membership::ActiveIndex(NodeId id) const {
+  for (size_t i = 0; i < active_.size(); ++i) {
+    if (active_[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int Membership::PassiveIndex(NodeId id) const {
+  for (size_t i = 0; i < passive_.size(); ++i) {
+    if (passive_[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int Membership::PendingIndex(NodeId id) const {
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    if (pending_[i].peer.id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const PeerEntry* Membership::RandomActiveExcept(NodeId a, NodeId b) {
+  size_t eligible = 0;
+  for (const PeerEntry& peer : active_) {
+    if (peer.id != a && peer.id != b) ++eligible;
+  }
+  if (eligible == 0) return nullptr;
+  uint64_t k = rng_->UniformBelow(eligible);
+  for (const PeerEntry& peer : active_) {
+    if (peer.id == a || peer.id == b) continue;
+    if (k-- == 0) return &peer;
+  }
+  return nullptr;
+}
+
+void Membership::EmitUp(Timestamp now, const PeerEntry& peer) {
+  outbox_->Emit(PeerUpEvent{peer, now});
+  listener_->OnNeighborUp(now, peer);
+}
+
+void Membership::EmitDown(Timestamp now, const PeerEntry& peer,
+                          PeerDownCause cause) {
+  outbox_->Emit(PeerDownEvent{peer, cause, now});
+  listener_->OnNeighborDown(now, peer, cause);
+}
+
+size_t Membership::StateBytes() const {
+  return sizeof(*this) + active_.capacity() * sizeof(PeerEntry) +
+         liveness_.capacity() * sizeof(Liveness) +
+         passive_.capacity() * sizeof(PeerEntry) +
+         pending_.capacity() * sizeof(NeighborRequest) +
+         contacts_.capacity() * sizeof(Address) +
+         last_shuffle_sent_.capacity() * sizeof(NodeId);
+}
+
+}  // namespace elara

@@ -1,0 +1,260 @@
+// File: core/membership.h
+//
+// Membership: HyParView (Leitão, Pereira and Rodrigues, DSN 2007) adapted to
+// UDP, as a sans-IO sub-module of the Engine. Each node keeps a small
+// symmetric *active view* (the links broadcast uses) and a larger *passive
+// view* (a backup of known peers refreshed by SHUFFLE random walks). Over
+// UDP there is no connection whose loss signals a failure, so active links
+// are watched with keep-alives: a peer silent for keep_alive_interval is
+// pinged (1.5 x that by the end of the link with the larger id, so an idle
+// link costs one PING/PONG per interval, not two), again every interval while
+// unanswered, and a peer silent for probe_timeout is declared down and
+// replaced from the passive view. Any datagram from a peer counts as life.
+//
+// The one rule that makes links symmetric without connections:
+//   A node that puts X in its active view *on its own initiative* (the
+//   contact of a JOIN, or the end of a FORWARD_JOIN walk) tells X with a
+//   JoinReplyFrame, which means "you are in my active view". X must accept
+//   it (evicting a random active peer when full). A NEIGHBOR request is
+//   answered with NeighborReplyFrame{accepted}; the requester adds the
+//   replier on an acceptance, or sends DISCONNECT back when it has filled up
+//   meanwhile. A node that receives a PING from a peer it does not hold in
+//   its active view answers PONG *and* NeighborReplyFrame{accepted = false},
+//   so a one-sided link is dropped by the other side (cause kRejected) after
+//   at most keep_alive_interval plus a round trip.
+//
+// Guarantees (checked by membership_test):
+//   1. |active| <= active_view_size, |passive| <= passive_view_size, always.
+//   2. Neither view holds this node, a duplicate id, or an id held by the
+//      other view.
+//   3. Every entry into the active view emits a PeerUpEvent and then calls
+//      listener->OnNeighborUp; every exit emits a PeerDownEvent (with its
+//      cause) and then calls listener->OnNeighborDown, at the same `now`.
+//      Both happen after the views have been updated. counters->peers_down
+//      counts every exit, whatever the cause.
+//   4. A frame whose meaning needs a known peer (DISCONNECT, PONG or
+//      NEIGHBOR_REPLY from a node that is neither active nor asked) changes
+//      nothing and is counted in counters->unknown_sender_frames.
+//   5. Deterministic: only vectors are iterated, randomness comes from `rng`.
+//   6. Memory is O(active + passive): a few small vectors reserved at their
+//      bounds (see StateBytes()).
+//   7. After HandleTimeout(now), NextTimeout() > now.
+//
+// Choices where the paper leaves room (or assumes TCP):
+//   - A peer that timed out is not put back into the passive view: it is
+//     probably dead, and a live one comes back through shuffles or a join.
+//     A peer that evicted us, or that we evicted, moves to the passive view;
+//     a peer that left is forgotten.
+//   - A NEIGHBOR candidate stays in the passive view while its request is
+//     outstanding (at most kMaxPendingNeighbors); an unanswered one is
+//     removed from the passive view after neighbor_timeout, a rejecting one
+//     stays. Either way the next candidate (round robin over the passive
+//     view) is tried at once, at most kNeighborAttemptsPerRound times per
+//     repair round. Repair rounds back off (x2 up to x4 repair_period) while
+//     they make no progress, and reset when an active peer is lost or a
+//     request is accepted. So a node one short among full views keeps
+//     asking about 3 peers a second: the price of finding the few other
+//     nodes that are short.
+//   - Isolation: when the active view is empty and either the passive view
+//     is exhausted or it has been empty for 4 x neighbor_timeout, the node
+//     re-sends JOIN to its remembered contacts, one at a time round robin,
+//     with exponential backoff (1x .. 32x max(neighbor_timeout,
+//     repair_period)). Each such JOIN counts in counters->rejoins, including
+//     the retry of a first JOIN that got no answer.
+//   - Leave() tells active peers DISCONNECT(leaving), releases the views and
+//     emits no local events; the node then ignores everything.
+//   - The first SHUFFLE is staggered by a random offset in [0,
+//     shuffle_period) from the moment the node first has a peer.
+//
+// Thread-safety: not thread-safe; owned by one Engine.
+#ifndef ELARA_CORE_MEMBERSHIP_H_
+#define ELARA_CORE_MEMBERSHIP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "core/address.h"
+#include "core/config.h"
+#include "core/engine.h"
+#include "core/ids.h"
+#include "core/outbox.h"
+#include "core/random.h"
+#include "core/time.h"
+#include "core/wire.h"
+
+namespace elara {
+
+// Told when the active view changes; the Engine implements it and forwards
+// to the broadcast layer. A listener must not call Membership's mutating
+// methods from inside a callback.
+class MembershipListener {
+ public:
+  virtual ~MembershipListener() = default;
+  virtual void OnNeighborUp(Timestamp now, const PeerEntry& peer) = 0;
+  virtual void OnNeighborDown(Timestamp now, const PeerEntry& peer,
+                              PeerDownCause cause) = 0;
+};
+
+class Membership {
+ public:
+  // Contacts remembered for rejoining; more are counted in
+  // contacts_dropped() and replace the oldest.
+  static constexpr size_t kMaxContacts = 8;
+  // NEIGHBOR requests outstanding at once.
+  static constexpr size_t kMaxPendingNeighbors = 2;
+  // NEIGHBOR requests one repair round may send (retries included).
+  static constexpr uint8_t kNeighborAttemptsPerRound = 6;
+
+  // REQUIRES: config is valid (view sizes >= 1, periods > 0); rng, outbox,
+  // counters and listener are non-null and outlive this object. The config
+  // is copied.
+  Membership(const MembershipConfig& config, PeerEntry self, Random* rng,
+             Outbox* outbox, EngineCounters* counters,
+             MembershipListener* listener);
+  Membership(const Membership&) = delete;
+  Membership& operator=(const Membership&) = delete;
+
+  // Sends JOIN to `contact` and remembers it for rejoining. No-op after
+  // Leave() or for an invalid or own address.
+  void Join(Timestamp now, const Address& contact);
+  // DISCONNECT(leaving) to every active peer, then quiet for good.
+  void Leave(Timestamp now);
+  // One membership frame (types 1..15; others are ignored). `from` is the
+  // datagram's sender id and source address.
+  void HandleFrame(Timestamp now, const PeerEntry& from, const Frame& frame);
+  // Called for every valid datagram: the sender, if active, is alive.
+  void NoteAlive(Timestamp now, const PeerEntry& from);
+  void HandleTimeout(Timestamp now);
+  // Earliest deadline; Timestamp::Infinite() when there is none. O(active).
+  Timestamp NextTimeout() const;
+  // The application says `peer` failed: drop it from the active view (cause
+  // kDetected) and from the passive view.
+  void DetectNodeFailure(Timestamp now, NodeId peer);
+
+  const std::vector<PeerEntry>& active_view() const { return active_; }
+  const std::vector<PeerEntry>& passive_view() const { return passive_; }
+  const PeerEntry* FindActive(NodeId id) const;
+  bool left() const { return left_; }
+  const PeerEntry& self() const { return self_; }
+  uint64_t contacts_dropped() const { return contacts_dropped_; }
+  // sizeof(*this) plus the capacity of every vector it owns.
+  size_t StateBytes() const;
+
+  // Simulator warm start: installs `peer` as if NEIGHBOR had been accepted,
+  // without frames or PeerUpEvent, but *with* listener->OnNeighborUp so the
+  // broadcast layer knows the link. The caller makes links symmetric.
+  // Returns false when full, a duplicate (in either view), self, or after
+  // Leave().
+  bool WarmAddActive(Timestamp now, const PeerEntry& peer);
+  // Same for the passive view (no listener call).
+  bool WarmAddPassive(const PeerEntry& peer);
+
+ private:
+  // Keep-alive state of active_[i], kept in the parallel vector liveness_.
+  struct Liveness {
+    Timestamp last_heard;
+    Timestamp last_ping;
+    uint64_t ping_nonce = 0;  // 0: no ping outstanding
+  };
+  struct NeighborRequest {
+    PeerEntry peer;
+    Timestamp deadline;
+  };
+
+  // Frame handlers.
+  void HandleJoin(Timestamp now, const PeerEntry& from);
+  void HandleJoinReply(Timestamp now, const PeerEntry& from);
+  void HandleForwardJoin(Timestamp now, const PeerEntry& from,
+                         const ForwardJoinFrame& frame);
+  void HandleNeighbor(Timestamp now, const PeerEntry& from,
+                      const NeighborFrame& frame);
+  void HandleNeighborReply(Timestamp now, const PeerEntry& from,
+                           const NeighborReplyFrame& frame);
+  void HandleDisconnect(Timestamp now, const PeerEntry& from,
+                        const DisconnectFrame& frame);
+  void HandleShuffle(const PeerEntry& from, const ShuffleFrame& frame);
+  void HandleShuffleReply(const ShuffleReplyFrame& frame);
+  void HandlePing(const PeerEntry& from, const PingFrame& frame);
+  void HandlePong(Timestamp now, const PeerEntry& from, const PongFrame& frame);
+
+  // Timers.
+  void CheckLiveness(Timestamp now);
+  void ExpireNeighborRequests(Timestamp now);
+  void RunRepairRound(Timestamp now);
+  void RunShuffle(Timestamp now);
+  void MaybeRejoin(Timestamp now);
+  void StartTimers(Timestamp now);
+
+  // View operations.
+  // Puts a joiner at the end of a walk (or at the contact) into the active
+  // view and tells it with JOIN_REPLY.
+  void AcceptJoiner(Timestamp now, const PeerEntry& joiner);
+  // REQUIRES: peer is not self and not active. Removes it from the passive
+  // view and the pending requests; evicts a random active peer when full if
+  // `evict_if_full`, else returns false.
+  bool AddActive(Timestamp now, const PeerEntry& peer, bool evict_if_full);
+  void EvictRandomActive(Timestamp now);
+  // Removes active_[index] and reports it down; `to_passive` keeps it as a
+  // backup.
+  void RemoveActive(Timestamp now, size_t index, PeerDownCause cause,
+                    bool to_passive);
+  // Starts repair after a loss (never picking `lost` first).
+  void OnActiveLoss(Timestamp now, NodeId lost);
+  void RequestNeighbors(Timestamp now, std::optional<NodeId> exclude);
+  // The next passive peer after repair_cursor_ that is not `exclude` and
+  // has no request out, or nullptr.
+  const PeerEntry* NextCandidate(std::optional<NodeId> exclude);
+  // Adds to the passive view, evicting (preferably an id in `prefer_evict`,
+  // else a random entry that no request is pending on) when full.
+  bool AddPassive(const PeerEntry& peer, std::span<const NodeId> prefer_evict);
+  void EvictPassiveEntry(std::span<const NodeId> prefer_evict);
+  void Integrate(std::span<const PeerEntry> peers,
+                 std::span<const NodeId> prefer_evict);
+  void RemovePassive(NodeId id);
+  void RemovePending(NodeId id);
+  void RememberContact(const Address& contact);
+
+  // Lookups: index or -1.
+  int ActiveIndex(NodeId id) const;
+  int PassiveIndex(NodeId id) const;
+  int PendingIndex(NodeId id) const;
+  // A uniformly random active peer other than a and b, or nullptr.
+  const PeerEntry* RandomActiveExcept(NodeId a, NodeId b);
+  void EmitUp(Timestamp now, const PeerEntry& peer);
+  void EmitDown(Timestamp now, const PeerEntry& peer, PeerDownCause cause);
+  Timestamp NextPingAt(const PeerEntry& peer, const Liveness& liveness) const;
+  Duration RejoinDelay() const;
+
+  MembershipConfig config_;
+  PeerEntry self_;
+  Random* rng_;
+  Outbox* outbox_;
+  EngineCounters* counters_;
+  MembershipListener* listener_;
+
+  std::vector<PeerEntry> active_;          // reserved to active_view_size
+  std::vector<Liveness> liveness_;         // parallel to active_
+  std::vector<PeerEntry> passive_;         // reserved to passive_view_size
+  std::vector<NeighborRequest> pending_;   // <= kMaxPendingNeighbors
+  std::vector<Address> contacts_;          // <= kMaxContacts
+  std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
+
+  Timestamp next_shuffle_at_ = Timestamp::Infinite();
+  Timestamp next_repair_at_ = Timestamp::Infinite();
+  Timestamp next_rejoin_at_ = Timestamp::Infinite();
+  Timestamp isolated_since_ = Timestamp::Infinite();
+  uint64_t contacts_dropped_ = 0;
+  uint32_t rejoin_cursor_ = 0;
+  uint16_t repair_cursor_ = 0;  // next passive index to ask for NEIGHBOR
+  uint8_t repair_backoff_ = 0;  // repair rounds every period << this
+  uint8_t rejoin_backoff_ = 0;
+  uint8_t neighbor_attempts_left_ = 0;
+  bool left_ = false;
+};
+
+}  // namespace elara
+
+#endif  // ELARA_CORE_MEMBERSHIP_H_

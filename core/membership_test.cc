@@ -1,0 +1,971 @@
+// Tests of HyParView membership (core/membership.h) without the Engine: a
+// tiny in-test network carries Frame values between Membership instances
+// with a per-frame latency drawn from a seeded PRNG, and checks the view
+// invariants after every step. Everything is deterministic (fixed seeds).
+#include "core/membership.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <queue>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "core/engine.h"
+#include "core/outbox.h"
+#include "core/random.h"
+#include "gtest/gtest.h"
+
+namespace elara {
+namespace {
+
+NodeId IdOf(size_t i) { return NodeId(0x1000 + i); }
+PeerEntry EntryOf(size_t i) {
+  return PeerEntry{IdOf(i), Address::Sim(static_cast<uint32_t>(i))};
+}
+
+struct ListenerCall {
+  bool up = false;
+  PeerEntry peer;
+  PeerDownCause cause = PeerDownCause::kTimeout;
+  Timestamp at;
+};
+
+class RecordingListener : public MembershipListener {
+ public:
+  void OnNeighborUp(Timestamp now, const PeerEntry& peer) override {
+    calls.push_back(ListenerCall{true, peer, PeerDownCause::kTimeout, now});
+  }
+  void OnNeighborDown(Timestamp now, const PeerEntry& peer,
+                      PeerDownCause cause) override {
+    calls.push_back(ListenerCall{false, peer, cause, now});
+  }
+  std::vector<ListenerCall> calls;
+};
+
+// The event a listener call must match, as a ListenerCall.
+ListenerCall AsCall(const EngineEvent& event) {
+  if (const auto* up = std::get_if<PeerUpEvent>(&event)) {
+    return ListenerCall{true, up->peer, PeerDownCause::kTimeout, up->at};
+  }
+  const auto& down = std::get<PeerDownEvent>(event);
+  return ListenerCall{false, down.peer, down.cause, down.at};
+}
+
+// Checks invariants 1 and 2 of membership.h on one instance. Cheap (it
+// runs after every step of every simulation), so it reports, not asserts.
+void ExpectViewInvariants(const Membership& m, const MembershipConfig& config,
+                          size_t node) {
+  const auto& active = m.active_view();
+  const auto& passive = m.passive_view();
+  if (active.size() > config.active_view_size ||
+      passive.size() > config.passive_view_size) {
+    ADD_FAILURE() << "node " << node << ": view over its bound";
+  }
+  std::vector<NodeId> ids;
+  ids.reserve(active.size() + passive.size());
+  for (const PeerEntry& p : active) ids.push_back(p.id);
+  for (const PeerEntry& p : passive) ids.push_back(p.id);
+  if (std::find(ids.begin(), ids.end(), m.self().id) != ids.end()) {
+    ADD_FAILURE() << "node " << node << ": holds itself";
+  }
+  std::sort(ids.begin(), ids.end());
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
+    ADD_FAILURE() << "node " << node
+                  << ": a duplicate in a view or an id in both views";
+  }
+}
+
+// N Membership instances on Address::Sim(i), a fake clock, and frames
+// delivered after 2..10 ms in (arrival, send order).
+class Swarm {
+ public:
+  struct Node {
+    explicit Node(uint64_t seed) : rng(seed) {}
+    Random rng;
+    Outbox outbox;
+    EngineCounters counters;
+    RecordingListener listener;
+    std::unique_ptr<Membership> membership;
+    std::vector<EngineEvent> events;  // every event emitted, in order
+  };
+
+  Swarm(size_t n, const MembershipConfig& config, uint64_t seed)
+      : config_(config), rng_(seed) {
+    for (size_t i = 0; i < n; ++i) {
+      auto node = std::make_unique<Node>(rng_.DeriveSeed());
+      node->membership = std::make_unique<Membership>(
+          config_, EntryOf(i), &node->rng, &node->outbox, &node->counters,
+          &node->listener);
+      next_timeout_.push_back(node->membership->NextTimeout());
+      nodes_.push_back(std::move(node));
+    }
+    crashed_.assign(n, false);
+    cut_.assign(n, false);
+  }
+
+  size_t size() const { return nodes_.size(); }
+  Membership& m(size_t i) { return *nodes_[i]->membership; }
+  Node& node(size_t i) { return *nodes_[i]; }
+  Timestamp now() const { return now_; }
+  const MembershipConfig& config() const { return config_; }
+
+  void Join(size_t i, size_t contact) {
+    m(i).Join(now_, Address::Sim(static_cast<uint32_t>(contact)));
+    Collect(i);
+  }
+  void Leave(size_t i) {
+    m(i).Leave(now_);
+    Collect(i);
+  }
+  void DetectNodeFailure(size_t i, NodeId peer) {
+    m(i).DetectNodeFailure(now_, peer);
+    Collect(i);
+  }
+  // A crashed node receives, sends and times out nothing from now on;
+  // frames already on their way to or from it are lost.
+  void Crash(size_t i) { crashed_[i] = true; }
+  // All frames between `i` and anyone else are lost while cut.
+  void Cut(size_t i) { cut_[i] = true; }
+  void Heal(size_t i) { cut_[i] = false; }
+  bool live(size_t i) const {
+    return !crashed_[i] && !nodes_[i]->membership->left();
+  }
+
+  // Time frame `from` -> `to` was last delivered (for probe timing).
+  Timestamp LastDelivery(size_t from, size_t to) const {
+    auto it = last_delivery_.find({from, to});
+    return it == last_delivery_.end() ? Timestamp::Zero() : it->second;
+  }
+
+  void RunFor(Duration d) { RunUntil(now_ + d); }
+  void RunUntil(Timestamp until) {
+    for (int steps = 0;; ++steps) {
+      if (steps > 10'000'000) {
+        ADD_FAILURE() << "simulation does not advance at " << now_.ToString();
+        return;
+      }
+      Timestamp next = Timestamp::Infinite();
+      if (!in_flight_.empty()) next = in_flight_.top().at;
+      for (size_t i = 0; i < size(); ++i) {
+        if (!crashed_[i]) next = std::min(next, next_timeout_[i]);
+      }
+      if (next > until) break;
+      ASSERT_GE(next, now_) << "a deadline in the past";
+      now_ = next;
+      while (!in_flight_.empty() && in_flight_.top().at <= now_) {
+        InFlight item = in_flight_.top();
+        in_flight_.pop();
+        Deliver(item);
+      }
+      for (size_t i = 0; i < size(); ++i) {
+        if (crashed_[i] || next_timeout_[i] > now_) continue;
+        m(i).HandleTimeout(now_);
+        Collect(i);
+        EXPECT_GT(next_timeout_[i], now_) << "node " << i;
+      }
+      for (size_t i : touched_) {
+        if (live(i)) ExpectViewInvariants(m(i), config_, i);
+      }
+      touched_.clear();
+      if (testing::Test::HasFailure()) return;
+    }
+    now_ = until;
+  }
+
+  // Pairs (i, j) of live nodes where i holds j active but j not i.
+  size_t Asymmetries() {
+    size_t count = 0;
+    for (size_t i = 0; i < size(); ++i) {
+      if (!live(i)) continue;
+      for (const PeerEntry& p : m(i).active_view()) {
+        const size_t j = p.address.sim_index();
+        if (live(j) && m(j).FindActive(IdOf(i)) == nullptr) ++count;
+      }
+    }
+    return count;
+  }
+
+  // True when the live nodes' active views form one connected graph.
+  bool Connected() {
+    size_t start = size();
+    size_t live_count = 0;
+    for (size_t i = 0; i < size(); ++i) {
+      if (!live(i)) continue;
+      ++live_count;
+      if (start == size()) start = i;
+    }
+    if (live_count == 0) return true;
+    std::vector<bool> seen(size(), false);
+    std::vector<size_t> frontier{start};
+    seen[start] = true;
+    size_t reached = 1;
+    while (!frontier.empty()) {
+      const size_t i = frontier.back();
+      frontier.pop_back();
+      for (const PeerEntry& p : m(i).active_view()) {
+        const size_t j = p.address.sim_index();
+        if (!live(j) || seen[j]) continue;
+        seen[j] = true;
+        ++reached;
+        frontier.push_back(j);
+      }
+    }
+    return reached == live_count;
+  }
+
+  // Down events of node i about `peer`.
+  std::vector<PeerDownEvent> DownsOf(size_t i, NodeId peer) {
+    std::vector<PeerDownEvent> out;
+    for (const EngineEvent& e : node(i).events) {
+      const auto* down = std::get_if<PeerDownEvent>(&e);
+      if (down != nullptr && down->peer.id == peer) out.push_back(*down);
+    }
+    return out;
+  }
+
+  uint64_t Sum(uint64_t EngineCounters::*field) {
+    uint64_t total = 0;
+    for (auto& n : nodes_) total += n->counters.*field;
+    return total;
+  }
+  uint64_t frames_delivered() const { return frames_delivered_; }
+  // Frames delivered by Frame variant index.
+  void PrintTraffic() const {
+    for (auto [index, count] : frames_by_index_) {
+      std::printf("  frame %zu: %llu\n", index,
+                  static_cast<unsigned long long>(count));
+    }
+  }
+
+ private:
+  struct InFlight {
+    Timestamp at;
+    uint64_t sequence;
+    size_t from;
+    Address to;
+    Frame frame;
+  };
+  struct Later {
+    bool operator()(const InFlight& a, const InFlight& b) const {
+      return std::tie(a.at, a.sequence) > std::tie(b.at, b.sequence);
+    }
+  };
+
+  bool Lost(size_t from, size_t to) const {
+    return crashed_[from] || crashed_[to] || cut_[from] || cut_[to];
+  }
+
+  void Deliver(const InFlight& item) {
+    ASSERT_EQ(item.to.kind(), Address::Kind::kSim);
+    const size_t to = item.to.sim_index();
+    ASSERT_LT(to, size());
+    if (Lost(item.from, to) || m(to).left()) return;
+    const PeerEntry from = EntryOf(item.from);
+    if (getenv("TRACE_A") && ((item.from == (size_t)atoi(getenv("TRACE_A")) || to == (size_t)atoi(getenv("TRACE_A"))) && (item.from == (size_t)atoi(getenv("TRACE_B")) || to == (size_t)atoi(getenv("TRACE_B")) || item.frame.index() == 3 || item.frame.index() == 4|| item.frame.index() == 5 || item.frame.index() == 1)))
+      std::printf("%s %zu->%zu frame %zu [%d] sizes %zu %zu\n", now_.ToString().c_str(), item.from, to, item.frame.index(), item.frame.index()==4 ? (int)std::get<NeighborReplyFrame>(item.frame).accepted : -1, m(item.from).active_view().size(), m(to).active_view().size());
+    m(to).NoteAlive(now_, from);
+    m(to).HandleFrame(now_, from, item.frame);
+    last_delivery_[{item.from, to}] = now_;
+    ++frames_delivered_;
+    ++frames_by_index_[item.frame.index()];
+    Collect(to);
+  }
+
+  // Moves node i's outbox to the network and its events to its log, and
+  // checks the listener saw exactly the same thing at the same moments.
+  void Collect(size_t i) {
+    touched_.push_back(i);
+    if (getenv("TRACE_A") && i == (size_t)atoi(getenv("TRACE_A"))) {
+      int idx = -1; const auto& pv = m(i).passive_view();
+      for (size_t q = 0; q < pv.size(); ++q) if (pv[q].id == IdOf(atoi(getenv("TRACE_B")))) idx = (int)q;
+      static int last = -2;
+      if (idx != last) { std::printf("%s passive index of B in A: %d\n", now_.ToString().c_str(), idx); last = idx; }
+    }
+    Node& n = node(i);
+    next_timeout_[i] = n.membership->NextTimeout();
+    for (Outbox::PendingFrame& f : n.outbox.pending()) {
+      const Duration latency = Duration::Micros(
+          2000 + static_cast<int64_t>(rng_.UniformBelow(8000)));
+      in_flight_.push(InFlight{now_ + latency, next_sequence_++, i, f.to,
+                               std::move(f.frame)});
+    }
+    n.outbox.pending().clear();
+    for (EngineEvent& e : n.outbox.events()) n.events.push_back(std::move(e));
+    n.outbox.events().clear();
+    ASSERT_EQ(n.events.size(), n.listener.calls.size()) << "node " << i;
+    for (size_t k = checked_[i]; k < n.events.size(); ++k) {
+      const ListenerCall want = AsCall(n.events[k]);
+      const ListenerCall& got = n.listener.calls[k];
+      EXPECT_EQ(got.up, want.up);
+      EXPECT_EQ(got.peer, want.peer);
+      EXPECT_EQ(got.at, want.at);
+      EXPECT_EQ(got.at, now_);
+      if (!want.up) {
+        EXPECT_EQ(got.cause, want.cause);
+      }
+    }
+    checked_[i] = n.events.size();
+  }
+
+  MembershipConfig config_;
+  Random rng_;
+  Timestamp now_ = Timestamp::FromMicros(1'000'000);
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::priority_queue<InFlight, std::vector<InFlight>, Later> in_flight_;
+  uint64_t next_sequence_ = 0;
+  std::vector<bool> crashed_;
+  std::vector<bool> cut_;
+  std::vector<Timestamp> next_timeout_;  // of each node, after its last call
+  std::map<std::pair<size_t, size_t>, Timestamp> last_delivery_;
+  std::map<size_t, size_t> checked_;  // events compared with the listener
+  uint64_t frames_delivered_ = 0;
+  std::map<size_t, uint64_t> frames_by_index_;
+  std::vector<size_t> touched_;
+};
+
+// Nodes 1..n-1 join through node 0, `spacing` apart, then the swarm runs
+// for `settle`.
+std::unique_ptr<Swarm> JoinedSwarm(size_t n, uint64_t seed, Duration spacing,
+                                   Duration settle,
+                                   const MembershipConfig& config = {}) {
+  if (const char* e = getenv("SWEEP_SEED")) seed += 1000 * atoi(e);
+  auto swarm = std::make_unique<Swarm>(n, config, seed);
+  for (size_t i = 1; i < n; ++i) {
+    swarm->Join(i, 0);
+    if (spacing > Duration::Zero()) swarm->RunFor(spacing);
+  }
+  swarm->RunFor(settle);
+  return swarm;
+}
+
+std::vector<size_t> ActiveSizes(Swarm& s, const std::vector<size_t>& nodes) {
+  std::vector<size_t> sizes;
+  for (size_t j : nodes) sizes.push_back(s.m(j).active_view().size());
+  return sizes;
+}
+
+// How many of `nodes` have at least as many active peers as `before`.
+size_t Regained(Swarm& s, const std::vector<size_t>& nodes,
+                const std::vector<size_t>& before) {
+  size_t regained = 0;
+  for (size_t k = 0; k < nodes.size(); ++k) {
+    regained += s.m(nodes[k]).active_view().size() >= before[k];
+  }
+  return regained;
+}
+
+// Active slots the live nodes leave unused, excluding node `except`.
+size_t MissingSlots(Swarm& s, size_t except) {
+  size_t missing = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i == except || !s.live(i)) continue;
+    missing += s.config().active_view_size - s.m(i).active_view().size();
+  }
+  return missing;
+}
+
+// Repair leaves no opportunity unused: no live node below its bound holds,
+// in its passive view, another live node below its bound that it is not
+// linked with (low-priority NEIGHBOR would be accepted there). Nodes below
+// their bound whose candidates are all full may remain: HyParView never
+// breaks a full node's link for them.
+size_t MissedRepairs(Swarm& s) {
+  size_t missed = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!s.live(i) ||
+        s.m(i).active_view().size() == s.config().active_view_size) {
+      continue;
+    }
+    for (const PeerEntry& p : s.m(i).passive_view()) {
+      const size_t j = p.address.sim_index();
+      if (s.live(j) &&
+          s.m(j).active_view().size() < s.config().active_view_size) {
+        ++missed;
+        std::printf("missed: %zu (%zu active, cursor?) knows %zu (%zu active) at %s\n", i, s.m(i).active_view().size(), j, s.m(j).active_view().size(), s.now().ToString().c_str());
+      }
+    }
+  }
+  return missed;
+}
+
+size_t FullViews(Swarm& s) {
+  size_t full = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s.live(i) &&
+        s.m(i).active_view().size() == s.config().active_view_size) {
+      ++full;
+    }
+  }
+  return full;
+}
+
+// --- Joining ---------------------------------------------------------------
+
+TEST(MembershipTest, TwoNodesJoin) {
+  Swarm s(2, MembershipConfig{}, /*seed=*/1);
+  s.Join(1, 0);
+  s.RunFor(Duration::Seconds(5));
+  ASSERT_EQ(s.m(0).active_view().size(), 1u);
+  ASSERT_EQ(s.m(1).active_view().size(), 1u);
+  EXPECT_EQ(s.m(0).active_view()[0], EntryOf(1));
+  EXPECT_EQ(s.m(1).active_view()[0], EntryOf(0));
+  EXPECT_TRUE(s.m(0).passive_view().empty());
+  EXPECT_TRUE(s.m(1).passive_view().empty());
+  // Exactly one up event each, nothing went down, no rejoin was needed.
+  ASSERT_EQ(s.node(0).events.size(), 1u);
+  ASSERT_EQ(s.node(1).events.size(), 1u);
+  EXPECT_EQ(std::get<PeerUpEvent>(s.node(0).events[0]).peer, EntryOf(1));
+  EXPECT_EQ(std::get<PeerUpEvent>(s.node(1).events[0]).peer, EntryOf(0));
+  EXPECT_EQ(s.Sum(&EngineCounters::rejoins), 0u);
+  EXPECT_EQ(s.Sum(&EngineCounters::peers_down), 0u);
+}
+
+TEST(MembershipTest, FiftyNodesJoinThroughOneContact) {
+  auto s =
+      JoinedSwarm(50, /*seed=*/7, Duration::Millis(50), Duration::Seconds(120));
+  for (size_t i = 0; i < s->size(); ++i) {
+    EXPECT_FALSE(s->m(i).active_view().empty()) << "node " << i;
+  }
+  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_TRUE(s->Connected());
+  // 50 x 5 is even, but a random graph rarely reaches every bound; most do.
+  const size_t full = FullViews(*s);
+  std::printf("full active views: %zu / 50\n", full);
+  EXPECT_GE(full, 45u);
+  EXPECT_EQ(MissedRepairs(*s), 0u);
+  // Shuffles filled the passive views (49 other nodes exist, 5 are active).
+  size_t passive_total = 0;
+  for (size_t i = 0; i < s->size(); ++i) {
+    EXPECT_GE(s->m(i).passive_view().size(), 20u) << "node " << i;
+    passive_total += s->m(i).passive_view().size();
+  }
+  std::printf("mean passive view: %.1f\n",
+              static_cast<double>(passive_total) / 50.0);
+  EXPECT_GT(s->Sum(&EngineCounters::passive_view_evictions), 0u);
+  std::printf("frames delivered in %s: %llu\n",
+              (s->now() - Timestamp::FromMicros(1'000'000)).ToString().c_str(),
+              static_cast<unsigned long long>(s->frames_delivered()));
+  s->PrintTraffic();
+  // No loss in this network: nobody timed out and nobody had to rejoin.
+  for (size_t i = 0; i < s->size(); ++i) {
+    for (const EngineEvent& e : s->node(i).events) {
+      const auto* down = std::get_if<PeerDownEvent>(&e);
+      if (down != nullptr) {
+        EXPECT_NE(down->cause, PeerDownCause::kTimeout);
+      }
+    }
+  }
+  EXPECT_EQ(s->Sum(&EngineCounters::rejoins), 0u);
+}
+
+TEST(MembershipTest, FiftyNodesJoinAtTheSameInstant) {
+  auto s =
+      JoinedSwarm(50, /*seed=*/11, Duration::Zero(), Duration::Seconds(60));
+  for (size_t i = 0; i < s->size(); ++i) {
+    EXPECT_FALSE(s->m(i).active_view().empty()) << "node " << i;
+  }
+  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_TRUE(s->Connected());
+  EXPECT_GE(FullViews(*s), 45u);
+}
+
+TEST(MembershipTest, SameSeedSameRun) {
+  auto a =
+      JoinedSwarm(30, /*seed=*/5, Duration::Millis(20), Duration::Seconds(30));
+  auto b =
+      JoinedSwarm(30, /*seed=*/5, Duration::Millis(20), Duration::Seconds(30));
+  EXPECT_EQ(a->frames_delivered(), b->frames_delivered());
+  for (size_t i = 0; i < a->size(); ++i) {
+    EXPECT_EQ(a->m(i).active_view(), b->m(i).active_view());
+    EXPECT_EQ(a->m(i).passive_view(), b->m(i).passive_view());
+    ASSERT_EQ(a->node(i).events.size(), b->node(i).events.size());
+  }
+  // And a different seed gives a different overlay.
+  auto c =
+      JoinedSwarm(30, /*seed=*/6, Duration::Millis(20), Duration::Seconds(30));
+  bool differs = false;
+  for (size_t i = 0; i < a->size(); ++i) {
+    differs |= a->m(i).active_view() != c->m(i).active_view();
+  }
+  EXPECT_TRUE(differs);
+}
+
+// --- Failure detection and repair -----------------------------------------
+
+TEST(MembershipTest, CrashedPeerTimesOutAfterProbeTimeoutAndIsReplaced) {
+  auto s =
+      JoinedSwarm(50, /*seed=*/3, Duration::Millis(50), Duration::Seconds(60));
+  const size_t crashed = 17;
+  std::vector<size_t> neighbors;
+  for (const PeerEntry& p : s->m(crashed).active_view()) {
+    neighbors.push_back(p.address.sim_index());
+  }
+  ASSERT_FALSE(neighbors.empty());
+  // Full live views other than the one about to crash.
+  const size_t full_before =
+      FullViews(*s) -
+      (s->m(crashed).active_view().size() == s->config().active_view_size);
+  const std::vector<size_t> sizes_before = ActiveSizes(*s, neighbors);
+  const Timestamp crash_at = s->now();
+  s->Crash(crashed);
+  s->RunFor(Duration::Seconds(30));
+
+  const Duration probe = s->config().probe_timeout;
+  for (size_t j : neighbors) {
+    SCOPED_TRACE(testing::Message() << "neighbour " << j);
+    const std::vector<PeerDownEvent> downs = s->DownsOf(j, IdOf(crashed));
+    const auto timeout =
+        std::find_if(downs.begin(), downs.end(),
+                     [&](const PeerDownEvent& d) { return d.at >= crash_at; });
+    ASSERT_NE(timeout, downs.end());
+    EXPECT_EQ(timeout->cause, PeerDownCause::kTimeout);
+    // Exactly probe_timeout after the crashed node was last heard, which
+    // is after the crash minus one keep-alive interval at the earliest.
+    EXPECT_EQ(timeout->at, s->LastDelivery(crashed, j) + probe);
+    EXPECT_GT(timeout->at, crash_at);
+    EXPECT_LE(timeout->at, crash_at + probe);
+    EXPECT_EQ(s->m(j).FindActive(IdOf(crashed)), nullptr);
+  }
+  // Nobody else was suspected: the network loses nothing else.
+  for (size_t i = 0; i < s->size(); ++i) {
+    for (const EngineEvent& e : s->node(i).events) {
+      const auto* down = std::get_if<PeerDownEvent>(&e);
+      if (down != nullptr && down->cause == PeerDownCause::kTimeout) {
+        EXPECT_EQ(down->peer.id, IdOf(crashed)) << "node " << i;
+      }
+    }
+  }
+  // Replacement from the passive views: each neighbour lost a link and got
+  // one back, but 49 x 5 is odd, so one of them may stay one short.
+  EXPECT_GE(Regained(*s, neighbors, sizes_before) + 1, neighbors.size());
+  EXPECT_GE(FullViews(*s) + 1, full_before);
+  EXPECT_EQ(MissedRepairs(*s), 0u);
+  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_TRUE(s->Connected());
+}
+
+// A single instance, driven by hand: pings after keep_alive_interval of
+// silence, repeated every interval, and the peer is declared down exactly
+// probe_timeout after it was last heard.
+class SingleMembership : public testing::Test {
+ protected:
+  SingleMembership()
+      : rng_(99),
+        m_(config_, EntryOf(0), &rng_, &outbox_, &counters_, &listener_) {}
+
+  std::vector<Outbox::PendingFrame> TakeFrames() {
+    std::vector<Outbox::PendingFrame> out = std::move(outbox_.pending());
+    outbox_.pending().clear();
+    return out;
+  }
+  std::vector<Outbox::PendingFrame> FramesOfType(FrameType type) {
+    std::vector<Outbox::PendingFrame> out;
+    for (auto& f : TakeFrames()) {
+      if (TypeOfFrame(f.frame) == type) out.push_back(f);
+    }
+    return out;
+  }
+  static FrameType TypeOfFrame(const Frame& f) {
+    // Index order of the Frame variant; membership frames only.
+    static constexpr FrameType kTypes[] = {
+        FrameType::kJoin,          FrameType::kJoinReply,
+        FrameType::kForwardJoin,   FrameType::kNeighbor,
+        FrameType::kNeighborReply, FrameType::kDisconnect,
+        FrameType::kShuffle,       FrameType::kShuffleReply,
+        FrameType::kPing,          FrameType::kPong};
+    return f.index() < 10 ? kTypes[f.index()] : FrameType::kGossip;
+  }
+  void ExpectPingsThenTimeout(const PeerEntry& peer, Duration first_ping);
+  // Runs HandleTimeout at each deadline up to `until`.
+  void RunUntil(Timestamp until) {
+    for (int i = 0; i < 10000 && m_.NextTimeout() <= until; ++i) {
+      now_ = m_.NextTimeout();
+      m_.HandleTimeout(now_);
+      ASSERT_GT(m_.NextTimeout(), now_);
+      sent_.insert(sent_.end(), outbox_.pending().begin(),
+                   outbox_.pending().end());
+      times_.insert(times_.end(), outbox_.pending().size(), now_);
+      outbox_.pending().clear();
+    }
+    now_ = until;
+  }
+
+  MembershipConfig config_;
+  Random rng_;
+  Outbox outbox_;
+  EngineCounters counters_;
+  RecordingListener listener_;
+  Membership m_;
+  Timestamp now_ = Timestamp::FromMicros(5'000'000);
+  std::vector<Outbox::PendingFrame> sent_;
+  std::vector<Timestamp> times_;
+};
+
+// Pings `peer` at heard + first_ping, then every keep_alive_interval, and
+// declares it down exactly probe_timeout after it was last heard.
+void SingleMembership::ExpectPingsThenTimeout(const PeerEntry& peer,
+                                              Duration first_ping) {
+  ASSERT_TRUE(m_.WarmAddActive(now_, peer));
+  const Timestamp t0 = now_;
+  // Heard from at t0 + 0.9 s: the pings wait for that.
+  RunUntil(t0 + Duration::Millis(900));
+  m_.NoteAlive(now_, peer);
+  // A pong that answers no ping of ours proves nothing.
+  m_.HandleFrame(now_ + Duration::Millis(500), peer, PongFrame{12345});
+  const Timestamp heard = now_;
+  RunUntil(heard + config_.probe_timeout - Duration::Micros(1));
+  EXPECT_TRUE(m_.FindActive(peer.id) != nullptr) << "down too early";
+  EXPECT_TRUE(listener_.calls.size() == 1 && listener_.calls[0].up);
+  std::vector<Timestamp> ping_times;
+  for (size_t k = 0; k < sent_.size(); ++k) {
+    if (std::holds_alternative<PingFrame>(sent_[k].frame)) {
+      EXPECT_EQ(sent_[k].to, peer.address);
+      ping_times.push_back(times_[k]);
+    }
+  }
+  ASSERT_EQ(ping_times.size(), 2u);
+  EXPECT_EQ(ping_times[0], heard + first_ping);
+  EXPECT_EQ(ping_times[1], heard + first_ping + config_.keep_alive_interval);
+  RunUntil(heard + config_.probe_timeout);
+  EXPECT_EQ(m_.FindActive(peer.id), nullptr);
+  EXPECT_TRUE(m_.active_view().empty());
+  // Timed-out peers are not kept as backups.
+  EXPECT_TRUE(m_.passive_view().empty());
+  ASSERT_EQ(outbox_.events().size(), 1u);
+  const auto& down = std::get<PeerDownEvent>(outbox_.events()[0]);
+  EXPECT_EQ(down.peer, peer);
+  EXPECT_EQ(down.cause, PeerDownCause::kTimeout);
+  EXPECT_EQ(down.at, heard + config_.probe_timeout);
+  ASSERT_EQ(listener_.calls.size(), 2u);
+  EXPECT_FALSE(listener_.calls[1].up);
+  EXPECT_EQ(listener_.calls[1].cause, PeerDownCause::kTimeout);
+  EXPECT_EQ(listener_.calls[1].at, down.at);
+  EXPECT_EQ(counters_.peers_down, 1u);
+}
+
+TEST_F(SingleMembership, KeepAlivePingsThenTimeout) {
+  // Our id is the smaller one: we ping first.
+  ExpectPingsThenTimeout(EntryOf(1), config_.keep_alive_interval);
+}
+
+TEST_F(SingleMembership, KeepAliveOfTheLargerIdWaitsLonger) {
+  const PeerEntry peer{NodeId(1), Address::Sim(7)};  // smaller than ours
+  ExpectPingsThenTimeout(peer, config_.keep_alive_interval * 3 / 2);
+}
+
+TEST_F(SingleMembership, PongWithMatchingNonceKeepsPeerUp) {
+  const PeerEntry peer = EntryOf(1);
+  ASSERT_TRUE(m_.WarmAddActive(now_, peer));
+  for (int round = 0; round < 10; ++round) {
+    RunUntil(now_ + config_.keep_alive_interval);
+    const PingFrame* ping = nullptr;
+    for (auto& f : sent_) {
+      if (const auto* p = std::get_if<PingFrame>(&f.frame)) ping = p;
+    }
+    ASSERT_NE(ping, nullptr);
+    ASSERT_NE(ping->nonce, 0u);
+    // The pong alone (no NoteAlive) clears the probe.
+    m_.HandleFrame(now_, peer, PongFrame{ping->nonce});
+    sent_.clear();
+  }
+  EXPECT_NE(m_.FindActive(peer.id), nullptr);
+  EXPECT_EQ(counters_.peers_down, 0u);
+}
+
+TEST_F(SingleMembership, PingIsAnsweredWithPong) {
+  const PeerEntry peer = EntryOf(1);
+  ASSERT_TRUE(m_.WarmAddActive(now_, peer));
+  m_.HandleFrame(now_, peer, PingFrame{42});
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].to, peer.address);
+  EXPECT_EQ(std::get<PongFrame>(frames[0].frame).nonce, 42u);
+
+  // A stranger is answered too, and told it is not our neighbour.
+  const PeerEntry stranger = EntryOf(9);
+  m_.HandleFrame(now_, stranger, PingFrame{7});
+  frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].to, stranger.address);
+  EXPECT_EQ(std::get<PongFrame>(frames[0].frame).nonce, 7u);
+  EXPECT_EQ(frames[1].to, stranger.address);
+  EXPECT_FALSE(std::get<NeighborReplyFrame>(frames[1].frame).accepted);
+  EXPECT_EQ(m_.FindActive(stranger.id), nullptr);
+}
+
+TEST_F(SingleMembership, FramesFromUnknownSendersAreIgnored) {
+  const PeerEntry a = EntryOf(1), b = EntryOf(2), stranger = EntryOf(9);
+  ASSERT_TRUE(m_.WarmAddActive(now_, a));
+  ASSERT_TRUE(m_.WarmAddPassive(b));
+  const size_t calls = listener_.calls.size();
+  m_.HandleFrame(now_, stranger, DisconnectFrame{DisconnectReason::kEvicted});
+  m_.HandleFrame(now_, stranger, DisconnectFrame{DisconnectReason::kLeaving});
+  m_.HandleFrame(now_, stranger, PongFrame{5});
+  m_.HandleFrame(now_, stranger, NeighborReplyFrame{true});
+  m_.HandleFrame(now_, stranger, NeighborReplyFrame{false});
+  EXPECT_EQ(counters_.unknown_sender_frames, 5u);
+  // A frame claiming our own id, and a broadcast frame, are not ours.
+  m_.HandleFrame(now_, EntryOf(0), JoinFrame{});
+  m_.HandleFrame(now_, a, PruneFrame{});
+  EXPECT_EQ(m_.active_view(), std::vector<PeerEntry>{a});
+  EXPECT_EQ(m_.passive_view(), std::vector<PeerEntry>{b});
+  EXPECT_TRUE(outbox_.events().empty());
+  EXPECT_EQ(listener_.calls.size(), calls);
+  EXPECT_TRUE(TakeFrames().empty());
+  EXPECT_EQ(counters_.peers_down, 0u);
+}
+
+TEST_F(SingleMembership, ViewsRefuseSelfDuplicatesAndOverflow) {
+  EXPECT_FALSE(m_.WarmAddActive(now_, EntryOf(0)));
+  for (size_t i = 1; i <= config_.active_view_size; ++i) {
+    EXPECT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
+  }
+  EXPECT_FALSE(m_.WarmAddActive(now_, EntryOf(1)));
+  EXPECT_FALSE(m_.WarmAddActive(now_, EntryOf(100)));  // full
+  EXPECT_FALSE(m_.WarmAddPassive(EntryOf(1)));         // already active
+  EXPECT_FALSE(m_.WarmAddPassive(EntryOf(0)));
+  for (size_t i = 0; i < config_.passive_view_size; ++i) {
+    EXPECT_TRUE(m_.WarmAddPassive(EntryOf(10 + i)));
+  }
+  EXPECT_FALSE(m_.WarmAddPassive(EntryOf(1000)));  // full
+  ExpectViewInvariants(m_, config_, 0);
+  // A shuffle reply into a full passive view evicts, and counts it.
+  const uint64_t before = counters_.passive_view_evictions;
+  m_.HandleFrame(now_, EntryOf(1),
+                 ShuffleReplyFrame{{EntryOf(500), EntryOf(501), EntryOf(0),
+                                    EntryOf(2), EntryOf(500)}});
+  EXPECT_EQ(counters_.passive_view_evictions, before + 2);
+  EXPECT_EQ(m_.passive_view().size(), config_.passive_view_size);
+  ExpectViewInvariants(m_, config_, 0);
+}
+
+TEST_F(SingleMembership, ContactsAreBounded) {
+  for (uint32_t i = 1; i <= Membership::kMaxContacts + 2; ++i) {
+    m_.Join(now_, Address::Sim(i));
+  }
+  m_.Join(now_, Address::Sim(3));  // a repeat is not a new contact
+  m_.Join(now_, Address::Sim(0));  // our own address is never a contact
+  EXPECT_EQ(m_.contacts_dropped(), 2u);
+  EXPECT_EQ(FramesOfType(FrameType::kJoin).size(),
+            Membership::kMaxContacts + 3);
+}
+
+TEST_F(SingleMembership, StaggeredFirstShuffle) {
+  // Ten nodes with different seeds shuffle at different moments.
+  std::set<Timestamp> first_shuffles;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    Random rng(seed);
+    Outbox outbox;
+    EngineCounters counters;
+    RecordingListener listener;
+    Membership m(config_, EntryOf(0), &rng, &outbox, &counters, &listener);
+    // A peer that answers everything keeps NextTimeout on the keep-alives;
+    // with a non-stop NoteAlive, only the shuffle remains.
+    ASSERT_TRUE(m.WarmAddActive(now_, EntryOf(1)));
+    Timestamp t = now_;
+    for (int i = 0; i < 1000; ++i) {
+      t = m.NextTimeout();
+      m.NoteAlive(t, EntryOf(1));
+      m.HandleTimeout(t);
+      bool shuffled = false;
+      for (auto& f : outbox.pending()) {
+        shuffled |= std::holds_alternative<ShuffleFrame>(f.frame);
+      }
+      outbox.pending().clear();
+      if (shuffled) break;
+    }
+    EXPECT_GT(t, now_);
+    EXPECT_LE(t, now_ + config_.shuffle_period);
+    first_shuffles.insert(t);
+  }
+  EXPECT_GE(first_shuffles.size(), 9u);
+}
+
+// --- Leaving, detection, rejection -----------------------------------------
+
+TEST(MembershipTest, LeaveTellsPeersLeft) {
+  auto s =
+      JoinedSwarm(20, /*seed=*/21, Duration::Millis(50), Duration::Seconds(30));
+  const size_t leaver = 4;
+  std::vector<size_t> neighbors;
+  for (const PeerEntry& p : s->m(leaver).active_view()) {
+    neighbors.push_back(p.address.sim_index());
+  }
+  ASSERT_FALSE(neighbors.empty());
+  const std::vector<size_t> sizes_before = ActiveSizes(*s, neighbors);
+  const size_t missing_before = MissingSlots(*s, leaver);
+  const size_t leaver_events = s->node(leaver).events.size();
+  const Timestamp leave_at = s->now();
+  s->Leave(leaver);
+  EXPECT_TRUE(s->m(leaver).left());
+  EXPECT_EQ(s->m(leaver).NextTimeout(), Timestamp::Infinite());
+  EXPECT_TRUE(s->m(leaver).active_view().empty());
+  EXPECT_TRUE(s->m(leaver).passive_view().empty());
+  s->RunFor(Duration::Seconds(20));
+  for (size_t j : neighbors) {
+    const std::vector<PeerDownEvent> downs = s->DownsOf(j, IdOf(leaver));
+    ASSERT_FALSE(downs.empty()) << "neighbour " << j;
+    EXPECT_EQ(downs.back().cause, PeerDownCause::kLeft);
+    EXPECT_GT(downs.back().at, leave_at);
+    EXPECT_EQ(s->m(j).FindActive(IdOf(leaver)), nullptr);
+  }
+  // Replaced from the passive views: the five slots the leaver freed are
+  // used again, up to one (19 x 5 is odd), and no two short nodes that
+  // know each other stay apart.
+  EXPECT_LE(MissingSlots(*s, leaver), missing_before + 1);
+  EXPECT_EQ(MissedRepairs(*s), 0u);
+  EXPECT_GE(Regained(*s, neighbors, sizes_before) + 2, neighbors.size());
+  // The leaver said nothing more and answers nothing.
+  EXPECT_EQ(s->node(leaver).events.size(), leaver_events);
+  s->m(leaver).HandleFrame(s->now(), EntryOf(1), PingFrame{1});
+  s->m(leaver).HandleFrame(s->now(), EntryOf(1), JoinFrame{});
+  EXPECT_TRUE(s->node(leaver).outbox.pending().empty());
+  EXPECT_LT(s->m(leaver).StateBytes(), sizeof(Membership) + 1);
+  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_TRUE(s->Connected());
+}
+
+TEST(MembershipTest, DetectNodeFailureAndOneSidedLinkIsRejected) {
+  auto s =
+      JoinedSwarm(20, /*seed=*/22, Duration::Millis(50), Duration::Seconds(30));
+  const size_t i = 2;
+  ASSERT_FALSE(s->m(i).active_view().empty());
+  const PeerEntry peer = s->m(i).active_view()[0];
+  const size_t p = peer.address.sim_index();
+  const uint64_t downs_before = s->node(i).counters.peers_down;
+  s->DetectNodeFailure(i, peer.id);
+  const auto* last = std::get_if<PeerDownEvent>(&s->node(i).events.back());
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(last->peer, peer);
+  EXPECT_EQ(last->cause, PeerDownCause::kDetected);
+  EXPECT_EQ(last->at, s->now());
+  EXPECT_EQ(s->node(i).counters.peers_down, downs_before + 1);
+  EXPECT_EQ(s->m(i).FindActive(peer.id), nullptr);
+  for (const PeerEntry& e : s->m(i).passive_view()) EXPECT_NE(e.id, peer.id);
+  // The peer still holds i. Either i takes it back (i is one short and p
+  // may be its next candidate), or p's next ping is answered "not a
+  // neighbour" and p drops the one-sided link (cause: rejected).
+  const Timestamp detect_at = s->now();
+  s->RunFor(Duration::Seconds(20));
+  bool rejected = false;
+  for (const PeerDownEvent& d : s->DownsOf(p, IdOf(i))) {
+    if (d.at > detect_at && d.cause == PeerDownCause::kRejected) {
+      rejected = true;
+      // Within the larger-id ping delay plus a round trip.
+      EXPECT_LE(d.at, detect_at + s->config().keep_alive_interval * 3 / 2 +
+                          Duration::Millis(20));
+    }
+  }
+  const bool linked_again = s->m(i).FindActive(IdOf(p)) != nullptr;
+  EXPECT_TRUE(rejected || linked_again);
+  if (linked_again) {
+    EXPECT_NE(s->m(p).FindActive(IdOf(i)), nullptr);
+  }
+  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_TRUE(s->Connected());
+}
+
+TEST_F(SingleMembership, RefusalFromAnActivePeerDropsTheLink) {
+  const PeerEntry a = EntryOf(1), b = EntryOf(2);
+  ASSERT_TRUE(m_.WarmAddActive(now_, a));
+  ASSERT_TRUE(m_.WarmAddActive(now_, b));
+  // b answers a ping of ours with "you are not my neighbour".
+  m_.HandleFrame(now_, b, NeighborReplyFrame{false});
+  EXPECT_EQ(m_.active_view(), std::vector<PeerEntry>{a});
+  EXPECT_EQ(m_.passive_view(), std::vector<PeerEntry>{b});  // kept as backup
+  ASSERT_EQ(outbox_.events().size(), 1u);
+  const auto& down = std::get<PeerDownEvent>(outbox_.events()[0]);
+  EXPECT_EQ(down.peer, b);
+  EXPECT_EQ(down.cause, PeerDownCause::kRejected);
+  ASSERT_EQ(listener_.calls.size(), 3u);  // up a, up b, down b
+  EXPECT_FALSE(listener_.calls[2].up);
+  EXPECT_EQ(listener_.calls[2].cause, PeerDownCause::kRejected);
+  EXPECT_EQ(counters_.peers_down, 1u);
+  // Repair starts at once; b, who just refused, is not asked first.
+  bool asked_b = false;
+  for (const auto& f : TakeFrames()) {
+    asked_b |=
+        f.to == b.address && std::holds_alternative<NeighborFrame>(f.frame);
+  }
+  EXPECT_FALSE(asked_b);
+}
+
+// --- Isolation and rejoin --------------------------------------------------
+
+TEST(MembershipTest, IsolatedPairRejoinsThroughContact) {
+  Swarm s(2, MembershipConfig{}, /*seed=*/31);
+  s.Join(1, 0);
+  s.RunFor(Duration::Seconds(5));
+  ASSERT_EQ(s.m(1).active_view().size(), 1u);
+  s.Cut(1);
+  s.RunFor(Duration::Seconds(10));
+  // Both sides timed out; neither keeps the other as a backup.
+  EXPECT_TRUE(s.m(0).active_view().empty());
+  EXPECT_TRUE(s.m(1).active_view().empty());
+  EXPECT_TRUE(s.m(1).passive_view().empty());
+  ASSERT_FALSE(s.DownsOf(1, IdOf(0)).empty());
+  EXPECT_EQ(s.DownsOf(1, IdOf(0)).back().cause, PeerDownCause::kTimeout);
+  const uint64_t rejoins_cut = s.node(1).counters.rejoins;
+  EXPECT_GE(rejoins_cut, 1u);                 // tried while cut off
+  EXPECT_EQ(s.node(0).counters.rejoins, 0u);  // node 0 has no contact
+  // Backoff: at most one JOIN per 1, 2, 4, 8 s... in the cut-off 7 s.
+  EXPECT_LE(rejoins_cut, 3u);
+  s.Heal(1);
+  s.RunFor(Duration::Seconds(40));
+  EXPECT_GT(s.node(1).counters.rejoins, rejoins_cut);
+  ASSERT_EQ(s.m(1).active_view().size(), 1u);
+  ASSERT_EQ(s.m(0).active_view().size(), 1u);
+  EXPECT_EQ(s.m(1).active_view()[0], EntryOf(0));
+  // Rejoined, and then quiet: no more JOINs once in.
+  const uint64_t rejoins_in = s.node(1).counters.rejoins;
+  s.RunFor(Duration::Seconds(60));
+  EXPECT_EQ(s.node(1).counters.rejoins, rejoins_in);
+}
+
+TEST(MembershipTest, CutOffNodeComesBackIntoTheSwarm) {
+  auto s =
+      JoinedSwarm(20, /*seed=*/33, Duration::Millis(50), Duration::Seconds(30));
+  const size_t k = 9;
+  s->Cut(k);
+  s->RunFor(Duration::Seconds(120));
+  EXPECT_TRUE(s->m(k).active_view().empty());
+  EXPECT_GE(s->node(k).counters.rejoins, 1u);
+  for (size_t i = 0; i < s->size(); ++i) {
+    if (i != k) {
+      EXPECT_EQ(s->m(i).FindActive(IdOf(k)), nullptr);
+    }
+  }
+  s->Heal(k);
+  s->RunFor(Duration::Seconds(60));
+  EXPECT_FALSE(s->m(k).active_view().empty());
+  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_TRUE(s->Connected());
+}
+
+// --- Memory ----------------------------------------------------------------
+
+TEST(MembershipTest, StateBytesAtSteadyState) {
+  auto s = JoinedSwarm(50, /*seed=*/41, Duration::Millis(50),
+                       Duration::Seconds(120));
+  size_t max_bytes = 0, total = 0;
+  for (size_t i = 0; i < s->size(); ++i) {
+    const size_t bytes = s->m(i).StateBytes();
+    max_bytes = std::max(max_bytes, bytes);
+    total += bytes;
+    // At least the reserved views are counted.
+    EXPECT_GE(bytes, sizeof(Membership) + 5 * sizeof(PeerEntry) +
+                         30 * sizeof(PeerEntry));
+  }
+  std::printf(
+      "Membership StateBytes (views 5/30): max %zu, mean %zu, sizeof %zu\n",
+      max_bytes, total / s->size(), sizeof(Membership));
+  EXPECT_LE(max_bytes, 2048u);
+}
+
+}  // namespace
+}  // namespace elara

@@ -1,0 +1,91 @@
+// File: core/message_cache.h
+//
+// MessageCache: the payloads a node keeps to answer GRAFT and IWANT
+// requests and to build pull digests. Entries are kept in arrival order in
+// a ring that grows on demand (an empty cache holds no heap memory) up to
+// `max_entries`; a lookup table finds them by MessageId.
+//
+// Guarantees:
+//   - At most max_entries entries: storing into a full cache evicts the
+//     oldest entry (the caller counts it as a cache eviction).
+//   - An entry is served for `ttl` after it was stored and never after:
+//     Find treats an expired entry as absent even before Expire removes it.
+//   - Payloads are shared: the cache holds a shared_ptr and hands out the
+//     same pointer the DeliveredEvent carries; nothing is copied.
+//   - Removed payloads are handed to the caller (never freed here), so a
+//     caller that queued a span into one can keep it alive until it is sent.
+//
+// Determinism: the lookup table is never iterated; Newest(i) walks the ring.
+//
+// Thread-safety: not thread-safe; owned by one Plumtree.
+#ifndef ELARA_CORE_MESSAGE_CACHE_H_
+#define ELARA_CORE_MESSAGE_CACHE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "core/ids.h"
+#include "core/time.h"
+
+namespace elara {
+
+class MessageCache {
+ public:
+  using Payload = std::shared_ptr<const std::vector<uint8_t>>;
+
+  struct Entry {
+    MessageId id;
+    uint32_t hops = 0;  // hops at which this node received it; 0 = own
+    NodeId parent;      // the peer it came from (this node for its own)
+    Timestamp stored_at;
+    Payload payload;
+  };
+
+  // REQUIRES: max_entries >= 1 (0 is taken as 1).
+  MessageCache(size_t max_entries, Duration ttl);
+  MessageCache(const MessageCache&) = delete;
+  MessageCache& operator=(const MessageCache&) = delete;
+
+  // Stores `entry` (ignored when its id is already stored). REQUIRES:
+  // entry.stored_at is not earlier than any stored entry's. Returns true
+  // when the cache was full and its oldest entry was evicted; that entry's
+  // payload is appended to *removed.
+  bool Insert(Entry entry, std::vector<Payload>* removed);
+  // The live entry for `id`, or nullptr when absent or expired at `now`.
+  // The pointer is valid until the next Insert or Expire.
+  const Entry* Find(MessageId id, Timestamp now) const;
+  // Removes entries expired at `now`, appending their payloads to *removed.
+  // Returns how many were removed.
+  size_t Expire(Timestamp now, std::vector<Payload>* removed);
+  // When the oldest entry expires; Timestamp::Infinite() when empty.
+  Timestamp NextExpiry() const;
+
+  size_t size() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  // The i-th newest entry. REQUIRES: i < size().
+  const Entry& Newest(size_t i) const;
+  // Heap bytes held (ring, lookup table, payloads); not sizeof(*this).
+  size_t HeapBytes() const;
+
+ private:
+  size_t SlotOf(uint64_t ordinal) const;
+  void Grow();
+  Payload PopOldest();
+  bool Expired(const Entry& entry, Timestamp now) const;
+
+  size_t max_entries_;
+  Duration ttl_;
+  std::vector<Entry> ring_;
+  size_t head_ = 0;             // slot of the oldest entry
+  size_t count_ = 0;            // entries stored
+  uint64_t first_ordinal_ = 0;  // arrival ordinal of the oldest entry
+  size_t payload_bytes_ = 0;    // sum of stored payload capacities
+  absl::flat_hash_map<MessageId, uint64_t> index_;  // id -> arrival ordinal
+};
+
+}  // namespace elara
+
+#endif  // ELARA_CORE_MESSAGE_CACHE_H_

@@ -1,0 +1,806 @@
+// Plumtree's state is small on purpose: a sorted vector of active peers
+// (eager flag, pending IHAVEs), a dedup window, a message cache, and a
+// table of messages announced but not received. Timers are three deadlines
+// (IHAVE flush, pull digest, cache sweep) plus an ordered set of
+// missing-message deadlines, so NextTimeout() never scans anything.
+//
+// Why some choices:
+//   - The first copy of a new message makes its (active) sender eager, as in
+//     the paper: it keeps the eager relation symmetric after GRAFTs, lost
+//     PRUNEs and redundancy pushes.
+//   - A duplicate from a *lazy* peer means that peer still pushes to us
+//     (our PRUNE was lost, or it pushes redundantly): PRUNE is re-sent at
+//     its 1st, 2nd, 4th, 8th... such duplicate, which heals a lost PRUNE
+//     fast and costs only a logarithmic number of PRUNEs otherwise.
+//   - IHAVE from a non-active peer (a digest from a node that just left our
+//     view) is answered with IWANT, never GRAFT: the tree only uses links.
+//   - The loss estimate is per node, not per peer: a missing eager push
+//     cannot be pinned on one link of the upstream path, while "this
+//     delivery needed repair" is exactly what more eager links would fix.
+#include "core/plumtree.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_format.h"
+
+namespace elara {
+namespace {
+
+constexpr uint32_t kQ16One = 1u << 16;
+// Announcers remembered per missing message (the next ones to GRAFT).
+constexpr size_t kMaxAnnouncers = 4;
+// "Recent" for hybrid digests and pull-mode exchange pushes: what arrived
+// in the last this-many pull periods.
+constexpr int64_t kRecentPeriods = 2;
+// Pull mode: payloads pushed back per digest received (exchange half).
+constexpr size_t kMaxExchangePushes = 32;
+// Push-mode loss is sampled once per this many deliveries.
+constexpr uint32_t kPushSampleDeliveries = 32;
+// Vectors emptied after use (pending IHAVEs, retired payloads) keep at most
+// this much capacity: an idle node gives the rest back.
+constexpr size_t kKeptCapacity = 4;
+// Rough per-node overhead of std::set.
+constexpr size_t kSetNodeOverheadBytes = 32;
+
+// Engine::Create validates the config; this only keeps a hand-built one
+// from scheduling a timer at `now` for ever.
+BroadcastConfig Sanitized(BroadcastConfig config) {
+  config.pull_period = std::max(config.pull_period, Duration::Micros(1));
+  config.message_cache_ttl =
+      std::max(config.message_cache_ttl, Duration::Micros(1));
+  return config;
+}
+
+uint32_t NextHop(uint32_t hops) { return hops == UINT32_MAX ? hops : hops + 1; }
+
+size_t MessageIdBytes(MessageId id) { return 8 + VarintBytes(id.sequence); }
+size_t ItemBytes(const IHaveEntry& e) {
+  return MessageIdBytes(e.id) + VarintBytes(e.hops);
+}
+size_t ItemBytes(const MessageId& id) { return MessageIdBytes(id); }
+
+// Encoded size of a list frame (type, length, count, items) whose items
+// take `items_bytes`: the wire format of core/wire.cc.
+size_t ListFrameBytes(size_t count, size_t items_bytes) {
+  const size_t body = VarintBytes(count) + items_bytes;
+  return 1 + VarintBytes(body) + body;
+}
+
+// Cuts `items` into chunks that each fit one frame of `budget` bytes and
+// kMaxListEntries entries; calls emit(first, count) per chunk.
+template <typename Item, typename Emit>
+size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
+  size_t chunks = 0;
+  size_t first = 0;
+  while (first < items.size()) {
+    size_t count = 0;
+    size_t bytes = 0;
+    while (first + count < items.size() && count < kMaxListEntries) {
+      const size_t item = ItemBytes(items[first + count]);
+      if (count > 0 && ListFrameBytes(count + 1, bytes + item) > budget) break;
+      bytes += item;
+      ++count;
+    }
+    emit(first, count);
+    first += count;
+    ++chunks;
+  }
+  return chunks;
+}
+
+}  // namespace
+
+Plumtree::Plumtree(const BroadcastConfig& config, NodeId self,
+                   size_t max_datagram_bytes, Random* rng, Outbox* outbox,
+                   EngineCounters* counters)
+    : config_(Sanitized(config)),
+      self_(self),
+      max_datagram_bytes_(max_datagram_bytes),
+      rng_(rng),
+      outbox_(outbox),
+      counters_(counters),
+      mode_(config.mode),
+      redundancy_factor_(0),
+      redundant_pushes_(0),
+      dedup_(config_.dedup_window, config_.max_tracked_origins),
+      cache_(config_.message_cache_entries, config_.message_cache_ttl) {
+  const double threshold = std::clamp(config.adaptive_threshold, 0.0, 1.0);
+  threshold_q16_ = static_cast<uint32_t>(std::lround(threshold * kQ16One));
+  if (!SetRedundancyFactor(config.redundancy_factor).ok()) {
+    redundancy_factor_ = 0;
+    redundant_pushes_ = 0;
+  }
+}
+
+// --- Commands --------------------------------------------------------------
+
+absl::StatusOr<MessageId> Plumtree::Broadcast(
+    Timestamp now, std::span<const uint8_t> payload) {
+  ReleaseIfFlushed();
+  const MessageId id{self_, sequence_ + 1};
+  const size_t frame_bytes =
+      EncodedFrameBytes(Frame(GossipFrame{id, kGossipHopsForSizing, payload}));
+  if (kDatagramHeaderBytes + frame_bytes > max_datagram_bytes_) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "broadcast: a %d-byte payload does not fit one %d-byte datagram",
+        payload.size(), max_datagram_bytes_));
+  }
+  ++sequence_;
+  bool origin_evicted = false;
+  dedup_.Insert(id, &origin_evicted);
+  if (origin_evicted) ++counters_->origins_evicted;
+  auto data = std::make_shared<const std::vector<uint8_t>>(payload.begin(),
+                                                           payload.end());
+  Accept(now, id, /*hops=*/0, self_, data, /*repaired=*/false);
+  Forward(now, id, /*hops_received=*/0, data, self_);
+  return id;
+}
+
+void Plumtree::SetMode(Timestamp now, BroadcastMode mode) {
+  ReleaseIfFlushed();
+  if (mode == mode_) return;
+  if (mode_ == BroadcastMode::kHybrid) {
+    // Announcements only make sense to a tree; push and pull do without.
+    for (PeerState& peer : peers_) peer.pending_ihave.clear();
+    ihave_flush_at_ = Timestamp::Infinite();
+  }
+  mode_ = mode;
+  if (mode_ == BroadcastMode::kHybrid) RebuildRouting(now);
+  push_copies_ = 0;
+  push_deliveries_ = 0;
+  pull_at_ = Timestamp::Infinite();
+  if (mode_ != BroadcastMode::kPush && !cache_.empty()) {
+    pull_at_ = now + config_.pull_period;
+  }
+}
+
+absl::Status Plumtree::SetRedundancyFactor(double factor) {
+  const double max = static_cast<double>(config_.max_fanout);
+  if (!(factor >= 0.0 && factor <= max)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("redundancy_factor %g is outside [0, max_fanout=%d]",
+                        factor, config_.max_fanout));
+  }
+  redundancy_factor_ = factor;
+  redundant_pushes_ = static_cast<size_t>(std::lround(factor));
+  return absl::OkStatus();
+}
+
+void Plumtree::RebuildRouting(Timestamp /*now*/) {
+  ReleaseIfFlushed();
+  for (PeerState& peer : peers_) {
+    peer.eager = true;
+    peer.lazy_duplicates = 0;
+  }
+}
+
+void Plumtree::ReleaseRetiredPayloads() {
+  if (retired_.capacity() > kKeptCapacity) {
+    retired_ = std::vector<MessageCache::Payload>();
+  } else {
+    retired_.clear();
+  }
+}
+
+void Plumtree::ReleaseIfFlushed() {
+  if (!retired_.empty() && outbox_->pending().empty()) {
+    ReleaseRetiredPayloads();
+  }
+}
+
+// --- Membership ------------------------------------------------------------
+
+void Plumtree::OnNeighborUp(Timestamp /*now*/, const PeerEntry& peer) {
+  ReleaseIfFlushed();
+  auto it = std::lower_bound(
+      peers_.begin(), peers_.end(), peer.id,
+      [](const PeerState& p, NodeId id) { return p.peer.id < id; });
+  if (it != peers_.end() && it->peer.id == peer.id) {
+    it->peer.address = peer.address;
+    it->eager = true;
+    it->lazy_duplicates = 0;
+    return;
+  }
+  PeerState state;
+  state.peer = peer;
+  peers_.insert(it, std::move(state));
+}
+
+void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {
+  ReleaseIfFlushed();
+  auto it = std::lower_bound(
+      peers_.begin(), peers_.end(), peer.id,
+      [](const PeerState& p, NodeId id) { return p.peer.id < id; });
+  if (it != peers_.end() && it->peer.id == peer.id) peers_.erase(it);
+  // Order-independent: each entry is edited on its own.
+  for (auto& [id, missing] : missing_) {
+    std::erase_if(missing.announcers,
+                  [&](const PeerEntry& a) { return a.id == peer.id; });
+  }
+}
+
+// --- Frames ----------------------------------------------------------------
+
+void Plumtree::HandleFrame(Timestamp now, const PeerEntry& from,
+                           bool from_is_active, const Frame& frame) {
+  ReleaseIfFlushed();
+  PeerState* peer = from_is_active ? FindPeer(from.id) : nullptr;
+  if (const auto* gossip = std::get_if<GossipFrame>(&frame)) {
+    HandleGossip(now, from, peer, *gossip);
+  } else if (const auto* ihave = std::get_if<IHaveFrame>(&frame)) {
+    HandleIHave(now, from, peer, *ihave);
+  } else if (const auto* graft = std::get_if<GraftFrame>(&frame)) {
+    HandleGraft(now, from, peer, *graft);
+  } else if (std::holds_alternative<PruneFrame>(frame)) {
+    HandlePrune(peer);
+  } else if (const auto* iwant = std::get_if<IWantFrame>(&frame)) {
+    SendFromCache(now, from.address, iwant->ids);
+  }
+}
+
+void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
+                            PeerState* peer, const GossipFrame& frame) {
+  ++counters_->gossip_received;
+  if (mode_ == BroadcastMode::kPush) ++push_copies_;
+  bool origin_evicted = false;
+  const DedupWindow::Verdict verdict = dedup_.Insert(frame.id, &origin_evicted);
+  if (origin_evicted) ++counters_->origins_evicted;
+  if (verdict == DedupWindow::Verdict::kOutsideWindow) {
+    ++counters_->gossip_outside_window;
+    return;
+  }
+  // The cache also vouches for what an evicted dedup origin forgot.
+  if (verdict == DedupWindow::Verdict::kDuplicate ||
+      cache_.Find(frame.id, now) != nullptr) {
+    ++counters_->gossip_duplicates;
+    OnDuplicate(peer);
+    return;
+  }
+  if (peer != nullptr && mode_ == BroadcastMode::kHybrid) {
+    peer->eager = true;
+    peer->lazy_duplicates = 0;
+  }
+  const bool repaired = TakeMissing(frame.id);
+  auto data = std::make_shared<const std::vector<uint8_t>>(
+      frame.payload.begin(), frame.payload.end());
+  Accept(now, frame.id, frame.hops, from.id, data, repaired);
+  if (mode_ == BroadcastMode::kHybrid) SampleRepair(repaired);
+  if (mode_ == BroadcastMode::kPush) {
+    ++push_deliveries_;
+    SamplePushCopies();
+  }
+  Forward(now, frame.id, frame.hops, data, from.id);
+}
+
+void Plumtree::OnDuplicate(PeerState* peer) {
+  if (mode_ != BroadcastMode::kHybrid || peer == nullptr) return;
+  if (peer->eager) {
+    if (boosted_ && EagerCount() <= config_.max_fanout) return;
+    peer->eager = false;
+    peer->lazy_duplicates = 0;
+  } else {
+    if (boosted_) return;
+    ++peer->lazy_duplicates;
+    if (!std::has_single_bit(peer->lazy_duplicates)) return;
+  }
+  outbox_->Send(peer->peer.address, PruneFrame{});
+  ++counters_->prune_sent;
+}
+
+void Plumtree::HandleIHave(Timestamp now, const PeerEntry& from,
+                           PeerState* peer, const IHaveFrame& frame) {
+  bool optimized = false;
+  for (const IHaveEntry& entry : frame.entries) {
+    if (!Known(entry.id, now)) {
+      NoteAnnouncement(now, from, entry.id);
+    } else if (!optimized && peer != nullptr &&
+               mode_ == BroadcastMode::kHybrid) {
+      optimized = MaybeOptimizeTree(now, peer, entry);
+    }
+  }
+  // Pull mode asks at once (deadline now); anything else overdue goes too.
+  FireDueRequests(now);
+  if (mode_ == BroadcastMode::kPull && peer != nullptr) {
+    PushWhatDigestLacks(now, *peer, frame);
+  }
+}
+
+// Pull mode is an exchange (push-pull anti-entropy): a complete digest also
+// says what its sender lacks, so our recent messages missing from it go
+// back as payloads. Only complete digests (shorter than kMaxListEntries),
+// only messages from the last kRecentPeriods that did not come from that
+// peer, at most kMaxExchangePushes: few duplicates, no amplification.
+void Plumtree::PushWhatDigestLacks(Timestamp now, const PeerState& peer,
+                                   const IHaveFrame& frame) {
+  if (frame.entries.size() >= kMaxListEntries) return;
+  std::vector<MessageId> listed;
+  listed.reserve(frame.entries.size());
+  for (const IHaveEntry& entry : frame.entries) listed.push_back(entry.id);
+  std::sort(listed.begin(), listed.end());
+  const Timestamp oldest = now - config_.pull_period * kRecentPeriods;
+  size_t pushed = 0;
+  for (size_t i = 0; i < cache_.size() && pushed < kMaxExchangePushes; ++i) {
+    const MessageCache::Entry& entry = cache_.Newest(i);
+    if (entry.stored_at < oldest) break;
+    if (entry.parent == peer.peer.id ||
+        std::binary_search(listed.begin(), listed.end(), entry.id)) {
+      continue;
+    }
+    SendGossip(peer.peer.address, entry.id, NextHop(entry.hops), entry.payload);
+    ++pushed;
+  }
+}
+
+bool Plumtree::Known(MessageId id, Timestamp now) const {
+  return dedup_.Check(id) != DedupWindow::Verdict::kNew ||
+         cache_.Find(id, now) != nullptr;
+}
+
+// The announcer is closer to the origin than our parent by more than the
+// threshold: take the shorter path (GRAFT it) and drop the old one (PRUNE).
+bool Plumtree::MaybeOptimizeTree(Timestamp now, PeerState* announcer,
+                                 const IHaveEntry& entry) {
+  const MessageCache::Entry* cached = cache_.Find(entry.id, now);
+  if (cached == nullptr || cached->parent == announcer->peer.id) return false;
+  if (uint64_t{entry.hops} + config_.optimization_hop_threshold >=
+      cached->hops) {
+    return false;
+  }
+  PeerState* parent = FindPeer(cached->parent);
+  if (parent == nullptr || !parent->eager) return false;
+  announcer->eager = true;
+  announcer->lazy_duplicates = 0;
+  outbox_->Send(announcer->peer.address, GraftFrame{});
+  ++counters_->graft_sent;
+  if (!boosted_) {
+    parent->eager = false;
+    outbox_->Send(parent->peer.address, PruneFrame{});
+    ++counters_->prune_sent;
+  }
+  return true;
+}
+
+void Plumtree::HandleGraft(Timestamp now, const PeerEntry& from,
+                           PeerState* peer, const GraftFrame& frame) {
+  if (peer != nullptr) {
+    peer->eager = true;
+    peer->lazy_duplicates = 0;
+  }
+  SendFromCache(now, from.address, frame.ids);
+}
+
+void Plumtree::HandlePrune(PeerState* peer) {
+  if (peer != nullptr) peer->eager = false;
+}
+
+void Plumtree::SendFromCache(Timestamp now, const Address& to,
+                             const std::vector<MessageId>& ids) {
+  for (const MessageId& id : ids) {
+    const MessageCache::Entry* cached = cache_.Find(id, now);
+    if (cached == nullptr) continue;
+    SendGossip(to, cached->id, NextHop(cached->hops), cached->payload);
+  }
+}
+
+// --- Delivery and dissemination -------------------------------------------
+
+void Plumtree::Accept(Timestamp now, MessageId id, uint32_t hops, NodeId parent,
+                      MessageCache::Payload payload, bool repaired) {
+  outbox_->Emit(DeliveredEvent{id, hops, now, payload});
+  ++counters_->deliveries;
+  if (repaired) ++counters_->messages_repaired;
+  MessageCache::Entry entry{id, hops, parent, now, std::move(payload)};
+  if (cache_.Insert(std::move(entry), &retired_)) ++counters_->cache_evictions;
+  ScheduleSweep();
+  SchedulePull(now);
+}
+
+void Plumtree::Forward(Timestamp now, MessageId id, uint32_t hops_received,
+                       const MessageCache::Payload& payload, NodeId exclude) {
+  switch (mode_) {
+    case BroadcastMode::kHybrid:
+      ForwardHybrid(now, id, hops_received, payload, exclude);
+      return;
+    case BroadcastMode::kPush:
+      ForwardPush(id, hops_received, payload, exclude);
+      return;
+    case BroadcastMode::kPull:
+      return;  // digests carry it
+  }
+}
+
+void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
+                             uint32_t hops_received,
+                             const MessageCache::Payload& payload,
+                             NodeId exclude) {
+  std::vector<size_t> lazy;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    const PeerState& peer = peers_[i];
+    if (peer.peer.id == exclude) continue;
+    if (peer.eager) {
+      SendGossip(peer.peer.address, id, NextHop(hops_received), payload);
+    } else {
+      lazy.push_back(i);
+    }
+  }
+  std::vector<bool> pushed(lazy.size(), false);
+  const size_t extra = std::min(redundant_pushes_, lazy.size());
+  if (extra > 0) {
+    std::vector<uint64_t> picks;
+    rng_->PickK(extra, lazy.size(), &picks);
+    for (uint64_t pick : picks) {
+      pushed[pick] = true;
+      SendGossip(peers_[lazy[pick]].peer.address, id, NextHop(hops_received),
+                 payload);
+    }
+  }
+  for (size_t j = 0; j < lazy.size(); ++j) {
+    if (!pushed[j]) {
+      QueueIHave(now, &peers_[lazy[j]], IHaveEntry{id, hops_received});
+    }
+  }
+}
+
+void Plumtree::ForwardPush(MessageId id, uint32_t hops_received,
+                           const MessageCache::Payload& payload,
+                           NodeId exclude) {
+  std::vector<size_t> candidates;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (peers_[i].peer.id != exclude) candidates.push_back(i);
+  }
+  const size_t k = std::min(fanout(), candidates.size());
+  if (k == 0) return;
+  std::vector<uint64_t> picks;
+  rng_->PickK(k, candidates.size(), &picks);
+  for (uint64_t pick : picks) {
+    SendGossip(peers_[candidates[pick]].peer.address, id,
+               NextHop(hops_received), payload);
+  }
+}
+
+void Plumtree::SendGossip(const Address& to, MessageId id, uint32_t hops,
+                          const MessageCache::Payload& payload) {
+  outbox_->Send(to, GossipFrame{id, hops, std::span<const uint8_t>(*payload)});
+  ++counters_->gossip_sent;
+}
+
+// --- Missing messages ------------------------------------------------------
+
+void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
+                                MessageId id) {
+  auto it = missing_.find(id);
+  if (it != missing_.end()) {
+    std::vector<PeerEntry>& announcers = it->second.announcers;
+    const bool known =
+        std::any_of(announcers.begin(), announcers.end(),
+                    [&](const PeerEntry& a) { return a.id == from.id; });
+    if (!known && announcers.size() < kMaxAnnouncers) {
+      announcers.push_back(from);
+    }
+    return;
+  }
+  if (missing_.size() >= std::max<size_t>(config_.message_cache_entries, 1)) {
+    ++missing_dropped_;
+    return;
+  }
+  // Pull mode has no eager push to wait for: ask at once.
+  const Duration wait =
+      mode_ == BroadcastMode::kPull ? Duration::Zero() : config_.graft_timeout;
+  Missing missing;
+  missing.deadline = now + wait;
+  missing.announcers.push_back(from);
+  missing_timers_.emplace(missing.deadline, id);
+  missing_.emplace(id, std::move(missing));
+}
+
+// Forgets a missing message that just arrived; true when it was requested.
+bool Plumtree::TakeMissing(MessageId id) {
+  auto it = missing_.find(id);
+  if (it == missing_.end()) return false;
+  const bool requested = it->second.requested;
+  missing_timers_.erase({it->second.deadline, id});
+  missing_.erase(it);
+  CompactMissing();
+  return requested;
+}
+
+// A hash map keeps its capacity after erases: give it back once empty, so
+// that a burst of announcements does not cost memory for ever.
+void Plumtree::CompactMissing() {
+  if (missing_.empty() && missing_.capacity() > 0) {
+    missing_ = absl::flat_hash_map<MessageId, Missing>();
+  }
+}
+
+// For each missing message whose timer is due: ask its first remaining
+// announcer (GRAFT when it is an active peer in hybrid mode, IWANT
+// otherwise) and give the next announcer graft_timeout / 2 more; give up
+// when no announcer is left. Requests are batched per peer.
+void Plumtree::FireDueRequests(Timestamp now) {
+  if (missing_timers_.empty() || missing_timers_.begin()->first > now) return;
+  const Duration retry =
+      std::max(config_.graft_timeout / 2, Duration::Micros(1));
+  std::vector<Request> requests;
+  while (!missing_timers_.empty() && missing_timers_.begin()->first <= now) {
+    const MessageId id = missing_timers_.begin()->second;
+    missing_timers_.erase(missing_timers_.begin());
+    auto it = missing_.find(id);
+    if (it == missing_.end()) continue;
+    Missing& missing = it->second;
+    if (missing.announcers.empty()) {
+      missing_.erase(it);
+      continue;
+    }
+    const PeerEntry to = missing.announcers.front();
+    missing.announcers.erase(missing.announcers.begin());
+    PeerState* peer = FindPeer(to.id);
+    const bool graft = mode_ == BroadcastMode::kHybrid && peer != nullptr;
+    if (graft) {
+      peer->eager = true;
+      peer->lazy_duplicates = 0;
+    }
+    auto request = std::find_if(
+        requests.begin(), requests.end(),
+        [&](const Request& r) { return r.to == to && r.graft == graft; });
+    if (request == requests.end()) {
+      requests.push_back(Request{to, graft, {}});
+      request = requests.end() - 1;
+    }
+    request->ids.push_back(id);
+    missing.requested = true;
+    missing.deadline = now + retry;
+    missing_timers_.emplace(missing.deadline, id);
+  }
+  for (const Request& request : requests) {
+    SendIdFrames(request.to.address, request.graft, request.ids);
+  }
+  CompactMissing();
+}
+
+// --- IHAVE batching and pull digests --------------------------------------
+
+void Plumtree::QueueIHave(Timestamp now, PeerState* peer, IHaveEntry entry) {
+  peer->pending_ihave.push_back(entry);
+  if (peer->pending_ihave.size() >= kMaxListEntries) {
+    FlushIHave(peer);
+    return;
+  }
+  if (ihave_flush_at_.IsInfinite()) {
+    ihave_flush_at_ = now + config_.ihave_batch_delay;
+  }
+}
+
+void Plumtree::FlushIHaves() {
+  for (PeerState& peer : peers_) {
+    if (!peer.pending_ihave.empty()) FlushIHave(&peer);
+  }
+  ihave_flush_at_ = Timestamp::Infinite();
+}
+
+void Plumtree::FlushIHave(PeerState* peer) {
+  SendIHaveFrames(peer->peer.address, peer->pending_ihave);
+  if (peer->pending_ihave.capacity() > kKeptCapacity) {
+    peer->pending_ihave = std::vector<IHaveEntry>();
+  } else {
+    peer->pending_ihave.clear();
+  }
+}
+
+void Plumtree::PullTick(Timestamp now) {
+  pull_at_ = Timestamp::Infinite();
+  if (mode_ == BroadcastMode::kPush) return;
+  const std::vector<IHaveEntry> digest =
+      mode_ == BroadcastMode::kHybrid ? RecentDigest(now) : CacheDigest(now);
+  if (digest.empty()) return;  // nothing to tell: quiet until a delivery
+  if (!peers_.empty()) {
+    // Round-robin from a random start: successive digests reach different
+    // peers, so a message's two hybrid digests never go to the same one.
+    if (pull_cursor_ == kNoCursor) {
+      pull_cursor_ = static_cast<uint32_t>(rng_->UniformBelow(peers_.size()));
+    }
+    const PeerState& target = peers_[pull_cursor_ % peers_.size()];
+    pull_cursor_ = (pull_cursor_ + 1) % kNoCursor;
+    SendIHaveFrames(target.peer.address, digest);
+  }
+  pull_at_ = now + config_.pull_period;
+}
+
+// Hybrid: what arrived in the last kRecentPeriods periods (bounds
+// included, so each message makes two ticks), newest first.
+std::vector<IHaveEntry> Plumtree::RecentDigest(Timestamp now) const {
+  const Timestamp oldest = now - config_.pull_period * kRecentPeriods;
+  std::vector<IHaveEntry> digest;
+  for (size_t i = 0; i < cache_.size() && digest.size() < kMaxListEntries;
+       ++i) {
+    const MessageCache::Entry& entry = cache_.Newest(i);
+    if (entry.stored_at < oldest) break;
+    digest.push_back(IHaveEntry{entry.id, entry.hops});
+  }
+  return digest;
+}
+
+// Pull: every live cache entry, newest first; when more than one digest
+// can hold, a window of kMaxListEntries that rotates over the cache from
+// tick to tick, so that every entry gets its turn.
+std::vector<IHaveEntry> Plumtree::CacheDigest(Timestamp now) {
+  size_t live = cache_.size();
+  while (live > 0 &&
+         cache_.Newest(live - 1).stored_at + config_.message_cache_ttl <= now) {
+    --live;
+  }
+  std::vector<IHaveEntry> digest;
+  const size_t count = std::min(live, kMaxListEntries);
+  const size_t first = live > kMaxListEntries ? digest_offset_ % live : 0;
+  for (size_t j = 0; j < count; ++j) {
+    const MessageCache::Entry& entry = cache_.Newest((first + j) % live);
+    digest.push_back(IHaveEntry{entry.id, entry.hops});
+  }
+  digest_offset_ = live > kMaxListEntries ? (first + count) % live : 0;
+  return digest;
+}
+
+void Plumtree::SchedulePull(Timestamp now) {
+  if (mode_ != BroadcastMode::kPush && pull_at_.IsInfinite()) {
+    pull_at_ = now + config_.pull_period;
+  }
+}
+
+// --- Frame splitting -------------------------------------------------------
+
+size_t Plumtree::SendIHaveFrames(const Address& to,
+                                 std::span<const IHaveEntry> entries) {
+  const size_t budget = max_datagram_bytes_ - kDatagramHeaderBytes;
+  const size_t frames =
+      ForEachChunk(entries, budget, [&](size_t first, size_t count) {
+        IHaveFrame frame;
+        frame.entries.assign(entries.begin() + first,
+                             entries.begin() + first + count);
+        outbox_->Send(to, std::move(frame));
+      });
+  counters_->ihave_sent += frames;
+  return frames;
+}
+
+size_t Plumtree::SendIdFrames(const Address& to, bool graft,
+                              std::span<const MessageId> ids) {
+  const size_t budget = max_datagram_bytes_ - kDatagramHeaderBytes;
+  const size_t frames =
+      ForEachChunk(ids, budget, [&](size_t first, size_t count) {
+        std::vector<MessageId> chunk(ids.begin() + first,
+                                     ids.begin() + first + count);
+        if (graft) {
+          outbox_->Send(to, GraftFrame{std::move(chunk)});
+        } else {
+          outbox_->Send(to, IWantFrame{std::move(chunk)});
+        }
+      });
+  (graft ? counters_->graft_sent : counters_->iwant_sent) += frames;
+  return frames;
+}
+
+// --- Adaptive fanout -------------------------------------------------------
+
+// Moving average: loss += (sample - loss) / 2^shift, then the boost switch
+// with hysteresis (on above the threshold, off below a quarter of it).
+void Plumtree::SampleLoss(uint32_t sample_q16, int shift) {
+  const uint64_t keep = (uint64_t{1} << shift) - 1;
+  loss_q16_ = static_cast<uint32_t>((loss_q16_ * keep + sample_q16) >> shift);
+  if (loss_q16_ > threshold_q16_) {
+    boosted_ = true;
+  } else if (loss_q16_ < threshold_q16_ / 4 ||
+             (threshold_q16_ == 0 && loss_q16_ == 0)) {
+    boosted_ = false;
+  }
+}
+
+void Plumtree::SampleRepair(bool repaired) {
+  SampleLoss(repaired ? kQ16One : 0, /*shift=*/4);
+}
+
+// Without loss every node receives about as many copies of a message as
+// each node sends; the shortfall estimates the loss rate.
+void Plumtree::SamplePushCopies() {
+  if (push_deliveries_ < kPushSampleDeliveries) return;
+  const size_t senders = peers_.empty() ? 0 : peers_.size() - 1;
+  const uint64_t per_message = std::min(fanout(), std::max<size_t>(senders, 1));
+  const uint64_t expected = per_message * push_deliveries_;
+  const uint64_t copies = push_copies_;
+  const uint32_t sample =
+      copies >= expected
+          ? 0
+          : static_cast<uint32_t>((expected - copies) * kQ16One / expected);
+  SampleLoss(sample, /*shift=*/2);
+  push_copies_ = 0;
+  push_deliveries_ = 0;
+}
+
+size_t Plumtree::fanout() const {
+  return boosted_ ? std::max(config_.initial_fanout, config_.max_fanout)
+                  : config_.initial_fanout;
+}
+
+double Plumtree::loss_estimate() const {
+  return static_cast<double>(loss_q16_) / kQ16One;
+}
+
+// --- Timers ----------------------------------------------------------------
+
+void Plumtree::ScheduleSweep() {
+  const Timestamp expiry = cache_.NextExpiry();
+  // Sweeping a little late batches expiries into few wake-ups.
+  sweep_at_ = expiry + config_.message_cache_ttl / 8;
+}
+
+void Plumtree::HandleTimeout(Timestamp now) {
+  ReleaseIfFlushed();
+  if (sweep_at_ <= now) {
+    cache_.Expire(now, &retired_);
+    ScheduleSweep();
+    ReleaseIfFlushed();  // nothing queued can point into them yet
+  }
+  FireDueRequests(now);
+  if (ihave_flush_at_ <= now) FlushIHaves();
+  if (pull_at_ <= now) PullTick(now);
+}
+
+Timestamp Plumtree::NextTimeout() const {
+  Timestamp next = std::min({sweep_at_, ihave_flush_at_, pull_at_});
+  if (!missing_timers_.empty()) {
+    next = std::min(next, missing_timers_.begin()->first);
+  }
+  return next;
+}
+
+// --- Introspection ---------------------------------------------------------
+
+Plumtree::PeerState* Plumtree::FindPeer(NodeId id) {
+  auto it = std::lower_bound(
+      peers_.begin(), peers_.end(), id,
+      [](const PeerState& p, NodeId key) { return p.peer.id < key; });
+  return it != peers_.end() && it->peer.id == id ? &*it : nullptr;
+}
+
+size_t Plumtree::EagerCount() const {
+  return static_cast<size_t>(
+      std::count_if(peers_.begin(), peers_.end(),
+                    [](const PeerState& p) { return p.eager; }));
+}
+
+std::vector<NodeId> Plumtree::EagerPeers() const {
+  std::vector<NodeId> eager;
+  for (const PeerState& peer : peers_) {
+    if (peer.eager) eager.push_back(peer.peer.id);
+  }
+  return eager;
+}
+
+std::vector<NodeId> Plumtree::LazyPeers() const {
+  std::vector<NodeId> lazy;
+  for (const PeerState& peer : peers_) {
+    if (!peer.eager) lazy.push_back(peer.peer.id);
+  }
+  return lazy;
+}
+
+size_t Plumtree::StateBytes() const {
+  size_t bytes = sizeof(*this) + peers_.capacity() * sizeof(PeerState);
+  for (const PeerState& peer : peers_) {
+    bytes += peer.pending_ihave.capacity() * sizeof(IHaveEntry);
+  }
+  bytes += dedup_.HeapBytes() + cache_.HeapBytes();
+  bytes += retired_.capacity() * sizeof(MessageCache::Payload);
+  bytes +=
+      missing_.capacity() * (sizeof(std::pair<const MessageId, Missing>) + 1);
+  for (const auto& [id, missing] : missing_) {  // a sum: order is irrelevant
+    bytes += missing.announcers.capacity() * sizeof(PeerEntry);
+  }
+  bytes += missing_timers_.size() *
+           (sizeof(std::pair<Timestamp, MessageId>) + kSetNodeOverheadBytes);
+  return bytes;
+}
+
+}  // namespace elara

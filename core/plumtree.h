@@ -1,0 +1,268 @@
+// File: core/plumtree.h
+//
+// Plumtree: the broadcast sub-protocol of the Engine (sans-IO). It spreads
+// each message to every node of the swarm over the active links membership
+// gives it, in one of three modes (BroadcastConfig::mode, SetMode):
+//
+//   kHybrid  Plumtree (Leitao, Pereira, Rodrigues 2007). A new message is
+//            pushed eagerly to the eager peers and announced lazily (IHAVE,
+//            batched for ihave_batch_delay) to the lazy ones. A duplicate
+//            from an eager peer turns it lazy and PRUNEs it, so the eager
+//            links shrink to a spanning tree. An IHAVE for a message still
+//            missing after graft_timeout GRAFTs the announcer (it becomes
+//            eager and sends the message); the next announcer is tried after
+//            graft_timeout / 2. An IHAVE that shows a path shorter by more
+//            than optimization_hop_threshold hops GRAFTs the announcer and
+//            PRUNEs the old parent. Pull repair on top: every pull_period,
+//            while something was delivered in the last two periods, one
+//            active peer (round-robin from a random start) gets an IHAVE
+//            digest of those recent ids, so each message is in exactly two
+//            digests per node, sent to two different peers.
+//   kPush    Each new message is pushed to fanout() random active peers
+//            (other than the one it came from). No IHAVE, no PRUNE.
+//   kPull    Nothing is pushed on delivery. Every pull_period, while the
+//            cache is not empty, one active peer (round-robin) gets an IHAVE
+//            digest of the cached ids (newest first; beyond kMaxListEntries
+//            a window that rotates over the cache). The receiver answers
+//            IWANT at once for what it misses (and gets GossipFrames back),
+//            and, the exchange's other half, sends back as GossipFrames up
+//            to 32 of its messages from the last two periods that a
+//            complete digest shows the sender lacks.
+//
+// Adaptive fanout: the node keeps a loss estimate (see loss_estimate()).
+// In hybrid mode it is the moving average, over received deliveries, of
+// "this delivery needed a GRAFT/IWANT"; in push mode it is the shortfall of
+// copies received per delivery against the fanout in use. While the
+// estimate is above adaptive_threshold (until it falls below a quarter of
+// it) the node is boosted(): in hybrid mode it stops pruning eager peers on
+// duplicates as long as it has at most max_fanout of them (so each repair
+// GRAFT adds a lasting eager link), in push mode fanout() is max_fanout.
+// redundancy_factor (hybrid): each new message also goes eagerly to
+// round(factor) random lazy peers instead of an IHAVE.
+//
+// Guarantees:
+//   - A message is delivered (DeliveredEvent) at most once per node while
+//     its origin stays in the dedup table (DedupWindow) or the message in
+//     the cache; a sequence outside the window is never delivered.
+//   - Every store is bounded: dedup window and origins, message cache
+//     (entries and TTL), pending IHAVEs (flushed at kMaxListEntries per
+//     peer), missing-message table (message_cache_entries; overflow counted
+//     in missing_dropped()). Every frame it builds fits one datagram
+//     (a forwarded GossipFrame is as large as the one received: a peer with
+//     a larger max_datagram_bytes can send one that does not fit ours).
+//   - Deterministic: randomness only from the injected Random; hash maps
+//     are used for lookups only, never iterated where order can reach the
+//     output.
+//   - NextTimeout() is O(1); an idle instance schedules nothing.
+//
+// Payload lifetime: a queued GossipFrame's span points into a payload this
+// object owns. Payloads dropped from the cache are kept in a retired list
+// until the outbox has been drained: every entry point frees it when it
+// finds outbox->pending() empty (and ReleaseRetiredPayloads() does so
+// explicitly), so the driver only has to drain the outbox after each call.
+//
+// Thread-safety: not thread-safe; owned by one Engine.
+#ifndef ELARA_CORE_PLUMTREE_H_
+#define ELARA_CORE_PLUMTREE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/config.h"
+#include "core/dedup_window.h"
+#include "core/engine.h"
+#include "core/ids.h"
+#include "core/message_cache.h"
+#include "core/outbox.h"
+#include "core/random.h"
+#include "core/time.h"
+#include "core/wire.h"
+
+namespace elara {
+
+// Broadcast sizes a GossipFrame as if it had travelled this many hops, so
+// that a payload accepted by Broadcast still fits a datagram when it is
+// forwarded deep in the tree (the hops varint grows with the count).
+inline constexpr uint32_t kGossipHopsForSizing = (1u << 14) - 1;
+
+class Plumtree {
+ public:
+  // `rng`, `outbox` and `counters` must outlive this object.
+  Plumtree(const BroadcastConfig& config, NodeId self,
+           size_t max_datagram_bytes, Random* rng, Outbox* outbox,
+           EngineCounters* counters);
+  Plumtree(const Plumtree&) = delete;
+  Plumtree& operator=(const Plumtree&) = delete;
+
+  // Originates a message: MessageId{self, next sequence}, delivered here
+  // first (hops 0), cached, and sent as the mode says. ResourceExhausted
+  // when its GossipFrame cannot fit one datagram; nothing is sent then and
+  // the sequence is not consumed.
+  absl::StatusOr<MessageId> Broadcast(Timestamp now,
+                                      std::span<const uint8_t> payload);
+  // Broadcast frames only (FrameType 16..31); others are ignored. `from`
+  // sent it; `from_is_active` says whether it is in our active view.
+  void HandleFrame(Timestamp now, const PeerEntry& from, bool from_is_active,
+                   const Frame& frame);
+  void OnNeighborUp(Timestamp now, const PeerEntry& peer);
+  void OnNeighborDown(Timestamp now, const PeerEntry& peer);
+  void HandleTimeout(Timestamp now);
+  // Earliest deadline; Timestamp::Infinite() when nothing is scheduled.
+  Timestamp NextTimeout() const;
+
+  void SetMode(Timestamp now, BroadcastMode mode);
+  // InvalidArgument unless 0 <= factor <= max_fanout.
+  absl::Status SetRedundancyFactor(double factor);
+  // Every active peer becomes eager again; the next messages prune the
+  // tree back into shape.
+  void RebuildRouting(Timestamp now);
+  // Frees payloads dropped from the cache. Only call when no frame queued
+  // by this object is still waiting in the outbox.
+  void ReleaseRetiredPayloads();
+
+  BroadcastMode mode() const { return mode_; }
+  std::vector<NodeId> EagerPeers() const;  // sorted
+  std::vector<NodeId> LazyPeers() const;   // sorted
+  // Eager pushes per message in push mode (initial or max fanout).
+  size_t fanout() const;
+  double redundancy_factor() const { return redundancy_factor_; }
+  // Estimated loss (0..1) driving adaptive fanout; see the file comment.
+  double loss_estimate() const;
+  bool boosted() const { return boosted_; }
+  // IHAVE announcements ignored because the missing table was full.
+  uint64_t missing_dropped() const { return missing_dropped_; }
+  size_t cached_messages() const { return cache_.size(); }
+  size_t tracked_origins() const { return dedup_.origin_count(); }
+  // Bytes of state held, sizeof(*this) included.
+  size_t StateBytes() const;
+
+ private:
+  struct PeerState {
+    PeerEntry peer;
+    bool eager = true;
+    // Duplicates received from it while it was lazy; a PRUNE is re-sent at
+    // each power of two (our earlier PRUNE may have been lost).
+    uint32_t lazy_duplicates = 0;
+    std::vector<IHaveEntry> pending_ihave;
+  };
+  // A message announced by IHAVE that has not arrived yet.
+  struct Missing {
+    Timestamp deadline;
+    bool requested = false;             // a GRAFT or IWANT was sent for it
+    std::vector<PeerEntry> announcers;  // next one to ask first
+  };
+  // GRAFT or IWANT ids gathered for one peer during one call.
+  struct Request {
+    PeerEntry to;
+    bool graft = false;
+    std::vector<MessageId> ids;
+  };
+
+  // Frame handlers.
+  void HandleGossip(Timestamp now, const PeerEntry& from, PeerState* peer,
+                    const GossipFrame& frame);
+  void HandleIHave(Timestamp now, const PeerEntry& from, PeerState* peer,
+                   const IHaveFrame& frame);
+  void HandleGraft(Timestamp now, const PeerEntry& from, PeerState* peer,
+                   const GraftFrame& frame);
+  void HandlePrune(PeerState* peer);
+  void SendFromCache(Timestamp now, const Address& to,
+                     const std::vector<MessageId>& ids);
+  void PushWhatDigestLacks(Timestamp now, const PeerState& peer,
+                           const IHaveFrame& frame);
+
+  // Delivery and dissemination.
+  void Accept(Timestamp now, MessageId id, uint32_t hops, NodeId parent,
+              MessageCache::Payload payload, bool repaired);
+  void Forward(Timestamp now, MessageId id, uint32_t hops_received,
+               const MessageCache::Payload& payload, NodeId exclude);
+  void ForwardHybrid(Timestamp now, MessageId id, uint32_t hops_received,
+                     const MessageCache::Payload& payload, NodeId exclude);
+  void ForwardPush(MessageId id, uint32_t hops_received,
+                   const MessageCache::Payload& payload, NodeId exclude);
+  void SendGossip(const Address& to, MessageId id, uint32_t hops,
+                  const MessageCache::Payload& payload);
+  void OnDuplicate(PeerState* peer);
+  bool MaybeOptimizeTree(Timestamp now, PeerState* announcer,
+                         const IHaveEntry& entry);
+  bool Known(MessageId id, Timestamp now) const;
+
+  // Missing messages and their GRAFT / IWANT timers.
+  void NoteAnnouncement(Timestamp now, const PeerEntry& from, MessageId id);
+  bool TakeMissing(MessageId id);
+  void CompactMissing();
+  void FireDueRequests(Timestamp now);
+
+  // IHAVE batching and pull digests.
+  void QueueIHave(Timestamp now, PeerState* peer, IHaveEntry entry);
+  void FlushIHaves();
+  void FlushIHave(PeerState* peer);
+  void PullTick(Timestamp now);
+  std::vector<IHaveEntry> RecentDigest(Timestamp now) const;
+  std::vector<IHaveEntry> CacheDigest(Timestamp now);
+  void SchedulePull(Timestamp now);
+
+  // Frame splitting under kMaxListEntries and the datagram budget.
+  size_t SendIHaveFrames(const Address& to,
+                         std::span<const IHaveEntry> entries);
+  size_t SendIdFrames(const Address& to, bool graft,
+                      std::span<const MessageId> ids);
+
+  // Adaptive fanout.
+  void SampleLoss(uint32_t sample_q16, int shift);
+  void SampleRepair(bool repaired);
+  void SamplePushCopies();
+
+  PeerState* FindPeer(NodeId id);
+  size_t EagerCount() const;
+  void ScheduleSweep();
+  void ReleaseIfFlushed();
+
+  BroadcastConfig config_;
+  NodeId self_;
+  size_t max_datagram_bytes_;
+  Random* rng_;
+  Outbox* outbox_;
+  EngineCounters* counters_;
+
+  BroadcastMode mode_;
+  double redundancy_factor_;
+  size_t redundant_pushes_;  // round(redundancy_factor_)
+  uint64_t sequence_ = 0;    // last sequence this node originated
+
+  std::vector<PeerState> peers_;  // active peers, sorted by id
+  DedupWindow dedup_;
+  MessageCache cache_;
+  std::vector<MessageCache::Payload> retired_;
+
+  absl::flat_hash_map<MessageId, Missing> missing_;
+  std::set<std::pair<Timestamp, MessageId>> missing_timers_;
+  uint64_t missing_dropped_ = 0;
+
+  static constexpr uint32_t kNoCursor = UINT32_MAX;
+  uint32_t pull_cursor_ = kNoCursor;  // next digest target, round-robin
+  size_t digest_offset_ = 0;          // pull mode: where the next digest starts
+
+  Timestamp ihave_flush_at_ = Timestamp::Infinite();
+  Timestamp pull_at_ = Timestamp::Infinite();
+  Timestamp sweep_at_ = Timestamp::Infinite();
+
+  // Loss estimate in 1/65536 units and its thresholds.
+  uint32_t loss_q16_ = 0;
+  uint32_t threshold_q16_;
+  bool boosted_ = false;
+  uint32_t push_copies_ = 0;      // push mode: copies received this block
+  uint32_t push_deliveries_ = 0;  // push mode: deliveries this block
+};
+
+}  // namespace elara
+
+#endif  // ELARA_CORE_PLUMTREE_H_
