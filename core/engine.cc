@@ -108,8 +108,7 @@ struct Engine::Impl : public MembershipListener {
   bool left = false;
 };
 
-void Engine::Impl::FinishDatagram(DatagramBuilder* builder,
-                                  const Address& to) {
+void Engine::Impl::FinishDatagram(DatagramBuilder* builder, const Address& to) {
   if (builder->frame_count() == 0) return;
   std::vector<uint8_t> bytes = builder->Finish();
   if (transmits.size() >= config.max_pending_transmits) {
@@ -259,6 +258,10 @@ bool Engine::WarmStartAddPassive(const PeerEntry& peer) {
   return impl_->membership.WarmAddPassive(peer);
 }
 
+void Engine::SetPayloadInterner(PayloadInterner* interner) {
+  impl_->plumtree.set_payload_interner(interner);
+}
+
 std::optional<Transmit> Engine::PollTransmit() {
   return impl_->transmits.Pop();
 }
@@ -291,12 +294,10 @@ std::vector<NodeId> Engine::EagerPeers() const {
 size_t Engine::StateBytes() const {
   const Impl& e = *impl_;
   // The sub-protocols count their own object; subtract it once from Impl.
-  return sizeof(Engine) + sizeof(Impl) - sizeof(Membership) -
-         sizeof(Plumtree) + e.membership.StateBytes() +
-         e.plumtree.StateBytes() + e.transmits.CapacityBytes() +
-         e.events.CapacityBytes() +
-         e.decoded.frames.capacity() * sizeof(Frame) +
-         e.outbox.CapacityBytes();
+  return sizeof(Engine) + sizeof(Impl) - sizeof(Membership) - sizeof(Plumtree) +
+         e.membership.StateBytes() + e.plumtree.StateBytes() +
+         e.transmits.CapacityBytes() + e.events.CapacityBytes() +
+         e.decoded.frames.capacity() * sizeof(Frame) + e.outbox.CapacityBytes();
 }
 
 }  // namespace elara

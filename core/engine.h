@@ -7,8 +7,9 @@
 //
 //   inputs                                outputs
 //   HandleDatagram(now, from, bytes)  ->  PollTransmit()  {to, bytes}
-//   HandleTimeout(now)                ->  PollEvent()     delivery, peer up/down
-//   Join / Leave / Broadcast / ...    ->  NextTimeout()   earliest deadline
+//   HandleTimeout(now)                ->  PollEvent()     delivery, peer
+//   up/down Join / Leave / Broadcast / ...    ->  NextTimeout()   earliest
+//   deadline
 //
 // Guarantees:
 //   - Same seed, same inputs (times included) => same outputs, bit for bit.
@@ -40,6 +41,7 @@
 #include "core/address.h"
 #include "core/config.h"
 #include "core/ids.h"
+#include "core/payload_interner.h"
 #include "core/time.h"
 #include "core/wire.h"
 
@@ -98,15 +100,15 @@ struct EngineCounters {
   uint64_t graft_sent = 0;
   uint64_t prune_sent = 0;
   uint64_t iwant_sent = 0;
-  uint64_t messages_repaired = 0;   // delivered after a GRAFT / IWANT
-  uint64_t cache_evictions = 0;     // message cache bound hit
-  uint64_t origins_evicted = 0;     // dedup origin table bound hit
-  uint64_t events_dropped = 0;      // event queue bound hit
-  uint64_t transmits_dropped = 0;   // transmit queue bound hit
-  uint64_t frames_too_large = 0;    // a frame that fit no datagram
+  uint64_t messages_repaired = 0;  // delivered after a GRAFT / IWANT
+  uint64_t cache_evictions = 0;    // message cache bound hit
+  uint64_t origins_evicted = 0;    // dedup origin table bound hit
+  uint64_t events_dropped = 0;     // event queue bound hit
+  uint64_t transmits_dropped = 0;  // transmit queue bound hit
+  uint64_t frames_too_large = 0;   // a frame that fit no datagram
   uint64_t passive_view_evictions = 0;
   uint64_t peers_down = 0;
-  uint64_t rejoins = 0;             // rejoin attempts after isolation
+  uint64_t rejoins = 0;  // rejoin attempts after isolation
 };
 
 class Membership;
@@ -154,6 +156,11 @@ class Engine {
   // itself could have built.
   bool WarmStartAddActive(Timestamp now, const PeerEntry& peer);
   bool WarmStartAddPassive(const PeerEntry& peer);
+
+  // Shares received payload bytes with other engines of this process (the
+  // simulator's memory saver; see core/payload_interner.h). nullptr turns
+  // it off. REQUIRES: `interner` outlives the engine.
+  void SetPayloadInterner(PayloadInterner* interner);
 
   // --- Outputs ---
   std::optional<Transmit> PollTransmit();

@@ -55,8 +55,7 @@ TEST(EngineTest, RejectsInvalidConfig) {
   c = DiffusionConfig();
   c.max_datagram_bytes = 10;
   EXPECT_FALSE(Engine::Create(c, NodeId(1), Address::Sim(1), 1).ok());
-  EXPECT_FALSE(
-      Engine::Create(DiffusionConfig(), NodeId(1), Address(), 1).ok());
+  EXPECT_FALSE(Engine::Create(DiffusionConfig(), NodeId(1), Address(), 1).ok());
 }
 
 TEST(EngineTest, JoinBuildsBoundedConnectedOverlay) {
@@ -78,10 +77,12 @@ TEST(EngineTest, JoinBuildsBoundedConnectedOverlay) {
     for (const PeerEntry& p : active) {
       EXPECT_NE(p.id, h.engine(i).id());
       // Symmetric links once settled.
-      std::vector<PeerEntry> back = h.engine(p.address.sim_index()).ActiveView();
-      EXPECT_TRUE(std::any_of(back.begin(), back.end(), [&](const PeerEntry& q) {
-        return q.id == h.engine(i).id();
-      })) << i << " -> " << p.address.sim_index() << " not symmetric";
+      std::vector<PeerEntry> back =
+          h.engine(p.address.sim_index()).ActiveView();
+      EXPECT_TRUE(std::any_of(
+          back.begin(), back.end(),
+          [&](const PeerEntry& q) { return q.id == h.engine(i).id(); }))
+          << i << " -> " << p.address.sim_index() << " not symmetric";
     }
   }
 }
@@ -146,9 +147,9 @@ TEST(EngineTest, GraftRepairsADroppedEagerPush) {
   h.set_drop_rule(nullptr);
   h.RunFor(Duration::Seconds(3));
   EXPECT_EQ(h.delivered(7).size(), 4u);
-  EXPECT_GE(h.engine(7).counters().graft_sent +
-                h.engine(7).counters().iwant_sent,
-            1u);
+  EXPECT_GE(
+      h.engine(7).counters().graft_sent + h.engine(7).counters().iwant_sent,
+      1u);
   EXPECT_GE(h.engine(7).counters().messages_repaired, 1u);
 }
 
@@ -217,7 +218,8 @@ TEST(EngineTest, LeaveTellsPeers) {
   const size_t peer = peers[0].address.sim_index();
   bool saw_left = false;
   for (const PeerDownEvent& d : h.peer_downs(peer)) {
-    saw_left |= d.peer.id == h.engine(2).id() && d.cause == PeerDownCause::kLeft;
+    saw_left |=
+        d.peer.id == h.engine(2).id() && d.cause == PeerDownCause::kLeft;
   }
   EXPECT_TRUE(saw_left);
 }
@@ -232,8 +234,8 @@ TEST(EngineTest, ModesDeliverAndSwitchAtRunTime) {
     ASSERT_TRUE(h.engine(1).Broadcast(h.now(), Payload(50)).ok());
     h.RunFor(Duration::Seconds(15));
     // Switch every node to the next mode and broadcast again.
-    BroadcastMode next = static_cast<BroadcastMode>(
-        (static_cast<int>(mode) + 1) % 3);
+    BroadcastMode next =
+        static_cast<BroadcastMode>((static_cast<int>(mode) + 1) % 3);
     for (size_t i = 0; i < h.size(); ++i) h.engine(i).SetMode(h.now(), next);
     EXPECT_EQ(h.engine(0).mode(), next);
     ASSERT_TRUE(h.engine(2).Broadcast(h.now(), Payload(50)).ok());
@@ -256,7 +258,8 @@ TEST(EngineTest, BadDatagramsAreCountedAndDropped) {
   for (int k = 0; k < 2000; ++k) {
     std::vector<uint8_t> junk(rng.UniformBelow(64));
     for (uint8_t& b : junk) b = static_cast<uint8_t>(rng.Next64());
-    if (!junk.empty()) junk[0] = static_cast<uint8_t>(2 + rng.UniformBelow(250));
+    if (!junk.empty())
+      junk[0] = static_cast<uint8_t>(2 + rng.UniformBelow(250));
     h.Inject(0, Address::Sim(5), std::move(junk));
     ++injected;
   }
@@ -318,6 +321,54 @@ TEST(EngineTest, StateBytesIsBoundedForDefaultViews) {
   RecordProperty("max_state_bytes", static_cast<int>(max_bytes));
   // Views of 35 entries dominate; 20 origins' dedup windows come next.
   EXPECT_LT(max_bytes, 16384u);
+}
+
+}  // namespace
+}  // namespace elara
+
+namespace elara {
+namespace {
+
+TEST(EngineTest, PayloadInternerSharesBuffersWithoutChangingDelivery) {
+  auto payload_pointers = [](PayloadInterner* interner) {
+    test::EngineHarness h(12, SmallConfig(), 21);
+    for (size_t i = 0; i < h.size(); ++i) {
+      h.engine(i).SetPayloadInterner(interner);
+    }
+    JoinAll(h);
+    EXPECT_TRUE(h.engine(0).Broadcast(h.now(), Payload(300, 0x42)).ok());
+    h.RunFor(Duration::Seconds(3));
+    std::set<const void*> buffers;
+    for (size_t i = 1; i < h.size(); ++i) {
+      EXPECT_EQ(h.delivered(i).size(), 1u);
+      if (h.delivered(i).empty()) continue;
+      EXPECT_EQ(*h.delivered(i)[0].payload, Payload(300, 0x42));
+      buffers.insert(h.delivered(i)[0].payload.get());
+    }
+    return buffers.size();
+  };
+  SharedPayloadInterner interner;
+  EXPECT_EQ(payload_pointers(&interner), 1u);
+  EXPECT_GE(interner.shared(), 10u);
+  EXPECT_EQ(payload_pointers(nullptr), 11u);
+}
+
+TEST(SharedPayloadInternerTest, DifferentBytesUnderOneIdAreNotShared) {
+  SharedPayloadInterner interner;
+  const std::vector<uint8_t> a(10, 1), b(10, 2);
+  MessageId id{NodeId(5), 1};
+  auto pa = interner.Intern(id, a);
+  auto pb = interner.Intern(id, b);
+  EXPECT_NE(pa.get(), pb.get());
+  EXPECT_EQ(*pb, b);
+  EXPECT_EQ(interner.mismatches(), 1u);
+  EXPECT_EQ(interner.Intern(id, a).get(), pa.get());
+  // Once every holder dropped it, the id maps to a fresh buffer.
+  const void* old = pa.get();
+  pa.reset();
+  auto pc = interner.Intern(MessageId{NodeId(5), 2}, a);
+  EXPECT_EQ(*pc, a);
+  (void)old;
 }
 
 }  // namespace

@@ -435,8 +435,10 @@ void Membership::MaybeRejoin(Timestamp now) {
     next_rejoin_at_ = now + RejoinDelay();  // look again later
     return;
   }
-  const Address& contact = contacts_[rejoin_cursor_ % contacts_.size()];
-  ++rejoin_cursor_;
+  rejoin_cursor_ %= contacts_.size();
+  const Address& contact = contacts_[rejoin_cursor_];
+  rejoin_cursor_ =
+      static_cast<uint8_t>((rejoin_cursor_ + 1) % contacts_.size());
   ++counters_->rejoins;
   outbox_->Send(contact, JoinFrame{});
   rejoin_backoff_ =

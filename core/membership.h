@@ -21,7 +21,7 @@
 //   meanwhile. A node that receives a PING from a peer it does not hold in
 //   its active view answers PONG *and* NeighborReplyFrame{accepted = false},
 //   so a one-sided link is dropped by the other side (cause kRejected) after
-//   at most keep_alive_interval plus a round trip.
+//   at most 1.5 x keep_alive_interval plus a round trip.
 //
 // Guarantees (checked by membership_test):
 //   1. |active| <= active_view_size, |passive| <= passive_view_size, always.
@@ -247,7 +247,7 @@ class Membership {
   Timestamp next_rejoin_at_ = Timestamp::Infinite();
   Timestamp isolated_since_ = Timestamp::Infinite();
   uint64_t contacts_dropped_ = 0;
-  uint32_t rejoin_cursor_ = 0;
+  uint8_t rejoin_cursor_ = 0;   // next contact to rejoin through
   uint16_t repair_cursor_ = 0;  // next passive index to ask for NEIGHBOR
   uint8_t repair_backoff_ = 0;  // repair rounds every period << this
   uint8_t rejoin_backoff_ = 0;

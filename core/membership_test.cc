@@ -234,10 +234,10 @@ class Swarm {
     return total;
   }
   uint64_t frames_delivered() const { return frames_delivered_; }
-  // Frames delivered by Frame variant index.
+  // Frames delivered, by type.
   void PrintTraffic() const {
-    for (auto [index, count] : frames_by_index_) {
-      std::printf("  frame %zu: %llu\n", index,
+    for (auto [type, count] : frames_by_type_) {
+      std::printf("  %-14s %llu\n", FrameTypeName(type),
                   static_cast<unsigned long long>(count));
     }
   }
@@ -266,13 +266,11 @@ class Swarm {
     ASSERT_LT(to, size());
     if (Lost(item.from, to) || m(to).left()) return;
     const PeerEntry from = EntryOf(item.from);
-    if (getenv("TRACE_A") && ((item.from == (size_t)atoi(getenv("TRACE_A")) || to == (size_t)atoi(getenv("TRACE_A"))) && (item.from == (size_t)atoi(getenv("TRACE_B")) || to == (size_t)atoi(getenv("TRACE_B")) || item.frame.index() == 3 || item.frame.index() == 4|| item.frame.index() == 5 || item.frame.index() == 1)))
-      std::printf("%s %zu->%zu frame %zu [%d] sizes %zu %zu\n", now_.ToString().c_str(), item.from, to, item.frame.index(), item.frame.index()==4 ? (int)std::get<NeighborReplyFrame>(item.frame).accepted : -1, m(item.from).active_view().size(), m(to).active_view().size());
     m(to).NoteAlive(now_, from);
     m(to).HandleFrame(now_, from, item.frame);
     last_delivery_[{item.from, to}] = now_;
     ++frames_delivered_;
-    ++frames_by_index_[item.frame.index()];
+    ++frames_by_type_[TypeOf(item.frame)];
     Collect(to);
   }
 
@@ -280,12 +278,6 @@ class Swarm {
   // checks the listener saw exactly the same thing at the same moments.
   void Collect(size_t i) {
     touched_.push_back(i);
-    if (getenv("TRACE_A") && i == (size_t)atoi(getenv("TRACE_A"))) {
-      int idx = -1; const auto& pv = m(i).passive_view();
-      for (size_t q = 0; q < pv.size(); ++q) if (pv[q].id == IdOf(atoi(getenv("TRACE_B")))) idx = (int)q;
-      static int last = -2;
-      if (idx != last) { std::printf("%s passive index of B in A: %d\n", now_.ToString().c_str(), idx); last = idx; }
-    }
     Node& n = node(i);
     next_timeout_[i] = n.membership->NextTimeout();
     for (Outbox::PendingFrame& f : n.outbox.pending()) {
@@ -324,7 +316,7 @@ class Swarm {
   std::map<std::pair<size_t, size_t>, Timestamp> last_delivery_;
   std::map<size_t, size_t> checked_;  // events compared with the listener
   uint64_t frames_delivered_ = 0;
-  std::map<size_t, uint64_t> frames_by_index_;
+  std::map<FrameType, uint64_t> frames_by_type_;
   std::vector<size_t> touched_;
 };
 
@@ -333,7 +325,11 @@ class Swarm {
 std::unique_ptr<Swarm> JoinedSwarm(size_t n, uint64_t seed, Duration spacing,
                                    Duration settle,
                                    const MembershipConfig& config = {}) {
-  if (const char* e = getenv("SWEEP_SEED")) seed += 1000 * atoi(e);
+  // MEMBERSHIP_SEED_SWEEP=k shifts every scenario seed by 1000 k, to check
+  // that assertions hold beyond the fixed seeds (0..40 were checked).
+  if (const char* sweep = std::getenv("MEMBERSHIP_SEED_SWEEP")) {
+    seed += 1000 * static_cast<uint64_t>(std::atoi(sweep));
+  }
   auto swarm = std::make_unique<Swarm>(n, config, seed);
   for (size_t i = 1; i < n; ++i) {
     swarm->Join(i, 0);
@@ -369,28 +365,35 @@ size_t MissingSlots(Swarm& s, size_t except) {
   return missing;
 }
 
-// Repair leaves no opportunity unused: no live node below its bound holds,
-// in its passive view, another live node below its bound that it is not
-// linked with (low-priority NEIGHBOR would be accepted there). Nodes below
-// their bound whose candidates are all full may remain: HyParView never
-// breaks a full node's link for them.
-size_t MissedRepairs(Swarm& s) {
-  size_t missed = 0;
+// Pairs (i, j) of live nodes, both below their bound and not linked, where
+// i holds j in its passive view: a low-priority NEIGHBOR from i would be
+// accepted. (Nodes below their bound whose candidates are all full may
+// remain: HyParView never breaks a full node's link for them.)
+std::set<std::pair<size_t, size_t>> MissedRepairs(Swarm& s) {
+  std::set<std::pair<size_t, size_t>> missed;
+  const size_t bound = s.config().active_view_size;
   for (size_t i = 0; i < s.size(); ++i) {
-    if (!s.live(i) ||
-        s.m(i).active_view().size() == s.config().active_view_size) {
-      continue;
-    }
+    if (!s.live(i) || s.m(i).active_view().size() == bound) continue;
     for (const PeerEntry& p : s.m(i).passive_view()) {
       const size_t j = p.address.sim_index();
-      if (s.live(j) &&
-          s.m(j).active_view().size() < s.config().active_view_size) {
-        ++missed;
-        std::printf("missed: %zu (%zu active, cursor?) knows %zu (%zu active) at %s\n", i, s.m(i).active_view().size(), j, s.m(j).active_view().size(), s.now().ToString().c_str());
+      if (s.live(j) && s.m(j).active_view().size() < bound) {
+        missed.insert({i, j});
       }
     }
   }
   return missed;
+}
+
+// Repair leaves no opportunity unused for long: a pair missed now (i may
+// have learnt of j a moment ago) is gone `grace` later.
+void ExpectNoLastingMissedRepairs(Swarm& s, Duration grace) {
+  const std::set<std::pair<size_t, size_t>> before = MissedRepairs(s);
+  s.RunFor(grace);
+  for (const auto& pair : MissedRepairs(s)) {
+    EXPECT_EQ(before.count(pair), 0u)
+        << "node " << pair.first << " below its bound never asked node "
+        << pair.second << ", also below its bound";
+  }
 }
 
 size_t FullViews(Swarm& s) {
@@ -437,7 +440,7 @@ TEST(MembershipTest, FiftyNodesJoinThroughOneContact) {
   const size_t full = FullViews(*s);
   std::printf("full active views: %zu / 50\n", full);
   EXPECT_GE(full, 45u);
-  EXPECT_EQ(MissedRepairs(*s), 0u);
+  ExpectNoLastingMissedRepairs(*s, Duration::Seconds(15));
   // Shuffles filled the passive views (49 other nodes exist, 5 are active).
   size_t passive_total = 0;
   for (size_t i = 0; i < s->size(); ++i) {
@@ -544,7 +547,7 @@ TEST(MembershipTest, CrashedPeerTimesOutAfterProbeTimeoutAndIsReplaced) {
   // one back, but 49 x 5 is odd, so one of them may stay one short.
   EXPECT_GE(Regained(*s, neighbors, sizes_before) + 1, neighbors.size());
   EXPECT_GE(FullViews(*s) + 1, full_before);
-  EXPECT_EQ(MissedRepairs(*s), 0u);
+  ExpectNoLastingMissedRepairs(*s, Duration::Seconds(15));
   EXPECT_EQ(s->Asymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
 }
@@ -818,8 +821,8 @@ TEST(MembershipTest, LeaveTellsPeersLeft) {
   // used again, up to one (19 x 5 is odd), and no two short nodes that
   // know each other stay apart.
   EXPECT_LE(MissingSlots(*s, leaver), missing_before + 1);
-  EXPECT_EQ(MissedRepairs(*s), 0u);
   EXPECT_GE(Regained(*s, neighbors, sizes_before) + 2, neighbors.size());
+  ExpectNoLastingMissedRepairs(*s, Duration::Seconds(15));
   // The leaver said nothing more and answers nothing.
   EXPECT_EQ(s->node(leaver).events.size(), leaver_events);
   s->m(leaver).HandleFrame(s->now(), EntryOf(1), PingFrame{1});
@@ -868,6 +871,106 @@ TEST(MembershipTest, DetectNodeFailureAndOneSidedLinkIsRejected) {
   }
   EXPECT_EQ(s->Asymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
+}
+
+TEST_F(SingleMembership, JoinAtAFullContactEvictsRepliesAndForwards) {
+  for (size_t i = 1; i <= config_.active_view_size; ++i) {
+    ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
+  }
+  const PeerEntry joiner = EntryOf(50);
+  m_.HandleFrame(now_, joiner, JoinFrame{});
+  ASSERT_EQ(m_.active_view().size(), config_.active_view_size);
+  EXPECT_NE(m_.FindActive(joiner.id), nullptr);
+  // One random peer was evicted: told so, kept as a backup, reported.
+  ASSERT_EQ(m_.passive_view().size(), 1u);
+  const PeerEntry evicted = m_.passive_view()[0];
+  ASSERT_EQ(outbox_.events().size(), 2u);
+  const auto& down = std::get<PeerDownEvent>(outbox_.events()[0]);
+  EXPECT_EQ(down.peer, evicted);
+  EXPECT_EQ(down.cause, PeerDownCause::kEvicted);
+  EXPECT_EQ(std::get<PeerUpEvent>(outbox_.events()[1]).peer, joiner);
+  size_t disconnects = 0, replies = 0, walks = 0;
+  for (const auto& f : TakeFrames()) {
+    if (const auto* d = std::get_if<DisconnectFrame>(&f.frame)) {
+      EXPECT_EQ(f.to, evicted.address);
+      EXPECT_EQ(d->reason, DisconnectReason::kEvicted);
+      ++disconnects;
+    } else if (std::holds_alternative<JoinReplyFrame>(f.frame)) {
+      EXPECT_EQ(f.to, joiner.address);
+      ++replies;
+    } else if (const auto* w = std::get_if<ForwardJoinFrame>(&f.frame)) {
+      EXPECT_NE(f.to, joiner.address);
+      EXPECT_NE(f.to, evicted.address);
+      EXPECT_EQ(w->joiner, joiner);
+      EXPECT_EQ(w->time_to_live, config_.active_random_walk_length);
+      ++walks;
+    }
+  }
+  EXPECT_EQ(disconnects, 1u);
+  EXPECT_EQ(replies, 1u);
+  EXPECT_EQ(walks, config_.active_view_size - 1);
+  // A retried JOIN is confirmed again without new walks or events.
+  m_.HandleFrame(now_, joiner, JoinFrame{});
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<JoinReplyFrame>(frames[0].frame));
+  EXPECT_EQ(outbox_.events().size(), 2u);
+}
+
+TEST_F(SingleMembership, ForwardJoinWalk) {
+  ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(1)));
+  ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(2)));
+  const PeerEntry joiner = EntryOf(50);
+  // At ttl == PRWL: kept as a backup, and passed on to a peer other than
+  // the sender.
+  m_.HandleFrame(now_, EntryOf(1),
+                 ForwardJoinFrame{joiner, config_.passive_random_walk_length});
+  EXPECT_EQ(m_.passive_view(), std::vector<PeerEntry>{joiner});
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].to, EntryOf(2).address);
+  EXPECT_EQ(std::get<ForwardJoinFrame>(frames[0].frame).time_to_live,
+            config_.passive_random_walk_length - 1);
+  // At ttl 0 the walk ends: the joiner becomes active and is told so.
+  m_.HandleFrame(now_, EntryOf(2), ForwardJoinFrame{joiner, 0});
+  EXPECT_NE(m_.FindActive(joiner.id), nullptr);
+  EXPECT_TRUE(m_.passive_view().empty());
+  frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].to, joiner.address);
+  EXPECT_TRUE(std::holds_alternative<JoinReplyFrame>(frames[0].frame));
+  // A walk announcing ourselves is dropped.
+  m_.HandleFrame(now_, EntryOf(2), ForwardJoinFrame{EntryOf(0), 0});
+  EXPECT_TRUE(TakeFrames().empty());
+  EXPECT_EQ(m_.active_view().size(), 3u);
+}
+
+TEST_F(SingleMembership, DisconnectEvictedKeepsThePeerAsBackup) {
+  const PeerEntry a = EntryOf(1), b = EntryOf(2), c = EntryOf(3);
+  ASSERT_TRUE(m_.WarmAddActive(now_, a));
+  ASSERT_TRUE(m_.WarmAddActive(now_, b));
+  ASSERT_TRUE(m_.WarmAddPassive(c));
+  m_.HandleFrame(now_, b, DisconnectFrame{DisconnectReason::kEvicted});
+  EXPECT_EQ(m_.active_view(), std::vector<PeerEntry>{a});
+  EXPECT_EQ(m_.passive_view(), (std::vector<PeerEntry>{c, b}));
+  ASSERT_EQ(outbox_.events().size(), 1u);
+  EXPECT_EQ(std::get<PeerDownEvent>(outbox_.events()[0]).cause,
+            PeerDownCause::kEvicted);
+  // Repair asks c (low priority: a is still active), not b.
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].to, c.address);
+  EXPECT_FALSE(std::get<NeighborFrame>(frames[0].frame).high_priority);
+  // c accepts: it becomes active and leaves the passive view.
+  m_.HandleFrame(now_, c, NeighborReplyFrame{true});
+  EXPECT_NE(m_.FindActive(c.id), nullptr);
+  EXPECT_EQ(m_.passive_view(), std::vector<PeerEntry>{b});
+  // A leaving peer is forgotten altogether.
+  m_.HandleFrame(now_, a, DisconnectFrame{DisconnectReason::kLeaving});
+  EXPECT_EQ(m_.FindActive(a.id), nullptr);
+  for (const PeerEntry& p : m_.passive_view()) EXPECT_NE(p.id, a.id);
+  EXPECT_EQ(std::get<PeerDownEvent>(outbox_.events().back()).cause,
+            PeerDownCause::kLeft);
 }
 
 TEST_F(SingleMembership, RefusalFromAnActivePeerDropsTheLink) {

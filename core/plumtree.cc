@@ -265,8 +265,11 @@ void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
     peer->lazy_duplicates = 0;
   }
   const bool repaired = TakeMissing(frame.id);
-  auto data = std::make_shared<const std::vector<uint8_t>>(
-      frame.payload.begin(), frame.payload.end());
+  MessageCache::Payload data =
+      payload_interner_ != nullptr
+          ? payload_interner_->Intern(frame.id, frame.payload)
+          : std::make_shared<const std::vector<uint8_t>>(frame.payload.begin(),
+                                                         frame.payload.end());
   Accept(now, frame.id, frame.hops, from.id, data, repaired);
   if (mode_ == BroadcastMode::kHybrid) SampleRepair(repaired);
   if (mode_ == BroadcastMode::kPush) {

@@ -82,6 +82,7 @@
 #include "core/ids.h"
 #include "core/message_cache.h"
 #include "core/outbox.h"
+#include "core/payload_interner.h"
 #include "core/random.h"
 #include "core/time.h"
 #include "core/wire.h"
@@ -143,6 +144,11 @@ class Plumtree {
   size_t tracked_origins() const { return dedup_.origin_count(); }
   // Bytes of state held, sizeof(*this) included.
   size_t StateBytes() const;
+  // Received payloads are interned through `interner` (nullptr: each is
+  // copied). See core/payload_interner.h. REQUIRES: outlives this.
+  void set_payload_interner(PayloadInterner* interner) {
+    payload_interner_ = interner;
+  }
 
  private:
   struct PeerState {
@@ -259,6 +265,7 @@ class Plumtree {
   uint32_t loss_q16_ = 0;
   uint32_t threshold_q16_;
   bool boosted_ = false;
+  PayloadInterner* payload_interner_ = nullptr;
   uint32_t push_copies_ = 0;      // push mode: copies received this block
   uint32_t push_deliveries_ = 0;  // push mode: deliveries this block
 };
