@@ -1,0 +1,131 @@
+// File: sim/network.h
+//
+// NetworkModel: the virtual network between simulated nodes. At send time it
+// decides each datagram's fate: lost, or the virtual time it arrives. At
+// arrival time the simulator asks Cut() whether a partition separates the
+// two ends, and drops the datagram if so. Every draw comes from one
+// generator seeded from the scenario seed (SeedStream::kNetwork), in send
+// order, so the same sends give the same fates.
+//
+// Model, per datagram sent by `from` to `to` at `now`, in this order:
+//   1. Uplink (when bandwidth_bytes_per_s > 0): each sender has one FIFO
+//      uplink; the datagram finishes serialising at
+//        departure = max(now, link_free_at) + ceil(bytes * 1e6 / bandwidth) us
+//      and link_free_at = departure. The uplink buffer holds at most
+//      kMaxUplinkBacklog of queued transmission time: a datagram that would
+//      wait longer is tail-dropped (fate kUplinkOverflow) and takes no time.
+//      Without bandwidth, departure = now.
+//   2. Bursty loss (Gilbert-Elliott, when burst_loss_enter > 0): the state
+//      belongs to the SENDER (its uplink is good or bad; one byte per node,
+//      not per link, so it stays O(N)). Per datagram the state first moves
+//      (good -> bad with P(burst_loss_enter), bad -> good with
+//      P(burst_loss_exit)), then in the bad state the datagram is lost with
+//      P(burst_loss_bad) (fate kBurstLoss).
+//   3. Independent loss with P(loss) (fate kLoss).
+//   4. Latency, added to the departure time:
+//        kFixed:   latency_min;
+//        kUniform: uniform integer microseconds in [latency_min, latency_max];
+//        kPareto:  latency_min + s * (U^(-1/2) - 1) capped at latency_max,
+//                  a Pareto tail of shape 2 with s = (max - min) / 16, so
+//                  the median is min + 0.41 s and the cap is hit with
+//                  probability 1/289. Computed in integers: U = u / 2^48
+//                  with u uniform in [1, 2^48), and U^(-1/2) - 1 =
+//                  (2^24 - isqrt(u)) / isqrt(u).
+// Lost datagrams draw no latency. Probabilities are turned into integer
+// thresholds once (ProbabilityToThreshold); zero probabilities draw nothing.
+//
+// Partitions: for partition p, node n is on side A iff
+// MixBijective(key_p ^ n) < threshold(fraction_p), with key_p derived from
+// the seed: each node independently, so side A holds `fraction` of the
+// nodes in expectation (binomially), needs no memory and covers nodes
+// created later (churn). Cut(now, a, b) is true when some partition with
+// start <= now - origin < end puts a and b on different sides.
+//
+// Thread-safety: not thread-safe; owned by one simulator.
+#ifndef ELARA_SIM_NETWORK_H_
+#define ELARA_SIM_NETWORK_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "core/random.h"
+#include "core/time.h"
+#include "sim/scenario.h"
+
+namespace elara::sim {
+
+enum class DatagramFate : uint8_t {
+  kDelivered = 0,  // will arrive at arrival_us (unless cut or dead then)
+  kLoss = 1,
+  kBurstLoss = 2,
+  kUplinkOverflow = 3,
+};
+const char* DatagramFateName(DatagramFate fate);  // "ok", "loss", ...
+
+struct NetworkCounters {
+  uint64_t datagrams = 0;  // decided by Send
+  uint64_t lost_random = 0;
+  uint64_t lost_burst = 0;
+  uint64_t lost_uplink_overflow = 0;
+};
+
+class NetworkModel {
+ public:
+  // Longest queued transmission time an uplink buffers (see file comment).
+  static constexpr Duration kMaxUplinkBacklog = Duration::Seconds(1);
+
+  struct Decision {
+    DatagramFate fate = DatagramFate::kDelivered;
+    int64_t arrival_us = 0;  // meaningful when fate == kDelivered
+  };
+
+  // `origin` is virtual time zero of the scenario (partition windows are
+  // relative to it). `nodes` is the initial node count; Grow adds more.
+  NetworkModel(const Scenario& scenario, Timestamp origin, uint32_t nodes);
+
+  // Makes per-node state (uplink, burst state) available for `nodes` nodes.
+  void Grow(uint32_t nodes);
+
+  Decision Send(int64_t now_us, uint32_t from, uint32_t to, uint64_t bytes);
+
+  bool Cut(int64_t now_us, uint32_t a, uint32_t b) const;
+  // Side of node n in partition p (true = side A). REQUIRES: p valid.
+  bool OnSideA(size_t partition, uint32_t node) const;
+  bool has_partitions() const { return !partitions_.empty(); }
+
+  // One latency draw (exposed for tests of the distribution).
+  int64_t DrawLatencyUs();
+
+  const NetworkCounters& counters() const { return counters_; }
+
+ private:
+  struct Partition {
+    int64_t start_us;  // absolute
+    int64_t end_us;    // absolute, exclusive; INT64_MAX = never heals
+    uint64_t key;
+    uint64_t side_a_threshold;
+  };
+
+  Random rng_;
+  LatencyModel latency_model_;
+  int64_t latency_min_us_;
+  int64_t latency_max_us_;
+  int64_t pareto_scale_us_;
+  uint64_t loss_threshold_;
+  bool burst_enabled_;
+  uint64_t burst_enter_threshold_;
+  uint64_t burst_exit_threshold_;
+  uint64_t burst_bad_threshold_;
+  uint64_t bandwidth_bytes_per_s_;
+  std::vector<Partition> partitions_;
+  std::vector<uint8_t> burst_bad_;        // per sender; empty if disabled
+  std::vector<int64_t> link_free_at_us_;  // per sender; empty if unlimited
+  NetworkCounters counters_;
+};
+
+// Integer square root: the largest r with r * r <= x.
+uint64_t IntegerSqrt(uint64_t x);
+
+}  // namespace elara::sim
+
+#endif  // ELARA_SIM_NETWORK_H_

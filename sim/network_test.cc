@@ -1,0 +1,253 @@
+// File: sim/network_test.cc
+//
+// The network model is deterministic per seed, loses what it is told to
+// lose (within binomial bounds for a fixed seed), draws latencies in range,
+// serialises on the uplink, and cuts only across a partition inside its
+// window.
+#include "sim/network.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sim/scenario.h"
+
+namespace elara::sim {
+namespace {
+
+constexpr Timestamp kOrigin = Timestamp::FromMicros(1'000'000);
+
+Scenario BaseScenario() {
+  Scenario s;
+  s.seed = 17;
+  s.nodes = 100;
+  s.latency_model = LatencyModel::kUniform;
+  s.latency_min = Duration::Millis(10);
+  s.latency_max = Duration::Millis(80);
+  return s;
+}
+
+std::vector<NetworkModel::Decision> SendMany(const Scenario& s, int sends) {
+  NetworkModel net(s, kOrigin, s.nodes);
+  std::vector<NetworkModel::Decision> out;
+  for (int i = 0; i < sends; ++i) {
+    out.push_back(
+        net.Send(kOrigin.ToMicros() + i, i % s.nodes, (i * 7) % s.nodes, 100));
+  }
+  return out;
+}
+
+bool Same(const std::vector<NetworkModel::Decision>& a,
+          const std::vector<NetworkModel::Decision>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].fate != b[i].fate || a[i].arrival_us != b[i].arrival_us) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST(NetworkModelTest, SameSeedSameFates) {
+  Scenario s = BaseScenario();
+  s.loss = 0.2;
+  s.burst_loss_enter = 0.01;
+  s.burst_loss_exit = 0.2;
+  EXPECT_TRUE(Same(SendMany(s, 5000), SendMany(s, 5000)));
+  Scenario other = s;
+  other.seed = 18;
+  EXPECT_FALSE(Same(SendMany(s, 5000), SendMany(other, 5000)));
+}
+
+TEST(NetworkModelTest, IndependentLossRateWithinBounds) {
+  Scenario s = BaseScenario();
+  s.loss = 0.1;
+  NetworkModel net(s, kOrigin, s.nodes);
+  const int kSends = 100000;
+  int lost = 0;
+  for (int i = 0; i < kSends; ++i) {
+    NetworkModel::Decision d = net.Send(kOrigin.ToMicros(), i % 100, 3, 50);
+    if (d.fate == DatagramFate::kLoss)
+      ++lost;
+    else
+      EXPECT_EQ(d.fate, DatagramFate::kDelivered);
+  }
+  // Binomial(1e5, 0.1): sd ~ 95; +-1000 is ~10 sd.
+  EXPECT_GT(lost, 9000);
+  EXPECT_LT(lost, 11000);
+  EXPECT_EQ(net.counters().lost_random, static_cast<uint64_t>(lost));
+  EXPECT_EQ(net.counters().datagrams, static_cast<uint64_t>(kSends));
+}
+
+TEST(NetworkModelTest, NoLossLosesNothing) {
+  Scenario s = BaseScenario();
+  for (const NetworkModel::Decision& d : SendMany(s, 10000)) {
+    ASSERT_EQ(d.fate, DatagramFate::kDelivered);
+  }
+}
+
+TEST(NetworkModelTest, UniformLatencyInRange) {
+  Scenario s = BaseScenario();
+  NetworkModel net(s, kOrigin, s.nodes);
+  int64_t lo = INT64_MAX, hi = 0, sum = 0;
+  const int kDraws = 100000;
+  for (int i = 0; i < kDraws; ++i) {
+    const int64_t l = net.DrawLatencyUs();
+    lo = std::min(lo, l);
+    hi = std::max(hi, l);
+    sum += l;
+  }
+  EXPECT_GE(lo, 10'000);
+  EXPECT_LE(hi, 80'000);
+  EXPECT_LT(lo, 10'500);  // reaches both ends
+  EXPECT_GT(hi, 79'500);
+  EXPECT_NEAR(static_cast<double>(sum) / kDraws, 45'000, 500);
+}
+
+TEST(NetworkModelTest, FixedLatencyIsFixed) {
+  Scenario s = BaseScenario();
+  s.latency_model = LatencyModel::kFixed;
+  NetworkModel net(s, kOrigin, s.nodes);
+  NetworkModel::Decision d = net.Send(kOrigin.ToMicros() + 5, 1, 2, 100);
+  EXPECT_EQ(d.arrival_us, kOrigin.ToMicros() + 5 + 10'000);
+}
+
+TEST(NetworkModelTest, ParetoLatencyHasCappedHeavyTail) {
+  Scenario s = BaseScenario();
+  s.latency_model = LatencyModel::kPareto;
+  s.latency_min = Duration::Millis(10);
+  s.latency_max = Duration::Millis(1610);  // scale = 100 ms
+  NetworkModel net(s, kOrigin, s.nodes);
+  std::vector<int64_t> draws;
+  for (int i = 0; i < 100000; ++i) draws.push_back(net.DrawLatencyUs());
+  std::sort(draws.begin(), draws.end());
+  EXPECT_GE(draws.front(), 10'000);
+  EXPECT_EQ(draws.back(), 1'610'000);  // the cap is reached
+  // Median: min + scale * (sqrt(2) - 1) = 10 ms + 41.4 ms.
+  EXPECT_NEAR(static_cast<double>(draws[draws.size() / 2]), 51'421, 1500);
+  // P(capped) = 1/289 ~ 0.35 %.
+  const auto capped = std::count(draws.begin(), draws.end(), 1'610'000);
+  EXPECT_GT(capped, 200);
+  EXPECT_LT(capped, 500);
+}
+
+TEST(NetworkModelTest, GilbertElliottLossIsBursty) {
+  Scenario s = BaseScenario();
+  s.burst_loss_enter = 0.01;
+  s.burst_loss_exit = 0.1;
+  s.burst_loss_bad = 1.0;
+  NetworkModel net(s, kOrigin, s.nodes);
+  const int kSends = 200000;
+  int lost = 0, runs = 0;
+  bool previous_lost = false;
+  for (int i = 0; i < kSends; ++i) {
+    // One sender: its burst state carries from datagram to datagram.
+    const bool is_lost =
+        net.Send(kOrigin.ToMicros(), 5, 6, 10).fate == DatagramFate::kBurstLoss;
+    if (is_lost) {
+      ++lost;
+      if (!previous_lost) ++runs;
+    }
+    previous_lost = is_lost;
+  }
+  // Stationary P(bad) = 0.01 / 0.11 = 9.1 %; mean burst length 1/0.1 = 10.
+  EXPECT_NEAR(static_cast<double>(lost) / kSends, 0.091, 0.015);
+  EXPECT_GT(static_cast<double>(lost) / runs, 7.0);
+  EXPECT_LT(static_cast<double>(lost) / runs, 13.0);
+}
+
+TEST(NetworkModelTest, UplinkSerialisesAndOverflows) {
+  Scenario s = BaseScenario();
+  s.latency_model = LatencyModel::kFixed;
+  s.bandwidth_bytes_per_s = 1000;  // 1 byte per ms
+  NetworkModel net(s, kOrigin, s.nodes);
+  const int64_t t0 = kOrigin.ToMicros();
+  // 100 bytes take 100 ms each; the second waits for the first.
+  EXPECT_EQ(net.Send(t0, 1, 2, 100).arrival_us, t0 + 100'000 + 10'000);
+  EXPECT_EQ(net.Send(t0, 1, 3, 100).arrival_us, t0 + 200'000 + 10'000);
+  // Another sender has its own uplink.
+  EXPECT_EQ(net.Send(t0, 4, 3, 100).arrival_us, t0 + 100'000 + 10'000);
+  // Fill node 1's uplink past the 1 s backlog bound.
+  int overflow = 0;
+  for (int i = 0; i < 20; ++i) {
+    if (net.Send(t0, 1, 2, 100).fate == DatagramFate::kUplinkOverflow) {
+      ++overflow;
+    }
+  }
+  // Backlog 200 ms + 9 more (up to 1100 ms) fit; the rest overflow.
+  EXPECT_EQ(overflow, 11);
+  EXPECT_EQ(net.counters().lost_uplink_overflow, 11u);
+  // Once drained, the uplink is free again.
+  EXPECT_EQ(net.Send(t0 + 5'000'000, 1, 2, 100).arrival_us,
+            t0 + 5'000'000 + 110'000);
+}
+
+TEST(NetworkModelTest, PartitionCutsCrossTrafficOnlyInsideWindow) {
+  Scenario s = BaseScenario();
+  s.nodes = 2000;
+  s.partitions.push_back(
+      PartitionSpec{0.3, Duration::Seconds(5), Duration::Seconds(15)});
+  NetworkModel net(s, kOrigin, s.nodes);
+  uint32_t side_a = 0;
+  for (uint32_t n = 0; n < s.nodes; ++n) side_a += net.OnSideA(0, n) ? 1 : 0;
+  EXPECT_GT(side_a, 500u);  // 600 expected, sd ~ 20
+  EXPECT_LT(side_a, 700u);
+  const int64_t t0 = kOrigin.ToMicros();
+  const int64_t before = t0 + Duration::Seconds(5).ToMicros() - 1;
+  const int64_t start = t0 + Duration::Seconds(5).ToMicros();
+  const int64_t inside = t0 + Duration::Seconds(10).ToMicros();
+  const int64_t last = t0 + Duration::Seconds(15).ToMicros() - 1;
+  const int64_t healed = t0 + Duration::Seconds(15).ToMicros();
+  int cross = 0, same = 0;
+  for (uint32_t a = 0; a < 200; ++a) {
+    for (uint32_t b = 0; b < 200; ++b) {
+      const bool across = net.OnSideA(0, a) != net.OnSideA(0, b);
+      cross += across ? 1 : 0;
+      same += across ? 0 : 1;
+      EXPECT_FALSE(net.Cut(before, a, b));
+      EXPECT_EQ(net.Cut(start, a, b), across);
+      EXPECT_EQ(net.Cut(inside, a, b), across);
+      EXPECT_EQ(net.Cut(last, a, b), across);
+      EXPECT_FALSE(net.Cut(healed, a, b));
+    }
+  }
+  EXPECT_GT(cross, 0);
+  EXPECT_GT(same, 0);
+}
+
+TEST(NetworkModelTest, PartitionSidesDependOnSeed) {
+  Scenario s = BaseScenario();
+  s.partitions.push_back(
+      PartitionSpec{0.5, Duration::Zero(), Duration::Infinite()});
+  Scenario t = s;
+  t.seed = s.seed + 1;
+  NetworkModel a(s, kOrigin, s.nodes), b(t, kOrigin, t.nodes);
+  int differ = 0;
+  for (uint32_t n = 0; n < s.nodes; ++n) {
+    differ += a.OnSideA(0, n) != b.OnSideA(0, n) ? 1 : 0;
+  }
+  EXPECT_GT(differ, 20);
+  // Never heals.
+  EXPECT_TRUE(
+      a.Cut(kOrigin.ToMicros() + Duration::Seconds(1000000).ToMicros(), 0, [&] {
+        for (uint32_t n = 1; n < s.nodes; ++n) {
+          if (a.OnSideA(0, n) != a.OnSideA(0, 0)) return n;
+        }
+        return 0u;
+      }()));
+}
+
+TEST(IntegerSqrtTest, Exact) {
+  EXPECT_EQ(IntegerSqrt(0), 0u);
+  EXPECT_EQ(IntegerSqrt(1), 1u);
+  EXPECT_EQ(IntegerSqrt(15), 3u);
+  EXPECT_EQ(IntegerSqrt(16), 4u);
+  EXPECT_EQ(IntegerSqrt(UINT64_MAX), 4294967295u);
+  for (uint64_t r = 1; r < 100000; r += 7) {
+    EXPECT_EQ(IntegerSqrt(r * r), r);
+    EXPECT_EQ(IntegerSqrt(r * r - 1), r - 1);
+  }
+}
+
+}  // namespace
+}  // namespace elara::sim

@@ -1,0 +1,151 @@
+// Scenario::Validate: every field's allowed range, reported by the field's
+// CLI flag name (sim/scenario_flags.h).
+#include "sim/scenario.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace elara::sim {
+namespace {
+
+// Longest virtual duration a scenario may span: keeps every sum of
+// scenario times far from int64 overflow and every run finite.
+constexpr Duration kMaxSpan = Duration::Seconds(30 * 24 * 3600);
+constexpr uint32_t kMaxNodes = 50'000'000;
+constexpr uint32_t kMaxBroadcasts = 10'000'000;
+constexpr double kMaxChurnPerS = 1e6;
+
+absl::Status Bad(const char* flag, const std::string& allowed) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": allowed ", allowed));
+}
+
+absl::Status CheckFinite(const char* flag, Duration d) {
+  if (d < Duration::Zero() || d > kMaxSpan) {
+    return Bad(flag,
+               absl::StrCat("a duration in 0..30 days, got ", d.ToString()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckProbability(const char* flag, double p) {
+  if (!(p >= 0.0 && p <= 1.0)) {
+    return Bad(flag, absl::StrFormat("a probability in 0..1, got %g", p));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNetwork(const Scenario& s) {
+  absl::Status status;
+  status.Update(CheckFinite("latency-min", s.latency_min));
+  status.Update(CheckFinite("latency-max", s.latency_max));
+  if (status.ok() && s.latency_model != LatencyModel::kFixed &&
+      s.latency_max < s.latency_min) {
+    status = Bad("latency-max", "at least --latency-min");
+  }
+  if (static_cast<uint8_t>(s.latency_model) > 2) {
+    status.Update(Bad("latency", "fixed, uniform or pareto"));
+  }
+  status.Update(CheckProbability("loss", s.loss));
+  status.Update(CheckProbability("burst-enter", s.burst_loss_enter));
+  status.Update(CheckProbability("burst-exit", s.burst_loss_exit));
+  status.Update(CheckProbability("burst-bad", s.burst_loss_bad));
+  return status;
+}
+
+absl::Status ValidateFaults(const Scenario& s) {
+  absl::Status status;
+  for (const PartitionSpec& p : s.partitions) {
+    status.Update(CheckProbability("partition (fraction)", p.fraction));
+    status.Update(CheckFinite("partition (start)", p.start));
+    if (!p.end.IsInfinite())
+      status.Update(CheckFinite("partition (end)", p.end));
+    if (status.ok() && p.end <= p.start) {
+      status = Bad("partition", "end after start");
+    }
+  }
+  for (const CrashSpec& c : s.crashes) {
+    status.Update(CheckProbability("crash (fraction)", c.fraction));
+    status.Update(CheckFinite("crash (at)", c.at));
+    if (!c.restart_after.IsInfinite()) {
+      status.Update(CheckFinite("crash (restart after)", c.restart_after));
+      if (c.restart_after <= Duration::Zero()) {
+        status.Update(Bad("crash (restart after)", "a duration > 0 or none"));
+      }
+    }
+  }
+  if (!(s.churn_per_s >= 0.0 && s.churn_per_s <= kMaxChurnPerS)) {
+    status.Update(Bad("churn", absl::StrFormat("0..%g per second, got %g",
+                                               kMaxChurnPerS, s.churn_per_s)));
+  }
+  return status;
+}
+
+absl::Status ValidateWorkload(const Scenario& s) {
+  absl::Status status;
+  if (static_cast<uint8_t>(s.bootstrap) > 1) {
+    status.Update(Bad("bootstrap", "protocol or warm"));
+  }
+  status.Update(CheckFinite("join-spread", s.join_spread));
+  status.Update(CheckFinite("warmup", s.warmup));
+  status.Update(CheckFinite("interval", s.broadcast_interval));
+  status.Update(CheckFinite("drain", s.drain));
+  if (s.broadcasts > kMaxBroadcasts) {
+    status.Update(
+        Bad("broadcasts",
+            absl::StrFormat("0..%d, got %d", kMaxBroadcasts, s.broadcasts)));
+  }
+  if (s.payload_bytes < 1 || s.payload_bytes > s.engine.max_datagram_bytes) {
+    status.Update(
+        Bad("payload",
+            absl::StrFormat("1..%d bytes (the datagram size), got %d",
+                            s.engine.max_datagram_bytes, s.payload_bytes)));
+  }
+  if (status.ok()) {
+    // The whole run must fit kMaxSpan.
+    const Duration span = s.join_spread + s.warmup +
+                          s.broadcast_interval * s.broadcasts + s.drain;
+    if (span > kMaxSpan) {
+      status = Bad("drain",
+                   "a run (join spread + warmup + broadcasts x "
+                   "interval + drain) of at most 30 days");
+    } else if (s.churn_per_s * static_cast<double>(span.ToMicros()) / 1e6 +
+                   s.nodes >
+               static_cast<double>(kMaxNodes)) {
+      // Every churn join takes a new node slot (sim address).
+      status = Bad("churn", absl::StrFormat("at most %d nodes ever: --nodes "
+                                            "plus --churn x run seconds",
+                                            kMaxNodes));
+    }
+  }
+  return status;
+}
+
+}  // namespace
+
+absl::Status Scenario::Validate() const {
+  absl::Status status;
+  if (nodes < 2 || nodes > kMaxNodes) {
+    status.Update(
+        Bad("nodes", absl::StrFormat("2..%d, got %d", kMaxNodes, nodes)));
+  }
+  absl::Status engine_status = engine.Validate();
+  if (!engine_status.ok()) {
+    status.Update(absl::InvalidArgumentError(
+        absl::StrCat("engine config: ", engine_status.message())));
+  }
+  status.Update(ValidateNetwork(*this));
+  status.Update(ValidateFaults(*this));
+  status.Update(ValidateWorkload(*this));
+  if (!trace_path.empty() && nodes > kMaxTraceNodes) {
+    status.Update(Bad(
+        "trace", absl::StrFormat("only with --nodes <= %d (got %d): a trace "
+                                 "of every datagram grows too large",
+                                 kMaxTraceNodes, nodes)));
+  }
+  return status;
+}
+
+}  // namespace elara::sim

@@ -1,0 +1,142 @@
+// File: sim/scenario.h
+//
+// A Scenario is everything that defines one simulation run: the swarm, the
+// network model, the faults and the workload. Together with the binary it
+// determines the run bit for bit (ARCHITECTURE.md, "Determinism rules"):
+// every random choice of the run is drawn from generators derived from
+// `seed`. RunResult is what a run measures, with the metric definitions of
+// ARCHITECTURE.md ("Metrics").
+//
+// Times (partition windows, crash times, ...) are durations since the start
+// of the run (virtual time zero; Simulator::origin()).
+// The CLI flag of every field, and their text forms, are listed in
+// sim/scenario_flags.h.
+//
+// Thread-safety: plain data.
+#ifndef ELARA_SIM_SCENARIO_H_
+#define ELARA_SIM_SCENARIO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/config.h"
+#include "core/time.h"
+
+namespace elara::sim {
+
+enum class LatencyModel : uint8_t {
+  kFixed = 0,    // latency_min
+  kUniform = 1,  // uniform in [latency_min, latency_max]
+  kPareto = 2,   // latency_min + heavy tail, capped at latency_max
+};
+
+enum class Bootstrap : uint8_t {
+  kProtocol = 0,  // nodes join through contacts over time, by the protocol
+  kWarm = 1,      // overlay built directly (views the protocol could build)
+};
+
+// A partition splits the swarm for [start, end): `fraction` of the nodes
+// (chosen from the seed) on one side, the rest on the other. Datagrams
+// across the cut are dropped.
+struct PartitionSpec {
+  double fraction = 0.5;
+  Duration start;
+  Duration end;
+};
+
+// At `at`, `fraction` of the live nodes crash (stop, lose no state on disk:
+// a crashed node is silent). If `restart_after` is finite they restart with
+// fresh engines and rejoin.
+struct CrashSpec {
+  double fraction = 0.0;
+  Duration at;
+  Duration restart_after = Duration::Infinite();
+};
+
+struct Scenario {
+  uint64_t seed = 1;
+  uint32_t nodes = 1000;
+  DiffusionConfig engine;  // engine.broadcast.mode is the mode
+
+  // Network.
+  LatencyModel latency_model = LatencyModel::kUniform;
+  Duration latency_min = Duration::Millis(10);
+  Duration latency_max = Duration::Millis(80);
+  double loss = 0.0;  // independent per-datagram loss probability
+  // Gilbert-Elliott bursty loss; enabled when burst_loss_enter > 0.
+  double burst_loss_enter = 0.0;  // P(good -> bad) per datagram
+  double burst_loss_exit = 0.0;   // P(bad -> good) per datagram
+  double burst_loss_bad = 1.0;    // loss probability in the bad state
+  // Per-node uplink bandwidth in bytes per second; 0 = unlimited.
+  uint64_t bandwidth_bytes_per_s = 0;
+
+  // Faults.
+  std::vector<PartitionSpec> partitions;
+  std::vector<CrashSpec> crashes;
+  // Churn: nodes leave (gracefully) and fresh nodes join at this rate per
+  // second over the whole run; 0 = none.
+  double churn_per_s = 0.0;
+
+  // Bootstrap and workload.
+  Bootstrap bootstrap = Bootstrap::kWarm;
+  Duration join_spread = Duration::Seconds(5);  // kProtocol: joins spread
+  Duration warmup = Duration::Seconds(2);       // before the first broadcast
+  uint32_t broadcasts = 10;
+  uint32_t payload_bytes = 1024;
+  Duration broadcast_interval = Duration::Millis(100);
+  // Time after the last broadcast to let deliveries and repairs finish.
+  Duration drain = Duration::Seconds(10);
+
+  // Small runs only: write every send/delivery as JSON lines here.
+  // Refused (by Validate) when nodes > kMaxTraceNodes: a 10^6-node trace
+  // would be hundreds of GB.
+  std::string trace_path;
+  static constexpr uint32_t kMaxTraceNodes = 10000;
+
+  // OK, or InvalidArgument naming the field (by its CLI flag name) and its
+  // allowed range.
+  absl::Status Validate() const;
+};
+
+struct Percentiles {
+  double p50 = 0;
+  double p99 = 0;
+  double max = 0;
+};
+
+struct RunResult {
+  uint32_t nodes = 0;
+  uint64_t seed = 0;
+  std::string mode;
+  // Fraction of (message, correct live node) pairs delivered.
+  double reliability = 0;
+  // Largest hop count at which any message was delivered.
+  uint32_t ldh = 0;
+  // Payload messages received / (N - 1) - 1, averaged over messages.
+  double rmr = 0;
+  // All wire bytes / ((N - 1) * payload bytes) - 1 over the broadcast phase.
+  double byte_overhead = 0;
+  Percentiles convergence_ms;  // publish -> delivery, over nodes and messages
+  uint64_t events = 0;
+  double events_per_s = 0;
+  double wall_s = 0;
+  uint64_t peak_rss_bytes = 0;
+  double state_bytes_per_node = 0;
+  uint64_t trace_hash = 0;
+  // Extra detail.
+  uint64_t datagrams_sent = 0;
+  uint64_t datagrams_lost = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t messages = 0;
+  uint32_t live_nodes = 0;
+  // Broadcast() calls the engine refused (payload too large for a datagram).
+  uint64_t broadcasts_failed = 0;
+  // A node delivered the same message twice (an engine bug; must stay 0).
+  uint64_t duplicate_deliveries = 0;
+};
+
+}  // namespace elara::sim
+
+#endif  // ELARA_SIM_SCENARIO_H_

@@ -1,0 +1,158 @@
+// File: sim/scenario_test.cc
+//
+// Scenario::Validate names the offending flag; the text forms round-trip;
+// FailureReplay writes every flag.
+#include "sim/scenario.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "sim/scenario_flags.h"
+
+namespace elara::sim {
+namespace {
+
+void ExpectInvalid(const Scenario& s, const std::string& flag) {
+  absl::Status status = s.Validate();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << flag;
+  EXPECT_NE(std::string(status.message()).find(flag), std::string::npos)
+      << status.message();
+}
+
+TEST(ScenarioTest, DefaultIsValid) { EXPECT_TRUE(Scenario().Validate().ok()); }
+
+TEST(ScenarioTest, RejectsOutOfRangeFields) {
+  Scenario s;
+  s.nodes = 1;
+  ExpectInvalid(s, "--nodes");
+  s = Scenario();
+  s.loss = 1.5;
+  ExpectInvalid(s, "--loss");
+  s = Scenario();
+  s.burst_loss_exit = -0.1;
+  ExpectInvalid(s, "--burst-exit");
+  s = Scenario();
+  s.latency_min = Duration::Millis(100);
+  s.latency_max = Duration::Millis(10);
+  ExpectInvalid(s, "--latency-max");
+  s.latency_model = LatencyModel::kFixed;  // max is unused then
+  EXPECT_TRUE(s.Validate().ok());
+  s = Scenario();
+  s.latency_min = Duration::Micros(-1);
+  ExpectInvalid(s, "--latency-min");
+  s = Scenario();
+  s.partitions.push_back(
+      PartitionSpec{0.5, Duration::Seconds(5), Duration::Seconds(5)});
+  ExpectInvalid(s, "--partition");
+  s = Scenario();
+  s.partitions.push_back(
+      PartitionSpec{1.5, Duration::Seconds(5), Duration::Seconds(6)});
+  ExpectInvalid(s, "--partition");
+  s = Scenario();
+  s.crashes.push_back(CrashSpec{0.5, Duration::Seconds(1), Duration::Zero()});
+  ExpectInvalid(s, "--crash");
+  s = Scenario();
+  s.churn_per_s = -1;
+  ExpectInvalid(s, "--churn");
+  s = Scenario();
+  s.churn_per_s = 1e6;
+  s.drain = Duration::Seconds(60);  // ~68 s x 1e6 joins: too many slots
+  ExpectInvalid(s, "--churn");
+  s = Scenario();
+  s.payload_bytes = 0;
+  ExpectInvalid(s, "--payload");
+  s = Scenario();
+  s.drain = Duration::Infinite();
+  ExpectInvalid(s, "--drain");
+  s = Scenario();
+  s.engine.membership.active_view_size = 0;
+  ExpectInvalid(s, "engine config");
+}
+
+TEST(ScenarioTest, TraceOnlyForSmallRuns) {
+  Scenario s;
+  s.trace_path = "/tmp/x.jsonl";
+  s.nodes = Scenario::kMaxTraceNodes;
+  EXPECT_TRUE(s.Validate().ok());
+  s.nodes = Scenario::kMaxTraceNodes + 1;
+  ExpectInvalid(s, "--trace");
+}
+
+TEST(ScenarioFlagsTest, DurationsRoundTrip) {
+  for (Duration d :
+       {Duration::Zero(), Duration::Micros(1500), Duration::Millis(250),
+        Duration::Seconds(2), Duration::Infinite()}) {
+    std::optional<Duration> back = ParseDuration(FormatDuration(d));
+    ASSERT_TRUE(back.has_value()) << FormatDuration(d);
+    EXPECT_EQ(*back, d);
+  }
+  EXPECT_EQ(FormatDuration(Duration::Millis(250)), "250ms");
+  EXPECT_EQ(FormatDuration(Duration::Millis(2000)), "2s");
+  EXPECT_EQ(FormatDuration(Duration::Micros(1500)), "1500us");
+  EXPECT_FALSE(ParseDuration("").has_value());
+  EXPECT_FALSE(ParseDuration("10").has_value());
+  EXPECT_FALSE(ParseDuration("-5ms").has_value());
+  EXPECT_FALSE(ParseDuration("1.5s").has_value());
+  EXPECT_FALSE(ParseDuration("99999999999999999999s").has_value());
+  EXPECT_FALSE(ParseDuration("ms").has_value());
+}
+
+TEST(ScenarioFlagsTest, PartitionsAndCrashesRoundTrip) {
+  std::optional<PartitionSpec> p = ParsePartition("0.3@5s-15s");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->fraction, 0.3);
+  EXPECT_EQ(p->start, Duration::Seconds(5));
+  EXPECT_EQ(p->end, Duration::Seconds(15));
+  EXPECT_EQ(FormatPartition(*p), "0.3@5s-15s");
+  p = ParsePartition("0.5@100ms-inf");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_TRUE(p->end.IsInfinite());
+  EXPECT_FALSE(ParsePartition("0.5@5s").has_value());
+  EXPECT_FALSE(ParsePartition("x@5s-6s").has_value());
+
+  std::optional<CrashSpec> c = ParseCrash("0.5@10s");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->fraction, 0.5);
+  EXPECT_EQ(c->at, Duration::Seconds(10));
+  EXPECT_TRUE(c->restart_after.IsInfinite());
+  EXPECT_EQ(FormatCrash(*c), "0.5@10s");
+  c = ParseCrash("0.2@10s+500ms");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->restart_after, Duration::Millis(500));
+  EXPECT_EQ(FormatCrash(*c), "0.2@10s+500ms");
+  EXPECT_FALSE(ParseCrash("0.2@10s+inf").has_value());
+  EXPECT_FALSE(ParseCrash("0.2").has_value());
+}
+
+TEST(ScenarioFlagsTest, NumbersAreShortestExact) {
+  EXPECT_EQ(FormatNumber(0.01), "0.01");
+  EXPECT_EQ(FormatNumber(0), "0");
+  EXPECT_EQ(FormatNumber(1.0 / 3.0), "0.3333333333333333");
+}
+
+TEST(ScenarioFlagsTest, FailureReplayWritesEveryFlag) {
+  Scenario s;
+  s.seed = 7;
+  s.nodes = 200;
+  s.loss = 0.01;
+  s.partitions.push_back(
+      PartitionSpec{0.5, Duration::Seconds(5), Duration::Seconds(7)});
+  s.crashes.push_back(
+      CrashSpec{0.25, Duration::Seconds(3), Duration::Seconds(2)});
+  const std::string replay = FailureReplay(s);
+  for (const char* flag :
+       {"elara-sim run ",      "--seed=7 ",           "--nodes=200 ",
+        "--mode=hybrid ",      "--active-view=5 ",    "--passive-view=30 ",
+        "--fanout=4 ",         "--max-fanout=8 ",     "--redundancy=0 ",
+        "--latency=uniform ",  "--latency-min=10ms ", "--latency-max=80ms ",
+        "--loss=0.01 ",        "--burst-enter=0 ",    "--burst-exit=0 ",
+        "--burst-bad=1 ",      "--bandwidth=0 ",      "--partition=0.5@5s-7s ",
+        "--crash=0.25@3s+2s ", "--churn=0 ",          "--bootstrap=warm ",
+        "--join-spread=5s ",   "--warmup=2s ",        "--broadcasts=10 ",
+        "--payload=1024 ",     "--interval=100ms ",   "--drain=10s"}) {
+    EXPECT_NE(replay.find(flag), std::string::npos) << flag << " in " << replay;
+  }
+}
+
+}  // namespace
+}  // namespace elara::sim

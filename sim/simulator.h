@@ -1,0 +1,270 @@
+// File: sim/simulator.h
+//
+// Simulator: runs one Scenario — many unmodified elara::Engines over a
+// virtual clock and a virtual network — and measures it (RunResult). Same
+// Scenario, same binary => same run, bit for bit (RunResult::trace_hash).
+// It never reads a clock: wall time, events/s and peak RSS are measured by
+// the caller around Run().
+//
+// How a run goes (virtual time zero is origin(), one second above zero):
+//   0              bootstrap: kWarm builds the overlay directly
+//                  (sim/warm_overlay.h) and installs it with
+//                  Engine::WarmStartAdd{Active,Passive} (each node's
+//                  links as if last heard at a random instant of the
+//                  keep-alive interval before 0); kProtocol makes
+//                  node i > 0 Join(contact = a random earlier node) at
+//                  join_spread * i / nodes.
+//   first_publish  = (kProtocol ? join_spread : 0) + warmup. Then one
+//                  broadcast of payload_bytes from a random live node every
+//                  broadcast_interval, `broadcasts` in all.
+//   end            = last publish + drain. Events after `end` never run.
+// Faults run on their own schedule: partitions (sim/network.h), crashes at
+// their times (a random `fraction` of the live nodes, with a restart after
+// `restart_after` on a fresh engine that joins through a random live node),
+// churn from the end of the bootstrap to the end (every 1/churn_per_s
+// seconds one random live node calls Leave() and is removed, and a fresh
+// node on a new index joins through a random live node).
+//
+// Per node: one Engine (Address::Sim(index), NodeIdFor(seed, creation
+// index), engine seed StreamSeed(seed, kEngine, creation index)) and at most
+// one live timer event: after every call into an engine the simulator drains
+// PollTransmit()/PollEvent() and, if NextTimeout() is earlier than the
+// node's scheduled wake-up, schedules a timer event for it; a popped timer
+// whose time is not the node's current wake-up is stale and skipped (lazy
+// deletion). A restarted node gets a new NodeId (its broadcast sequence
+// numbers restart at 1, which peers' duplicate windows would otherwise
+// swallow) on the same address.
+//
+// Metrics (ARCHITECTURE.md, "Metrics"; fields of RunResult):
+//   - reliability: over (message, node) pairs where the node is live at the
+//     end and its current engine already ran when the message was published
+//     (so crashed, departed and later-joined nodes do not count), the
+//     fraction where that engine delivered the message.
+//   - ldh: the largest hop count of any first delivery.
+//   - rmr: sum over engines of EngineCounters::gossip_received gained from
+//     the first publish to the end (engines destroyed meanwhile included),
+//     divided by messages, / (nodes - 1) - 1; `nodes` is Scenario::nodes.
+//   - byte_overhead: wire bytes of every datagram sent from the first
+//     publish to the end / ((nodes - 1) * payload_bytes * messages) - 1.
+//   - convergence_ms: publish -> first delivery at each node, over all
+//     deliveries (including nodes that crash later), from a log-linear
+//     histogram: p50/p99 within 0.4 %, max exact (sim/latency_histogram.h).
+//   - events: events that did work (stale timers excluded).
+//   - state_bytes_per_node: mean Engine::StateBytes() over live engines at
+//     the end.
+//   - datagrams_lost: lost by the network model, cut by a partition, or
+//     arriving at a crashed/departed node or an unknown address.
+// Delivery tracking costs one bit per (node slot, message) plus a counter
+// per message; nothing is stored per delivery.
+//
+// Thread-safety: not thread-safe; one thread runs one Simulator. Separate
+// Simulators share nothing and may run on separate threads.
+//
+// Usage:
+//   absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);
+//   if (!sim.ok()) { ... }
+//   RunResult r = (*sim)->Run([](double done) { ShowProgress(done); });
+//   if (r.reliability < 1.0) Print(FailureReplay(s));  // scenario_flags.h
+#ifndef ELARA_SIM_SIMULATOR_H_
+#define ELARA_SIM_SIMULATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "core/engine.h"
+#include "core/random.h"
+#include "core/time.h"
+#include "sim/event_queue.h"
+#include "sim/latency_histogram.h"
+#include "sim/network.h"
+#include "sim/packet_pool.h"
+#include "sim/scenario.h"
+#include "sim/trace.h"
+
+namespace elara::sim {
+
+// What the simulator itself counted (beyond RunResult).
+struct SimCounters {
+  uint64_t events = 0;        // events that did work
+  uint64_t stale_timers = 0;  // popped timer events that were stale
+  uint64_t timer_stalls = 0;  // NextTimeout() <= now after HandleTimeout
+  uint64_t datagrams_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t dropped_partition = 0;
+  uint64_t dropped_dead = 0;          // arrived at a crashed/departed node
+  uint64_t dropped_misaddressed = 0;  // not a sim address of a known slot
+  uint64_t dropped_pool_full = 0;     // kMaxPacketsInFlight reached
+  uint64_t deliveries = 0;            // first deliveries of known messages
+  uint64_t duplicate_deliveries = 0;
+  uint64_t unknown_deliveries = 0;  // message id the simulator never published
+  uint64_t peer_up = 0;
+  uint64_t peer_down = 0;
+  uint64_t broadcasts_failed = 0;
+  uint64_t crashes = 0;
+  uint64_t restarts = 0;
+  uint64_t churn_leaves = 0;
+  uint64_t churn_joins = 0;
+  uint64_t warm_active_links = 0;  // accepted WarmStartAddActive calls
+  uint64_t warm_passive_entries = 0;
+};
+
+// One published message, for tests and reports.
+struct MessageRecord {
+  MessageId id;
+  Timestamp published;
+  uint32_t origin_index = 0;
+  uint64_t deliveries = 0;  // first deliveries, all nodes
+  uint32_t max_hops = 0;
+  std::vector<uint64_t> delivered;  // bit per node slot: current engine has it
+};
+
+class Simulator {
+ public:
+  // Packets in flight at most; beyond, a send is dropped and counted.
+  static constexpr uint32_t kMaxPacketsInFlight = 1u << 28;
+  // The progress callback runs every this many events or 1 % of the
+  // virtual time span, whichever comes first, and at the end.
+  static constexpr uint64_t kProgressEvents = 1u << 16;
+
+  // Fails with InvalidArgument when scenario.Validate() fails, or when the
+  // trace file cannot be opened.
+  static absl::StatusOr<std::unique_ptr<Simulator>> Create(
+      const Scenario& scenario);
+  ~Simulator();
+  Simulator(const Simulator&) = delete;
+  Simulator& operator=(const Simulator&) = delete;
+
+  // Runs (the rest of) the scenario to its end and returns the metrics.
+  // `progress`, if set, gets the fraction of virtual time done, in [0, 1].
+  // REQUIRES: called once.
+  RunResult Run(const std::function<void(double fraction)>& progress = {});
+  // Runs the events up to and including virtual time origin() + t (tests:
+  // look at the swarm mid-run, then RunUntil further or Run to finish).
+  void RunUntil(Duration t);
+
+  // --- Introspection (tests, reports) ---
+  Timestamp origin() const { return origin_; }
+  Timestamp now() const { return Timestamp::FromMicros(now_us_); }
+  Timestamp end() const { return Timestamp::FromMicros(end_us_); }
+  // Node slots so far (initial nodes, then churn joins).
+  uint32_t node_slots() const { return static_cast<uint32_t>(engines_.size()); }
+  bool live(uint32_t node) const { return engines_[node] != nullptr; }
+  uint32_t live_count() const { return static_cast<uint32_t>(live_.size()); }
+  // nullptr when the node is crashed or departed.
+  const Engine* engine(uint32_t node) const { return engines_[node].get(); }
+  const std::vector<MessageRecord>& messages() const { return messages_; }
+  // Reliability of one message by the RunResult definition, as of now.
+  double MessageReliability(size_t message) const;
+  const SimCounters& counters() const { return counters_; }
+  const NetworkCounters& network_counters() const {
+    return network_.counters();
+  }
+  uint64_t trace_hash() const { return trace_hash_.value(); }
+  // OK, or the error writing Scenario::trace_path (known after Run).
+  const absl::Status& trace_status() const { return trace_status_; }
+  uint64_t peak_packets_in_flight() const { return packets_.peak_in_flight(); }
+
+ private:
+  explicit Simulator(const Scenario& scenario);
+  absl::Status Init();
+
+  // Engines and node slots.
+  uint32_t AddSlot();
+  absl::Status StartEngine(uint32_t node);
+  void StopEngine(uint32_t node);
+  void AddLive(uint32_t node);
+  void RemoveLive(uint32_t node);
+  // A random live node other than `except` (~0u if none).
+  uint32_t RandomLiveNode(Random* rng, uint32_t except);
+  int64_t JoinTimeUs(uint32_t node) const;
+
+  // Bootstrap and schedule.
+  void WarmStart();
+  void ScheduleFaultsAndWorkload(int64_t bootstrap_end_us);
+
+  // Event loop and handlers.
+  void RunLoop(int64_t limit_us, const std::function<void(double)>& progress);
+  void Dispatch(const Event& e);
+  void OnTimer(const Event& e);
+  void OnPacket(const Event& e);
+  void OnBroadcast();
+  void OnJoin(uint32_t node);
+  void OnCrash(uint32_t spec);
+  void OnRestart(uint32_t node);
+  void OnChurn();
+  void JoinThroughRandomContact(uint32_t node);
+
+  // After any call into node's engine: drain outputs, reschedule its timer
+  // (never earlier than earliest_wake_us).
+  void AfterCall(uint32_t node, int64_t earliest_wake_us);
+  void Send(uint32_t from, Transmit&& transmit);
+  void OnEngineEvent(uint32_t node, const EngineEvent& event);
+  void OnDelivered(uint32_t node, const DeliveredEvent& event);
+  void StartMeasurement();
+
+  // Metrics.
+  struct Tally {
+    uint64_t delivered = 0;
+    uint64_t qualifying = 0;
+  };
+  // Bit per slot: live now. *late gets the live nodes whose engine started
+  // after the origin.
+  std::vector<uint64_t> LiveMask(std::vector<uint32_t>* late) const;
+  Tally TallyMessage(const MessageRecord& m,
+                     const std::vector<uint64_t>& live_mask,
+                     std::span<const uint32_t> late) const;
+  RunResult Collect();
+
+  const Scenario scenario_;
+  const Timestamp origin_;
+  int64_t now_us_;
+  int64_t first_publish_us_ = 0;
+  int64_t end_us_ = 0;
+  bool finished_ = false;
+
+  EventQueue queue_;
+  NetworkModel network_;
+  PacketPool packets_;
+  Random fault_rng_;
+  Random workload_rng_;
+  Random bootstrap_rng_;
+
+  // Per node slot (index = sim address).
+  std::vector<std::unique_ptr<Engine>> engines_;
+  std::vector<NodeId> node_ids_;
+  std::vector<int64_t> wake_us_;      // scheduled timer; INT64_MAX = none
+  std::vector<int64_t> started_us_;   // when the current engine started
+  std::vector<uint32_t> live_index_;  // position in live_, if live
+  std::vector<uint32_t> live_;        // live node slots
+  uint64_t engines_created_ = 0;      // creation index of the next engine
+
+  // Workload and delivery tracking.
+  std::vector<MessageRecord> messages_;
+  absl::flat_hash_map<MessageId, uint32_t> message_index_;  // lookup only
+  std::vector<uint8_t> payload_;
+  uint32_t broadcasts_done_ = 0;
+  uint32_t next_join_ = 1;
+  int64_t churn_interval_us_ = 0;
+
+  // Measurement window (from the first publish).
+  bool measuring_ = false;
+  uint64_t gossip_received_before_ = 0;   // live engines at window start
+  uint64_t gossip_received_retired_ = 0;  // engines stopped in the window
+  uint64_t bytes_sent_window_ = 0;
+  LatencyHistogram convergence_us_;
+  uint32_t ldh_ = 0;
+
+  SimCounters counters_;
+  TraceHash trace_hash_;
+  std::unique_ptr<TraceWriter> trace_;
+  absl::Status trace_status_;
+};
+
+}  // namespace elara::sim
+
+#endif  // ELARA_SIM_SIMULATOR_H_

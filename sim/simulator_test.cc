@@ -1,0 +1,333 @@
+// File: sim/simulator_test.cc
+//
+// End-to-end runs of real engines in the simulator: delivery, determinism
+// of the trace hash, partitions that heal, mass crashes, restarts, churn,
+// the written trace. A failing check prints the command line that replays
+// the scenario.
+#include "sim/simulator.h"
+
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sim/scenario.h"
+#include "sim/scenario_flags.h"
+
+namespace elara::sim {
+namespace {
+
+Scenario SmallScenario(uint64_t seed = 1) {
+  Scenario s;
+  s.seed = seed;
+  s.nodes = 200;
+  s.latency_model = LatencyModel::kUniform;
+  s.latency_min = Duration::Millis(5);
+  s.latency_max = Duration::Millis(40);
+  s.bootstrap = Bootstrap::kWarm;
+  s.warmup = Duration::Seconds(2);
+  s.broadcasts = 10;
+  s.payload_bytes = 512;
+  s.broadcast_interval = Duration::Millis(200);
+  s.drain = Duration::Seconds(5);
+  return s;
+}
+
+RunResult MustRun(const Scenario& s,
+                  std::unique_ptr<Simulator>* out = nullptr) {
+  absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);
+  EXPECT_TRUE(sim.ok()) << sim.status();
+  if (!sim.ok()) return RunResult();
+  RunResult r = (*sim)->Run();
+  if (out != nullptr) *out = std::move(*sim);
+  return r;
+}
+
+#define REPLAY(s) "replay: " << FailureReplay(s)
+
+TEST(SimulatorTest, RejectsInvalidScenario) {
+  Scenario s = SmallScenario();
+  s.nodes = 1;
+  absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);
+  EXPECT_EQ(sim.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SimulatorTest, WarmStartInstallsTheOverlay) {
+  Scenario s = SmallScenario();
+  absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);
+  ASSERT_TRUE(sim.ok()) << sim.status();
+  const Simulator& simulator = **sim;
+  // Both ends of every link install it.
+  EXPECT_GE(simulator.counters().warm_active_links,
+            static_cast<uint64_t>(s.nodes) * 5 - 20);
+  EXPECT_EQ(simulator.counters().warm_active_links % 2, 0u);
+  EXPECT_GE(simulator.counters().warm_passive_entries,
+            static_cast<uint64_t>(s.nodes) * 30 - 20);
+  size_t active = 0;
+  for (uint32_t i = 0; i < simulator.node_slots(); ++i) {
+    ASSERT_TRUE(simulator.live(i));
+    const std::vector<PeerEntry> view = simulator.engine(i)->ActiveView();
+    EXPECT_LE(view.size(), 5u);
+    active += view.size();
+    for (const PeerEntry& p : view) {
+      ASSERT_EQ(p.address.kind(), Address::Kind::kSim);
+      EXPECT_EQ(p.id, simulator.engine(p.address.sim_index())->id());
+    }
+  }
+  EXPECT_EQ(active, simulator.counters().warm_active_links);
+}
+
+TEST(SimulatorTest, SmallRunDeliversEveryBroadcast) {
+  const Scenario s = SmallScenario();
+  std::unique_ptr<Simulator> sim;
+  const RunResult r = MustRun(s, &sim);
+  EXPECT_EQ(r.messages, 10u) << REPLAY(s);
+  EXPECT_EQ(r.reliability, 1.0) << REPLAY(s);
+  EXPECT_EQ(r.duplicate_deliveries, 0u) << REPLAY(s);
+  EXPECT_EQ(r.broadcasts_failed, 0u);
+  EXPECT_EQ(r.live_nodes, 200u);
+  EXPECT_EQ(r.datagrams_lost, 0u);
+  EXPECT_GE(r.ldh, 2u);  // 200 nodes with 5 links cannot be 1 hop away
+  EXPECT_LE(r.ldh, 40u);
+  EXPECT_GE(r.rmr, 0.0);  // every node received each payload at least once
+  EXPECT_GT(r.byte_overhead, 0.0);
+  EXPECT_GT(r.convergence_ms.p50, 0.0);
+  EXPECT_LE(r.convergence_ms.p50, r.convergence_ms.p99);
+  EXPECT_LE(r.convergence_ms.p99, r.convergence_ms.max);
+  EXPECT_GT(r.events, 0u);
+  EXPECT_GT(r.state_bytes_per_node, 0.0);
+  EXPECT_NE(r.trace_hash, 0u);
+  for (size_t m = 0; m < sim->messages().size(); ++m) {
+    EXPECT_EQ(sim->messages()[m].deliveries, 200u) << m;
+    EXPECT_EQ(sim->MessageReliability(m), 1.0) << m;
+  }
+  EXPECT_EQ(sim->counters().unknown_deliveries, 0u);
+}
+
+TEST(SimulatorTest, ProtocolBootstrapDeliversEveryBroadcast) {
+  Scenario s = SmallScenario(3);
+  s.bootstrap = Bootstrap::kProtocol;
+  s.join_spread = Duration::Seconds(4);
+  s.warmup = Duration::Seconds(10);
+  const RunResult r = MustRun(s);
+  EXPECT_EQ(r.messages, 10u) << REPLAY(s);
+  EXPECT_EQ(r.reliability, 1.0) << REPLAY(s);
+  EXPECT_EQ(r.duplicate_deliveries, 0u) << REPLAY(s);
+}
+
+TEST(SimulatorTest, SameSeedSameTraceHashDifferentSeedDifferentHash) {
+  Scenario s = SmallScenario(5);
+  s.loss = 0.02;
+  s.crashes.push_back(CrashSpec{0.1, Duration::Seconds(2)});
+  const RunResult a = MustRun(s);
+  const RunResult b = MustRun(s);
+  EXPECT_EQ(a.trace_hash, b.trace_hash) << REPLAY(s);
+  EXPECT_EQ(a.events, b.events);
+  EXPECT_EQ(a.datagrams_sent, b.datagrams_sent);
+  EXPECT_EQ(a.datagrams_lost, b.datagrams_lost);
+  EXPECT_EQ(a.bytes_sent, b.bytes_sent);
+  EXPECT_EQ(a.reliability, b.reliability);
+  EXPECT_EQ(a.convergence_ms.p99, b.convergence_ms.p99);
+  Scenario t = s;
+  t.seed = 6;
+  const RunResult c = MustRun(t);
+  EXPECT_NE(a.trace_hash, c.trace_hash) << REPLAY(t);
+}
+
+// Determinism rule 1: same scenario, same hash in another process (fresh
+// address-space layout and fresh per-process hash salts). The test re-runs
+// its own binary with ELARA_SIM_CHILD_HASH_FILE set; the child writes its
+// hash there.
+Scenario CrossProcessScenario() {
+  Scenario s = SmallScenario(31);
+  s.loss = 0.02;
+  s.burst_loss_enter = 0.01;
+  s.burst_loss_exit = 0.3;
+  s.latency_model = LatencyModel::kPareto;
+  s.latency_max = Duration::Millis(400);
+  s.crashes.push_back(
+      CrashSpec{0.1, Duration::Seconds(2), Duration::Seconds(1)});
+  s.churn_per_s = 1;
+  return s;
+}
+
+TEST(SimulatorTest, TraceHashSameInSeparateProcess) {
+  const Scenario s = CrossProcessScenario();
+  const char* child_file = std::getenv("ELARA_SIM_CHILD_HASH_FILE");
+  if (child_file != nullptr) {
+    std::ofstream(child_file) << MustRun(s).trace_hash;
+    return;
+  }
+  const uint64_t here = MustRun(s).trace_hash;
+  const std::string file =
+      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
+      "/child_hash.txt";
+  std::remove(file.c_str());
+  const std::string env_entry = "ELARA_SIM_CHILD_HASH_FILE=" + file;
+  std::vector<std::string> env_strings = {env_entry};
+  for (char** e = environ; *e != nullptr; ++e) env_strings.push_back(*e);
+  std::vector<char*> envp;
+  for (std::string& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string self = "/proc/self/exe";
+  std::string filter =
+      "--gtest_filter=SimulatorTest.TraceHashSameInSeparateProcess";
+  char* argv[] = {self.data(), filter.data(), nullptr};
+  pid_t pid = 0;
+  ASSERT_EQ(
+      posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv, envp.data()),
+      0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  uint64_t there = 0;
+  std::ifstream(file) >> there;
+  EXPECT_EQ(here, there) << REPLAY(s);
+  EXPECT_NE(there, 0u);
+}
+
+TEST(SimulatorTest, LossIsRepaired) {
+  Scenario s = SmallScenario(9);
+  s.nodes = 300;
+  s.loss = 0.01;
+  const RunResult r = MustRun(s);
+  EXPECT_GT(r.datagrams_lost, 0u);
+  EXPECT_EQ(r.reliability, 1.0) << REPLAY(s);
+}
+
+TEST(SimulatorTest, PartitionCutsThenHeals) {
+  Scenario s = SmallScenario(11);
+  // Partition for 2 s (shorter than the probe timeout, so links survive),
+  // with broadcasts every 500 ms from 1 s before it to well after.
+  s.warmup = Duration::Seconds(2);
+  s.broadcast_interval = Duration::Millis(500);
+  s.broadcasts = 16;
+  s.partitions.push_back(
+      PartitionSpec{0.5, Duration::Seconds(3), Duration::Seconds(5)});
+  absl::StatusOr<std::unique_ptr<Simulator>> created = Simulator::Create(s);
+  ASSERT_TRUE(created.ok()) << created.status();
+  Simulator& sim = **created;
+  // Just before the heal: a message published inside the window has not
+  // crossed the cut.
+  sim.RunUntil(Duration::Seconds(5) - Duration::Micros(1));
+  EXPECT_GT(sim.counters().dropped_partition, 0u) << REPLAY(s);
+  bool some_message_cut = false;
+  for (size_t m = 0; m < sim.messages().size(); ++m) {
+    const MessageRecord& rec = sim.messages()[m];
+    const Duration published = rec.published - sim.origin();
+    if (published >= Duration::Seconds(3) + Duration::Millis(100) &&
+        published < Duration::Seconds(4)) {
+      EXPECT_LT(sim.MessageReliability(m), 0.9) << m << " " << REPLAY(s);
+      some_message_cut = true;
+    }
+  }
+  EXPECT_TRUE(some_message_cut);
+  const uint64_t cut_during = sim.counters().dropped_partition;
+  const RunResult r = sim.Run();
+  // After the heal nothing is cut any more...
+  EXPECT_EQ(sim.counters().dropped_partition, cut_during);
+  // ...and messages published after it reach everyone.
+  for (size_t m = 0; m < sim.messages().size(); ++m) {
+    const Duration published = sim.messages()[m].published - sim.origin();
+    if (published >= Duration::Seconds(6)) {
+      EXPECT_EQ(sim.MessageReliability(m), 1.0) << m << " " << REPLAY(s);
+    }
+  }
+  EXPECT_EQ(r.duplicate_deliveries, 0u);
+}
+
+TEST(SimulatorTest, MassCrashLaterBroadcastsReachAllSurvivors) {
+  Scenario s = SmallScenario(13);
+  s.crashes.push_back(CrashSpec{0.5, Duration::Seconds(2)});
+  s.warmup = Duration::Seconds(15);  // broadcasts start 13 s after the crash
+  std::unique_ptr<Simulator> sim;
+  const RunResult r = MustRun(s, &sim);
+  EXPECT_EQ(sim->counters().crashes, 100u);
+  EXPECT_EQ(r.live_nodes, 100u);
+  EXPECT_GT(sim->counters().dropped_dead, 0u);
+  EXPECT_EQ(r.messages, 10u);
+  EXPECT_EQ(r.reliability, 1.0) << REPLAY(s);
+  for (uint32_t i = 0; i < sim->node_slots(); ++i) {
+    EXPECT_EQ(sim->live(i), sim->engine(i) != nullptr);
+  }
+}
+
+TEST(SimulatorTest, RestartedNodesRejoinAndDeliver) {
+  Scenario s = SmallScenario(17);
+  s.crashes.push_back(
+      CrashSpec{0.2, Duration::Seconds(2), Duration::Seconds(3)});
+  s.warmup = Duration::Seconds(15);
+  std::unique_ptr<Simulator> sim;
+  const RunResult r = MustRun(s, &sim);
+  EXPECT_EQ(sim->counters().crashes, 40u);
+  EXPECT_EQ(sim->counters().restarts, 40u);
+  EXPECT_EQ(r.live_nodes, 200u);
+  EXPECT_EQ(r.reliability, 1.0) << REPLAY(s);
+}
+
+TEST(SimulatorTest, ChurnReplacesNodes) {
+  Scenario s = SmallScenario(19);
+  s.churn_per_s = 2;
+  s.warmup = Duration::Seconds(5);
+  s.broadcast_interval = Duration::Millis(500);
+  std::unique_ptr<Simulator> sim;
+  const RunResult r = MustRun(s, &sim);
+  EXPECT_GT(sim->counters().churn_leaves, 20u);
+  EXPECT_EQ(sim->counters().churn_leaves, sim->counters().churn_joins);
+  EXPECT_EQ(sim->node_slots(), 200u + sim->counters().churn_joins);
+  EXPECT_EQ(r.live_nodes, 200u);
+  // Nodes come and go during the broadcasts: nearly everyone still gets
+  // them.
+  EXPECT_GT(r.reliability, 0.97) << REPLAY(s);
+  EXPECT_EQ(r.duplicate_deliveries, 0u);
+}
+
+TEST(SimulatorTest, ProgressIsMonotonicAndEndsAtOne) {
+  const Scenario s = SmallScenario(23);
+  absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);
+  ASSERT_TRUE(sim.ok());
+  std::vector<double> seen;
+  (*sim)->Run([&seen](double f) { seen.push_back(f); });
+  ASSERT_GE(seen.size(), 20u);  // about one report per 1 % of the run
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LE(seen[i - 1], seen[i]);
+  EXPECT_GE(seen.front(), 0.0);
+  EXPECT_EQ(seen.back(), 1.0);
+}
+
+TEST(SimulatorTest, TraceFileHasEverySendAndDelivery) {
+  Scenario s = SmallScenario(29);
+  s.nodes = 50;
+  s.broadcasts = 3;
+  s.loss = 0.05;
+  s.drain = Duration::Seconds(2);
+  s.trace_path =
+      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
+      "/simulator_test_trace.jsonl";
+  std::unique_ptr<Simulator> sim;
+  const RunResult r = MustRun(s, &sim);
+  ASSERT_TRUE(sim->trace_status().ok()) << sim->trace_status();
+  std::ifstream in(s.trace_path);
+  std::string line;
+  uint64_t sends = 0, delivers = 0, lost = 0;
+  while (std::getline(in, line)) {
+    if (line.find("\"ev\":\"send\"") != std::string::npos) ++sends;
+    if (line.find("\"ev\":\"deliver\"") != std::string::npos) ++delivers;
+    if (line.find("\"fate\":\"loss\"") != std::string::npos) ++lost;
+  }
+  EXPECT_EQ(sends, r.datagrams_sent);
+  EXPECT_EQ(delivers, sim->counters().deliveries);
+  EXPECT_EQ(lost, sim->network_counters().lost_random);
+  EXPECT_GT(lost, 0u);
+  // Same run without a trace: same hash (writing the trace changes nothing).
+  Scenario quiet = s;
+  quiet.trace_path.clear();
+  EXPECT_EQ(MustRun(quiet).trace_hash, r.trace_hash);
+}
+
+}  // namespace
+}  // namespace elara::sim

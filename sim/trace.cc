@@ -1,0 +1,62 @@
+#include "sim/trace.h"
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace elara::sim {
+
+absl::StatusOr<std::unique_ptr<TraceWriter>> TraceWriter::Open(
+    const std::string& path) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--trace: cannot open ", path, ": ", std::strerror(errno)));
+  }
+  return std::unique_ptr<TraceWriter>(new TraceWriter(file));
+}
+
+TraceWriter::~TraceWriter() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+void TraceWriter::Send(int64_t time_us, uint32_t from, uint32_t to,
+                       uint64_t bytes, const char* fate) {
+  std::fprintf(file_,
+               "{\"t_us\":%" PRId64
+               ",\"ev\":\"send\",\"from\":%u,\"to\":%u,\"bytes\":%" PRIu64
+               ",\"fate\":\"%s\"}\n",
+               time_us, from, to, bytes, fate);
+}
+
+void TraceWriter::Drop(int64_t time_us, uint32_t from, uint32_t to,
+                       const char* reason) {
+  std::fprintf(file_,
+               "{\"t_us\":%" PRId64
+               ",\"ev\":\"drop\",\"from\":%u,\"to\":%u,\"reason\":\"%s\"}\n",
+               time_us, from, to, reason);
+}
+
+void TraceWriter::Deliver(int64_t time_us, uint32_t node, uint64_t origin,
+                          uint64_t sequence, uint32_t hops) {
+  std::fprintf(file_,
+               "{\"t_us\":%" PRId64
+               ",\"ev\":\"deliver\",\"node\":%u,\"origin\":\"%016" PRIx64
+               "\",\"seq\":%" PRIu64 ",\"hops\":%u}\n",
+               time_us, node, origin, sequence, hops);
+}
+
+absl::Status TraceWriter::Close() {
+  if (file_ == nullptr) return absl::OkStatus();
+  const bool write_error = std::ferror(file_) != 0;
+  const bool close_error = std::fclose(file_) != 0;
+  file_ = nullptr;
+  if (write_error || close_error) {
+    return absl::DataLossError("--trace: write error");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace elara::sim

@@ -1,0 +1,346 @@
+// Tables and JSON of elara-sim (sim_cli_report.h). JSON goes through
+// nlohmann::ordered_json so strings are escaped correctly and fields keep
+// the documented order.
+#include "tools/sim_cli_report.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/config.h"
+#include "nlohmann/json.hpp"
+#include "sim/scenario_flags.h"
+
+namespace elara::tools {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+constexpr double kMiB = 1024.0 * 1024.0;
+
+Json RunObject(const RunRecord& run, const std::string& replay) {
+  const sim::RunResult& r = run.result;
+  Json j;
+  j["nodes"] = r.nodes;
+  j["seed"] = r.seed;
+  j["mode"] = r.mode;
+  j["reliability"] = r.reliability;
+  j["ldh"] = r.ldh;
+  j["rmr"] = r.rmr;
+  j["byte_overhead"] = r.byte_overhead;
+  j["convergence_ms"] = {{"p50", r.convergence_ms.p50},
+                         {"p99", r.convergence_ms.p99},
+                         {"max", r.convergence_ms.max}};
+  j["events"] = r.events;
+  j["events_per_s"] = r.events_per_s;
+  j["wall_s"] = r.wall_s;
+  j["peak_rss_bytes"] = r.peak_rss_bytes;
+  j["state_bytes_per_node"] = r.state_bytes_per_node;
+  j["trace_hash"] = TraceHashHex(r.trace_hash);
+  // Beyond the required fields.
+  j["setup_s"] = run.setup_s;
+  j["rss_bytes_per_node"] =
+      r.nodes == 0 ? 0.0 : static_cast<double>(r.peak_rss_bytes) / r.nodes;
+  j["messages"] = r.messages;
+  j["live_nodes"] = r.live_nodes;
+  j["datagrams_sent"] = r.datagrams_sent;
+  j["datagrams_lost"] = r.datagrams_lost;
+  j["bytes_sent"] = r.bytes_sent;
+  j["broadcasts_failed"] = r.broadcasts_failed;
+  j["duplicate_deliveries"] = r.duplicate_deliveries;
+  j["replay"] = replay;
+  return j;
+}
+
+Json SizeObject(const SizeSummary& s, std::span<const RunRecord> runs) {
+  Json j;
+  j["nodes"] = s.nodes;
+  j["runs"] = s.runs.size();
+  Json seeds = Json::array();
+  Json hashes = Json::array();
+  for (size_t i : s.runs) {
+    seeds.push_back(runs[i].result.seed);
+    hashes.push_back(TraceHashHex(runs[i].result.trace_hash));
+  }
+  j["seeds"] = seeds;
+  j["reliability"] = s.reliability;
+  j["min_reliability"] = s.min_reliability;
+  j["ldh"] = s.ldh;
+  j["ldh_max"] = s.ldh_max;
+  j["ldh_per_log2_nodes"] = s.ldh / std::log2(static_cast<double>(s.nodes));
+  j["rmr"] = s.rmr;
+  j["byte_overhead"] = s.byte_overhead;
+  j["convergence_ms"] = {{"p50", s.convergence_ms.p50},
+                         {"p99", s.convergence_ms.p99},
+                         {"max", s.convergence_ms.max}};
+  j["events"] = s.events;
+  j["events_per_s"] = s.events_per_s;
+  j["wall_s"] = s.wall_s;
+  j["peak_rss_bytes"] = s.peak_rss_bytes;
+  j["state_bytes_per_node"] = s.state_bytes_per_node;
+  j["trace_hashes"] = hashes;
+  return j;
+}
+
+Json CheckObject(const CheckOutcome& c, double min_reliability) {
+  Json j;
+  j["passed"] = c.passed;
+  j["reason"] = c.reason;
+  j["min_reliability"] = min_reliability;
+  j["flat"] = c.flat;
+  j["power_law_exponent"] = c.power_law_exponent;
+  j["sse_log"] = c.sse_log;
+  j["sse_sqrt"] = c.sse_sqrt;
+  j["sse_linear"] = c.sse_linear;
+  j["rms_log_hops"] = c.rms_log_hops;
+  return j;
+}
+
+std::string Latency(const sim::Scenario& s) {
+  if (s.latency_model == sim::LatencyModel::kFixed) {
+    return absl::StrCat("fixed ", sim::FormatDuration(s.latency_min));
+  }
+  return absl::StrCat(sim::LatencyModelName(s.latency_model), " ",
+                      sim::FormatDuration(s.latency_min), "..",
+                      sim::FormatDuration(s.latency_max));
+}
+
+// Two lines describing the scenario.
+std::string ScenarioLines(const sim::Scenario& s, bool with_nodes) {
+  std::string text = absl::StrFormat(
+      "%smode %s, seed %d, %d broadcasts x %d B every %s, loss %s, latency "
+      "%s, bootstrap %s\n",
+      with_nodes ? absl::StrCat(s.nodes, " nodes, ") : "",
+      BroadcastModeName(s.engine.broadcast.mode), s.seed, s.broadcasts,
+      s.payload_bytes, sim::FormatDuration(s.broadcast_interval),
+      sim::FormatNumber(s.loss), Latency(s), sim::BootstrapName(s.bootstrap));
+  std::vector<std::string> faults;
+  for (const sim::PartitionSpec& p : s.partitions) {
+    faults.push_back(absl::StrCat("partition ", sim::FormatPartition(p)));
+  }
+  for (const sim::CrashSpec& c : s.crashes) {
+    faults.push_back(absl::StrCat("crash ", sim::FormatCrash(c)));
+  }
+  if (s.churn_per_s > 0) {
+    faults.push_back(
+        absl::StrCat("churn ", sim::FormatNumber(s.churn_per_s), "/s"));
+  }
+  if (s.burst_loss_enter > 0) faults.push_back("bursty loss");
+  absl::StrAppend(&text, "faults: ",
+                  faults.empty() ? "none" : absl::StrJoin(faults, ", "), "\n");
+  return text;
+}
+
+void Row(std::string* out, const char* name, const std::string& value,
+         const std::string& note) {
+  absl::StrAppendFormat(out, "  %-22s %-16s %s\n", name, value, note);
+}
+
+std::string Warnings(const sim::RunResult& r) {
+  std::string text;
+  if (r.broadcasts_failed > 0) {
+    absl::StrAppendFormat(&text,
+                          "WARNING: %d broadcasts refused by the engine "
+                          "(payload too large for a datagram?)\n",
+                          r.broadcasts_failed);
+  }
+  if (r.duplicate_deliveries > 0) {
+    absl::StrAppendFormat(&text,
+                          "WARNING: %d duplicate deliveries (an engine bug)\n",
+                          r.duplicate_deliveries);
+  }
+  return text;
+}
+
+}  // namespace
+
+bool ResetPeakRss() {
+  std::ofstream clear_refs("/proc/self/clear_refs");
+  if (!clear_refs) return false;
+  clear_refs << "5";
+  clear_refs.flush();
+  return static_cast<bool>(clear_refs);
+}
+
+uint64_t PeakRssBytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) != 0) continue;
+    uint64_t kib = 0;
+    std::string digits;
+    for (char c : line) {
+      if (c >= '0' && c <= '9') digits.push_back(c);
+    }
+    if (absl::SimpleAtoi(digits, &kib)) return kib * 1024;
+  }
+  struct rusage usage;
+  if (getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<uint64_t>(usage.ru_maxrss) * 1024;  // KiB on Linux
+}
+
+std::string TraceHashHex(uint64_t hash) {
+  return absl::StrFormat("%016x", hash);
+}
+
+std::vector<SizeSummary> SummarizeBySize(std::span<const RunRecord> runs) {
+  std::map<uint32_t, std::vector<size_t>> by_nodes;  // sorted by nodes
+  for (size_t i = 0; i < runs.size(); ++i) {
+    by_nodes[runs[i].result.nodes].push_back(i);
+  }
+  std::vector<SizeSummary> sizes;
+  for (const auto& [nodes, indices] : by_nodes) {
+    SizeSummary s;
+    s.nodes = nodes;
+    s.runs = indices;
+    s.min_reliability = 1.0;
+    const double k = static_cast<double>(indices.size());
+    double events_total = 0, wall_total = 0;
+    for (size_t i : indices) {
+      const sim::RunResult& r = runs[i].result;
+      s.reliability += r.reliability / k;
+      s.min_reliability = std::min(s.min_reliability, r.reliability);
+      s.ldh += r.ldh / k;
+      s.ldh_max = std::max(s.ldh_max, r.ldh);
+      s.rmr += r.rmr / k;
+      s.byte_overhead += r.byte_overhead / k;
+      s.convergence_ms.p50 += r.convergence_ms.p50 / k;
+      s.convergence_ms.p99 += r.convergence_ms.p99 / k;
+      s.convergence_ms.max += r.convergence_ms.max / k;
+      s.events += static_cast<double>(r.events) / k;
+      s.wall_s += r.wall_s / k;
+      s.peak_rss_bytes = std::max(s.peak_rss_bytes, r.peak_rss_bytes);
+      s.state_bytes_per_node += r.state_bytes_per_node / k;
+      events_total += static_cast<double>(r.events);
+      wall_total += r.wall_s;
+    }
+    s.events_per_s = wall_total > 0 ? events_total / wall_total : 0.0;
+    sizes.push_back(s);
+  }
+  return sizes;
+}
+
+std::vector<SizePoint> ToSizePoints(std::span<const SizeSummary> sizes) {
+  std::vector<SizePoint> points;
+  for (const SizeSummary& s : sizes) {
+    points.push_back({s.nodes, s.ldh, s.min_reliability});
+  }
+  return points;
+}
+
+std::string RunTable(const RunRecord& run) {
+  const sim::RunResult& r = run.result;
+  std::string out =
+      absl::StrCat("elara-sim run: ", ScenarioLines(run.scenario, true), "\n");
+  Row(&out, "reliability", absl::StrFormat("%.6f", r.reliability),
+      absl::StrFormat("of %d messages x correct live nodes", r.messages));
+  Row(&out, "ldh", absl::StrCat(r.ldh),
+      absl::StrFormat("hops (log2 N = %.1f)",
+                      std::log2(static_cast<double>(r.nodes))));
+  Row(&out, "rmr", absl::StrFormat("%.3f", r.rmr),
+      "payload receptions / (N-1) - 1");
+  Row(&out, "byte_overhead", absl::StrFormat("%.2f %%", 100 * r.byte_overhead),
+      "all wire bytes / ((N-1) x payload) - 1");
+  Row(&out, "convergence_ms p50", absl::StrFormat("%.1f", r.convergence_ms.p50),
+      "publish -> delivery, virtual ms");
+  Row(&out, "convergence_ms p99", absl::StrFormat("%.1f", r.convergence_ms.p99),
+      "");
+  Row(&out, "convergence_ms max", absl::StrFormat("%.1f", r.convergence_ms.max),
+      "");
+  Row(&out, "events", absl::StrCat(r.events), "");
+  Row(&out, "events_per_s", absl::StrFormat("%.3g", r.events_per_s),
+      "events / wall_s");
+  Row(&out, "wall_s", absl::StrFormat("%.2f", r.wall_s),
+      absl::StrFormat("Run() only; setup %.2f s", run.setup_s));
+  Row(&out, "peak_rss", absl::StrFormat("%.1f MiB", r.peak_rss_bytes / kMiB),
+      absl::StrFormat("%.0f B per node", static_cast<double>(r.peak_rss_bytes) /
+                                             std::max<uint32_t>(r.nodes, 1)));
+  Row(&out, "state_bytes_per_node",
+      absl::StrFormat("%.0f", r.state_bytes_per_node), "engine accounting");
+  Row(&out, "live_nodes", absl::StrCat(r.live_nodes), "at the end");
+  Row(&out, "datagrams", absl::StrCat(r.datagrams_sent),
+      absl::StrFormat("sent; %d lost or cut", r.datagrams_lost));
+  Row(&out, "trace_hash", TraceHashHex(r.trace_hash),
+      "same scenario + binary => same hash");
+  absl::StrAppend(&out, Warnings(r));
+  return out;
+}
+
+std::string RunJson(const RunRecord& run, const std::string& replay) {
+  return RunObject(run, replay).dump(2) + "\n";
+}
+
+std::string SweepTable(const SweepReport& report) {
+  std::string out = "elara-sim sweep: ";
+  if (!report.runs.empty()) {
+    absl::StrAppend(&out, ScenarioLines(report.runs[0].scenario, false));
+  }
+  absl::StrAppendFormat(&out,
+                        "\n  %8s %4s %11s %6s %8s %6s %8s %8s %9s %7s "
+                        "%8s\n",
+                        "nodes", "runs", "reliability", "ldh", "ldh/lg2N",
+                        "rmr", "overhead", "p99_ms", "events/s", "wall_s",
+                        "rss_MiB");
+  for (const SizeSummary& s : report.sizes) {
+    absl::StrAppendFormat(
+        &out,
+        "  %8d %4d %11.6f %6.2f %8.3f %6.3f %7.2f%% %8.1f %9.3g %7.2f "
+        "%8.1f\n",
+        s.nodes, s.runs.size(), s.min_reliability, s.ldh,
+        s.ldh / std::log2(static_cast<double>(s.nodes)), s.rmr,
+        100 * s.byte_overhead, s.convergence_ms.p99, s.events_per_s, s.wall_s,
+        s.peak_rss_bytes / kMiB);
+  }
+  absl::StrAppend(&out,
+                  "  (reliability: lowest of the size's runs; other "
+                  "columns: means)\n");
+  if (report.fit) {
+    absl::StrAppendFormat(
+        &out, "fit: LDH = %.3f * log2(N) %s %.3f  (r2 %.3f)\n",
+        report.fit->slope, report.fit->intercept < 0 ? "-" : "+",
+        std::fabs(report.fit->intercept), report.fit->r2);
+  }
+  if (report.check) {
+    absl::StrAppend(&out, "check: ", report.check->passed ? "PASS" : "FAIL",
+                    ": ", report.check->reason, "\n");
+  }
+  for (const RunRecord& run : report.runs) {
+    absl::StrAppend(&out, Warnings(run.result));
+  }
+  return out;
+}
+
+std::string SweepJson(const SweepReport& report) {
+  Json j;
+  Json points = Json::array();
+  for (const SizeSummary& s : report.sizes) {
+    points.push_back(SizeObject(s, report.runs));
+  }
+  j["points"] = points;
+  if (report.fit) {
+    j["fit"] = {{"slope", report.fit->slope},
+                {"intercept", report.fit->intercept},
+                {"r2", report.fit->r2}};
+  } else {
+    j["fit"] = nullptr;
+  }
+  if (report.check) {
+    j["check"] = CheckObject(*report.check, report.min_reliability);
+  }
+  Json runs = Json::array();
+  for (size_t i = 0; i < report.runs.size(); ++i) {
+    runs.push_back(RunObject(report.runs[i], report.replays[i]));
+  }
+  j["runs"] = runs;
+  return j.dump(2) + "\n";
+}
+
+}  // namespace elara::tools

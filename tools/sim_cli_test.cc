@@ -1,0 +1,520 @@
+// Tests of the elara-sim command line (sim_cli.h, sim_cli_options.h,
+// sim_cli_report.h): flag and config parsing, precedence, the exit code and
+// message of every kind of bad input, the replay command round trip, and
+// small real runs and sweeps with their JSON documents.
+#include "tools/sim_cli.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "sim/scenario_flags.h"
+#include "tools/sim_cli_options.h"
+#include "tools/sim_cli_report.h"
+
+namespace elara::tools {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+struct Output {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::vector<const char*> Argv(const std::vector<std::string>& args) {
+  std::vector<const char*> argv = {"elara-sim"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return argv;
+}
+
+// Parses only; *plan is filled when the result's code is -1.
+Output Parse(const std::vector<std::string>& args, CliPlan* plan) {
+  std::ostringstream out, err;
+  CliIo io{&out, &err, false};
+  const std::vector<const char*> argv = Argv(args);
+  std::optional<int> code =
+      ParseCommandLine(static_cast<int>(argv.size()), argv.data(), io, plan);
+  return {code.value_or(-1), out.str(), err.str()};
+}
+
+// Parses and runs.
+Output Cli(const std::vector<std::string>& args) {
+  std::ostringstream out, err;
+  CliIo io{&out, &err, false};
+  const std::vector<const char*> argv = Argv(args);
+  const int code = SimCliMain(static_cast<int>(argv.size()), argv.data(), io);
+  return {code, out.str(), err.str()};
+}
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+// `args` (subcommand first) on a small, quick workload.
+std::vector<std::string> Small(std::vector<std::string> args) {
+  args.insert(args.end(),
+              {"--broadcasts", "3", "--warmup", "1s", "--drain", "3s"});
+  return args;
+}
+
+TEST(ParseTest, IssueExampleVerbatim) {
+  CliPlan plan;
+  const Output o = Parse({"run", "--nodes", "100000", "--seed", "7", "--mode",
+                          "hybrid", "--broadcasts", "20", "--payload-bytes",
+                          "1024", "--loss", "0.01", "--latency-ms", "10:80",
+                          "--partition", "0.5@10s-30s", "--crash", "0.2@5s"},
+                         &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  const sim::Scenario& s = plan.scenario;
+  EXPECT_EQ(plan.command, CliPlan::Command::kRun);
+  EXPECT_EQ(s.nodes, 100000u);
+  EXPECT_EQ(s.seed, 7u);
+  EXPECT_EQ(s.engine.broadcast.mode, BroadcastMode::kHybrid);
+  EXPECT_EQ(s.broadcasts, 20u);
+  EXPECT_EQ(s.payload_bytes, 1024u);
+  EXPECT_EQ(s.loss, 0.01);
+  EXPECT_EQ(s.latency_model, sim::LatencyModel::kUniform);
+  EXPECT_EQ(s.latency_min, Duration::Millis(10));
+  EXPECT_EQ(s.latency_max, Duration::Millis(80));
+  ASSERT_EQ(s.partitions.size(), 1u);
+  EXPECT_EQ(s.partitions[0].fraction, 0.5);
+  EXPECT_EQ(s.partitions[0].start, Duration::Seconds(10));
+  EXPECT_EQ(s.partitions[0].end, Duration::Seconds(30));
+  ASSERT_EQ(s.crashes.size(), 1u);
+  EXPECT_EQ(s.crashes[0].fraction, 0.2);
+  EXPECT_EQ(s.crashes[0].at, Duration::Seconds(5));
+  EXPECT_TRUE(s.crashes[0].restart_after.IsInfinite());
+}
+
+TEST(ParseTest, ScenarioFlagsAliasesAndEqualsForm) {
+  CliPlan plan;
+  const Output o =
+      Parse({"run", "--payload=512", "--latency-min=5ms", "--latency-max",
+             "50ms", "--mode=push", "--fanout=3", "--partition=0.3@1s-2s",
+             "--partition", "0.2@3s-inf", "--crash=0.1@4s+2s"},
+            &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  const sim::Scenario& s = plan.scenario;
+  EXPECT_EQ(s.payload_bytes, 512u);
+  EXPECT_EQ(s.latency_min, Duration::Millis(5));
+  EXPECT_EQ(s.latency_max, Duration::Millis(50));
+  EXPECT_EQ(s.engine.broadcast.mode, BroadcastMode::kPush);
+  EXPECT_EQ(s.engine.broadcast.initial_fanout, 3u);
+  ASSERT_EQ(s.partitions.size(), 2u);
+  EXPECT_TRUE(s.partitions[1].end.IsInfinite());
+  ASSERT_EQ(s.crashes.size(), 1u);
+  EXPECT_EQ(s.crashes[0].restart_after, Duration::Seconds(2));
+}
+
+TEST(ParseTest, SingleLatencyValueIsFixed) {
+  CliPlan plan;
+  ASSERT_EQ(Parse({"run", "--latency-ms", "25"}, &plan).code, -1);
+  EXPECT_EQ(plan.scenario.latency_model, sim::LatencyModel::kFixed);
+  EXPECT_EQ(plan.scenario.latency_min, Duration::Millis(25));
+  EXPECT_EQ(plan.scenario.latency_max, Duration::Millis(25));
+}
+
+TEST(ParseTest, ReplayCommandParsesBackToTheSameScenario) {
+  sim::Scenario s;
+  s.seed = 99;
+  s.nodes = 777;
+  s.engine.broadcast.mode = BroadcastMode::kPull;
+  s.engine.membership.active_view_size = 6;
+  s.engine.broadcast.redundancy_factor = 1.5;
+  s.latency_model = sim::LatencyModel::kPareto;
+  s.latency_min = Duration::Micros(1500);
+  s.latency_max = Duration::Millis(120);
+  s.loss = 0.125;
+  s.burst_loss_enter = 0.01;
+  s.burst_loss_exit = 0.5;
+  s.bandwidth_bytes_per_s = 1'000'000;
+  s.partitions.push_back({0.25, Duration::Seconds(1), Duration::Infinite()});
+  s.crashes.push_back({0.1, Duration::Seconds(2), Duration::Seconds(3)});
+  s.churn_per_s = 2.5;
+  s.bootstrap = sim::Bootstrap::kProtocol;
+  s.broadcasts = 7;
+  s.payload_bytes = 300;
+  s.broadcast_interval = Duration::Millis(250);
+  s.drain = Duration::Seconds(4);
+  const std::string replay = sim::FailureReplay(s);
+  std::vector<std::string> args = absl::StrSplit(replay, ' ');
+  ASSERT_GE(args.size(), 2u);
+  ASSERT_EQ(args[0], "elara-sim");
+  args.erase(args.begin());
+  CliPlan plan;
+  const Output o = Parse(args, &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  EXPECT_EQ(sim::FailureReplay(plan.scenario), replay);
+  EXPECT_EQ(ReplayCommand(plan, plan.scenario), replay);
+}
+
+TEST(ParseTest, HelpDescribesFlagsDefaultsAndExamples) {
+  CliPlan plan;
+  const Output o = Parse({"run", "--help"}, &plan);
+  EXPECT_EQ(o.code, kExitOk);
+  EXPECT_THAT(o.out, HasSubstr("--latency-ms"));
+  EXPECT_THAT(o.out, HasSubstr("--payload-bytes"));
+  EXPECT_THAT(o.out, HasSubstr("Default: 1000"));
+  EXPECT_THAT(o.out, HasSubstr("Default: 10:80"));
+  EXPECT_THAT(o.out, HasSubstr("0..1"));
+  EXPECT_THAT(o.out, HasSubstr("Examples:"));
+  const Output sweep = Parse({"sweep", "--help"}, &plan);
+  EXPECT_EQ(sweep.code, kExitOk);
+  EXPECT_THAT(sweep.out, HasSubstr("--seeds"));
+  EXPECT_THAT(sweep.out, HasSubstr("--check"));
+  const Output top = Parse({"--help"}, &plan);
+  EXPECT_EQ(top.code, kExitOk);
+  EXPECT_THAT(top.out, HasSubstr("sweep"));
+}
+
+struct BadInput {
+  std::vector<std::string> args;
+  std::string message;  // must appear on stderr
+};
+
+TEST(ParseTest, BadInputExitsTwoNamingTheFlag) {
+  const std::vector<BadInput> cases = {
+      {{"run", "--loss", "1.5"}, "--loss 1.5: expected a probability in 0..1"},
+      {{"run", "--nodes", "0"}, "--nodes: allowed 2..50000000, got 0"},
+      {{"run", "--nodes", "-3"}, "--nodes -3: expected an integer"},
+      {{"run", "--mode", "flood"},
+       "--mode flood: expected push, pull or "
+       "hybrid"},
+      {{"run", "--partition", "0.5@30s-10s"},
+       "--partition 0.5@30s-10s: the window must end after it starts"},
+      {{"run", "--partition", "half"},
+       "--partition half: expected "
+       "FRACTION@START-END"},
+      {{"run", "--crash", "0.2"}, "--crash 0.2: expected FRACTION@AT"},
+      {{"run", "--latency-ms", "80:10"}, "--latency-ms 80:10: MAX must be"},
+      {{"run", "--warmup", "2"},
+       "--warmup 2: expected a duration with a "
+       "unit"},
+      {{"run", "--bogus", "1"}, "--bogus"},
+      {{"run", "--payload-bytes", "100000"}, "--payload: allowed 1.."},
+      {{"run", "--min-reliability", "2"}, "--min-reliability 2"},
+      {{"run", "--loss"}, "--loss"},
+      {{"frobnicate"}, "unknown command 'frobnicate': expected run, sweep"},
+      {{}, "subcommand"},
+      {{"sweep", "--nodes", "256,abc"}, "--nodes 256,abc: expected sizes"},
+      {{"sweep", "--nodes", "256,1"}, "--nodes: allowed 2.."},
+      {{"sweep", "--nodes", "256,256,4096"},
+       "--nodes: each size at most "
+       "once"},
+      {{"sweep", "--seeds", "0"}, "--seeds 0: expected an integer in 1..1000"},
+      {{"sweep", "--check", "--nodes", "256,512"},
+       "--check: needs at least 3 "
+       "sizes"},
+      {{"verify", "--nodes", "1000,2000,3000"}, "spanning at least 4x"},
+      {{"run", "--config", "/nonexistent/x.toml"},
+       "--config /nonexistent/x.toml: cannot read"},
+  };
+  for (const BadInput& c : cases) {
+    CliPlan plan;
+    const Output o = Parse(c.args, &plan);
+    EXPECT_EQ(o.code, kExitBadInput) << c.message;
+    EXPECT_THAT(o.err, HasSubstr(c.message));
+    EXPECT_THAT(o.err, HasSubstr("--help"));
+  }
+}
+
+TEST(ConfigTest, FileSetsScenarioAndFlagsOverride) {
+  const std::string path = WriteFile("swarm.toml", R"(
+nodes = 500
+seed = 3
+mode = "push"
+loss = 0.02
+latency_ms = "5:40"
+partition = ["0.5@10s-30s", "0.25@40s-50s"]
+crash = "0.1@5s"
+warmup = "1s"
+payload_bytes = 200
+
+[engine]
+active_view_size = 6
+passive_view_size = 40
+shuffle_period_ms = 2500
+ihave_batch_delay_ms = 0.5
+redundancy_factor = 1
+)");
+  CliPlan plan;
+  Output o = Parse({"run", "--config", path}, &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  const sim::Scenario& s = plan.scenario;
+  EXPECT_EQ(s.nodes, 500u);
+  EXPECT_EQ(s.seed, 3u);
+  EXPECT_EQ(s.engine.broadcast.mode, BroadcastMode::kPush);
+  EXPECT_EQ(s.loss, 0.02);
+  EXPECT_EQ(s.latency_min, Duration::Millis(5));
+  EXPECT_EQ(s.latency_max, Duration::Millis(40));
+  ASSERT_EQ(s.partitions.size(), 2u);
+  EXPECT_EQ(s.partitions[1].fraction, 0.25);
+  ASSERT_EQ(s.crashes.size(), 1u);
+  EXPECT_EQ(s.warmup, Duration::Seconds(1));
+  EXPECT_EQ(s.payload_bytes, 200u);
+  EXPECT_EQ(s.engine.membership.active_view_size, 6u);
+  EXPECT_EQ(s.engine.membership.passive_view_size, 40u);
+  EXPECT_EQ(s.engine.membership.shuffle_period, Duration::Millis(2500));
+  EXPECT_EQ(s.engine.broadcast.ihave_batch_delay, Duration::Micros(500));
+  EXPECT_EQ(s.engine.broadcast.redundancy_factor, 1.0);
+  EXPECT_EQ(plan.config_path, path);
+  EXPECT_THAT(ReplayCommand(plan, s), HasSubstr("--config=" + path));
+
+  CliPlan over;
+  o = Parse({"run", "--config", path, "--nodes", "800", "--partition",
+             "0.1@1s-2s", "--mode", "hybrid"},
+            &over);
+  ASSERT_EQ(o.code, -1) << o.err;
+  EXPECT_EQ(over.scenario.nodes, 800u);
+  EXPECT_EQ(over.scenario.seed, 3u);  // from the file
+  EXPECT_EQ(over.scenario.engine.broadcast.mode, BroadcastMode::kHybrid);
+  ASSERT_EQ(over.scenario.partitions.size(), 1u);  // replaced, not appended
+  EXPECT_EQ(over.scenario.partitions[0].fraction, 0.1);
+}
+
+TEST(ConfigTest, LatencyMinInTheFileWinsOverLatencyMs) {
+  sim::Scenario s;
+  ConfigExtras extras;
+  ASSERT_TRUE(ApplyConfigText("latency_min = \"1ms\"\nlatency_ms = \"5:40\"\n",
+                              "x.toml", false, &s, &extras)
+                  .ok());
+  EXPECT_EQ(s.latency_min, Duration::Millis(1));
+  EXPECT_EQ(s.latency_max, Duration::Millis(40));
+}
+
+TEST(ConfigTest, SweepTakesANodesList) {
+  const std::string path =
+      WriteFile("sweep.toml", "nodes = [4096, 256, 1024]\nloss = 0.01\n");
+  CliPlan plan;
+  const Output o = Parse({"sweep", "--config", path}, &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  EXPECT_EQ(plan.command, CliPlan::Command::kSweep);
+  EXPECT_EQ(plan.sweep_nodes, (std::vector<uint32_t>{256, 1024, 4096}));
+  CliPlan flagged;
+  ASSERT_EQ(
+      Parse({"sweep", "--config", path, "--nodes", "300,3000"}, &flagged).code,
+      -1);
+  EXPECT_EQ(flagged.sweep_nodes, (std::vector<uint32_t>{300, 3000}));
+  CliPlan defaults;
+  ASSERT_EQ(Parse({"sweep"}, &defaults).code, -1);
+  EXPECT_EQ(defaults.sweep_nodes,
+            (std::vector<uint32_t>{256, 1024, 4096, 16384}));
+  EXPECT_FALSE(defaults.check);
+  CliPlan verify;
+  ASSERT_EQ(Parse({"verify", "--seeds", "2", "--check"}, &verify).code, -1);
+  EXPECT_TRUE(verify.check);
+  EXPECT_EQ(verify.seeds, 2u);
+}
+
+struct BadConfig {
+  std::string text;
+  std::string message;
+};
+
+TEST(ConfigTest, BadFilesExitTwoWithPosition) {
+  const std::vector<BadConfig> cases = {
+      {"nodes = 100\nfoo = 1\n", "bad.toml:2:1: unknown key 'foo'"},
+      {"[engine]\nactive_view = 5\n",
+       "bad.toml:2:1: unknown key 'engine.active_view'"},
+      {"nodes = \n", "bad.toml:1:"},
+      {"loss = 0.5\nloss = 0.1\n", "bad.toml:2:"},
+      {"nodes = \"many\"\n",
+       "bad.toml:1:9: nodes: expected an integer, got "
+       "a string"},
+      {"loss = 1.5\n", "bad.toml:1:8: loss: expected a probability in 0..1"},
+      {"mode = 3\n", "bad.toml:1:8: mode: expected a string"},
+      {"partition = [\"0.5@3s-1s\"]\n",
+       "bad.toml:1:14: partition: the window must end after it starts"},
+      {"nodes = [256, 1024]\n",
+       "nodes: expected an integer (a list only for "
+       "sweep)"},
+      {"engine = 3\n", "engine: expected a table"},
+      {"[engine]\nshuffle_period_ms = \"10s\"\n",
+       "bad.toml:2:21: engine.shuffle_period_ms: expected a number"},
+  };
+  for (const BadConfig& c : cases) {
+    const std::string path = WriteFile("bad.toml", c.text);
+    CliPlan plan;
+    const Output o = Parse({"run", "--config", path}, &plan);
+    EXPECT_EQ(o.code, kExitBadInput) << c.text;
+    EXPECT_THAT(o.err, HasSubstr(c.message)) << c.text;
+  }
+}
+
+TEST(ConfigTest, EngineValuesAreValidated) {
+  const std::string path =
+      WriteFile("engine.toml", "[engine]\nactive_view_size = 0\n");
+  CliPlan plan;
+  const Output o = Parse({"run", "--config", path}, &plan);
+  EXPECT_EQ(o.code, kExitBadInput);
+  EXPECT_THAT(o.err, HasSubstr("active_view_size"));
+}
+
+TEST(ConfigTest, EveryEngineFieldHasAKey) {
+  // A DiffusionConfig field missing here could not be set from a file.
+  int engine_keys = 0;
+  for (const Setting& s : Settings()) engine_keys += s.engine_table ? 1 : 0;
+  EXPECT_EQ(engine_keys, 26);
+}
+
+nlohmann::json ParseJson(const std::string& text) {
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << text;
+  return j;
+}
+
+TEST(RunTest, JsonHasEveryDocumentedField) {
+  const Output o =
+      Cli(Small({"run", "--nodes", "60", "--loss", "0.01", "--json", "-"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const nlohmann::json j = ParseJson(o.out);
+  for (const char* field :
+       {"nodes", "seed", "mode", "reliability", "ldh", "rmr", "byte_overhead",
+        "convergence_ms", "events", "events_per_s", "wall_s", "peak_rss_bytes",
+        "state_bytes_per_node", "trace_hash"}) {
+    EXPECT_TRUE(j.contains(field)) << field;
+  }
+  EXPECT_EQ(j["nodes"], 60);
+  EXPECT_EQ(j["seed"], 1);
+  EXPECT_EQ(j["mode"], "hybrid");
+  for (const char* p : {"p50", "p99", "max"}) {
+    EXPECT_TRUE(j["convergence_ms"][p].is_number()) << p;
+  }
+  const std::string hash = j["trace_hash"];
+  EXPECT_EQ(hash.size(), 16u);
+  EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
+  EXPECT_GT(j["events"].get<uint64_t>(), 0u);
+  EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
+  EXPECT_GE(j["reliability"].get<double>(), 0.0);
+  EXPECT_LE(j["reliability"].get<double>(), 1.0);
+  const double wall_s = j["wall_s"];
+  if (wall_s > 0) {
+    EXPECT_NEAR(j["events_per_s"].get<double>(),
+                j["events"].get<double>() / wall_s,
+                1e-6 * j["events_per_s"].get<double>());
+  }
+  EXPECT_THAT(j["replay"].get<std::string>(),
+              HasSubstr("elara-sim run --seed=1 --nodes=60"));
+  // With --json -, the table goes to stderr.
+  EXPECT_THAT(o.err, HasSubstr("trace_hash"));
+  EXPECT_THAT(o.err, HasSubstr("reliability"));
+}
+
+TEST(RunTest, TableOnStdoutAndQuietSuppressesIt) {
+  const Output o = Cli(Small({"run", "--nodes", "40"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  EXPECT_THAT(o.out, HasSubstr("elara-sim run: 40 nodes"));
+  EXPECT_THAT(o.out, HasSubstr("trace_hash"));
+  const Output quiet = Cli(Small({"run", "--nodes", "40", "--quiet"}));
+  ASSERT_EQ(quiet.code, kExitOk) << quiet.err;
+  EXPECT_EQ(quiet.out, "");
+  EXPECT_EQ(quiet.err, "");
+}
+
+std::string TraceHash(const std::vector<std::string>& args) {
+  std::vector<std::string> all = args;
+  all.insert(all.end(), {"--json", "-", "--quiet"});
+  const Output o = Cli(all);
+  EXPECT_EQ(o.code, kExitOk) << o.err;
+  return ParseJson(o.out)["trace_hash"];
+}
+
+TEST(RunTest, SameScenarioSameHashOtherSeedOtherHash) {
+  const std::vector<std::string> base =
+      Small({"run", "--nodes", "50", "--loss", "0.05", "--crash", "0.1@1s"});
+  std::vector<std::string> other = base;
+  other.insert(other.end(), {"--seed", "2"});
+  const std::string a = TraceHash(base);
+  EXPECT_EQ(a, TraceHash(base));
+  EXPECT_NE(a, TraceHash(other));
+}
+
+TEST(RunTest, JsonFileIsWrittenAndUnwritablePathExitsTwo) {
+  const std::string path = ::testing::TempDir() + "/run.json";
+  const Output o = Cli(Small({"run", "--nodes", "30", "--json", path}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(ParseJson(text.str())["nodes"], 30);
+  EXPECT_THAT(o.out, HasSubstr("trace_hash"));  // table still on stdout
+
+  const Output bad =
+      Cli(Small({"run", "--nodes", "30", "--json", "/nonexistent/dir/x"}));
+  EXPECT_EQ(bad.code, kExitBadInput);
+  EXPECT_THAT(bad.err, HasSubstr("--json /nonexistent/dir/x"));
+}
+
+TEST(RunTest, CheckFailsOnTotalLossAndPrintsReplay) {
+  const Output o = Cli(
+      Small({"run", "--nodes", "30", "--loss", "1", "--seed", "5", "--check"}));
+  EXPECT_EQ(o.code, kExitCheckFailed);
+  EXPECT_THAT(o.err, HasSubstr("check failed: reliability"));
+  EXPECT_THAT(o.err, HasSubstr("(seed 5)"));
+  EXPECT_THAT(o.err, HasSubstr("elara-sim run --seed=5 --nodes=30"));
+  // Without --check the same run exits 0.
+  EXPECT_EQ(Cli(Small({"run", "--nodes", "30", "--loss", "1", "--quiet"})).code,
+            kExitOk);
+}
+
+TEST(SweepTest, JsonHasPointsFitAndRuns) {
+  const Output o = Cli(Small({"sweep", "--nodes", "32,64,128", "--seeds", "2",
+                              "--seed", "10", "--json", "-", "--check"}));
+  ASSERT_TRUE(o.code == kExitOk || o.code == kExitCheckFailed) << o.err;
+  const nlohmann::json j = ParseJson(o.out);
+  ASSERT_EQ(j["points"].size(), 3u);
+  const std::vector<int> sizes = {32, 64, 128};
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    const nlohmann::json& p = j["points"][i];
+    EXPECT_EQ(p["nodes"], sizes[i]);
+    EXPECT_EQ(p["runs"], 2);
+    EXPECT_EQ(p["seeds"], (nlohmann::json{10, 11}));
+    for (const char* field :
+         {"reliability", "ldh", "rmr", "byte_overhead", "events",
+          "events_per_s", "wall_s", "peak_rss_bytes", "state_bytes_per_node"}) {
+      EXPECT_TRUE(p[field].is_number()) << field;
+    }
+    EXPECT_TRUE(p["convergence_ms"]["p99"].is_number());
+  }
+  for (const char* field : {"slope", "intercept", "r2"}) {
+    EXPECT_TRUE(j["fit"][field].is_number()) << field;
+  }
+  EXPECT_EQ(j["runs"].size(), 6u);
+  EXPECT_EQ(j["runs"][5]["seed"], 11);
+  EXPECT_EQ(j["runs"][5]["nodes"], 128);
+  ASSERT_TRUE(j.contains("check"));
+  EXPECT_EQ(j["check"]["passed"].get<bool>(), o.code == kExitOk);
+  // The mean LDH of a point is the mean of its runs.
+  const double mean =
+      (j["runs"][0]["ldh"].get<double>() + j["runs"][1]["ldh"].get<double>()) /
+      2;
+  EXPECT_DOUBLE_EQ(j["points"][0]["ldh"].get<double>(), mean);
+  EXPECT_THAT(o.err, HasSubstr("fit: LDH ="));  // the table, on stderr
+}
+
+TEST(SweepTest, FailedCheckPrintsReasonSeedAndReplay) {
+  const Output o = Cli(Small({"verify", "--nodes", "16,32,64", "--loss", "1",
+                              "--seed", "20", "--seeds", "2"}));
+  EXPECT_EQ(o.code, kExitCheckFailed);
+  EXPECT_THAT(o.out, HasSubstr("check: FAIL"));
+  EXPECT_THAT(o.err, HasSubstr("check failed: reliability"));
+  EXPECT_THAT(o.err, HasSubstr("replay the worst run (seed 20)"));
+  // Only the origin delivers: reliability 1/N is lowest at N=64; of the two
+  // tied seeds the first is replayed.
+  EXPECT_THAT(o.err, HasSubstr("at N=64"));
+  EXPECT_THAT(o.err, HasSubstr("elara-sim run --seed=20 --nodes=64"));
+  EXPECT_THAT(o.err, Not(HasSubstr("--help")));
+}
+
+}  // namespace
+}  // namespace elara::tools
