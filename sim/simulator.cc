@@ -131,6 +131,7 @@ absl::Status Simulator::StartEngine(uint32_t node) {
                      StreamSeed(scenario_.seed, SeedStream::kEngine, creation));
   if (!engine.ok()) return engine.status();
   engines_[node] = std::move(*engine);
+  engines_[node]->SetPayloadInterner(&payload_interner_);
   started_us_[node] = now_us_;
   wake_us_[node] = kNoWake;
   AddLive(node);

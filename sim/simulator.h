@@ -77,6 +77,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "core/engine.h"
+#include "core/payload_interner.h"
 #include "core/random.h"
 #include "core/time.h"
 #include "sim/event_queue.h"
@@ -235,6 +236,10 @@ class Simulator {
   Random bootstrap_rng_;
 
   // Per node slot (index = sim address).
+  // Shared by every engine (declared before engines_, so it outlives them):
+  // one buffer per message instead of one per node. Memory only; see
+  // core/payload_interner.h.
+  SharedPayloadInterner payload_interner_;
   std::vector<std::unique_ptr<Engine>> engines_;
   std::vector<NodeId> node_ids_;
   std::vector<int64_t> wake_us_;      // scheduled timer; INT64_MAX = none
