@@ -21,6 +21,7 @@ PACKAGES=(
   nlohmann-json3-dev    # JSON-lines control and JSON reports
   nftables              # loss/partition rules in the multi-process tests
   iproute2              # network namespaces for those tests
+  python3               # drivers of the multi-process node tests
 )
 
 missing=()
