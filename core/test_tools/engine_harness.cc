@@ -10,9 +10,9 @@ EngineHarness::EngineHarness(size_t nodes, const DiffusionConfig& config,
                              uint64_t seed, Duration latency)
     : latency_(latency), delivered_(nodes), peer_downs_(nodes) {
   for (size_t i = 0; i < nodes; ++i) {
-    auto engine = Engine::Create(config, IdOf(i),
-                                 Address::Sim(static_cast<uint32_t>(i)),
-                                 seed * 1000003 + i);
+    auto engine =
+        Engine::Create(config, IdOf(i), Address::Sim(static_cast<uint32_t>(i)),
+                       seed * 1000003 + i);
     assert(engine.ok());
     engines_.push_back(std::move(*engine));
   }

@@ -1,4 +1,4 @@
-// File: sim/simulator_benchmark.cc
+// File: tools/simulator_benchmark.cc
 //
 // Whole-simulation throughput and memory: one warm-start broadcast run per
 // benchmark (default Scenario workload: 2 s warmup, 10 broadcasts of 1 KiB
@@ -12,7 +12,7 @@
 //                  for a clean figure: --benchmark_filter=.../1000000/...)
 // plus the run's reliability, LDH, RMR and p99 convergence.
 //
-//   bazel run -c opt //sim:simulator_benchmark --
+//   bazel run -c opt //tools:simulator_benchmark --
 //       --benchmark_filter='BM_WarmBroadcast/100000/0/10/10/'
 // (one line).
 //
