@@ -56,6 +56,11 @@ DedupWindow::Verdict DedupWindow::Check(MessageId id) const {
   return CheckOrigin(origins_[it->second], id.sequence);
 }
 
+uint64_t DedupWindow::HighestSeen(NodeId origin) const {
+  auto it = index_.find(origin);
+  return it == index_.end() ? 0 : origins_[it->second].highest;
+}
+
 DedupWindow::Verdict DedupWindow::CheckOrigin(const Origin& o,
                                               uint64_t sequence) const {
   if (sequence == 0) return Verdict::kOutsideWindow;

@@ -60,6 +60,8 @@ class DedupWindow {
   // recording a new origin evicted another one.
   Verdict Insert(MessageId id, bool* origin_evicted);
 
+  // Highest sequence recorded for `origin`; 0 when the origin is unknown.
+  uint64_t HighestSeen(NodeId origin) const;
   size_t origin_count() const { return index_.size(); }
   uint64_t origins_evicted() const { return origins_evicted_; }
   size_t window_size() const { return window_size_; }

@@ -33,6 +33,9 @@ namespace {
 constexpr uint32_t kQ16One = 1u << 16;
 // Announcers remembered per missing message (the next ones to GRAFT).
 constexpr size_t kMaxAnnouncers = 4;
+// At most this many missing sequences below a newly received one are asked
+// for (see NoteSequenceGap): bounds the work a forged jump can cause.
+constexpr uint64_t kMaxGapRequests = 16;
 // "Recent" for hybrid digests and pull-mode exchange pushes: what arrived
 // in the last this-many pull periods.
 constexpr int64_t kRecentPeriods = 2;
@@ -246,6 +249,7 @@ void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
                             PeerState* peer, const GossipFrame& frame) {
   ++counters_->gossip_received;
   if (mode_ == BroadcastMode::kPush) ++push_copies_;
+  const uint64_t highest_before = dedup_.HighestSeen(frame.id.origin);
   bool origin_evicted = false;
   const DedupWindow::Verdict verdict = dedup_.Insert(frame.id, &origin_evicted);
   if (origin_evicted) ++counters_->origins_evicted;
@@ -277,6 +281,29 @@ void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
     SamplePushCopies();
   }
   Forward(now, frame.id, frame.hops, data, from.id);
+  NoteSequenceGap(now, from, frame.id, highest_before);
+}
+
+// A sequence jump from one origin means we missed its messages in between:
+// an eager push lost on a link with no lazy alternative (a leaf whose only
+// link is its parent) is otherwise never announced to us again once the
+// pull digests have moved on. The sender of the newer message most likely
+// holds the older ones: treat the gap as announced by it, so the usual
+// timer asks for them (GRAFT/IWANT) unless they arrive meanwhile.
+void Plumtree::NoteSequenceGap(Timestamp now, const PeerEntry& from,
+                               MessageId id, uint64_t highest_before) {
+  if (mode_ == BroadcastMode::kPush || highest_before == 0 ||
+      id.sequence <= highest_before + 1) {
+    return;
+  }
+  const uint64_t first =
+      std::max(highest_before + 1, id.sequence > kMaxGapRequests
+                                       ? id.sequence - kMaxGapRequests
+                                       : uint64_t{1});
+  for (uint64_t sequence = first; sequence < id.sequence; ++sequence) {
+    const MessageId gap{id.origin, sequence};
+    if (!Known(gap, now)) NoteAnnouncement(now, from, gap);
+  }
 }
 
 void Plumtree::OnDuplicate(PeerState* peer) {

@@ -1171,3 +1171,41 @@ TEST_F(PlumtreeTest, StateBytesIdleAndLoaded) {
 
 }  // namespace
 }  // namespace elara
+
+namespace elara {
+namespace {
+
+TEST(PlumtreeSwarmTest, SequenceGapRepairsALeafLongAfterPullMovedOn) {
+  // A line 0 - 1 - 2: leaf 2's only link is its parent 1. Its copy of m2 is
+  // lost and every IHAVE towards it is dropped for good, so neither lazy
+  // announcements nor pull digests can help. The next message from the same
+  // origin reveals the gap, and 2 fetches m2 from 1.
+  Swarm swarm(3, HybridConfig(), 41);
+  swarm.Link(0, 1);
+  swarm.Link(1, 2);
+  const MessageId m1 = swarm.Broadcast(0);
+  swarm.RunFor(Duration::Seconds(1));
+  bool first_copy = true;
+  swarm.set_drop([&](size_t, size_t to, const Frame& frame) {
+    if (to != 2) return false;
+    if (std::holds_alternative<IHaveFrame>(frame)) return true;
+    const auto* g = std::get_if<GossipFrame>(&frame);
+    if (g != nullptr && g->id.sequence == 2 && first_copy) {
+      first_copy = false;
+      return true;
+    }
+    return false;
+  });
+  const MessageId m2 = swarm.Broadcast(0);
+  swarm.RunFor(Duration::Seconds(20));
+  EXPECT_EQ(swarm.Deliveries(2, m2), 0);
+  const MessageId m3 = swarm.Broadcast(0);
+  swarm.RunFor(Duration::Seconds(5));
+  EXPECT_EQ(swarm.Deliveries(2, m1), 1);
+  EXPECT_EQ(swarm.Deliveries(2, m2), 1);
+  EXPECT_EQ(swarm.Deliveries(2, m3), 1);
+  EXPECT_EQ(swarm.node(2).counters.messages_repaired, 1u);
+}
+
+}  // namespace
+}  // namespace elara
