@@ -28,8 +28,8 @@ const char* BroadcastModeName(BroadcastMode mode);  // "push", "pull", "hybrid"
 bool ParseBroadcastMode(std::string_view text, BroadcastMode* mode);
 
 struct MembershipConfig {
-  size_t active_view_size = 5;    // HyParView active view bound
-  size_t passive_view_size = 30;  // HyParView passive view bound
+  size_t active_view_size = 5;             // HyParView active view bound
+  size_t passive_view_size = 30;           // HyParView passive view bound
   uint8_t active_random_walk_length = 6;   // ARWL
   uint8_t passive_random_walk_length = 3;  // PRWL
   size_t shuffle_active_count = 3;         // ka
@@ -74,9 +74,39 @@ struct BroadcastConfig {
   Duration message_cache_ttl = Duration::Seconds(30);
 };
 
+// Keyed, versioned state (core/state_sync.h).
+struct StateConfig {
+  // Keys held, live values and tombstones together. A local write of a new
+  // key beyond it fails with ResourceExhausted; a received entry for a new
+  // key is counted (state_entries_refused) and dropped.
+  size_t max_state_entries = 65536;
+  // Tombstones held (<= max_state_entries); beyond it the one that expires
+  // first is purged early (counted in state_tombstones_evicted).
+  size_t max_tombstones = 16384;
+  // Largest value. The engine also caps it so that one update fits one
+  // datagram: min(max_value_bytes, max_datagram_bytes - 64).
+  size_t max_value_bytes = 1024;
+  // A tombstone is purged when its HLC wall time is this old by the local
+  // clock. A node cut off for longer than this may keep, and hand back, a
+  // value deleted meanwhile (see core/state_sync.h, "resurrection").
+  Duration tombstone_ttl = Duration::Seconds(3600);
+  // Each node starts one anti-entropy round with a random active peer per
+  // period (while it holds any entry).
+  Duration anti_entropy_period = Duration::Seconds(1);
+  // Bytes one anti-entropy round may put on the wire, both directions and
+  // datagram headers included; a larger difference flows over several
+  // rounds.
+  size_t anti_entropy_budget_bytes = 4 * kDefaultMaxDatagramBytes;
+  // A received version more than this ahead of the local clock advances the
+  // local clock only this far (counted); the entry itself is still merged.
+  // Duration::Infinite() disables the bound.
+  Duration max_clock_drift = Duration::Seconds(3600);
+};
+
 struct DiffusionConfig {
   MembershipConfig membership;
   BroadcastConfig broadcast;
+  StateConfig state;
   size_t max_datagram_bytes = kDefaultMaxDatagramBytes;
   // Bound of the engine's event queue (drained by PollEvent); overflow is
   // counted in EngineCounters::events_dropped.

@@ -2,9 +2,14 @@
 // share: the PRNG, the counters, the outbox, and the bounded output queues.
 //
 // Pipeline of HandleDatagram (ARCHITECTURE.md): decode and validate ->
-// dispatch by frame type (1-15 membership, 16-31 broadcast) -> the
-// sub-protocol updates its state -> Flush() packs what they queued into
+// dispatch by frame type (1-15 membership, 16-31 broadcast, 32-47 state) ->
+// the sub-protocol updates its state -> Flush() packs what they queued into
 // datagrams, one destination at a time, in the order it was queued.
+//
+// State (StateSync) draws from its own PRNG, seeded from the engine's seed
+// without consuming the engine's stream, and schedules nothing while its
+// store is empty: an engine that never touches state behaves, bit for bit,
+// as one without it.
 #include "core/engine.h"
 
 #include <algorithm>
@@ -15,6 +20,7 @@
 #include "core/outbox.h"
 #include "core/plumtree.h"
 #include "core/random.h"
+#include "core/state_sync.h"
 
 namespace elara {
 
@@ -38,6 +44,15 @@ namespace {
 
 bool IsMembershipFrame(FrameType type) {
   return static_cast<uint8_t>(type) < 16;
+}
+bool IsStateFrame(FrameType type) {
+  const auto t = static_cast<uint8_t>(type);
+  return t >= 32 && t < 48;
+}
+
+uint64_t StateSeed(uint64_t seed) {
+  uint64_t state = seed ^ 0x57a7e5eedull;
+  return SplitMix64(&state);
 }
 
 // A FIFO over a vector: cheap when drained after every call, and no
@@ -65,7 +80,7 @@ class DrainQueue {
 
 }  // namespace
 
-struct Engine::Impl : public MembershipListener {
+struct Engine::Impl : public MembershipListener, public StateRouting {
   Impl(const DiffusionConfig& config, NodeId self_id, Address self_address,
        uint64_t seed)
       : config(config),
@@ -73,7 +88,18 @@ struct Engine::Impl : public MembershipListener {
         rng(seed),
         membership(config.membership, self, &rng, &outbox, &counters, this),
         plumtree(config.broadcast, self_id, config.max_datagram_bytes, &rng,
-                 &outbox, &counters) {}
+                 &outbox, &counters),
+        state(config.state, self_id, config.max_datagram_bytes, StateSeed(seed),
+              &outbox, &counters, this) {}
+
+  BroadcastMode StateMode() const override { return plumtree.mode(); }
+  std::vector<PeerEntry> StateActivePeers() const override {
+    return membership.active_view();
+  }
+  std::vector<NodeId> StateEagerPeers() const override {
+    return plumtree.EagerPeers();
+  }
+  size_t StatePushFanout() const override { return plumtree.fanout(); }
 
   void OnNeighborUp(Timestamp now, const PeerEntry& peer) override {
     plumtree.OnNeighborUp(now, peer);
@@ -86,6 +112,8 @@ struct Engine::Impl : public MembershipListener {
   void Dispatch(Timestamp now, const PeerEntry& from, const Frame& frame) {
     if (IsMembershipFrame(TypeOf(frame))) {
       membership.HandleFrame(now, from, frame);
+    } else if (IsStateFrame(TypeOf(frame))) {
+      state.HandleFrame(now, from, frame);
     } else {
       const bool from_is_active = membership.FindActive(from.id) != nullptr;
       plumtree.HandleFrame(now, from, from_is_active, frame);
@@ -102,6 +130,7 @@ struct Engine::Impl : public MembershipListener {
   Outbox outbox;
   Membership membership;
   Plumtree plumtree;
+  StateSync state;
   DrainQueue<Transmit> transmits;
   DrainQueue<EngineEvent> events;
   DecodedDatagram decoded;
@@ -147,6 +176,7 @@ void Engine::Impl::Flush() {
     for (auto& [to, builder] : open) FinishDatagram(&builder, to);
     pending.clear();
   }
+  state.ReleaseSent();
   std::vector<EngineEvent>& emitted = outbox.events();
   for (EngineEvent& event : emitted) {
     if (events.size() >= config.max_pending_events) {
@@ -202,6 +232,7 @@ void Engine::HandleTimeout(Timestamp now) {
   if (e.left) return;
   if (e.membership.NextTimeout() <= now) e.membership.HandleTimeout(now);
   if (e.plumtree.NextTimeout() <= now) e.plumtree.HandleTimeout(now);
+  if (e.state.NextTimeout() <= now) e.state.HandleTimeout(now);
   e.Flush();
 }
 
@@ -262,6 +293,54 @@ void Engine::SetPayloadInterner(PayloadInterner* interner) {
   impl_->plumtree.set_payload_interner(interner);
 }
 
+absl::Status Engine::PropagateState(Timestamp now, StateId key,
+                                    std::span<const uint8_t> value) {
+  Impl& e = *impl_;
+  if (e.left) return absl::FailedPreconditionError("state: the node has left");
+  absl::Status status = e.state.Propagate(now, key, value);
+  e.Flush();
+  return status;
+}
+
+absl::Status Engine::PushState(Timestamp now, StateId key,
+                               std::span<const uint8_t> value,
+                               std::span<const Address> targets) {
+  Impl& e = *impl_;
+  if (e.left) return absl::FailedPreconditionError("state: the node has left");
+  absl::Status status = e.state.Push(now, key, value, targets);
+  e.Flush();
+  return status;
+}
+
+absl::Status Engine::PullState(Timestamp now, std::span<const StateId> keys,
+                               const Address& source) {
+  Impl& e = *impl_;
+  if (e.left) return absl::FailedPreconditionError("state: the node has left");
+  absl::Status status = e.state.Pull(now, keys, source);
+  e.Flush();
+  return status;
+}
+
+absl::Status Engine::DeleteState(Timestamp now, StateId key) {
+  Impl& e = *impl_;
+  if (e.left) return absl::FailedPreconditionError("state: the node has left");
+  absl::Status status = e.state.Delete(now, key);
+  e.Flush();
+  return status;
+}
+
+std::optional<StateValue> Engine::GetState(StateId key) const {
+  return impl_->state.Get(key);
+}
+
+uint64_t Engine::StateDigest() const { return impl_->state.store().Digest(); }
+
+size_t Engine::StateKeyCount() const { return impl_->state.store().live(); }
+
+void Engine::SetStateClockOffset(Duration offset) {
+  impl_->state.set_clock_offset(offset);
+}
+
 std::optional<Transmit> Engine::PollTransmit() {
   return impl_->transmits.Pop();
 }
@@ -270,8 +349,8 @@ std::optional<EngineEvent> Engine::PollEvent() { return impl_->events.Pop(); }
 
 Timestamp Engine::NextTimeout() const {
   if (impl_->left) return Timestamp::Infinite();
-  return std::min(impl_->membership.NextTimeout(),
-                  impl_->plumtree.NextTimeout());
+  return std::min({impl_->membership.NextTimeout(),
+                   impl_->plumtree.NextTimeout(), impl_->state.NextTimeout()});
 }
 
 NodeId Engine::id() const { return impl_->self.id; }
@@ -294,8 +373,9 @@ std::vector<NodeId> Engine::EagerPeers() const {
 size_t Engine::StateBytes() const {
   const Impl& e = *impl_;
   // The sub-protocols count their own object; subtract it once from Impl.
-  return sizeof(Engine) + sizeof(Impl) - sizeof(Membership) - sizeof(Plumtree) +
-         e.membership.StateBytes() + e.plumtree.StateBytes() +
+  return sizeof(Engine) + sizeof(Impl) - sizeof(Membership) - sizeof(Plumtree) -
+         sizeof(StateSync) + e.membership.StateBytes() +
+         e.plumtree.StateBytes() + e.state.StateBytes() +
          e.transmits.CapacityBytes() + e.events.CapacityBytes() +
          e.decoded.frames.capacity() * sizeof(Frame) + e.outbox.CapacityBytes();
 }

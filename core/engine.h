@@ -10,6 +10,10 @@
 //   HandleTimeout(now)                ->  PollEvent()     delivery, peer
 //   up/down Join / Leave / Broadcast / ...    ->  NextTimeout()   earliest
 //   deadline
+//   PropagateState / DeleteState ...          (state changed events)
+//
+// Sub-protocols: membership (core/membership.h), broadcast
+// (core/plumtree.h), keyed state (core/state_sync.h).
 //
 // Guarantees:
 //   - Same seed, same inputs (times included) => same outputs, bit for bit.
@@ -79,7 +83,28 @@ struct PeerDownEvent {
   PeerDownCause cause = PeerDownCause::kTimeout;
   Timestamp at;
 };
-using EngineEvent = std::variant<DeliveredEvent, PeerUpEvent, PeerDownEvent>;
+// A key's value changed here because of an entry received from another
+// node (not for this node's own writes).
+struct StateChangedEvent {
+  StateId key;
+  // The new value; nullptr when the key was deleted.
+  std::shared_ptr<const std::vector<uint8_t>> value;
+  bool deleted = false;
+  StateVersion version;  // of the write that made this value
+  // Links the update travelled when it came by dissemination; 0 when it
+  // came by anti-entropy or a pull (repaired = true).
+  uint32_t hops = 0;
+  bool repaired = false;
+  Timestamp at;
+};
+using EngineEvent =
+    std::variant<DeliveredEvent, PeerUpEvent, PeerDownEvent, StateChangedEvent>;
+
+// A value as GetState reads it.
+struct StateValue {
+  std::shared_ptr<const std::vector<uint8_t>> value;
+  StateVersion version;
+};
 
 // Counters, monotonic over the engine's life.
 struct EngineCounters {
@@ -109,6 +134,28 @@ struct EngineCounters {
   uint64_t passive_view_evictions = 0;
   uint64_t peers_down = 0;
   uint64_t rejoins = 0;  // rejoin attempts after isolation
+
+  // State propagation (core/state_sync.h).
+  uint64_t state_writes = 0;        // local writes and deletes accepted
+  uint64_t state_updates_sent = 0;  // StateUpdate frames queued
+  uint64_t state_updates_received = 0;
+  uint64_t state_updates_applied = 0;   // ... that changed the local state
+  uint64_t state_entries_refused = 0;   // received over a bound, dropped
+  uint64_t state_entries_repaired = 0;  // changed the state via a delta
+  uint64_t state_tombstones_purged = 0;
+  uint64_t state_tombstones_evicted = 0;   // max_tombstones hit
+  uint64_t state_clock_drift_clamped = 0;  // max_clock_drift hit
+  uint64_t state_rounds_started = 0;       // anti-entropy rounds initiated
+  uint64_t state_rounds_in_sync = 0;    // digests equal (counted by responder)
+  uint64_t state_rounds_decoded = 0;    // difference found by the sketch
+  uint64_t state_rounds_streamed = 0;   // a slice streamed instead
+  uint64_t state_rounds_failed = 0;     // sketch did not decode within budget
+  uint64_t state_rounds_abandoned = 0;  // still waiting at the next round
+  uint64_t state_requests_refused = 0;  // responder rate bound hit
+  uint64_t state_frames_ignored = 0;    // out of round or malformed
+  uint64_t state_corrections_dropped = 0;  // correction list bound hit
+  uint64_t state_sync_bytes_out = 0;       // anti-entropy frame bytes sent
+  uint64_t state_sync_bytes_in = 0;        // anti-entropy frame bytes received
 };
 
 class Membership;
@@ -161,6 +208,38 @@ class Engine {
   // simulator's memory saver; see core/payload_interner.h). nullptr turns
   // it off. REQUIRES: `interner` outlives the engine.
   void SetPayloadInterner(PayloadInterner* interner);
+
+  // --- State (keyed, versioned, last writer wins; see core/state_sync.h) ---
+  // Writes `value` under `key` with a new hybrid-logical-clock version and
+  // spreads it to the whole swarm (pushed along the broadcast mode's links,
+  // repaired by anti-entropy). Fails with ResourceExhausted, changing
+  // nothing, when the value exceeds the value bound or the key is new and
+  // the store is full; FailedPrecondition after Leave.
+  absl::Status PropagateState(Timestamp now, StateId key,
+                              std::span<const uint8_t> value);
+  // The same write, sent only to `targets` (who do not relay it); the rest
+  // of the swarm learns it by anti-entropy.
+  absl::Status PushState(Timestamp now, StateId key,
+                         std::span<const uint8_t> value,
+                         std::span<const Address> targets);
+  // Asks `source` for its entries of these keys (at most 1024, else
+  // InvalidArgument); what it has newer arrives as StateChangedEvents.
+  absl::Status PullState(Timestamp now, std::span<const StateId> keys,
+                         const Address& source);
+  // Deletes `key` everywhere: a tombstone that wins over older values and
+  // is purged after state.tombstone_ttl.
+  absl::Status DeleteState(Timestamp now, StateId key);
+  // The current value of `key`; nullopt when absent or deleted.
+  std::optional<StateValue> GetState(StateId key) const;
+  // Hash of every entry held (values and tombstones, with versions): two
+  // nodes with the same digest hold the same state.
+  uint64_t StateDigest() const;
+  // Keys with a live value.
+  size_t StateKeyCount() const;
+  // The hybrid logical clock's physical time is `now + offset`: the runtime
+  // can align its monotonic clock to wall time, the simulator can skew a
+  // node's clock.
+  void SetStateClockOffset(Duration offset);
 
   // --- Outputs ---
   std::optional<Transmit> PollTransmit();

@@ -373,3 +373,267 @@ TEST(SharedPayloadInternerTest, DifferentBytesUnderOneIdAreNotShared) {
 
 }  // namespace
 }  // namespace elara
+
+// --- State through the engine ---------------------------------------------
+
+namespace elara {
+namespace {
+
+std::vector<uint8_t> StateValue8(uint64_t v) {
+  std::vector<uint8_t> out(8);
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+  return out;
+}
+
+bool StateConverged(test::EngineHarness& h) {
+  for (size_t i = 1; i < h.size(); ++i) {
+    if (h.crashed(i)) continue;
+    if (h.engine(i).StateDigest() != h.engine(0).StateDigest()) return false;
+  }
+  return true;
+}
+
+TEST(EngineStateTest, PropagatesInEveryBroadcastMode) {
+  for (BroadcastMode mode :
+       {BroadcastMode::kHybrid, BroadcastMode::kPush, BroadcastMode::kPull}) {
+    DiffusionConfig c = SmallConfig();
+    c.broadcast.mode = mode;
+    test::EngineHarness h(20, c, 41);
+    JoinAll(h);
+    for (uint64_t k = 0; k < 6; ++k) {
+      ASSERT_TRUE(h.engine(k * 3)
+                      .PropagateState(h.now(), StateId(k), StateValue8(k))
+                      .ok());
+      h.RunFor(Duration::Millis(20));
+    }
+    h.RunFor(Duration::Seconds(mode == BroadcastMode::kPull ? 20 : 2));
+    for (size_t i = 0; i < h.size(); ++i) {
+      for (uint64_t k = 0; k < 6; ++k) {
+        std::optional<StateValue> v = h.engine(i).GetState(StateId(k));
+        ASSERT_TRUE(v.has_value())
+            << BroadcastModeName(mode) << " node " << i << " key " << k;
+        EXPECT_EQ(*v->value, StateValue8(k));
+        EXPECT_EQ(v->version.origin, h.engine(k * 3).id());
+      }
+      EXPECT_EQ(h.engine(i).StateKeyCount(), 6u);
+    }
+    EXPECT_TRUE(StateConverged(h)) << BroadcastModeName(mode);
+    if (mode != BroadcastMode::kPull) {
+      EXPECT_GT(h.Sum(&EngineCounters::state_updates_applied), 6u * 15);
+    } else {
+      EXPECT_EQ(h.Sum(&EngineCounters::state_updates_sent), 0u);
+    }
+  }
+}
+
+TEST(EngineStateTest, PartitionHealsToIdenticalDigests) {
+  test::EngineHarness h(16, SmallConfig(), 42);
+  JoinAll(h);
+  // Half the swarm cannot reach the other half for 8 s: both halves keep
+  // writing, the same keys included. Membership may tear links meanwhile.
+  h.set_drop_rule([](const test::EngineHarness::InFlight& f) {
+    return (f.from < 8) != (f.to < 8);
+  });
+  Random rng(43);
+  for (int w = 0; w < 60; ++w) {
+    const size_t node = rng.UniformBelow(h.size());
+    const StateId key(rng.UniformBelow(25));
+    if (rng.OneIn(5)) {
+      ASSERT_TRUE(h.engine(node).DeleteState(h.now(), key).ok());
+    } else {
+      ASSERT_TRUE(h.engine(node)
+                      .PropagateState(h.now(), key, StateValue8(rng.Next64()))
+                      .ok());
+    }
+    h.RunFor(Duration::Millis(130));
+  }
+  EXPECT_FALSE(StateConverged(h));
+  h.set_drop_rule(nullptr);
+  bool converged = false;
+  for (int step = 0; step < 120 && !converged; ++step) {
+    h.RunFor(Duration::Millis(500));
+    converged = StateConverged(h);
+  }
+  EXPECT_TRUE(converged);
+  EXPECT_GT(h.Sum(&EngineCounters::state_rounds_decoded) +
+                h.Sum(&EngineCounters::state_rounds_streamed),
+            0u);
+}
+
+TEST(EngineStateTest, ConflictsAndSkewedClocksResolveTheSameEverywhere) {
+  test::EngineHarness h(10, SmallConfig(), 44);
+  JoinAll(h);
+  h.engine(7).SetStateClockOffset(Duration::Seconds(-600));  // 10 min late
+  ASSERT_TRUE(
+      h.engine(2).PropagateState(h.now(), StateId(1), StateValue8(2)).ok());
+  h.RunFor(Duration::Seconds(1));
+  // Node 7 saw node 2's write: its own, later in real time, wins although
+  // its clock is behind.
+  ASSERT_TRUE(
+      h.engine(7).PropagateState(h.now(), StateId(1), StateValue8(7)).ok());
+  // Two nodes write another key at the same instant: the larger origin id
+  // wins everywhere.
+  ASSERT_TRUE(
+      h.engine(3).PropagateState(h.now(), StateId(2), StateValue8(3)).ok());
+  ASSERT_TRUE(
+      h.engine(5).PropagateState(h.now(), StateId(2), StateValue8(5)).ok());
+  h.RunFor(Duration::Seconds(3));
+  ASSERT_TRUE(StateConverged(h));
+  for (size_t i = 0; i < h.size(); ++i) {
+    EXPECT_EQ(*h.engine(i).GetState(StateId(1))->value, StateValue8(7)) << i;
+    EXPECT_EQ(*h.engine(i).GetState(StateId(2))->value, StateValue8(5)) << i;
+  }
+}
+
+TEST(EngineStateTest, DeleteRemovesEverywhere) {
+  DiffusionConfig c = SmallConfig();
+  c.state.tombstone_ttl = Duration::Seconds(20);
+  test::EngineHarness h(8, c, 45);
+  JoinAll(h);
+  ASSERT_TRUE(
+      h.engine(1).PropagateState(h.now(), StateId(9), StateValue8(1)).ok());
+  h.RunFor(Duration::Seconds(1));
+  ASSERT_TRUE(h.engine(4).DeleteState(h.now(), StateId(9)).ok());
+  h.RunFor(Duration::Seconds(2));
+  for (size_t i = 0; i < h.size(); ++i) {
+    EXPECT_FALSE(h.engine(i).GetState(StateId(9)).has_value()) << i;
+    EXPECT_EQ(h.engine(i).StateKeyCount(), 0u);
+  }
+  const uint64_t digest_with_tombstone = h.engine(0).StateDigest();
+  h.RunFor(Duration::Seconds(30));
+  EXPECT_TRUE(StateConverged(h));
+  EXPECT_NE(h.engine(0).StateDigest(), digest_with_tombstone) << "purged";
+  EXPECT_EQ(h.Sum(&EngineCounters::state_tombstones_purged), 8u);
+}
+
+TEST(EngineStateTest, RefusalsAreErrors) {
+  test::EngineHarness h(2, SmallConfig(), 46);
+  JoinAll(h);
+  Engine& e = h.engine(0);
+  EXPECT_EQ(e.PropagateState(
+                 h.now(), StateId(1),
+                 std::vector<uint8_t>(e.config().state.max_value_bytes + 1))
+                .code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(e.GetState(StateId(1)).has_value());
+  const std::vector<StateId> too_many(kMaxListEntries * 4 + 1, StateId(1));
+  EXPECT_EQ(e.PullState(h.now(), too_many, h.engine(1).address()).code(),
+            absl::StatusCode::kInvalidArgument);
+  e.Leave(h.now());
+  EXPECT_EQ(e.PropagateState(h.now(), StateId(1), StateValue8(1)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(e.DeleteState(h.now(), StateId(1)).code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(EngineStateTest, StateConfigIsValidated) {
+  const auto error_of = [](DiffusionConfig c) {
+    return std::string(
+        Engine::Create(c, NodeId(1), Address::Sim(1), 1).status().message());
+  };
+  DiffusionConfig c;
+  c.state.max_tombstones = c.state.max_state_entries + 1;
+  EXPECT_NE(error_of(c).find("state.max_tombstones"), std::string::npos);
+  c = DiffusionConfig();
+  c.state.anti_entropy_budget_bytes = 100;
+  EXPECT_NE(error_of(c).find("state.anti_entropy_budget_bytes"),
+            std::string::npos);
+  c = DiffusionConfig();
+  c.state.anti_entropy_period = Duration::Zero();
+  EXPECT_NE(error_of(c).find("state.anti_entropy_period"), std::string::npos);
+  c = DiffusionConfig();
+  c.state.tombstone_ttl = Duration::Infinite();
+  EXPECT_NE(error_of(c).find("state.tombstone_ttl"), std::string::npos);
+  c = DiffusionConfig();
+  c.state.max_clock_drift = Duration::Zero();
+  EXPECT_NE(error_of(c).find("state.max_clock_drift"), std::string::npos);
+  c = DiffusionConfig();
+  c.state.max_clock_drift = Duration::Infinite();  // no bound: allowed
+  EXPECT_TRUE(Engine::Create(c, NodeId(1), Address::Sim(1), 1).ok());
+  // A small datagram caps the value bound instead of failing validation.
+  c = DiffusionConfig();
+  c.max_datagram_bytes = 300;
+  auto e = Engine::Create(c, NodeId(1), Address::Sim(1), 1);
+  ASSERT_TRUE(e.ok());
+  const Timestamp now = Timestamp::FromMicros(1'000'000);
+  EXPECT_TRUE(
+      (*e)->PropagateState(now, StateId(1), std::vector<uint8_t>(236)).ok());
+  EXPECT_FALSE(
+      (*e)->PropagateState(now, StateId(2), std::vector<uint8_t>(237)).ok());
+}
+
+TEST(EngineStateTest, EnginesThatNeverTouchStateSendNoStateFrames) {
+  test::EngineHarness h(12, SmallConfig(), 47);
+  JoinAll(h);
+  for (int m = 0; m < 5; ++m) {
+    ASSERT_TRUE(h.engine(m).Broadcast(h.now(), Payload(100)).ok());
+    h.RunFor(Duration::Millis(200));
+  }
+  h.RunFor(Duration::Seconds(5));
+  EXPECT_EQ(h.Sum(&EngineCounters::state_sync_bytes_out), 0u);
+  EXPECT_EQ(h.Sum(&EngineCounters::state_updates_sent), 0u);
+  EXPECT_EQ(h.Sum(&EngineCounters::state_rounds_started), 0u);
+}
+
+TEST(EngineStateTest, StateBytesCountsTheStore) {
+  test::EngineHarness h(2, SmallConfig(), 48);
+  JoinAll(h);
+  const size_t before = h.engine(0).StateBytes();
+  for (uint64_t k = 0; k < 1000; ++k) {
+    ASSERT_TRUE(
+        h.engine(0)
+            .PropagateState(h.now(), StateId(k), std::vector<uint8_t>(100, 1))
+            .ok());
+  }
+  const size_t after = h.engine(0).StateBytes();
+  EXPECT_GT(after, before + 1000 * 100);
+  EXPECT_LT(after, before + 1000 * 400);
+}
+
+// Events need the engine's own queue: two engines wired by hand.
+TEST(EngineStateTest, RemoteChangesRaiseStateChangedEvents) {
+  DiffusionConfig c = SmallConfig();
+  auto a = std::move(*Engine::Create(c, NodeId(1), Address::Sim(1), 1));
+  auto b = std::move(*Engine::Create(c, NodeId(2), Address::Sim(2), 2));
+  Timestamp now = Timestamp::FromMicros(5'000'000);
+  ASSERT_TRUE(a->WarmStartAddActive(now, PeerEntry{b->id(), b->address()}));
+  ASSERT_TRUE(b->WarmStartAddActive(now, PeerEntry{a->id(), a->address()}));
+  const auto carry = [&](Engine& from, Engine& to) {
+    while (std::optional<Transmit> t = from.PollTransmit()) {
+      to.HandleDatagram(now, from.address(), t->bytes);
+    }
+  };
+  ASSERT_TRUE(a->PropagateState(now, StateId(3), StateValue8(33)).ok());
+  EXPECT_FALSE(a->PollEvent().has_value()) << "no event for one's own write";
+  carry(*a, *b);
+  std::optional<EngineEvent> event = b->PollEvent();
+  ASSERT_TRUE(event.has_value());
+  const auto* changed = std::get_if<StateChangedEvent>(&*event);
+  ASSERT_NE(changed, nullptr);
+  EXPECT_EQ(changed->key, StateId(3));
+  EXPECT_EQ(*changed->value, StateValue8(33));
+  EXPECT_FALSE(changed->deleted);
+  EXPECT_EQ(changed->version.origin, NodeId(1));
+  EXPECT_EQ(changed->hops, 1u);
+  EXPECT_FALSE(changed->repaired);
+  EXPECT_EQ(changed->at, now);
+  // A duplicate changes nothing and raises nothing.
+  ASSERT_TRUE(a->PushState(now, StateId(4), StateValue8(44),
+                           std::vector<Address>{b->address()})
+                  .ok());
+  carry(*a, *b);
+  ASSERT_TRUE(b->PollEvent().has_value());
+  ASSERT_TRUE(a->DeleteState(now, StateId(3)).ok());
+  carry(*a, *b);
+  event = b->PollEvent();
+  ASSERT_TRUE(event.has_value());
+  changed = std::get_if<StateChangedEvent>(&*event);
+  ASSERT_NE(changed, nullptr);
+  EXPECT_TRUE(changed->deleted);
+  EXPECT_EQ(changed->value, nullptr);
+  EXPECT_FALSE(b->GetState(StateId(3)).has_value());
+  EXPECT_FALSE(b->PollEvent().has_value());
+}
+
+}  // namespace
+}  // namespace elara

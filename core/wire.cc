@@ -31,6 +31,28 @@
 //   IHave           := entries:list<MessageId hops>
 //   Graft, IWant    := ids:list<MessageId>
 //
+//   round           := 4 bytes (u32)
+//   count32         := varint < 2^32 (else kBadField)
+//   StateRecord     := key:8 bytes origin:NodeId wall_us:varint
+//                      (<= kMaxHlcWallMicros) logical:varint (< 2^32)
+//                      flags:u8 (bit 0 deleted; other bits -> kBadField)
+//                      then, unless deleted, value_length:varint value
+//   StateUpdate     := flags:u8 (bit 0 relay) hops record:StateRecord
+//   StateDigest     := round count:count32 hash:8 bytes
+//   StateRanges     := round slices:list<count:count32 hash:2 bytes>
+//   StateSketchRequest := round slice_mask:8 bytes reference_us:varint
+//                      start:varint cells:varint (cells >= 1, start + cells
+//                      <= kMaxSketchIndex, reference_us <= kMaxHlcWallMicros)
+//   StateSketch     := round slice_mask:8 bytes set_hash:8 bytes
+//                      start:varint cells:list<count:u8 key_sum:8 bytes
+//                      tag_sum:4 bytes> (start + #cells <= kMaxSketchIndex)
+//   StateDelta      := round flags:u8 (bit 0 has_resume) [resume:8 bytes]
+//                      records:list<StateRecord>
+//   StateRequest    := round max_reply_bytes:count32
+//                      keys:list<key:8 bytes tag:4 bytes>
+//   StateStreamRequest := round from:8 bytes to:8 bytes (from <= to)
+//                      max_reply_bytes:count32
+//
 // The encoding is canonical: varints must be minimal (a last byte of 0 after
 // other bytes is kBadVarint), bools are 0/1 and every body must be consumed
 // exactly. So a datagram that decodes re-encodes to the very same bytes,
@@ -58,6 +80,10 @@ namespace {
 
 constexpr uint64_t kMaxHops = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kMaxSimIndex = std::numeric_limits<uint32_t>::max();
+constexpr uint64_t kMaxCount32 = std::numeric_limits<uint32_t>::max();
+constexpr uint8_t kRecordDeleted = 0x01;
+constexpr uint8_t kUpdateRelay = 0x01;
+constexpr uint8_t kDeltaHasResume = 0x01;
 
 // --- Sizes -------------------------------------------------------------------
 
@@ -121,6 +147,45 @@ size_t BodyBytes(const IHaveFrame& f) {
 size_t BodyBytes(const GraftFrame& f) { return IdListBytes(f.ids); }
 size_t BodyBytes(const IWantFrame& f) { return IdListBytes(f.ids); }
 
+size_t RecordBytes(const StateRecord& r) {
+  size_t n = 8 + 8 + VarintBytes(r.version.wall_us) +
+             VarintBytes(r.version.logical) + 1;
+  if (!r.deleted) n += VarintBytes(r.value.size()) + r.value.size();
+  return n;
+}
+size_t BodyBytes(const StateUpdateFrame& f) {
+  return 1 + VarintBytes(f.hops) + RecordBytes(f.record);
+}
+size_t BodyBytes(const StateDigestFrame& f) {
+  return 4 + VarintBytes(f.count) + 8;
+}
+size_t BodyBytes(const StateRangesFrame& f) {
+  size_t n = 4 + VarintBytes(f.slices.size());
+  for (const StateSliceDigest& d : f.slices) n += VarintBytes(d.count) + 2;
+  return n;
+}
+size_t BodyBytes(const StateSketchRequestFrame& f) {
+  return 4 + 8 + VarintBytes(f.reference_us) + VarintBytes(f.start) +
+         VarintBytes(f.cells);
+}
+size_t BodyBytes(const StateSketchFrame& f) {
+  size_t n = 4 + 8 + 8 + VarintBytes(f.start) + VarintBytes(f.cells.size());
+  n += f.cells.size() * (1 + 8 + 4);
+  return n;
+}
+size_t BodyBytes(const StateDeltaFrame& f) {
+  size_t n = 4 + 1 + (f.has_resume ? 8 : 0) + VarintBytes(f.records.size());
+  for (const StateRecord& r : f.records) n += RecordBytes(r);
+  return n;
+}
+size_t BodyBytes(const StateRequestFrame& f) {
+  return 4 + VarintBytes(f.max_reply_bytes) + VarintBytes(f.keys.size()) +
+         f.keys.size() * (8 + 4);
+}
+size_t BodyBytes(const StateStreamRequestFrame& f) {
+  return 4 + 8 + 8 + VarintBytes(f.max_reply_bytes);
+}
+
 // --- Validation (encode side: refuse what the decoder would reject) ---------
 
 WireError CheckAddress(const Address& a) {
@@ -177,6 +242,53 @@ WireError Check(const IHaveFrame& f) {
 }
 WireError Check(const GraftFrame& f) { return CheckIds(f.ids); }
 WireError Check(const IWantFrame& f) { return CheckIds(f.ids); }
+
+WireError CheckRecord(const StateRecord& r) {
+  if (r.version.wall_us > kMaxHlcWallMicros) return WireError::kBadField;
+  if (r.deleted && !r.value.empty()) return WireError::kBadField;
+  return WireError::kOk;
+}
+WireError Check(const StateUpdateFrame& f) { return CheckRecord(f.record); }
+WireError Check(const StateDigestFrame& f) {
+  return f.count <= kMaxCount32 ? WireError::kOk : WireError::kBadField;
+}
+WireError Check(const StateRangesFrame& f) {
+  if (f.slices.size() > kMaxListEntries) return WireError::kTooManyEntries;
+  for (const StateSliceDigest& d : f.slices) {
+    if (d.count > kMaxCount32) return WireError::kBadField;
+  }
+  return WireError::kOk;
+}
+WireError Check(const StateSketchRequestFrame& f) {
+  const bool ok = f.cells >= 1 && f.start < kMaxSketchIndex &&
+                  f.cells <= kMaxSketchIndex - f.start &&
+                  f.reference_us <= kMaxHlcWallMicros;
+  return ok ? WireError::kOk : WireError::kBadField;
+}
+WireError Check(const StateSketchFrame& f) {
+  if (f.cells.size() > kMaxListEntries) return WireError::kTooManyEntries;
+  if (f.start > kMaxSketchIndex || f.cells.size() > kMaxSketchIndex - f.start) {
+    return WireError::kBadField;
+  }
+  return WireError::kOk;
+}
+WireError Check(const StateDeltaFrame& f) {
+  if (f.records.size() > kMaxListEntries) return WireError::kTooManyEntries;
+  if (!f.has_resume && f.resume != 0) return WireError::kBadField;
+  for (const StateRecord& r : f.records) {
+    if (WireError e = CheckRecord(r); e != WireError::kOk) return e;
+  }
+  return WireError::kOk;
+}
+WireError Check(const StateRequestFrame& f) {
+  if (f.keys.size() > kMaxListEntries) return WireError::kTooManyEntries;
+  return f.max_reply_bytes <= kMaxCount32 ? WireError::kOk
+                                          : WireError::kBadField;
+}
+WireError Check(const StateStreamRequestFrame& f) {
+  const bool ok = f.from <= f.to && f.max_reply_bytes <= kMaxCount32;
+  return ok ? WireError::kOk : WireError::kBadField;
+}
 
 // --- Writing -----------------------------------------------------------------
 
@@ -243,6 +355,21 @@ class Writer {
     Varint(ids.size());
     for (const MessageId& id : ids) Message(id);
   }
+  void U32(uint32_t v) {
+    for (int i = 0; i < 4; ++i) p_[i] = static_cast<uint8_t>(v >> (8 * i));
+    p_ += 4;
+  }
+  void Record(const StateRecord& r) {
+    U64(r.key.value());
+    Id(r.version.origin);
+    Varint(r.version.wall_us);
+    Varint(r.version.logical);
+    U8(r.deleted ? kRecordDeleted : 0);
+    if (!r.deleted) {
+      Varint(r.value.size());
+      Bytes(r.value.data(), r.value.size());
+    }
+  }
 
  private:
   uint8_t* p_;
@@ -282,6 +409,65 @@ void EncodeBody(const IHaveFrame& f, Writer* w) {
 }
 void EncodeBody(const GraftFrame& f, Writer* w) { w->Ids(f.ids); }
 void EncodeBody(const IWantFrame& f, Writer* w) { w->Ids(f.ids); }
+void EncodeBody(const StateUpdateFrame& f, Writer* w) {
+  w->U8(f.relay ? kUpdateRelay : 0);
+  w->Varint(f.hops);
+  w->Record(f.record);
+}
+void EncodeBody(const StateDigestFrame& f, Writer* w) {
+  w->U32(f.round);
+  w->Varint(f.count);
+  w->U64(f.hash);
+}
+void EncodeBody(const StateRangesFrame& f, Writer* w) {
+  w->U32(f.round);
+  w->Varint(f.slices.size());
+  for (const StateSliceDigest& d : f.slices) {
+    w->Varint(d.count);
+    w->U16(d.hash);
+  }
+}
+void EncodeBody(const StateSketchRequestFrame& f, Writer* w) {
+  w->U32(f.round);
+  w->U64(f.slice_mask);
+  w->Varint(f.reference_us);
+  w->Varint(f.start);
+  w->Varint(f.cells);
+}
+void EncodeBody(const StateSketchFrame& f, Writer* w) {
+  w->U32(f.round);
+  w->U64(f.slice_mask);
+  w->U64(f.set_hash);
+  w->Varint(f.start);
+  w->Varint(f.cells.size());
+  for (const SketchCell& c : f.cells) {
+    w->U8(c.count);
+    w->U64(c.key_sum);
+    w->U32(c.tag_sum);
+  }
+}
+void EncodeBody(const StateDeltaFrame& f, Writer* w) {
+  w->U32(f.round);
+  w->U8(f.has_resume ? kDeltaHasResume : 0);
+  if (f.has_resume) w->U64(f.resume);
+  w->Varint(f.records.size());
+  for (const StateRecord& r : f.records) w->Record(r);
+}
+void EncodeBody(const StateRequestFrame& f, Writer* w) {
+  w->U32(f.round);
+  w->Varint(f.max_reply_bytes);
+  w->Varint(f.keys.size());
+  for (const StateKeyTag& k : f.keys) {
+    w->U64(k.key.value());
+    w->U32(k.tag);
+  }
+}
+void EncodeBody(const StateStreamRequestFrame& f, Writer* w) {
+  w->U32(f.round);
+  w->U64(f.from);
+  w->U64(f.to);
+  w->Varint(f.max_reply_bytes);
+}
 
 // --- Reading -----------------------------------------------------------------
 
@@ -361,6 +547,32 @@ class Reader {
     if (WireError e = Id(&p->id); e != WireError::kOk) return e;
     return Addr(&p->address);
   }
+  WireError U32(uint32_t* v) {
+    if (remaining() < 4) return underflow_;
+    uint32_t x = 0;
+    for (int i = 0; i < 4; ++i) x |= static_cast<uint32_t>(p_[i]) << (8 * i);
+    *v = x;
+    p_ += 4;
+    return WireError::kOk;
+  }
+  // A varint that must be <= max (else kBadField).
+  WireError BoundedVarint(uint64_t max, uint64_t* v) {
+    if (WireError e = Varint(v); e != WireError::kOk) return e;
+    return *v <= max ? WireError::kOk : WireError::kBadField;
+  }
+  // One flags byte whose bits outside `known` must be clear.
+  WireError Flags(uint8_t known, uint8_t* flags) {
+    if (WireError e = U8(flags); e != WireError::kOk) return e;
+    return (*flags & ~known) == 0 ? WireError::kOk : WireError::kBadField;
+  }
+  // `n` bytes as a span into the input.
+  WireError Span(uint64_t n, std::span<const uint8_t>* out) {
+    if (n > remaining()) return underflow_;
+    *out = std::span<const uint8_t>(p_, static_cast<size_t>(n));
+    p_ += n;
+    return WireError::kOk;
+  }
+  WireError Record(StateRecord* r);
 
  private:
   WireError SlowVarint(uint64_t* v);
@@ -423,6 +635,32 @@ WireError Reader::Addr(Address* a) {
       break;
   }
   return WireError::kBadAddress;
+}
+
+WireError Reader::Record(StateRecord* r) {
+  uint64_t key = 0;
+  if (WireError e = U64(&key); e != WireError::kOk) return e;
+  r->key = StateId(key);
+  if (WireError e = Id(&r->version.origin); e != WireError::kOk) return e;
+  if (WireError e = BoundedVarint(kMaxHlcWallMicros, &r->version.wall_us);
+      e != WireError::kOk) {
+    return e;
+  }
+  uint64_t logical = 0;
+  if (WireError e = BoundedVarint(kMaxCount32, &logical); e != WireError::kOk) {
+    return e;
+  }
+  r->version.logical = static_cast<uint32_t>(logical);
+  uint8_t flags = 0;
+  if (WireError e = Flags(kRecordDeleted, &flags); e != WireError::kOk) {
+    return e;
+  }
+  r->deleted = (flags & kRecordDeleted) != 0;
+  r->value = {};
+  if (r->deleted) return WireError::kOk;
+  uint64_t length = 0;
+  if (WireError e = Varint(&length); e != WireError::kOk) return e;
+  return Span(length, &r->value);
 }
 
 WireError DecodeBody(Reader*, JoinFrame*) { return WireError::kOk; }
@@ -495,6 +733,111 @@ WireError DecodeBody(Reader* r, IHaveFrame* f) {
 WireError DecodeBody(Reader* r, GraftFrame* f) { return DecodeIds(r, &f->ids); }
 WireError DecodeBody(Reader* r, IWantFrame* f) { return DecodeIds(r, &f->ids); }
 
+WireError DecodeBody(Reader* r, StateUpdateFrame* f) {
+  uint8_t flags = 0;
+  if (WireError e = r->Flags(kUpdateRelay, &flags); e != WireError::kOk) {
+    return e;
+  }
+  f->relay = (flags & kUpdateRelay) != 0;
+  if (WireError e = r->Hops(&f->hops); e != WireError::kOk) return e;
+  return r->Record(&f->record);
+}
+WireError DecodeBody(Reader* r, StateDigestFrame* f) {
+  if (WireError e = r->U32(&f->round); e != WireError::kOk) return e;
+  if (WireError e = r->BoundedVarint(kMaxCount32, &f->count);
+      e != WireError::kOk) {
+    return e;
+  }
+  return r->U64(&f->hash);
+}
+WireError DecodeBody(Reader* r, StateRangesFrame* f) {
+  if (WireError e = r->U32(&f->round); e != WireError::kOk) return e;
+  size_t count = 0;
+  if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
+  f->slices.resize(count);
+  for (StateSliceDigest& d : f->slices) {
+    if (WireError e = r->BoundedVarint(kMaxCount32, &d.count);
+        e != WireError::kOk) {
+      return e;
+    }
+    if (WireError e = r->U16(&d.hash); e != WireError::kOk) return e;
+  }
+  return WireError::kOk;
+}
+WireError DecodeBody(Reader* r, StateSketchRequestFrame* f) {
+  if (WireError e = r->U32(&f->round); e != WireError::kOk) return e;
+  if (WireError e = r->U64(&f->slice_mask); e != WireError::kOk) return e;
+  if (WireError e = r->Varint(&f->reference_us); e != WireError::kOk) return e;
+  if (WireError e = r->Varint(&f->start); e != WireError::kOk) return e;
+  if (WireError e = r->Varint(&f->cells); e != WireError::kOk) return e;
+  return Check(*f);
+}
+WireError DecodeBody(Reader* r, StateSketchFrame* f) {
+  if (WireError e = r->U32(&f->round); e != WireError::kOk) return e;
+  if (WireError e = r->U64(&f->slice_mask); e != WireError::kOk) return e;
+  if (WireError e = r->U64(&f->set_hash); e != WireError::kOk) return e;
+  if (WireError e = r->BoundedVarint(kMaxSketchIndex, &f->start);
+      e != WireError::kOk) {
+    return e;
+  }
+  size_t count = 0;
+  if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
+  if (count > kMaxSketchIndex - f->start) return WireError::kBadField;
+  f->cells.resize(count);
+  for (SketchCell& c : f->cells) {
+    if (WireError e = r->U8(&c.count); e != WireError::kOk) return e;
+    if (WireError e = r->U64(&c.key_sum); e != WireError::kOk) return e;
+    if (WireError e = r->U32(&c.tag_sum); e != WireError::kOk) return e;
+  }
+  return WireError::kOk;
+}
+WireError DecodeBody(Reader* r, StateDeltaFrame* f) {
+  if (WireError e = r->U32(&f->round); e != WireError::kOk) return e;
+  uint8_t flags = 0;
+  if (WireError e = r->Flags(kDeltaHasResume, &flags); e != WireError::kOk) {
+    return e;
+  }
+  f->has_resume = (flags & kDeltaHasResume) != 0;
+  f->resume = 0;
+  if (f->has_resume) {
+    if (WireError e = r->U64(&f->resume); e != WireError::kOk) return e;
+  }
+  size_t count = 0;
+  if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
+  f->records.resize(count);
+  for (StateRecord& record : f->records) {
+    if (WireError e = r->Record(&record); e != WireError::kOk) return e;
+  }
+  return WireError::kOk;
+}
+WireError DecodeBody(Reader* r, StateRequestFrame* f) {
+  if (WireError e = r->U32(&f->round); e != WireError::kOk) return e;
+  if (WireError e = r->BoundedVarint(kMaxCount32, &f->max_reply_bytes);
+      e != WireError::kOk) {
+    return e;
+  }
+  size_t count = 0;
+  if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
+  f->keys.resize(count);
+  for (StateKeyTag& k : f->keys) {
+    uint64_t key = 0;
+    if (WireError e = r->U64(&key); e != WireError::kOk) return e;
+    k.key = StateId(key);
+    if (WireError e = r->U32(&k.tag); e != WireError::kOk) return e;
+  }
+  return WireError::kOk;
+}
+WireError DecodeBody(Reader* r, StateStreamRequestFrame* f) {
+  if (WireError e = r->U32(&f->round); e != WireError::kOk) return e;
+  if (WireError e = r->U64(&f->from); e != WireError::kOk) return e;
+  if (WireError e = r->U64(&f->to); e != WireError::kOk) return e;
+  if (WireError e = r->BoundedVarint(kMaxCount32, &f->max_reply_bytes);
+      e != WireError::kOk) {
+    return e;
+  }
+  return f->from <= f->to ? WireError::kOk : WireError::kBadField;
+}
+
 // Decodes one body of type T that must fill `body` exactly.
 template <typename T>
 WireError DecodeFrame(Reader* body, std::vector<Frame>* frames) {
@@ -538,6 +881,22 @@ WireError DecodeFrameOfType(uint8_t type, Reader* body,
       return DecodeFrame<PruneFrame>(body, frames);
     case FrameType::kIWant:
       return DecodeFrame<IWantFrame>(body, frames);
+    case FrameType::kStateUpdate:
+      return DecodeFrame<StateUpdateFrame>(body, frames);
+    case FrameType::kStateDigest:
+      return DecodeFrame<StateDigestFrame>(body, frames);
+    case FrameType::kStateRanges:
+      return DecodeFrame<StateRangesFrame>(body, frames);
+    case FrameType::kStateSketchRequest:
+      return DecodeFrame<StateSketchRequestFrame>(body, frames);
+    case FrameType::kStateSketch:
+      return DecodeFrame<StateSketchFrame>(body, frames);
+    case FrameType::kStateDelta:
+      return DecodeFrame<StateDeltaFrame>(body, frames);
+    case FrameType::kStateRequest:
+      return DecodeFrame<StateRequestFrame>(body, frames);
+    case FrameType::kStateStreamRequest:
+      return DecodeFrame<StateStreamRequestFrame>(body, frames);
   }
   return WireError::kUnknownFrameType;
 }
@@ -562,11 +921,29 @@ WireError DecodeFrames(Reader* r, std::vector<Frame>* frames) {
 
 // FrameType of each Frame alternative, in variant order.
 constexpr FrameType kTypeOfIndex[] = {
-    FrameType::kJoin,     FrameType::kJoinReply,     FrameType::kForwardJoin,
-    FrameType::kNeighbor, FrameType::kNeighborReply, FrameType::kDisconnect,
-    FrameType::kShuffle,  FrameType::kShuffleReply,  FrameType::kPing,
-    FrameType::kPong,     FrameType::kGossip,        FrameType::kIHave,
-    FrameType::kGraft,    FrameType::kPrune,         FrameType::kIWant,
+    FrameType::kJoin,
+    FrameType::kJoinReply,
+    FrameType::kForwardJoin,
+    FrameType::kNeighbor,
+    FrameType::kNeighborReply,
+    FrameType::kDisconnect,
+    FrameType::kShuffle,
+    FrameType::kShuffleReply,
+    FrameType::kPing,
+    FrameType::kPong,
+    FrameType::kGossip,
+    FrameType::kIHave,
+    FrameType::kGraft,
+    FrameType::kPrune,
+    FrameType::kIWant,
+    FrameType::kStateUpdate,
+    FrameType::kStateDigest,
+    FrameType::kStateRanges,
+    FrameType::kStateSketchRequest,
+    FrameType::kStateSketch,
+    FrameType::kStateDelta,
+    FrameType::kStateRequest,
+    FrameType::kStateStreamRequest,
 };
 static_assert(std::size(kTypeOfIndex) == std::variant_size_v<Frame>);
 
@@ -636,6 +1013,22 @@ const char* FrameTypeName(FrameType type) {
       return "prune";
     case FrameType::kIWant:
       return "iwant";
+    case FrameType::kStateUpdate:
+      return "state_update";
+    case FrameType::kStateDigest:
+      return "state_digest";
+    case FrameType::kStateRanges:
+      return "state_ranges";
+    case FrameType::kStateSketchRequest:
+      return "state_sketch_request";
+    case FrameType::kStateSketch:
+      return "state_sketch";
+    case FrameType::kStateDelta:
+      return "state_delta";
+    case FrameType::kStateRequest:
+      return "state_request";
+    case FrameType::kStateStreamRequest:
+      return "state_stream_request";
   }
   return "unknown";
 }
@@ -655,6 +1048,10 @@ void AppendVarint(uint64_t value, std::vector<uint8_t>* out) {
     value >>= 7;
   }
   out->push_back(static_cast<uint8_t>(value));
+}
+
+size_t EncodedRecordBytes(const StateRecord& record) {
+  return RecordBytes(record);
 }
 
 size_t EncodedFrameBytes(const Frame& frame) {

@@ -23,8 +23,8 @@
 //     kTooLarge and the builder is unchanged.
 //   - Lists inside frames are bounded (kMaxListEntries) on encode and decode.
 //
-// Frame type numbers: 1-15 membership, 16-31 broadcast; reserved ranges
-// for later protocols: 32-47 state, 48-63 streams, 64-79 groups,
+// Frame type numbers: 1-15 membership, 16-31 broadcast, 32-47 state;
+// reserved ranges for later protocols: 48-63 streams, 64-79 groups,
 // 80-95 authentication.
 //
 // Thread-safety: functions are pure; a DatagramBuilder is single-threaded.
@@ -75,6 +75,15 @@ enum class FrameType : uint8_t {
   kGraft = 18,
   kPrune = 19,
   kIWant = 20,
+  // State propagation (core/state_sync.h).
+  kStateUpdate = 32,
+  kStateDigest = 33,
+  kStateRanges = 34,
+  kStateSketchRequest = 35,
+  kStateSketch = 36,
+  kStateDelta = 37,
+  kStateRequest = 38,
+  kStateStreamRequest = 39,
 };
 
 enum class WireError : uint8_t {
@@ -198,17 +207,156 @@ struct IWantFrame {
   auto operator<=>(const IWantFrame&) const = default;
 };
 
+// --- State frames ----------------------------------------------------------
+
+// Largest HLC wall time a state version may carry (2^62 - 1 microseconds):
+// far beyond any real clock, and small enough that adding a drift bound
+// cannot overflow a signed 64-bit count.
+inline constexpr uint64_t kMaxHlcWallMicros = (uint64_t{1} << 62) - 1;
+// Sketch cell indices are below this (start + count of any sketch frame or
+// sketch request).
+inline constexpr uint64_t kMaxSketchIndex = uint64_t{1} << 20;
+
+// The version of one state write: hybrid logical clock time (physical
+// microseconds, then a logical counter), then the writer. Ordered
+// lexicographically in that order: last writer wins, ties broken by origin.
+struct StateVersion {
+  uint64_t wall_us = 0;  // <= kMaxHlcWallMicros on the wire
+  uint32_t logical = 0;
+  NodeId origin;
+  auto operator<=>(const StateVersion&) const = default;
+};
+
+// One keyed value (or tombstone) as it travels. `value` points into the
+// decoded bytes or into storage the encoder's caller keeps alive; a
+// tombstone has no value bytes.
+struct StateRecord {
+  StateId key;
+  StateVersion version;
+  bool deleted = false;
+  std::span<const uint8_t> value;
+  bool operator==(const StateRecord& o) const {
+    return key == o.key && version == o.version && deleted == o.deleted &&
+           std::equal(value.begin(), value.end(), o.value.begin(),
+                      o.value.end());
+  }
+};
+
+// A write spreading through the swarm. `relay`: receivers forward it along
+// the broadcast mode's push links (a targeted push sets it false). `hops`
+// counts links travelled on arrival (the writer sends 1).
+struct StateUpdateFrame {
+  bool relay = true;
+  uint32_t hops = 0;
+  StateRecord record;
+  bool operator==(const StateUpdateFrame&) const = default;
+};
+
+// Anti-entropy, step 1 (initiator -> responder): the initiator's whole
+// store in one line, entry count and 64-bit content hash. `round` names the
+// exchange in every later frame.
+struct StateDigestFrame {
+  uint32_t round = 0;
+  uint64_t count = 0;  // < 2^32
+  uint64_t hash = 0;
+  auto operator<=>(const StateDigestFrame&) const = default;
+};
+// Count and round-salted 16-bit hash of the entries of one key slice.
+struct StateSliceDigest {
+  uint64_t count = 0;  // < 2^32
+  uint16_t hash = 0;
+  auto operator<=>(const StateSliceDigest&) const = default;
+};
+// Step 2 (responder -> initiator, only when the digests differ): the
+// responder's digest of every key slice.
+struct StateRangesFrame {
+  uint32_t round = 0;
+  std::vector<StateSliceDigest> slices;
+  auto operator<=>(const StateRangesFrame&) const = default;
+};
+// Step 3: "send cells [start, start + cells) of your sketch of the slices
+// in `slice_mask`", tagging elements with their age at `reference_us` (an
+// HLC wall time) so that two versions of a key can be ordered. REQUIRES on
+// the wire: cells >= 1, start + cells <= kMaxSketchIndex, reference_us <=
+// kMaxHlcWallMicros.
+struct StateSketchRequestFrame {
+  uint32_t round = 0;
+  uint64_t slice_mask = 0;
+  uint64_t reference_us = 0;
+  uint64_t start = 0;
+  uint64_t cells = 0;
+  auto operator<=>(const StateSketchRequestFrame&) const = default;
+};
+// One coded symbol of a rateless invertible Bloom lookup table (see
+// core/state_sketch.h): how many elements map here (modulo 256: only small
+// differences of counts matter) and the XOR of their keys and tags.
+struct SketchCell {
+  uint8_t count = 0;
+  uint64_t key_sum = 0;
+  uint32_t tag_sum = 0;
+  auto operator<=>(const SketchCell&) const = default;
+};
+// Step 4: cells [start, start + cells.size()) of the sender's sketch.
+// `set_hash` identifies the set they were computed from, so cells of two
+// different sets are never mixed.
+struct StateSketchFrame {
+  uint32_t round = 0;
+  uint64_t slice_mask = 0;
+  uint64_t set_hash = 0;
+  uint64_t start = 0;
+  std::vector<SketchCell> cells;
+  auto operator<=>(const StateSketchFrame&) const = default;
+};
+// Entries the receiver lacks (answer to a request, or pushed by the
+// initiator). `has_resume`: a stream stopped early; it continues at key
+// hash `resume`.
+struct StateDeltaFrame {
+  uint32_t round = 0;
+  bool has_resume = false;
+  uint64_t resume = 0;  // 0 unless has_resume
+  std::vector<StateRecord> records;
+  bool operator==(const StateDeltaFrame&) const = default;
+};
+// A key asked for, with the asker's tag for its own version (0: it has
+// none), so the answer can be skipped when the versions already agree.
+struct StateKeyTag {
+  StateId key;
+  uint32_t tag = 0;
+  auto operator<=>(const StateKeyTag&) const = default;
+};
+// "Send me your entries for these keys", in at most max_reply_bytes.
+struct StateRequestFrame {
+  uint32_t round = 0;
+  uint64_t max_reply_bytes = 0;  // < 2^32
+  std::vector<StateKeyTag> keys;
+  auto operator<=>(const StateRequestFrame&) const = default;
+};
+// "Send me your entries whose key hash is in [from, to], in key-hash
+// order, in at most max_reply_bytes". REQUIRES on the wire: from <= to.
+struct StateStreamRequestFrame {
+  uint32_t round = 0;
+  uint64_t from = 0;
+  uint64_t to = 0;
+  uint64_t max_reply_bytes = 0;  // < 2^32
+  auto operator<=>(const StateStreamRequestFrame&) const = default;
+};
+
 using Frame =
     std::variant<JoinFrame, JoinReplyFrame, ForwardJoinFrame, NeighborFrame,
                  NeighborReplyFrame, DisconnectFrame, ShuffleFrame,
                  ShuffleReplyFrame, PingFrame, PongFrame, GossipFrame,
-                 IHaveFrame, GraftFrame, PruneFrame, IWantFrame>;
+                 IHaveFrame, GraftFrame, PruneFrame, IWantFrame,
+                 StateUpdateFrame, StateDigestFrame, StateRangesFrame,
+                 StateSketchRequestFrame, StateSketchFrame, StateDeltaFrame,
+                 StateRequestFrame, StateStreamRequestFrame>;
 
 FrameType TypeOf(const Frame& frame);
 const char* FrameTypeName(FrameType type);
 
 // Exact encoded size of `frame` including its type and length prefix.
 size_t EncodedFrameBytes(const Frame& frame);
+// Exact encoded size of one StateRecord inside a frame body.
+size_t EncodedRecordBytes(const StateRecord& record);
 
 // Builds one datagram from frames, never exceeding max_datagram_bytes.
 class DatagramBuilder {
@@ -219,8 +367,9 @@ class DatagramBuilder {
   // Appends the frame, or returns kTooLarge (builder unchanged) when it does
   // not fit in what is left, or kTooManyEntries for an over-long list.
   // A frame the decoder would reject is refused too, builder unchanged:
-  // kBadField (sequence 0, unknown disconnect reason) or kBadAddress (an
-  // address of kind kNone).
+  // kBadField (sequence 0, unknown disconnect reason, a state field out of
+  // its range, a tombstone with value bytes) or kBadAddress (an address of
+  // kind kNone).
   WireError Add(const Frame& frame);
   // Bytes still free for frames.
   size_t remaining_bytes() const;

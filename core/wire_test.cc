@@ -154,6 +154,68 @@ class FrameGenerator {
     return f;
   }
 
+  // A byte span of the payload pool, at most max_bytes long (extremes
+  // likely).
+  std::span<const uint8_t> Bytes(size_t max_bytes) {
+    size_t n = 0;
+    switch (rng_.UniformBelow(4)) {
+      case 0:
+        n = 0;
+        break;
+      case 1:
+        n = max_bytes;
+        break;
+      default:
+        n = rng_.UniformBelow(max_bytes + 1);
+    }
+    const size_t offset = rng_.UniformBelow(PayloadPool().size() - n + 1);
+    return std::span<const uint8_t>(PayloadPool().data() + offset, n);
+  }
+  StateVersion Version() {
+    uint64_t wall = U64();
+    if (wall > kMaxHlcWallMicros) wall = rng_.OneIn(2) ? kMaxHlcWallMicros : 0;
+    return StateVersion{wall, U32(), Id()};
+  }
+  StateRecord Record(size_t max_value_bytes) {
+    StateRecord r{StateId(U64()), Version(), rng_.OneIn(3), {}};
+    if (!r.deleted) r.value = Bytes(max_value_bytes);
+    return r;
+  }
+  uint64_t Count32() {
+    const uint64_t v = U64();
+    return v > kU32Max ? (rng_.OneIn(2) ? kU32Max : v >> 32) : v;
+  }
+  StateDeltaFrame Delta() {
+    StateDeltaFrame f;
+    f.round = U32();
+    f.has_resume = Bool();
+    if (f.has_resume) f.resume = U64();
+    f.records.resize(ListSize());
+    // Keep a 256-record delta well inside kMaxMaxDatagramBytes.
+    const size_t value_max =
+        std::min<size_t>(max_payload_bytes_, 8000 / (f.records.size() + 1));
+    for (StateRecord& r : f.records) r = Record(value_max);
+    return f;
+  }
+  StateSketchFrame Sketch() {
+    StateSketchFrame f{U32(), U64(), U64(), 0, {}};
+    f.cells.resize(ListSize());
+    f.start = rng_.OneIn(4)
+                  ? kMaxSketchIndex - f.cells.size()
+                  : rng_.UniformBelow(kMaxSketchIndex - f.cells.size() + 1);
+    for (SketchCell& c : f.cells) {
+      c = SketchCell{static_cast<uint8_t>(U64()), U64(), U32()};
+    }
+    return f;
+  }
+  StateSketchRequestFrame SketchRequest() {
+    StateSketchRequestFrame f{U32(), U64(), Version().wall_us, 0, 0};
+    f.start = rng_.UniformBelow(kMaxSketchIndex);
+    f.cells = rng_.OneIn(4) ? kMaxSketchIndex - f.start
+                            : 1 + rng_.UniformBelow(kMaxSketchIndex - f.start);
+    return f;
+  }
+
   // A random frame of the Frame alternative `index`.
   Frame Make(size_t index) {
     switch (index) {
@@ -190,8 +252,38 @@ class FrameGenerator {
         return GraftFrame{Ids()};
       case 13:
         return PruneFrame{};
-      default:
+      case 14:
         return IWantFrame{Ids()};
+      case 15:
+        return StateUpdateFrame{
+            Bool(), U32(), Record(std::min<size_t>(max_payload_bytes_, 60000))};
+      case 16:
+        return StateDigestFrame{U32(), Count32(), U64()};
+      case 17: {
+        StateRangesFrame f{U32(), {}};
+        f.slices.resize(ListSize());
+        for (StateSliceDigest& d : f.slices) {
+          d = StateSliceDigest{Count32(), static_cast<uint16_t>(U64())};
+        }
+        return f;
+      }
+      case 18:
+        return SketchRequest();
+      case 19:
+        return Sketch();
+      case 20:
+        return Delta();
+      case 21: {
+        StateRequestFrame f{U32(), Count32(), {}};
+        f.keys.resize(ListSize());
+        for (StateKeyTag& k : f.keys) k = StateKeyTag{StateId(U64()), U32()};
+        return f;
+      }
+      default: {
+        uint64_t a = U64(), b = U64();
+        if (a > b) std::swap(a, b);
+        return StateStreamRequestFrame{U32(), a, b, Count32()};
+      }
     }
   }
   Frame Any() { return Make(rng_.UniformBelow(kFrameKinds)); }
@@ -700,8 +792,8 @@ TEST(HostileInputTest, RandomGarbageDecodesOrFails) {
   }
   // Structured garbage: valid header, then frames of known types with random
   // lengths and bodies, so decoding reaches deep into the bodies.
-  constexpr uint8_t kTypes[] = {1, 2,  3,  4,  5,  6,  7, 8,
-                                9, 10, 16, 17, 18, 19, 20};
+  constexpr uint8_t kTypes[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 16, 17,
+                                18, 19, 20, 32, 33, 34, 35, 36, 37, 38, 39};
   for (int i = 0; i < 40000; ++i) {
     std::vector<uint8_t> bytes = Header();
     const size_t frames = 1 + rng.UniformBelow(3);
@@ -778,13 +870,13 @@ TEST(DecodeErrorTest, BadVarints) {
 }
 
 TEST(DecodeErrorTest, UnknownFrameTypes) {
-  for (int type : {0, 11, 12, 15, 21, 32, 64, 255}) {
+  for (int type : {0, 11, 12, 15, 21, 31, 40, 47, 48, 64, 255}) {
     EXPECT_EQ(Decode(RawFrame(static_cast<uint8_t>(type), {})),
               WireError::kUnknownFrameType)
         << type;
   }
   // An unknown frame after a valid one still drops the datagram.
-  EXPECT_EQ(Decode(Concat({Header(), {1, 0}, {33, 0}})),
+  EXPECT_EQ(Decode(Concat({Header(), {1, 0}, {41, 0}})),
             WireError::kUnknownFrameType);
 }
 
@@ -899,6 +991,231 @@ TEST(DecodeErrorTest, ErrorInLaterFrameClearsEarlierFrames) {
       DecodeDatagram(Concat({Header(), {1, 0}, {19, 0}, {3, 1, 7}}), &out),
       WireError::kBadField);
   EXPECT_TRUE(out.frames.empty());
+}
+
+// --- State frames ------------------------------------------------------------
+
+std::vector<uint8_t> Le32(uint32_t v) {
+  std::vector<uint8_t> bytes;
+  for (int i = 0; i < 4; ++i) {
+    bytes.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  }
+  return bytes;
+}
+
+// key 7, origin 9, wall 300, logical 1, then flags and the rest.
+std::vector<uint8_t> RecordBytes(std::vector<uint8_t> flags_and_rest) {
+  return Concat({Le64(7), Le64(9), {0xac, 0x02}, {0x01}, flags_and_rest});
+}
+
+TEST(StateWireTest, UpdateDatagramBytesArePinned) {
+  const std::vector<uint8_t> value = {0xaa, 0xbb};
+  DatagramBuilder builder(NodeId(0x0102030405060708), kDefaultMaxDatagramBytes);
+  const StateRecord record{StateId(7), StateVersion{300, 1, NodeId(9)}, false,
+                           value};
+  ASSERT_EQ(builder.Add(StateUpdateFrame{true, 2, record}), WireError::kOk);
+  ASSERT_EQ(builder.Add(StateDigestFrame{0x11223344, 3, 0x55}), WireError::kOk);
+  const std::vector<uint8_t> expected = Concat({
+      {0x01, 0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01},
+      // StateUpdate: type 32, length 25, relay, hops 2, record.
+      {32, 25, 0x01, 0x02},
+      RecordBytes({0x00, 0x02, 0xaa, 0xbb}),
+      // StateDigest: type 33, length 13, round LE, count 3, hash LE.
+      {33, 13, 0x44, 0x33, 0x22, 0x11, 0x03},
+      Le64(0x55),
+  });
+  EXPECT_EQ(builder.Finish(), expected);
+}
+
+TEST(StateWireTest, TombstoneCarriesNoValue) {
+  const StateRecord tombstone{
+      StateId(7), StateVersion{300, 1, NodeId(9)}, true, {}};
+  DecodedDatagram out;
+  const std::vector<uint8_t> bytes =
+      RawFrame(32, Concat({{0x00, 0x01}, RecordBytes({0x01})}));
+  ASSERT_EQ(DecodeDatagram(bytes, &out), WireError::kOk);
+  const auto& update = std::get<StateUpdateFrame>(out.frames.at(0));
+  EXPECT_FALSE(update.relay);
+  EXPECT_EQ(update.hops, 1u);
+  EXPECT_TRUE(update.record == tombstone);
+  EXPECT_EQ(Encode(out.sender, out.frames), bytes);
+  // A length after a tombstone's flags is a body longer than its fields.
+  EXPECT_EQ(
+      Decode(RawFrame(32, Concat({{0x00, 0x01}, RecordBytes({0x01, 0x00})}))),
+      WireError::kBadLength);
+}
+
+TEST(StateWireTest, RecordFieldsAreRangeChecked) {
+  const auto update = [](std::vector<uint8_t> record) {
+    return Decode(RawFrame(32, Concat({{0x01, 0x01}, record})));
+  };
+  EXPECT_EQ(update(RecordBytes({0x00, 0x00})), WireError::kOk);
+  // Unknown record flag bits.
+  EXPECT_EQ(update(RecordBytes({0x02, 0x00})), WireError::kBadField);
+  EXPECT_EQ(update(RecordBytes({0x80})), WireError::kBadField);
+  // Wall time 2^62 - 1 is the largest allowed; 2^62 is not.
+  std::vector<uint8_t> wall_max;
+  AppendVarint(kMaxHlcWallMicros, &wall_max);
+  std::vector<uint8_t> wall_over;
+  AppendVarint(kMaxHlcWallMicros + 1, &wall_over);
+  EXPECT_EQ(update(Concat({Le64(7), Le64(9), wall_max, {0x00}, {0x01}})),
+            WireError::kOk);
+  EXPECT_EQ(update(Concat({Le64(7), Le64(9), wall_over, {0x00}, {0x01}})),
+            WireError::kBadField);
+  // Logical counter beyond 32 bits.
+  EXPECT_EQ(
+      update(Concat(
+          {Le64(7), Le64(9), {0x01}, {0x80, 0x80, 0x80, 0x80, 0x10}, {0x01}})),
+      WireError::kBadField);
+  EXPECT_EQ(
+      update(Concat(
+          {Le64(7), Le64(9), {0x01}, {0xff, 0xff, 0xff, 0xff, 0x0f}, {0x01}})),
+      WireError::kOk);
+  // A value length past the end of the body.
+  EXPECT_EQ(update(RecordBytes({0x00, 0x03, 0xaa, 0xbb})),
+            WireError::kBadLength);
+  // Unknown update flag bits.
+  EXPECT_EQ(Decode(RawFrame(32, Concat({{0x02, 0x01}, RecordBytes({0x01})}))),
+            WireError::kBadField);
+}
+
+TEST(StateWireTest, SketchBoundsAreChecked) {
+  const auto request = [](uint64_t start, uint64_t cells,
+                          uint64_t reference = 5) {
+    std::vector<uint8_t> body = Concat({Le32(1), Le64(~0ull)});
+    AppendVarint(reference, &body);
+    AppendVarint(start, &body);
+    AppendVarint(cells, &body);
+    return Decode(RawFrame(35, body));
+  };
+  EXPECT_EQ(request(0, 1), WireError::kOk);
+  EXPECT_EQ(request(0, 0), WireError::kBadField);
+  EXPECT_EQ(request(kMaxSketchIndex - 1, 1), WireError::kOk);
+  EXPECT_EQ(request(kMaxSketchIndex - 1, 2), WireError::kBadField);
+  EXPECT_EQ(request(kMaxSketchIndex, 1), WireError::kBadField);
+  EXPECT_EQ(request(0, kU64Max), WireError::kBadField);
+  EXPECT_EQ(request(0, 1, kMaxHlcWallMicros), WireError::kOk);
+  EXPECT_EQ(request(0, 1, kMaxHlcWallMicros + 1), WireError::kBadField);
+  const auto sketch = [](uint64_t start) {
+    std::vector<uint8_t> body = Concat({Le32(1), Le64(3), Le64(4)});
+    AppendVarint(start, &body);
+    body.push_back(1);  // one cell
+    return Decode(RawFrame(36, Concat({body, {0xff}, Le64(5), Le32(6)})));
+  };
+  EXPECT_EQ(sketch(0), WireError::kOk);
+  EXPECT_EQ(sketch(kMaxSketchIndex - 1), WireError::kOk);
+  EXPECT_EQ(sketch(kMaxSketchIndex), WireError::kBadField);
+  // A cell cut short.
+  EXPECT_EQ(Decode(RawFrame(36, Concat({Le32(1),
+                                        Le64(3),
+                                        Le64(4),
+                                        {0x00, 0x01, 0x02},
+                                        Le64(5),
+                                        {1, 2, 3}}))),
+            WireError::kBadLength);
+  // 257 cells.
+  EXPECT_EQ(Decode(RawFrame(
+                36, Concat({Le32(1), Le64(3), Le64(4), {0x00}, {0x81, 0x02}}))),
+            WireError::kTooManyEntries);
+}
+
+TEST(StateWireTest, OtherStateFramesAreRangeChecked) {
+  // Digest count beyond 32 bits.
+  EXPECT_EQ(
+      Decode(RawFrame(
+          33, Concat({Le32(1), {0x80, 0x80, 0x80, 0x80, 0x10}, Le64(1)}))),
+      WireError::kBadField);
+  // Ranges: a slice count beyond 32 bits, a cut hash.
+  EXPECT_EQ(Decode(RawFrame(34, Concat({Le32(1), {0x01, 0x05, 0x01, 0x02}}))),
+            WireError::kOk);
+  EXPECT_EQ(
+      Decode(RawFrame(
+          34,
+          Concat({Le32(1), {0x01, 0x80, 0x80, 0x80, 0x80, 0x10, 0x01, 0x02}}))),
+      WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(34, Concat({Le32(1), {0x01, 0x05, 0x01}}))),
+            WireError::kBadLength);
+  // Delta: unknown flags, resume present only with its flag.
+  EXPECT_EQ(Decode(RawFrame(37, Concat({Le32(1), {0x00, 0x00}}))),
+            WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(37, Concat({Le32(1), {0x02, 0x00}}))),
+            WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(37, Concat({Le32(1), {0x01}, Le64(9), {0x00}}))),
+            WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(37, Concat({Le32(1), {0x01, 0x00}}))),
+            WireError::kBadLength);
+  // Request: max_reply_bytes beyond 32 bits, a cut tag.
+  EXPECT_EQ(
+      Decode(RawFrame(38, Concat({Le32(1), {0x10, 0x01}, Le64(2), Le32(3)}))),
+      WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(
+                38, Concat({Le32(1), {0x80, 0x80, 0x80, 0x80, 0x10, 0x00}}))),
+            WireError::kBadField);
+  EXPECT_EQ(
+      Decode(RawFrame(38, Concat({Le32(1), {0x10, 0x01}, Le64(2), {3, 0}}))),
+      WireError::kBadLength);
+  // Stream request: from <= to.
+  EXPECT_EQ(Decode(RawFrame(39, Concat({Le32(1), Le64(5), Le64(5), {0x10}}))),
+            WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(39, Concat({Le32(1), Le64(6), Le64(5), {0x10}}))),
+            WireError::kBadField);
+}
+
+TEST(StateWireTest, BuilderRefusesInvalidStateFramesUnchanged) {
+  DatagramBuilder builder(NodeId(3), kMaxMaxDatagramBytes);
+  ASSERT_EQ(builder.Add(PingFrame{1}), WireError::kOk);
+  const size_t size = builder.size();
+  const std::vector<uint8_t> value = {1, 2, 3};
+  const StateRecord good{StateId(1), StateVersion{5, 0, NodeId(2)}, false,
+                         value};
+  StateRecord late = good;
+  late.version.wall_us = kMaxHlcWallMicros + 1;
+  StateRecord tombstone_with_value = good;
+  tombstone_with_value.deleted = true;
+  const std::vector<std::pair<Frame, WireError>> cases = {
+      {StateUpdateFrame{true, 1, late}, WireError::kBadField},
+      {StateUpdateFrame{true, 1, tombstone_with_value}, WireError::kBadField},
+      {StateDigestFrame{1, uint64_t{1} << 32, 0}, WireError::kBadField},
+      {StateRangesFrame{1, {{uint64_t{1} << 32, 0}}}, WireError::kBadField},
+      {StateRangesFrame{1, std::vector<StateSliceDigest>(kMaxListEntries + 1)},
+       WireError::kTooManyEntries},
+      {StateSketchRequestFrame{1, 0, 0, 0, 0}, WireError::kBadField},
+      {StateSketchRequestFrame{1, 0, 0, kMaxSketchIndex, 1},
+       WireError::kBadField},
+      {StateSketchRequestFrame{1, 0, kMaxHlcWallMicros + 1, 0, 1},
+       WireError::kBadField},
+      {StateSketchFrame{1, 0, 0, kMaxSketchIndex, {SketchCell{}}},
+       WireError::kBadField},
+      {StateSketchFrame{1, 0, 0, 0,
+                        std::vector<SketchCell>(kMaxListEntries + 1)},
+       WireError::kTooManyEntries},
+      {StateDeltaFrame{1, false, 5, {}}, WireError::kBadField},
+      {StateDeltaFrame{1, false, 0, {good, late}}, WireError::kBadField},
+      {StateDeltaFrame{1, false, 0,
+                       std::vector<StateRecord>(kMaxListEntries + 1, good)},
+       WireError::kTooManyEntries},
+      {StateRequestFrame{1, uint64_t{1} << 32, {}}, WireError::kBadField},
+      {StateRequestFrame{1, 0, std::vector<StateKeyTag>(kMaxListEntries + 1)},
+       WireError::kTooManyEntries},
+      {StateStreamRequestFrame{1, 6, 5, 0}, WireError::kBadField},
+      {StateStreamRequestFrame{1, 0, 5, uint64_t{1} << 32},
+       WireError::kBadField},
+  };
+  for (const auto& [frame, error] : cases) {
+    EXPECT_EQ(builder.Add(frame), error) << FrameTypeName(TypeOf(frame));
+    EXPECT_EQ(builder.size(), size);
+    EXPECT_EQ(builder.frame_count(), 1u);
+  }
+  EXPECT_EQ(builder.Add(StateDeltaFrame{1, true, 5, {good}}), WireError::kOk);
+}
+
+TEST(StateWireTest, VersionsOrderLexicographically) {
+  const StateVersion base{100, 5, NodeId(7)};
+  EXPECT_LT(base, (StateVersion{101, 0, NodeId(1)}));
+  EXPECT_LT(base, (StateVersion{100, 6, NodeId(1)}));
+  EXPECT_LT(base, (StateVersion{100, 5, NodeId(8)}));
+  EXPECT_GT(base, (StateVersion{100, 5, NodeId(6)}));
+  EXPECT_EQ(base, (StateVersion{100, 5, NodeId(7)}));
 }
 
 }  // namespace
