@@ -197,8 +197,9 @@ void Plumtree::ReleaseIfFlushed() {
 
 // --- Membership ------------------------------------------------------------
 
-void Plumtree::OnNeighborUp(Timestamp /*now*/, const PeerEntry& peer) {
+void Plumtree::OnNeighborUp(Timestamp now, const PeerEntry& peer) {
   ReleaseIfFlushed();
+  AnnounceCacheTo(now, peer);
   auto it = std::lower_bound(
       peers_.begin(), peers_.end(), peer.id,
       [](const PeerState& p, NodeId id) { return p.peer.id < id; });
@@ -211,6 +212,26 @@ void Plumtree::OnNeighborUp(Timestamp /*now*/, const PeerEntry& peer) {
   PeerState state;
   state.peer = peer;
   peers_.insert(it, std::move(state));
+}
+
+// A new link may come up just after a message passed by on both sides of it
+// (a node re-attaching after its neighbours crashed, say): nothing would
+// ever announce that message over the new link, and the pull digests move
+// on after two periods. So each side announces its live cache, newest
+// first, once, when the link comes up; the other side fetches what it lacks
+// through the usual IHAVE timer. A fresh overlay has an empty cache and
+// sends nothing.
+void Plumtree::AnnounceCacheTo(Timestamp now, const PeerEntry& peer) {
+  if (mode_ == BroadcastMode::kPush) return;
+  std::vector<IHaveEntry> digest;
+  for (size_t i = 0; i < cache_.size() && digest.size() < kMaxListEntries;
+       ++i) {
+    const MessageCache::Entry& entry = cache_.Newest(i);
+    if (entry.stored_at + config_.message_cache_ttl <= now) break;
+    if (entry.parent == peer.id) continue;
+    digest.push_back(IHaveEntry{entry.id, entry.hops});
+  }
+  if (!digest.empty()) SendIHaveFrames(peer.address, digest);
 }
 
 void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {

@@ -175,6 +175,7 @@ class Plumtree {
   // Frame handlers.
   void NoteSequenceGap(Timestamp now, const PeerEntry& from, MessageId id,
                        uint64_t highest_before);
+  void AnnounceCacheTo(Timestamp now, const PeerEntry& peer);
   void HandleGossip(Timestamp now, const PeerEntry& from, PeerState* peer,
                     const GossipFrame& frame);
   void HandleIHave(Timestamp now, const PeerEntry& from, PeerState* peer,

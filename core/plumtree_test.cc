@@ -73,6 +73,8 @@ class Swarm {
     nodes_[b].neighbors.insert(a);
     nodes_[a].tree->OnNeighborUp(now_, Peer(b));
     nodes_[b].tree->OnNeighborUp(now_, Peer(a));
+    Drain(a);  // as the engine flushes after every call
+    Drain(b);
   }
   void Unlink(size_t a, size_t b) {
     nodes_[a].neighbors.erase(b);
@@ -1205,6 +1207,26 @@ TEST(PlumtreeSwarmTest, SequenceGapRepairsALeafLongAfterPullMovedOn) {
   EXPECT_EQ(swarm.Deliveries(2, m2), 1);
   EXPECT_EQ(swarm.Deliveries(2, m3), 1);
   EXPECT_EQ(swarm.node(2).counters.messages_repaired, 1u);
+}
+
+}  // namespace
+}  // namespace elara
+
+namespace elara {
+namespace {
+
+TEST(PlumtreeSwarmTest, NewLinkAnnouncesWhatPassedByBeforeIt) {
+  // Node 2 links up with node 1 only after message m went through 0 - 1 and
+  // the pull digests moved on; the new link's announcement still brings m.
+  Swarm swarm(3, HybridConfig(), 43);
+  swarm.Link(0, 1);
+  const MessageId m = swarm.Broadcast(0);
+  swarm.RunFor(Duration::Seconds(5));
+  EXPECT_EQ(swarm.Deliveries(2, m), 0);
+  swarm.Link(1, 2);
+  swarm.RunFor(Duration::Seconds(5));
+  EXPECT_EQ(swarm.Deliveries(2, m), 1);
+  EXPECT_EQ(swarm.Deliveries(1, m), 1);
 }
 
 }  // namespace
