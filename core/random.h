@@ -2,8 +2,9 @@
 //
 // The project's own PRNG: xoshiro256** (Blackman & Vigna, 2018) seeded by
 // splitmix64, both written here so that a seed gives the same stream on every
-// compiler and standard library. Never use std::random_device,
-// std::uniform_*_distribution or absl::BitGen in core/ or sim/.
+// compiler and standard library. Never use the standard library's random
+// device or distributions, or Abseil's bit generators, in core/ or sim/:
+// they are unseeded or implementation-defined.
 //
 // All helpers use integer arithmetic only:
 //   - UniformBelow(n): Lemire's multiply-and-reject, no modulo bias;
