@@ -9,7 +9,8 @@
 // State (StateSync) draws from its own PRNG, seeded from the engine's seed
 // without consuming the engine's stream, and schedules nothing while its
 // store is empty: an engine that never touches state behaves, bit for bit,
-// as one without it.
+// as one without it. So it is created only when first needed (a state
+// command or frame): an engine that never sees state saves its ~600 bytes.
 #include "core/engine.h"
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "core/outbox.h"
 #include "core/plumtree.h"
 #include "core/random.h"
+#include "core/spare_buffer.h"
 #include "core/state_sync.h"
 
 namespace elara {
@@ -61,12 +63,15 @@ template <typename T>
 class DrainQueue {
  public:
   size_t size() const { return items_.size() - head_; }
-  void Push(T item) { items_.push_back(std::move(item)); }
+  void Push(T item) {
+    BorrowStorage(&items_);
+    items_.push_back(std::move(item));
+  }
   std::optional<T> Pop() {
     if (head_ == items_.size()) return std::nullopt;
     T item = std::move(items_[head_++]);
     if (head_ == items_.size()) {
-      items_.clear();
+      ParkStorage(&items_);  // an idle engine keeps no queue storage
       head_ = 0;
     }
     return item;
@@ -77,6 +82,23 @@ class DrainQueue {
   std::vector<T> items_;
   size_t head_ = 0;
 };
+
+// Buffers every engine on a thread shares: HandleDatagram's decoded frames
+// and Flush's per-destination datagram builders. Engines never call into
+// each other and each call leaves these empty (or restarts them before
+// use), so sharing changes nothing but memory and cache traffic: one set
+// of warm buffers per thread instead of one per engine (a simulated
+// million engines kept ~1 GB of them).
+struct Scratch {
+  DecodedDatagram decoded;
+  std::vector<Address> open_to;           // destinations, first frame first
+  std::vector<DatagramBuilder> builders;  // builders[i] packs for open_to[i]
+};
+
+Scratch& ThreadScratch() {
+  static thread_local Scratch scratch;
+  return scratch;
+}
 
 }  // namespace
 
@@ -89,8 +111,21 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
         membership(config.membership, self, &rng, &outbox, &counters, this),
         plumtree(config.broadcast, self_id, config.max_datagram_bytes, &rng,
                  &outbox, &counters),
-        state(config.state, self_id, config.max_datagram_bytes, StateSeed(seed),
-              &outbox, &counters, this) {}
+        state_seed(StateSeed(seed)) {}
+
+  // The state protocol, created on first use.
+  StateSync& State() {
+    if (state == nullptr) {
+      state = std::make_unique<StateSync>(config.state, self.id,
+                                          config.max_datagram_bytes, state_seed,
+                                          &outbox, &counters, this);
+      state->set_clock_offset(state_clock_offset);
+    }
+    return *state;
+  }
+  Timestamp StateNextTimeout() const {
+    return state == nullptr ? Timestamp::Infinite() : state->NextTimeout();
+  }
 
   BroadcastMode StateMode() const override { return plumtree.mode(); }
   std::vector<PeerEntry> StateActivePeers() const override {
@@ -113,7 +148,7 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
     if (IsMembershipFrame(TypeOf(frame))) {
       membership.HandleFrame(now, from, frame);
     } else if (IsStateFrame(TypeOf(frame))) {
-      state.HandleFrame(now, from, frame);
+      State().HandleFrame(now, from, frame);
     } else {
       const bool from_is_active = membership.FindActive(from.id) != nullptr;
       plumtree.HandleFrame(now, from, from_is_active, frame);
@@ -130,20 +165,22 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   Outbox outbox;
   Membership membership;
   Plumtree plumtree;
-  StateSync state;
+  std::unique_ptr<StateSync> state;  // nullptr until first used
+  uint64_t state_seed;
+  Duration state_clock_offset;
   DrainQueue<Transmit> transmits;
   DrainQueue<EngineEvent> events;
-  DecodedDatagram decoded;
   bool left = false;
 };
 
 void Engine::Impl::FinishDatagram(DatagramBuilder* builder, const Address& to) {
   if (builder->frame_count() == 0) return;
-  std::vector<uint8_t> bytes = builder->Finish();
   if (transmits.size() >= config.max_pending_transmits) {
+    builder->Restart(self.id, config.max_datagram_bytes);
     ++counters.transmits_dropped;
     return;
   }
+  std::vector<uint8_t> bytes = builder->Finish();
   ++counters.datagrams_out;
   counters.bytes_out += bytes.size();
   transmits.Push(Transmit{to, std::move(bytes)});
@@ -151,32 +188,39 @@ void Engine::Impl::FinishDatagram(DatagramBuilder* builder, const Address& to) {
 
 // Packs the outbox into datagrams. Frames for one destination share
 // datagrams in the order they were queued; destinations are emitted in the
-// order of their first frame, so the output depends on nothing but the
-// queue's order.
+// order of their first frame (a datagram that fills up is emitted at once),
+// so the output depends on nothing but the queue's order.
 void Engine::Impl::Flush() {
   std::vector<Outbox::PendingFrame>& pending = outbox.pending();
   if (!pending.empty()) {
-    std::vector<std::pair<Address, DatagramBuilder>> open;
+    Scratch& scratch = ThreadScratch();
+    std::vector<Address>& open = scratch.open_to;
+    std::vector<DatagramBuilder>& builders = scratch.builders;
+    open.clear();
     for (Outbox::PendingFrame& item : pending) {
-      auto it = std::find_if(open.begin(), open.end(), [&](const auto& entry) {
-        return entry.first == item.to;
-      });
-      if (it == open.end()) {
-        open.emplace_back(item.to,
-                          DatagramBuilder(self.id, config.max_datagram_bytes));
-        it = open.end() - 1;
+      size_t i = 0;
+      while (i < open.size() && !(open[i] == item.to)) ++i;
+      if (i == open.size()) {
+        open.push_back(item.to);
+        if (builders.size() < open.size()) {
+          builders.emplace_back(self.id, config.max_datagram_bytes);
+        } else {
+          builders[i].Restart(self.id, config.max_datagram_bytes);
+        }
       }
-      WireError error = it->second.Add(item.frame);
-      if (error == WireError::kTooLarge && it->second.frame_count() > 0) {
-        FinishDatagram(&it->second, it->first);
-        error = it->second.Add(item.frame);
+      DatagramBuilder& builder = builders[i];
+      WireError error = builder.Add(item.frame);
+      if (error == WireError::kTooLarge && builder.frame_count() > 0) {
+        FinishDatagram(&builder, item.to);
+        error = builder.Add(item.frame);
       }
       if (error != WireError::kOk) ++counters.frames_too_large;
     }
-    for (auto& [to, builder] : open) FinishDatagram(&builder, to);
-    pending.clear();
+    for (size_t i = 0; i < open.size(); ++i) {
+      FinishDatagram(&builders[i], open[i]);
+    }
   }
-  state.ReleaseSent();
+  if (state != nullptr) state->ReleaseSent();
   std::vector<EngineEvent>& emitted = outbox.events();
   for (EngineEvent& event : emitted) {
     if (events.size() >= config.max_pending_events) {
@@ -185,7 +229,7 @@ void Engine::Impl::Flush() {
     }
     events.Push(std::move(event));
   }
-  emitted.clear();
+  outbox.Park();
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
@@ -212,8 +256,9 @@ void Engine::HandleDatagram(Timestamp now, const Address& from,
   ++e.counters.datagrams_in;
   e.counters.bytes_in += bytes.size();
   if (e.left) return;
-  WireError error = DecodeDatagram(bytes, &e.decoded);
-  if (error == WireError::kOk && e.decoded.sender == e.self.id) {
+  DecodedDatagram& decoded = ThreadScratch().decoded;
+  WireError error = DecodeDatagram(bytes, &decoded);
+  if (error == WireError::kOk && decoded.sender == e.self.id) {
     error = WireError::kBadField;  // our own id from elsewhere: a reflection
   }
   if (error != WireError::kOk) {
@@ -221,9 +266,10 @@ void Engine::HandleDatagram(Timestamp now, const Address& from,
     ++e.counters.bad_datagrams_by_error[static_cast<size_t>(error)];
     return;
   }
-  const PeerEntry sender{e.decoded.sender, from};
+  const PeerEntry sender{decoded.sender, from};
   e.membership.NoteAlive(now, sender);
-  for (const Frame& frame : e.decoded.frames) e.Dispatch(now, sender, frame);
+  for (const Frame& frame : decoded.frames) e.Dispatch(now, sender, frame);
+  decoded.frames.clear();  // drop spans into `bytes` before returning
   e.Flush();
 }
 
@@ -232,7 +278,7 @@ void Engine::HandleTimeout(Timestamp now) {
   if (e.left) return;
   if (e.membership.NextTimeout() <= now) e.membership.HandleTimeout(now);
   if (e.plumtree.NextTimeout() <= now) e.plumtree.HandleTimeout(now);
-  if (e.state.NextTimeout() <= now) e.state.HandleTimeout(now);
+  if (e.StateNextTimeout() <= now) e.state->HandleTimeout(now);
   e.Flush();
 }
 
@@ -297,7 +343,7 @@ absl::Status Engine::PropagateState(Timestamp now, StateId key,
                                     std::span<const uint8_t> value) {
   Impl& e = *impl_;
   if (e.left) return absl::FailedPreconditionError("state: the node has left");
-  absl::Status status = e.state.Propagate(now, key, value);
+  absl::Status status = e.State().Propagate(now, key, value);
   e.Flush();
   return status;
 }
@@ -307,7 +353,7 @@ absl::Status Engine::PushState(Timestamp now, StateId key,
                                std::span<const Address> targets) {
   Impl& e = *impl_;
   if (e.left) return absl::FailedPreconditionError("state: the node has left");
-  absl::Status status = e.state.Push(now, key, value, targets);
+  absl::Status status = e.State().Push(now, key, value, targets);
   e.Flush();
   return status;
 }
@@ -316,7 +362,7 @@ absl::Status Engine::PullState(Timestamp now, std::span<const StateId> keys,
                                const Address& source) {
   Impl& e = *impl_;
   if (e.left) return absl::FailedPreconditionError("state: the node has left");
-  absl::Status status = e.state.Pull(now, keys, source);
+  absl::Status status = e.State().Pull(now, keys, source);
   e.Flush();
   return status;
 }
@@ -324,21 +370,28 @@ absl::Status Engine::PullState(Timestamp now, std::span<const StateId> keys,
 absl::Status Engine::DeleteState(Timestamp now, StateId key) {
   Impl& e = *impl_;
   if (e.left) return absl::FailedPreconditionError("state: the node has left");
-  absl::Status status = e.state.Delete(now, key);
+  absl::Status status = e.State().Delete(now, key);
   e.Flush();
   return status;
 }
 
 std::optional<StateValue> Engine::GetState(StateId key) const {
-  return impl_->state.Get(key);
+  if (impl_->state == nullptr) return std::nullopt;
+  return impl_->state->Get(key);
 }
 
-uint64_t Engine::StateDigest() const { return impl_->state.store().Digest(); }
+uint64_t Engine::StateDigest() const {
+  if (impl_->state == nullptr) return StateStore::EmptyDigest();
+  return impl_->state->store().Digest();
+}
 
-size_t Engine::StateKeyCount() const { return impl_->state.store().live(); }
+size_t Engine::StateKeyCount() const {
+  return impl_->state == nullptr ? 0 : impl_->state->store().live();
+}
 
 void Engine::SetStateClockOffset(Duration offset) {
-  impl_->state.set_clock_offset(offset);
+  impl_->state_clock_offset = offset;
+  if (impl_->state != nullptr) impl_->state->set_clock_offset(offset);
 }
 
 std::optional<Transmit> Engine::PollTransmit() {
@@ -350,7 +403,22 @@ std::optional<EngineEvent> Engine::PollEvent() { return impl_->events.Pop(); }
 Timestamp Engine::NextTimeout() const {
   if (impl_->left) return Timestamp::Infinite();
   return std::min({impl_->membership.NextTimeout(),
-                   impl_->plumtree.NextTimeout(), impl_->state.NextTimeout()});
+                   impl_->plumtree.NextTimeout(), impl_->StateNextTimeout()});
+}
+
+void Engine::Prefetch(int stage) const {
+  const Impl* e = impl_.get();
+  if (stage == 0) {
+    // The Impl's lines (counters, outbox, membership, Plumtree, queues).
+    const char* begin = reinterpret_cast<const char*>(e);
+    for (size_t off = 0; off < sizeof(Impl); off += 64) {
+      __builtin_prefetch(begin + off);
+    }
+    return;
+  }
+  e->membership.PrefetchViews();
+  e->plumtree.PrefetchPeers();
+  __builtin_prefetch(e->outbox.pending().data());
 }
 
 NodeId Engine::id() const { return impl_->self.id; }
@@ -373,11 +441,11 @@ std::vector<NodeId> Engine::EagerPeers() const {
 size_t Engine::StateBytes() const {
   const Impl& e = *impl_;
   // The sub-protocols count their own object; subtract it once from Impl.
-  return sizeof(Engine) + sizeof(Impl) - sizeof(Membership) - sizeof(Plumtree) -
-         sizeof(StateSync) + e.membership.StateBytes() +
-         e.plumtree.StateBytes() + e.state.StateBytes() +
+  return sizeof(Engine) + sizeof(Impl) - sizeof(Membership) - sizeof(Plumtree) +
+         e.membership.StateBytes() + e.plumtree.StateBytes() +
+         (e.state == nullptr ? 0 : e.state->StateBytes()) +
          e.transmits.CapacityBytes() + e.events.CapacityBytes() +
-         e.decoded.frames.capacity() * sizeof(Frame) + e.outbox.CapacityBytes();
+         e.outbox.CapacityBytes();
 }
 
 }  // namespace elara

@@ -247,6 +247,13 @@ class Engine {
   // Earliest time HandleTimeout wants to run; Timestamp::Infinite() if none.
   Timestamp NextTimeout() const;
 
+  // A cache hint for a driver that knows which engine it will call next
+  // (the simulator, whose events are scheduled ahead): starts loading the
+  // memory the next call will touch, without waiting for it. Stage 0 loads
+  // the engine's own state; stage 1, issued once stage 0 has had time to
+  // arrive, loads the blocks that state points to. Never changes behaviour.
+  void Prefetch(int stage) const;
+
   // --- Introspection ---
   NodeId id() const;
   const Address& address() const;

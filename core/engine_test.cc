@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/random.h"
+#include "core/state_sync.h"
 #include "core/test_tools/engine_harness.h"
 #include "gtest/gtest.h"
 
@@ -321,6 +322,35 @@ TEST(EngineTest, StateBytesIsBoundedForDefaultViews) {
   RecordProperty("max_state_bytes", static_cast<int>(max_bytes));
   // Views of 35 entries dominate; 20 origins' dedup windows come next.
   EXPECT_LT(max_bytes, 16384u);
+}
+
+// Between calls an engine holds no queue storage (core/spare_buffer.h) and,
+// until state is used, no state protocol: a million idle engines must not
+// pay for either.
+TEST(EngineTest, IdleEngineHoldsNoQueueStorageOrUnusedStateProtocol) {
+  DiffusionConfig c;
+  auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 1);
+  auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const Timestamp t0 = Timestamp::FromMicros(1'000'000);
+  const size_t idle = (*a)->StateBytes();
+  (*b)->Join(t0, Address::Sim(1));
+  std::optional<Transmit> join = (*b)->PollTransmit();
+  ASSERT_TRUE(join.has_value());
+  (*a)->Prefetch(0);  // hints only: no effect on what follows
+  (*a)->Prefetch(1);
+  (*a)->HandleDatagram(t0, Address::Sim(2), join->bytes);
+  const size_t pending = (*a)->StateBytes();  // JOIN_REPLY waits to be polled
+  while ((*a)->PollTransmit().has_value()) {
+  }
+  while ((*a)->PollEvent().has_value()) {
+  }
+  const size_t drained = (*a)->StateBytes();
+  EXPECT_LT(drained, pending);
+  // What stays is the new active peer, not queue capacity.
+  EXPECT_LT(drained, idle + 256);
+  ASSERT_TRUE((*a)->PropagateState(t0, StateId(7), Payload(16)).ok());
+  EXPECT_GE((*a)->StateBytes(), drained + sizeof(StateSync));
 }
 
 }  // namespace

@@ -157,6 +157,11 @@ Timestamp Membership::NextTimeout() const {
   return next;
 }
 
+void Membership::PrefetchViews() const {
+  __builtin_prefetch(active_.data());
+  __builtin_prefetch(liveness_.data());
+}
+
 // --- Frame handlers --------------------------------------------------------
 
 // The contact takes the joiner (always: a full view evicts), confirms with

@@ -130,6 +130,8 @@ class Membership {
   void HandleTimeout(Timestamp now);
   // Earliest deadline; Timestamp::Infinite() when there is none. O(active).
   Timestamp NextTimeout() const;
+  // Cache hint: starts loading the views a datagram or timer touches.
+  void PrefetchViews() const;
   // The application says `peer` failed: drop it from the active view (cause
   // kDetected) and from the passive view.
   void DetectNodeFailure(Timestamp now, NodeId peer);

@@ -9,6 +9,9 @@
 // A queued GossipFrame's payload span must stay valid until the end of the
 // engine call that queued it (the engine flushes before returning).
 //
+// Storage: between engine calls the outbox holds no heap memory; its
+// vectors borrow and park a per-thread spare (core/spare_buffer.h).
+//
 // Thread-safety: not thread-safe; owned by one Engine.
 #ifndef ELARA_CORE_OUTBOX_H_
 #define ELARA_CORE_OUTBOX_H_
@@ -19,6 +22,7 @@
 
 #include "core/address.h"
 #include "core/engine.h"
+#include "core/spare_buffer.h"
 #include "core/wire.h"
 
 namespace elara {
@@ -31,13 +35,23 @@ class Outbox {
   };
 
   void Send(const Address& to, Frame frame) {
+    BorrowStorage(&pending_);
     pending_.push_back(PendingFrame{to, std::move(frame)});
   }
-  void Emit(EngineEvent event) { events_.push_back(std::move(event)); }
+  void Emit(EngineEvent event) {
+    BorrowStorage(&events_);
+    events_.push_back(std::move(event));
+  }
+  // Empties both queues and gives their storage back to the thread's spare.
+  void Park() {
+    ParkStorage(&pending_);
+    ParkStorage(&events_);
+  }
 
   // The engine takes what was queued (and leaves the outbox empty, capacity
   // kept).
   std::vector<PendingFrame>& pending() { return pending_; }
+  const std::vector<PendingFrame>& pending() const { return pending_; }
   std::vector<EngineEvent>& events() { return events_; }
   // Bytes the outbox holds on to between calls (its vectors' capacity).
   size_t CapacityBytes() const {

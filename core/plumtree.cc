@@ -806,6 +806,12 @@ Timestamp Plumtree::NextTimeout() const {
   return next;
 }
 
+void Plumtree::PrefetchPeers() const {
+  const char* peers = reinterpret_cast<const char*>(peers_.data());
+  const size_t bytes = peers_.size() * sizeof(PeerState);
+  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(peers + off);
+}
+
 // --- Introspection ---------------------------------------------------------
 
 Plumtree::PeerState* Plumtree::FindPeer(NodeId id) {

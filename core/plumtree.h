@@ -118,6 +118,8 @@ class Plumtree {
   void HandleTimeout(Timestamp now);
   // Earliest deadline; Timestamp::Infinite() when nothing is scheduled.
   Timestamp NextTimeout() const;
+  // Cache hint: starts loading the peer table a frame touches.
+  void PrefetchPeers() const;
 
   void SetMode(Timestamp now, BroadcastMode mode);
   // InvalidArgument unless 0 <= factor <= max_fanout.

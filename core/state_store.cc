@@ -73,6 +73,8 @@ uint64_t StateStore::Digest() const {
   return HashCombine(hash_, entries_.size());
 }
 
+uint64_t StateStore::EmptyDigest() { return HashCombine(0, 0); }
+
 void StateStore::Insert(StateId key, StoredEntry entry) {
   hash_ ^= entry.fingerprint;
   if (entry.deleted()) {

@@ -102,6 +102,8 @@ class StateStore {
   // XOR of all fingerprints, and a digest of (count, hash).
   uint64_t content_hash() const { return hash_; }
   uint64_t Digest() const;
+  // Digest() of a store that holds nothing.
+  static uint64_t EmptyDigest();
   // Sum of the values' bytes (for size estimates).
   size_t value_bytes() const { return value_bytes_; }
 

@@ -1103,10 +1103,16 @@ WireError DatagramBuilder::Add(const Frame& frame) {
 }
 
 std::vector<uint8_t> DatagramBuilder::Finish() {
-  std::vector<uint8_t> datagram = std::move(bytes_);
-  bytes_ = std::vector<uint8_t>();
+  std::vector<uint8_t> datagram(bytes_.begin(), bytes_.end());
   StartDatagram();
   return datagram;
+}
+
+void DatagramBuilder::Restart(NodeId sender, size_t max_datagram_bytes) {
+  assert(max_datagram_bytes >= kDatagramHeaderBytes + 2);
+  sender_ = sender;
+  max_datagram_bytes_ = max_datagram_bytes;
+  StartDatagram();
 }
 
 void DatagramBuilder::FinishInto(std::vector<uint8_t>* out) {

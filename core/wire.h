@@ -375,8 +375,13 @@ class DatagramBuilder {
   size_t remaining_bytes() const;
   size_t frame_count() const { return frame_count_; }
   size_t size() const { return bytes_.size(); }
-  // Returns the datagram and resets the builder to an empty header.
+  // Returns the datagram (an exact-size copy) and resets the builder to an
+  // empty header, keeping its buffer: a reused builder allocates once per
+  // datagram, exactly the datagram's size.
   std::vector<uint8_t> Finish();
+  // Starts over, empty, for another sender and budget (buffer kept).
+  // REQUIRES: max_datagram_bytes >= kDatagramHeaderBytes + 2.
+  void Restart(NodeId sender, size_t max_datagram_bytes);
   // Same, but swaps the datagram into *out and keeps *out's old storage for
   // the next datagram: no allocation once both buffers have grown.
   void FinishInto(std::vector<uint8_t>* out);

@@ -232,6 +232,14 @@ class CalendarEventQueue {
     return run_[run_pos_];
   }
 
+  // A guess at the event that pops k pops from now (0: the next), for
+  // prefetching only: the k-th remaining event of the current sorted run,
+  // blind to events pushed into the current bucket meanwhile. nullptr when
+  // the run has fewer events left (or while staging).
+  const Event* PeekAhead(size_t k) const {
+    if (staging_ || run_pos_ + k >= run_.size()) return nullptr;
+    return &run_[run_pos_ + k];
+  }
   // REQUIRES: !empty().
   Event Pop() {
     assert(size_ > 0);

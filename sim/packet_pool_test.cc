@@ -37,6 +37,46 @@ TEST(PacketPoolTest, KeepsBytesAndSenderUntilRelease) {
   EXPECT_EQ(pool.peak_in_flight(), sent.size());
 }
 
+TEST(PacketPoolTest, IdenticalBackToBackCopiesShareOneBuffer) {
+  PacketPool pool;
+  const std::vector<uint8_t> gossip = Bytes(1100, 9);
+  std::vector<uint32_t> copies;
+  for (int i = 0; i < 4; ++i) copies.push_back(pool.Put(7, gossip));
+  EXPECT_EQ(pool.shared_puts(), 3u);
+  EXPECT_EQ(pool.in_flight(), 4u);
+  // Another sender, or other bytes, or an empty datagram: no sharing.
+  const uint32_t other_sender = pool.Put(8, gossip);
+  std::vector<uint8_t> changed = gossip;
+  changed.back() ^= 1;
+  const uint32_t other_bytes = pool.Put(8, changed);
+  EXPECT_EQ(pool.shared_puts(), 3u);
+  EXPECT_NE(pool.Get(other_sender).data, pool.Get(copies[0]).data);
+  EXPECT_NE(pool.Get(other_bytes).data, pool.Get(other_sender).data);
+  const uint64_t buffers = pool.buffer_bytes();
+  // Released out of order, the survivors keep their bytes; the buffer is
+  // recycled only after the last holder is released.
+  for (uint32_t h : {copies[2], copies[0], copies[3]}) {
+    pool.Release(h);
+    const PacketPool::Packet& p = pool.Get(copies[1]);
+    ASSERT_TRUE(std::equal(p.bytes().begin(), p.bytes().end(), gossip.begin(),
+                           gossip.end()));
+  }
+  const uint32_t fresh = pool.Put(9, Bytes(1100, 1));
+  EXPECT_NE(pool.Get(fresh).data, pool.Get(copies[1]).data);
+  pool.Release(copies[1]);
+  pool.Release(other_sender);
+  pool.Release(other_bytes);
+  pool.Release(fresh);
+  EXPECT_EQ(pool.in_flight(), 0u);
+  EXPECT_EQ(pool.buffer_bytes(), buffers);
+  // A copy of a released packet is not shared with it.
+  const uint32_t a = pool.Put(7, gossip);
+  pool.Release(a);
+  const uint32_t b = pool.Put(7, gossip);
+  EXPECT_EQ(pool.shared_puts(), 3u);
+  pool.Release(b);
+}
+
 TEST(PacketPoolTest, ReusesSlotsAndBuffers) {
   PacketPool pool;
   Random rng(3);

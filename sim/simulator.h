@@ -191,6 +191,8 @@ class Simulator {
   // Event loop and handlers.
   void RunLoop(int64_t limit_us, const std::function<void(double)>& progress);
   void Dispatch(const Event& e);
+  // Starts loading what the next few events will touch (cache hints only).
+  void PrefetchAhead() const;
   void OnTimer(const Event& e);
   void OnPacket(const Event& e);
   void OnBroadcast();
