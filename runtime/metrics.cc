@@ -77,6 +77,10 @@ std::vector<std::pair<const char*, uint64_t>> DropsByCause(const Node& node) {
       {"send_too_big", t.send_too_big},
       {"send_destination_invalid", t.send_destination_invalid},
       {"send_error", send_errors},
+      {"state_entry_refused", e.state_entries_refused},
+      {"state_frame_ignored", e.state_frames_ignored},
+      {"state_request_refused", e.state_requests_refused},
+      {"state_correction_dropped", e.state_corrections_dropped},
   };
 }
 
@@ -99,6 +103,24 @@ void WriteTransportCounters(const TransportCounters& t, PromWriter* w) {
       keyed_family = family;
     }
     w->Sample(family, Label("errno", name.substr(dot + 1)), value);
+  });
+}
+
+bool IsStateCounter(std::string_view name) {
+  return name.substr(0, 6) == "state_";
+}
+
+// Keyed state (core/state_sync.h): the live key count, then every state_*
+// EngineCounters field as elara_<field>_total.
+void WriteStateMetrics(const Engine& engine, PromWriter* w) {
+  w->Single("state_keys", "gauge", "Keys with a live value in the state store",
+            engine.StateKeyCount());
+  ForEachEngineCounter(engine.counters(), [w](std::string_view name,
+                                              uint64_t value) {
+    if (!IsStateCounter(name)) return;
+    const std::string family = absl::StrCat(ToAbsl(name), "_total");
+    w->Family(family, "counter", "State propagation counter (core/engine.h)");
+    w->Sample(family, "", value);
   });
 }
 
@@ -134,6 +156,26 @@ void ForEachEngineCounter(const EngineCounters& c, StatVisitor visit) {
   visit("passive_view_evictions", c.passive_view_evictions);
   visit("peers_down", c.peers_down);
   visit("rejoins", c.rejoins);
+  visit("state_writes", c.state_writes);
+  visit("state_updates_sent", c.state_updates_sent);
+  visit("state_updates_received", c.state_updates_received);
+  visit("state_updates_applied", c.state_updates_applied);
+  visit("state_entries_refused", c.state_entries_refused);
+  visit("state_entries_repaired", c.state_entries_repaired);
+  visit("state_tombstones_purged", c.state_tombstones_purged);
+  visit("state_tombstones_evicted", c.state_tombstones_evicted);
+  visit("state_clock_drift_clamped", c.state_clock_drift_clamped);
+  visit("state_rounds_started", c.state_rounds_started);
+  visit("state_rounds_in_sync", c.state_rounds_in_sync);
+  visit("state_rounds_decoded", c.state_rounds_decoded);
+  visit("state_rounds_streamed", c.state_rounds_streamed);
+  visit("state_rounds_failed", c.state_rounds_failed);
+  visit("state_rounds_abandoned", c.state_rounds_abandoned);
+  visit("state_requests_refused", c.state_requests_refused);
+  visit("state_frames_ignored", c.state_frames_ignored);
+  visit("state_corrections_dropped", c.state_corrections_dropped);
+  visit("state_sync_bytes_out", c.state_sync_bytes_out);
+  visit("state_sync_bytes_in", c.state_sync_bytes_in);
 }
 
 void ForEachNodeCounter(const NodeCounters& c, StatVisitor visit) {
@@ -164,6 +206,8 @@ void ForEachStat(const Node& node, StatVisitor visit) {
   visit("deliveries.hops_sum", node.hops().sum());
   visit("deliveries.hops_max", node.hops().max());
   visit("state_bytes", engine.StateBytes());
+  visit("state.keys", engine.StateKeyCount());
+  visit("state.digest", engine.StateDigest());
   visit("event_buffer.pending", node.pending_events());
 }
 
@@ -203,7 +247,7 @@ std::string RenderPrometheus(const Node& node, Timestamp now) {
   w.Sample("bytes_total", Label("direction", "out"), t.bytes_sent);
 
   w.Family("drops_total", "counter",
-           "Datagrams, frames and events dropped, by cause");
+           "Datagrams, frames, state entries and events dropped, by cause");
   for (const auto& [cause, value] : DropsByCause(node)) {
     w.Sample("drops_total", Label("cause", cause), value);
   }
@@ -231,10 +275,12 @@ std::string RenderPrometheus(const Node& node, Timestamp now) {
   ForEachEngineCounter(e, [&w](std::string_view name, uint64_t value) {
     const size_t dot = name.find('.');
     if (dot != std::string_view::npos) return;  // by_error: bad_datagrams_total
+    if (IsStateCounter(name)) return;           // below, as elara_state_*
     const std::string family = absl::StrCat("engine_", ToAbsl(name), "_total");
     w.Family(family, "counter", "Engine counter (core/engine.h)");
     w.Sample(family, "", value);
   });
+  WriteStateMetrics(engine, &w);
   WriteTransportCounters(t, &w);
   ForEachNodeCounter(node.counters(), [&w](std::string_view name,
                                            uint64_t value) {

@@ -9,13 +9,16 @@
 //
 // Prometheus families (all prefixed elara_; counters end in _total):
 //   node_info{id,addr}, uptime_seconds, peers{view=active|passive},
-//   eager_peers, state_bytes, event_buffer_events, event_buffer_capacity,
+//   eager_peers, state_bytes (the engine's protocol state, all of it),
+//   event_buffer_events, event_buffer_capacity,
 //   datagrams_total{direction=in|out}, bytes_total{direction=in|out}
 //     (what crossed the socket),
-//   drops_total{cause=...} (every datagram, frame or event dropped, by
-//     cause), bad_datagrams_total{error=...} (by wire error),
+//   drops_total{cause=...} (every datagram, frame, state entry or event
+//     dropped, by cause), bad_datagrams_total{error=...} (by wire error),
 //   deliveries_total, delivery_hops (histogram: _bucket{le}, _sum, _count),
-//   engine_<counter>_total (every EngineCounters field),
+//   engine_<counter>_total (every EngineCounters field but the state ones),
+//   state_keys (live keys), state_<counter>_total (every state_* field of
+//     EngineCounters, named as the field: state_writes_total, ...),
 //   transport_<counter>_total (every TransportCounters field; errno-keyed
 //     ones as transport_send_errors_total{errno="ENOBUFS"}, ...),
 //   runtime_<counter>_total (every NodeCounters field).
@@ -45,7 +48,9 @@ void ForEachEngineCounter(const EngineCounters& counters, StatVisitor visit);
 void ForEachNodeCounter(const NodeCounters& counters, StatVisitor visit);
 // Everything, flat and prefixed: "engine.", "transport.", "node.", plus
 // "peers.active", "peers.passive", "deliveries.hops_sum",
-// "deliveries.hops_max", "state_bytes", "event_buffer.pending".
+// "deliveries.hops_max", "state_bytes", "state.keys", "state.digest"
+// (Engine::StateDigest: equal on two nodes that hold the same state),
+// "event_buffer.pending".
 void ForEachStat(const Node& node, StatVisitor visit);
 
 // The Prometheus text of `node` at monotonic time `now`.

@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const NodeConfig& config,
   absl::StatusOr<std::unique_ptr<Engine>> engine =
       Engine::Create(config.diffusion, config.node_id, advertised, seed);
   if (!engine.ok()) return engine.status();
+  (*engine)->SetStateClockOffset(WallClockOffset());
 
   std::unique_ptr<Node> node(
       new Node(config, std::move(*socket), std::move(*poller)));
@@ -103,6 +104,18 @@ absl::StatusOr<MessageId> Node::Broadcast(std::span<const uint8_t> payload) {
   absl::StatusOr<MessageId> id = engine_->Broadcast(MonotonicNow(), payload);
   Pump();
   return id;
+}
+
+absl::Status Node::SetState(StateId key, std::span<const uint8_t> value) {
+  absl::Status status = engine_->PropagateState(MonotonicNow(), key, value);
+  Pump();
+  return status;
+}
+
+absl::Status Node::DeleteState(StateId key) {
+  absl::Status status = engine_->DeleteState(MonotonicNow(), key);
+  Pump();
+  return status;
 }
 
 void Node::Leave(Duration flush_timeout) {

@@ -10,6 +10,12 @@
 //   socket EPOLLERR  -> DrainErrorQueue; ICMP "port unreachable" for an
 //                       active peer -> Engine::DetectNodeFailure (optional)
 //
+// The engine's state clock (hybrid logical clock of keyed state versions,
+// core/state_sync.h) runs on wall time: Create() sets its offset to
+// CLOCK_REALTIME - CLOCK_MONOTONIC once, so versions written by different
+// machines compare by when they were written (to the accuracy of their
+// clock synchronisation), while every timer stays monotonic.
+//
 // The poll timeout is the engine's NextTimeout(), so an idle node wakes only
 // for its own timers. Other descriptors (stdin, a signalfd, a metrics
 // listener) can share the loop through Watch().
@@ -104,6 +110,11 @@ class Node {
   // --- Commands (each sends what it queued at once) ---
   void Join(const Address& contact);
   absl::StatusOr<MessageId> Broadcast(std::span<const uint8_t> payload);
+  // Engine::PropagateState / DeleteState now (errors are the engine's:
+  // ResourceExhausted for a value over the bound or a full store,
+  // FailedPrecondition after Leave). Reads: engine().GetState(key).
+  absl::Status SetState(StateId key, std::span<const uint8_t> value);
+  absl::Status DeleteState(StateId key);
   // Engine::Leave, then flushes: waits up to `flush_timeout` for the kernel
   // to take the socket's queued datagrams. The node is quiet afterwards.
   void Leave(Duration flush_timeout);

@@ -1,19 +1,21 @@
 // Node on real loopback sockets, several nodes driven round-robin by one
 // thread: join, broadcast, leave, hostile datagrams, the bounded event
-// buffer, watched descriptors and the metrics endpoint. Waits are bounded
-// by a generous deadline; nothing asserts on time.
+// buffer, watched descriptors, keyed state and the metrics endpoint. Waits are
+// bounded by a generous deadline; nothing asserts on how long anything takes.
 #include "runtime/node.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -35,6 +37,7 @@ struct Harness {
   // Deliveries per node: message id -> count.
   std::vector<std::map<MessageId, int>> delivered;
   std::vector<std::vector<PeerDownEvent>> downs;
+  std::vector<std::vector<StateChangedEvent>> state_changes;
   bool drain = true;
 
   Node* Add(size_t event_buffer_size = 4096) {
@@ -47,6 +50,7 @@ struct Harness {
     nodes.push_back(std::move(*node));
     delivered.emplace_back();
     downs.emplace_back();
+    state_changes.emplace_back();
     return nodes.back().get();
   }
 
@@ -59,6 +63,8 @@ struct Harness {
           ++delivered[i][d->id];
         } else if (auto* down = std::get_if<PeerDownEvent>(&*event)) {
           downs[i].push_back(*down);
+        } else if (auto* s = std::get_if<StateChangedEvent>(&*event)) {
+          state_changes[i].push_back(*s);
         }
       }
     }
@@ -213,6 +219,104 @@ TEST(NodeTest, HostileDatagramsAreCountedAndDropped) {
   EXPECT_NE(text.find("elara_bad_datagrams_total{error=\"truncated\"} 1\n"),
             std::string::npos);
   EXPECT_NE(text.find("elara_peers{view=\"active\"} 1\n"), std::string::npos);
+}
+
+// CLOCK_REALTIME in microseconds, read directly (not through the code under
+// test).
+int64_t RealtimeMicros() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
+}
+
+TEST(NodeTest, StateSpreadsWithWallClockVersionsAndIsExported) {
+  Harness h;
+  Node* a = h.Add();
+  Node* b = h.Add();
+  Node* c = h.Add();
+  b->Join(a->local_address());
+  c->Join(a->local_address());
+  ASSERT_TRUE(h.RunUntil([&] { return h.AllJoined(); }));
+
+  const StateId key(77);
+  const int64_t before_us = RealtimeMicros();
+  ASSERT_TRUE(a->SetState(key, Bytes("blue")).ok());
+  const int64_t after_us = RealtimeMicros();
+  ASSERT_TRUE(h.RunUntil([&] {
+    for (const auto& node : h.nodes) {
+      if (!node->engine().GetState(key)) return false;
+    }
+    return true;
+  }));
+  const std::optional<StateValue> at_a = a->engine().GetState(key);
+  for (size_t i = 0; i < h.nodes.size(); ++i) {
+    const std::optional<StateValue> held = h.nodes[i]->engine().GetState(key);
+    EXPECT_EQ(*held->value, Bytes("blue")) << i;
+    EXPECT_EQ(held->version, at_a->version) << i;
+  }
+  // The HLC runs on wall time (the monotonic clock is seconds since boot).
+  EXPECT_EQ(at_a->version.origin, a->id());
+  EXPECT_GE(static_cast<int64_t>(at_a->version.wall_us), before_us - 1000000);
+  EXPECT_LE(static_cast<int64_t>(at_a->version.wall_us), after_us + 1000000);
+  // The others heard it as a change; the writer did not.
+  EXPECT_TRUE(h.state_changes[0].empty());
+  ASSERT_FALSE(h.state_changes[1].empty());
+  EXPECT_EQ(h.state_changes[1].back().key, key);
+  EXPECT_EQ(*h.state_changes[1].back().value, Bytes("blue"));
+
+  // Bounds and errors are the engine's, passed through.
+  const std::vector<uint8_t> huge(a->config().diffusion.max_datagram_bytes);
+  EXPECT_EQ(a->SetState(StateId(78), huge).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(a->engine().GetState(StateId(78)).has_value());
+
+  const std::string text_a = RenderPrometheus(*a, MonotonicNow());
+  const std::string text_b = RenderPrometheus(*b, MonotonicNow());
+  EXPECT_NE(text_a.find("# TYPE elara_state_keys gauge\nelara_state_keys 1\n"),
+            std::string::npos)
+      << text_a;
+  EXPECT_NE(text_a.find("elara_state_writes_total 1\n"), std::string::npos);
+  EXPECT_NE(text_b.find("elara_state_writes_total 0\n"), std::string::npos);
+  // b took the write once: pushed (normally) or by anti-entropy.
+  const EngineCounters& counters_b = b->engine().counters();
+  EXPECT_EQ(
+      counters_b.state_updates_applied + counters_b.state_entries_repaired, 1u);
+  EXPECT_NE(text_b.find(absl::StrCat("elara_state_updates_applied_total ",
+                                     counters_b.state_updates_applied, "\n")),
+            std::string::npos)
+      << text_b;
+  EXPECT_NE(text_b.find("# TYPE elara_state_sync_bytes_in_total counter\n"),
+            std::string::npos);
+  EXPECT_NE(text_b.find("elara_drops_total{cause=\"state_entry_refused\"} 0\n"),
+            std::string::npos);
+  EXPECT_EQ(text_a.find("elara_engine_state_"), std::string::npos);
+  // Flat stats: state.keys, state.digest (equal where the state is), and
+  // the state counters under engine.
+  std::map<std::string, uint64_t> stats_a, stats_c;
+  ForEachStat(
+      *a, [&](std::string_view n, uint64_t v) { stats_a[std::string(n)] = v; });
+  ForEachStat(
+      *c, [&](std::string_view n, uint64_t v) { stats_c[std::string(n)] = v; });
+  EXPECT_EQ(stats_a.at("state.keys"), 1u);
+  EXPECT_EQ(stats_a.at("state.digest"), a->engine().StateDigest());
+  EXPECT_EQ(stats_a.at("state.digest"), stats_c.at("state.digest"));
+  EXPECT_EQ(stats_a.at("engine.state_writes"), 1u);
+
+  ASSERT_TRUE(a->DeleteState(key).ok());
+  ASSERT_TRUE(h.RunUntil([&] {
+    for (const auto& node : h.nodes) {
+      if (node->engine().GetState(key)) return false;
+    }
+    return true;
+  }));
+  EXPECT_TRUE(h.state_changes[2].back().deleted);
+  EXPECT_NE(RenderPrometheus(*b, MonotonicNow()).find("elara_state_keys 0\n"),
+            std::string::npos);
+
+  a->Leave(Duration::Millis(100));
+  EXPECT_EQ(a->SetState(key, Bytes("late")).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(a->DeleteState(key).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(NodeTest, FullEventBufferCountsOverflow) {

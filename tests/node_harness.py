@@ -86,6 +86,38 @@ class NodeProc:
         self.send({"op": "broadcast",
                    "data": base64.b64encode(payload).decode()})
 
+    def request(self, obj, answer, timeout=30):
+        """Sends a control line and returns its answer: the next `answer`
+        event, or the next `error` event (control lines are answered in
+        order, one line each)."""
+        kinds = (answer, "error")
+        with self.cond:
+            before = sum(e.get("event") in kinds for e in self.events)
+        self.send(obj)
+        self.wait_for(lambda ev: sum(e.get("event") in kinds
+                                     for e in ev) > before,
+                      timeout, "an answer to %s" % json.dumps(obj)[:80])
+        with self.cond:
+            return [e for e in self.events
+                    if e.get("event") in kinds][before]
+
+    def set_state(self, key, value, timeout=30):
+        """{"op":"set"}; returns the `set` or `error` event."""
+        return self.request({"op": "set", "key": key,
+                             "value": base64.b64encode(value).decode()},
+                            "set", timeout)
+
+    def get_state(self, key, timeout=30):
+        """{"op":"get"}; returns (value bytes or None, the event)."""
+        event = self.request({"op": "get", "key": key}, "get", timeout)
+        if event.get("event") != "get" or not event.get("found"):
+            return None, event
+        return base64.b64decode(event["value"]), event
+
+    def stats(self, timeout=30):
+        """{"op":"stats"}; returns the flat stats dict."""
+        return self.request({"op": "stats"}, "stats", timeout)["stats"]
+
     def of_kind(self, kind):
         with self.cond:
             return [e for e in self.events if e.get("event") == kind]

@@ -289,7 +289,31 @@ class NodeProcess {
         writer_.WriteLine(PeersJson(node_->engine().ActiveView(),
                                     node_->engine().PassiveView()));
         return;
+      case ControlCommand::Op::kSet:
+      case ControlCommand::Op::kGet:
+      case ControlCommand::Op::kDelete:
+        ExecuteState(command, line);
+        return;
     }
+  }
+
+  void ExecuteState(const ControlCommand& command, std::string_view line) {
+    const Engine& engine = node_->engine();
+    if (command.op == ControlCommand::Op::kGet) {
+      writer_.WriteLine(GetJson(command.key, engine.GetState(command.key)));
+      return;
+    }
+    const bool set = command.op == ControlCommand::Op::kSet;
+    const absl::Status status = set ? node_->SetState(command.key, command.data)
+                                    : node_->DeleteState(command.key);
+    if (!status.ok()) {
+      writer_.WriteLine(ErrorJson(
+          absl::StrCat(set ? "set: " : "delete: ", status.message()), line));
+      return;
+    }
+    writer_.WriteLine(set ? SetJson(command.key, command.data.size(),
+                                    engine.GetState(command.key))
+                          : DeleteJson(command.key));
   }
 
   // --- stdout ---

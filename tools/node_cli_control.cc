@@ -21,6 +21,55 @@ absl::Status Invalid(std::string_view message) {
   return absl::InvalidArgumentError(std::string(message));
 }
 
+// "key": a JSON integer 0..2^64-1 (nlohmann reads a larger one, a negative
+// one or one with a fraction or exponent as another number type).
+absl::StatusOr<StateId> ParseKey(const Json& json, const std::string& op) {
+  const auto key = json.find("key");
+  if (key == json.end()) {
+    return Invalid(absl::StrCat(
+        op, ": missing \"key\" (an integer 0..18446744073709551615)"));
+  }
+  if (!key->is_number_unsigned()) {
+    return Invalid(absl::StrCat(
+        op, ": \"key\" must be an integer 0..18446744073709551615"));
+  }
+  return StateId(key->get<uint64_t>());
+}
+
+absl::Status ParseSet(const Json& json, ControlCommand* command) {
+  absl::StatusOr<StateId> key = ParseKey(json, "set");
+  if (!key.ok()) return key.status();
+  command->key = *key;
+  const auto value = json.find("value");
+  if (value == json.end() || !value->is_string()) {
+    return Invalid("set: missing \"value\" (a base64 string)");
+  }
+  std::optional<std::vector<uint8_t>> bytes =
+      Base64Decode(value->get_ref<const std::string&>());
+  if (!bytes) return Invalid("set: \"value\" is not valid base64");
+  command->data = std::move(*bytes);
+  return absl::OkStatus();
+}
+
+Json VersionJson(const StateVersion& version) {
+  return Json{{"wall_us", version.wall_us},
+              {"logical", version.logical},
+              {"origin", ToString(version.origin)}};
+}
+
+Json StateChangedJson(const StateChangedEvent& s, bool include_data) {
+  Json json = {{"event", "state_changed"},
+               {"key", s.key.value()},
+               {"deleted", s.deleted},
+               {"bytes", s.value ? s.value->size() : 0},
+               {"version", VersionJson(s.version)},
+               {"hops", s.hops},
+               {"repaired", s.repaired},
+               {"at_us", s.at.ToMicros()}};
+  if (include_data && s.value) json["value"] = Base64Encode(*s.value);
+  return json;
+}
+
 }  // namespace
 
 std::string Base64Encode(std::span<const uint8_t> bytes) {
@@ -86,10 +135,20 @@ absl::StatusOr<ControlCommand> ParseControlLine(std::string_view line) {
     command.op = ControlCommand::Op::kStats;
   } else if (name == "peers") {
     command.op = ControlCommand::Op::kPeers;
+  } else if (name == "set") {
+    command.op = ControlCommand::Op::kSet;
+    absl::Status status = ParseSet(json, &command);
+    if (!status.ok()) return status;
+  } else if (name == "get" || name == "delete") {
+    command.op =
+        name == "get" ? ControlCommand::Op::kGet : ControlCommand::Op::kDelete;
+    absl::StatusOr<StateId> key = ParseKey(json, name);
+    if (!key.ok()) return key.status();
+    command.key = *key;
   } else {
     return Invalid(absl::StrCat("unknown op '", name,
                                 "' (allowed: broadcast, leave, join, stats, "
-                                "peers)"));
+                                "peers, set, get, delete)"));
   }
   return command;
 }
@@ -125,6 +184,8 @@ std::string EngineEventJson(const EngineEvent& event, bool include_data) {
             {"addr", down->peer.address.ToString()},
             {"cause", PeerDownCauseName(down->cause)},
             {"at_us", down->at.ToMicros()}};
+  } else if (const auto* state = std::get_if<StateChangedEvent>(&event)) {
+    json = StateChangedJson(*state, include_data);
   }
   return Dump(json);
 }
@@ -134,6 +195,28 @@ std::string BroadcastJson(const MessageId& id, size_t bytes, Timestamp sent) {
                    {"id", ToString(id)},
                    {"bytes", bytes},
                    {"sent_us", sent.ToMicros()}});
+}
+
+std::string SetJson(StateId key, size_t bytes,
+                    const std::optional<StateValue>& written) {
+  Json json = {{"event", "set"}, {"key", key.value()}, {"bytes", bytes}};
+  if (written) json["version"] = VersionJson(written->version);
+  return Dump(json);
+}
+
+std::string GetJson(StateId key, const std::optional<StateValue>& value) {
+  Json json = {{"event", "get"}, {"key", key.value()}, {"found", false}};
+  if (!value) return Dump(json);
+  json["found"] = true;
+  const size_t bytes = value->value ? value->value->size() : 0;
+  json["bytes"] = bytes;
+  json["value"] = value->value ? Base64Encode(*value->value) : "";
+  json["version"] = VersionJson(value->version);
+  return Dump(json);
+}
+
+std::string DeleteJson(StateId key) {
+  return Dump(Json{{"event", "delete"}, {"key", key.value()}});
 }
 
 std::string ErrorJson(std::string_view message, std::string_view line) {

@@ -7,7 +7,12 @@
 //     stdout;
 //   - `LineSplitter` cuts a byte stream into lines with a length bound.
 //
-// Schemas are documented in runtime/ELARA_NODE.md.
+// Schemas are documented in README.md ("Run a real node").
+//
+// Keyed state: a key is a JSON integer 0..2^64-1 (core's StateId); a value
+// is base64 in "value", as broadcast payloads are in "data". A version is
+// {"wall_us", "logical", "origin"}: the write's hybrid-logical-clock time
+// (wall microseconds since the Unix epoch on elara-node) and its writer.
 //
 // Thread-safety: pure functions; a LineSplitter is single-threaded.
 #ifndef ELARA_TOOLS_NODE_CLI_CONTROL_H_
@@ -34,10 +39,20 @@ std::string Base64Encode(std::span<const uint8_t> bytes);
 std::optional<std::vector<uint8_t>> Base64Decode(std::string_view text);
 
 struct ControlCommand {
-  enum class Op { kBroadcast, kLeave, kJoin, kStats, kPeers };
+  enum class Op {
+    kBroadcast,
+    kLeave,
+    kJoin,
+    kStats,
+    kPeers,
+    kSet,
+    kGet,
+    kDelete
+  };
   Op op = Op::kStats;
-  std::vector<uint8_t> data;  // kBroadcast
+  std::vector<uint8_t> data;  // kBroadcast payload, kSet value
   Address addr;               // kJoin
+  StateId key;                // kSet, kGet, kDelete
 };
 
 // Parses one control line. InvalidArgument with a message fit for the
@@ -48,9 +63,17 @@ absl::StatusOr<ControlCommand> ParseControlLine(std::string_view line);
 
 std::string ReadyJson(NodeId id, const Address& addr,
                       const std::optional<Address>& metrics);
-// deliver / peer_up / peer_down.
+// deliver / peer_up / peer_down / state_changed. `include_data`: the
+// deliver's "data" and the state_changed's "value".
 std::string EngineEventJson(const EngineEvent& event, bool include_data);
 std::string BroadcastJson(const MessageId& id, size_t bytes, Timestamp sent);
+// Answers of set / get / delete. `written` is the value now held (nullopt
+// only if the write was already overwritten, which a local write cannot be).
+std::string SetJson(StateId key, size_t bytes,
+                    const std::optional<StateValue>& written);
+// {"event":"get","key":K,"found":false} when absent or deleted.
+std::string GetJson(StateId key, const std::optional<StateValue>& value);
+std::string DeleteJson(StateId key);
 // `line` (possibly cut) is echoed to help the script find its mistake.
 std::string ErrorJson(std::string_view message, std::string_view line);
 std::string OverflowJson(uint64_t dropped, uint64_t dropped_total);

@@ -2,6 +2,7 @@
 // splitting, the config file and the command line.
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -69,6 +70,99 @@ TEST(ControlLineTest, MalformedLinesAreErrorsNotCrashes) {
   EXPECT_TRUE(absl::StrContains(
       ParseControlLine(R"({"op":"fly"})").status().message(), "fly"));
   EXPECT_FALSE(ParseControlLine(std::string(100000, '[')).ok());
+}
+
+TEST(ControlLineTest, ParsesStateOps) {
+  absl::StatusOr<ControlCommand> c =
+      ParseControlLine(R"({"op":"set","key":42,"value":"aGk="})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->op, ControlCommand::Op::kSet);
+  EXPECT_EQ(c->key, StateId(42));
+  EXPECT_EQ(c->data, Bytes("hi"));
+  c = ParseControlLine(R"({"op":"set","key":0,"value":""})");  // empty value
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->data.empty());
+  c = ParseControlLine(R"({"op":"get","key":18446744073709551615})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->op, ControlCommand::Op::kGet);
+  EXPECT_EQ(c->key, StateId(~uint64_t{0}));
+  c = ParseControlLine(R"({"key":9,"op":"delete","extra":[1]})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->op, ControlCommand::Op::kDelete);
+  EXPECT_EQ(c->key, StateId(9));
+}
+
+TEST(ControlLineTest, MalformedStateOpsNameTheField) {
+  const std::pair<const char*, const char*> bad[] = {
+      {R"({"op":"set","value":"aGk="})", "set: missing \"key\""},
+      {R"({"op":"set","key":-1,"value":"aGk="})", "set: \"key\" must be"},
+      {R"({"op":"set","key":1.5,"value":"aGk="})", "set: \"key\" must be"},
+      {R"({"op":"set","key":1e3,"value":"aGk="})", "set: \"key\" must be"},
+      {R"({"op":"set","key":18446744073709551616,"value":"aGk="})",
+       "set: \"key\" must be"},
+      {R"({"op":"set","key":"7","value":"aGk="})", "set: \"key\" must be"},
+      {R"({"op":"set","key":true,"value":"aGk="})", "set: \"key\" must be"},
+      {R"({"op":"set","key":null,"value":"aGk="})", "set: \"key\" must be"},
+      {R"({"op":"set","key":7})", "set: missing \"value\""},
+      {R"({"op":"set","key":7,"value":5})", "set: missing \"value\""},
+      {R"({"op":"set","key":7,"value":"aGk"})", "not valid base64"},
+      {R"({"op":"get"})", "get: missing \"key\""},
+      {R"({"op":"get","key":[7]})", "get: \"key\" must be"},
+      {R"({"op":"delete","key":{}})", "delete: \"key\" must be"},
+  };
+  for (const auto& [line, message] : bad) {
+    absl::StatusOr<ControlCommand> c = ParseControlLine(line);
+    ASSERT_FALSE(c.ok()) << line;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(absl::StrContains(c.status().message(), message))
+        << line << " -> " << c.status().message();
+  }
+  EXPECT_TRUE(absl::StrContains(
+      ParseControlLine(R"({"op":"fly"})").status().message(), "set, get"));
+}
+
+TEST(EventJsonTest, StateRepliesCarryTheSchema) {
+  StateValue held;
+  held.value = std::make_shared<const std::vector<uint8_t>>(Bytes("hello"));
+  held.version = StateVersion{1700000000000000, 3, NodeId(0xab)};
+  const std::string version =
+      R"("version":{"wall_us":1700000000000000,"logical":3,)"
+      R"("origin":"00000000000000ab"})";
+  EXPECT_EQ(SetJson(StateId(7), 5, held),
+            R"({"event":"set","key":7,"bytes":5,)" + version + "}");
+  EXPECT_EQ(GetJson(StateId(7), held),
+            R"({"event":"get","key":7,"found":true,"bytes":5,)"
+            R"("value":"aGVsbG8=",)" +
+                version + "}");
+  EXPECT_EQ(GetJson(StateId(8), std::nullopt),
+            R"({"event":"get","key":8,"found":false})");
+  EXPECT_EQ(DeleteJson(StateId(~uint64_t{0})),
+            R"({"event":"delete","key":18446744073709551615})");
+}
+
+TEST(EventJsonTest, StateChangedCarriesTheSchema) {
+  StateChangedEvent changed;
+  changed.key = StateId(7);
+  changed.value = std::make_shared<const std::vector<uint8_t>>(Bytes("hi"));
+  changed.version = StateVersion{5, 0, NodeId(1)};
+  changed.hops = 2;
+  changed.at = Timestamp::FromMicros(99);
+  EXPECT_EQ(EngineEventJson(changed, true),
+            R"({"event":"state_changed","key":7,"deleted":false,"bytes":2,)"
+            R"("version":{"wall_us":5,"logical":0,)"
+            R"("origin":"0000000000000001"},"hops":2,"repaired":false,)"
+            R"("at_us":99,"value":"aGk="})");
+  EXPECT_FALSE(absl::StrContains(EngineEventJson(changed, false), "value"));
+  StateChangedEvent deleted = changed;
+  deleted.value = nullptr;
+  deleted.deleted = true;
+  deleted.hops = 0;
+  deleted.repaired = true;
+  EXPECT_EQ(EngineEventJson(deleted, true),
+            R"({"event":"state_changed","key":7,"deleted":true,"bytes":0,)"
+            R"("version":{"wall_us":5,"logical":0,)"
+            R"("origin":"0000000000000001"},"hops":0,"repaired":true,)"
+            R"("at_us":99})");
 }
 
 TEST(EventJsonTest, DeliverCarriesTheSchema) {

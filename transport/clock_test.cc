@@ -2,6 +2,7 @@
 //
 // MonotonicNow reads CLOCK_MONOTONIC in microseconds: positive, never
 // decreasing, and advancing at least as much as a monotonic sleep.
+// WallClockOffset turns it into CLOCK_REALTIME.
 #include "transport/clock.h"
 
 #include <time.h>
@@ -30,6 +31,19 @@ TEST(ClockTest, AdvancesAtLeastAsMuchAsAMonotonicSleep) {
   }
   const Timestamp after = MonotonicNow();
   EXPECT_GE(after - before, Duration::Millis(3));
+}
+
+TEST(ClockTest, WallClockOffsetTurnsMonotonicIntoRealtime) {
+  // Bracket a realtime read between two offset-corrected monotonic reads;
+  // a wall clock set meanwhile is the only way to fail, so allow a second.
+  const Duration offset = WallClockOffset();
+  const int64_t before = (MonotonicNow() + offset).ToMicros();
+  timespec ts;
+  ASSERT_EQ(clock_gettime(CLOCK_REALTIME, &ts), 0);
+  const int64_t wall = int64_t{ts.tv_sec} * 1000000 + ts.tv_nsec / 1000;
+  const int64_t after = (MonotonicNow() + offset).ToMicros();
+  EXPECT_GE(wall, before - 1000000);
+  EXPECT_LE(wall, after + 1000000);
 }
 
 }  // namespace
