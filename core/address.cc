@@ -42,7 +42,8 @@ namespace {
 
 std::optional<uint16_t> ParsePort(std::string_view text) {
   uint32_t port = 0;
-  if (text.empty() || !absl::SimpleAtoi(absl::string_view(text.data(), text.size()), &port) ||
+  if (text.empty() ||
+      !absl::SimpleAtoi(absl::string_view(text.data(), text.size()), &port) ||
       port > 65535) {
     return std::nullopt;
   }
@@ -56,7 +57,8 @@ std::optional<Address> Address::Parse(std::string_view text) {
     uint32_t index = 0;
     std::string_view digits = text.substr(4);
     if (digits.empty() ||
-        !absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()), &index)) {
+        !absl::SimpleAtoi(absl::string_view(digits.data(), digits.size()),
+                          &index)) {
       return std::nullopt;
     }
     return Sim(index);

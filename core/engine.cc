@@ -103,15 +103,18 @@ Scratch& ThreadScratch() {
 }  // namespace
 
 struct Engine::Impl : public MembershipListener, public StateRouting {
-  Impl(const DiffusionConfig& config, NodeId self_id, Address self_address,
-       uint64_t seed)
-      : config(config),
+  Impl(std::shared_ptr<const DiffusionConfig> shared_config, NodeId self_id,
+       Address self_address, uint64_t seed)
+      : config_holder(std::move(shared_config)),
+        config(*config_holder),
         self{self_id, self_address},
         rng(seed),
         membership(config.membership, self, &rng, &outbox, &counters, this),
         plumtree(config.broadcast, self_id, config.max_datagram_bytes, &rng,
                  &outbox, &counters),
-        state_seed(StateSeed(seed)) {}
+        state_seed(StateSeed(seed)) {
+    plumtree.set_peer_capacity_hint(config.membership.active_view_size);
+  }
 
   // The state protocol, created on first use.
   StateSync& State() {
@@ -158,7 +161,8 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   void Flush();
   void FinishDatagram(DatagramBuilder* builder, const Address& to);
 
-  DiffusionConfig config;
+  std::shared_ptr<const DiffusionConfig> config_holder;
+  const DiffusionConfig& config;  // *config_holder, immutable, maybe shared
   PeerEntry self;
   Random rng;
   EngineCounters counters;
@@ -235,18 +239,26 @@ void Engine::Impl::Flush() {
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     const DiffusionConfig& config, NodeId self_id, Address self_address,
     uint64_t seed) {
-  absl::Status status = config.Validate();
+  return Create(std::make_shared<const DiffusionConfig>(config), self_id,
+                self_address, seed);
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    std::shared_ptr<const DiffusionConfig> config, NodeId self_id,
+    Address self_address, uint64_t seed) {
+  absl::Status status = config->Validate();
   if (!status.ok()) return status;
   if (!self_address.valid()) {
     return absl::InvalidArgumentError("engine: self address must be valid");
   }
   return std::unique_ptr<Engine>(
-      new Engine(config, self_id, self_address, seed));
+      new Engine(std::move(config), self_id, self_address, seed));
 }
 
-Engine::Engine(const DiffusionConfig& config, NodeId self_id,
+Engine::Engine(std::shared_ptr<const DiffusionConfig> config, NodeId self_id,
                Address self_address, uint64_t seed)
-    : impl_(std::make_unique<Impl>(config, self_id, self_address, seed)) {}
+    : impl_(std::make_unique<Impl>(std::move(config), self_id, self_address,
+                                   seed)) {}
 
 Engine::~Engine() = default;
 
@@ -441,8 +453,12 @@ std::vector<NodeId> Engine::EagerPeers() const {
 size_t Engine::StateBytes() const {
   const Impl& e = *impl_;
   // The sub-protocols count their own object; subtract it once from Impl.
-  return sizeof(Engine) + sizeof(Impl) - sizeof(Membership) - sizeof(Plumtree) +
-         e.membership.StateBytes() + e.plumtree.StateBytes() +
+  // A config shared with other engines is not this engine's state.
+  const size_t own_config =
+      e.config_holder.use_count() == 1 ? sizeof(DiffusionConfig) : 0;
+  return sizeof(Engine) + sizeof(Impl) + own_config - sizeof(Membership) -
+         sizeof(Plumtree) + e.membership.StateBytes() +
+         e.plumtree.StateBytes() +
          (e.state == nullptr ? 0 : e.state->StateBytes()) +
          e.transmits.CapacityBytes() + e.events.CapacityBytes() +
          e.outbox.CapacityBytes();

@@ -109,8 +109,8 @@ class Membership {
   static constexpr uint8_t kNeighborAttemptsPerRound = 6;
 
   // REQUIRES: config is valid (view sizes >= 1, periods > 0); rng, outbox,
-  // counters and listener are non-null and outlive this object. The config
-  // is copied.
+  // counters, listener and config outlive this object (the config is
+  // referenced, not copied: an engine's config is shared by its parts).
   Membership(const MembershipConfig& config, PeerEntry self, Random* rng,
              Outbox* outbox, EngineCounters* counters,
              MembershipListener* listener);
@@ -230,7 +230,7 @@ class Membership {
   Timestamp NextPingAt(const PeerEntry& peer, const Liveness& liveness) const;
   Duration RejoinDelay() const;
 
-  MembershipConfig config_;
+  const MembershipConfig& config_;  // the caller's; must outlive this
   PeerEntry self_;
   Random* rng_;
   Outbox* outbox_;

@@ -29,7 +29,7 @@ bool MessageCache::Expired(const Entry& entry, Timestamp now) const {
 
 void MessageCache::Grow() {
   const size_t capacity =
-      std::min(max_entries_, std::max<size_t>(4, ring_.size() * 2));
+      std::min(max_entries_, std::max<size_t>(1, ring_.size() * 2));
   std::vector<Entry> ring;
   ring.reserve(capacity);
   for (size_t i = 0; i < count_; ++i) {

@@ -151,6 +151,9 @@ class Plumtree {
   void set_payload_interner(PayloadInterner* interner) {
     payload_interner_ = interner;
   }
+  // How many active peers to expect (the membership's active view size):
+  // the peer table is sized for them at the first neighbor.
+  void set_peer_capacity_hint(size_t peers) { peer_capacity_hint_ = peers; }
 
  private:
   struct PeerState {
@@ -273,6 +276,7 @@ class Plumtree {
   PayloadInterner* payload_interner_ = nullptr;
   uint32_t push_copies_ = 0;      // push mode: copies received this block
   uint32_t push_deliveries_ = 0;  // push mode: deliveries this block
+  size_t peer_capacity_hint_ = 0;
 };
 
 }  // namespace elara

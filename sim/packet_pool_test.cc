@@ -1,6 +1,7 @@
 // File: sim/packet_pool_test.cc
 #include "sim/packet_pool.h"
 
+#include <span>
 #include <vector>
 
 #include "core/random.h"
@@ -26,55 +27,109 @@ TEST(PacketPoolTest, KeepsBytesAndSenderUntilRelease) {
   }
   EXPECT_EQ(pool.in_flight(), sent.size());
   for (size_t i = 0; i < sent.size(); ++i) {
-    const PacketPool::Packet& p = pool.Get(handles[i]);
-    EXPECT_EQ(p.from, sent[i].size());
-    ASSERT_EQ(p.size, sent[i].size());
+    EXPECT_EQ(pool.from(handles[i]), sent[i].size());
+    const std::span<const uint8_t> bytes = pool.Bytes(handles[i]);
     EXPECT_TRUE(
-        std::equal(p.bytes().begin(), p.bytes().end(), sent[i].begin()));
+        std::equal(bytes.begin(), bytes.end(), sent[i].begin(), sent[i].end()));
   }
   for (uint32_t h : handles) pool.Release(h);
   EXPECT_EQ(pool.in_flight(), 0u);
   EXPECT_EQ(pool.peak_in_flight(), sent.size());
 }
 
-TEST(PacketPoolTest, IdenticalBackToBackCopiesShareOneBuffer) {
+bool Holds(PacketPool& pool, uint32_t handle,
+           const std::vector<uint8_t>& bytes) {
+  const std::span<const uint8_t> held = pool.Bytes(handle);
+  return std::equal(held.begin(), held.end(), bytes.begin(), bytes.end());
+}
+
+// A datagram as a node forwards it: its own header, then a payload that
+// every forwarder sends alike.
+std::vector<uint8_t> Forwarded(uint8_t sender,
+                               const std::vector<uint8_t>& tail) {
+  std::vector<uint8_t> d;
+  d.reserve(PacketPool::kHeadBytes + tail.size());
+  for (size_t i = 0; i < PacketPool::kHeadBytes; ++i) d.push_back(sender);
+  for (uint8_t b : tail) d.push_back(b);
+  return d;
+}
+
+TEST(PacketPoolTest, IdenticalBackToBackCopiesShareStorage) {
   PacketPool pool;
   const std::vector<uint8_t> gossip = Bytes(1100, 9);
   std::vector<uint32_t> copies;
   for (int i = 0; i < 4; ++i) copies.push_back(pool.Put(7, gossip));
   EXPECT_EQ(pool.shared_puts(), 3u);
   EXPECT_EQ(pool.in_flight(), 4u);
-  // Another sender, or other bytes, or an empty datagram: no sharing.
+  // Another sender, other bytes, a small datagram: not back-to-back copies.
   const uint32_t other_sender = pool.Put(8, gossip);
   std::vector<uint8_t> changed = gossip;
-  changed.back() ^= 1;
+  changed.front() ^= 1;
   const uint32_t other_bytes = pool.Put(8, changed);
-  EXPECT_EQ(pool.shared_puts(), 3u);
-  EXPECT_NE(pool.Get(other_sender).data, pool.Get(copies[0]).data);
-  EXPECT_NE(pool.Get(other_bytes).data, pool.Get(other_sender).data);
+  const uint32_t small = pool.Put(8, Bytes(100, 3));
+  const uint32_t small_copy = pool.Put(8, Bytes(100, 3));
+  EXPECT_EQ(pool.shared_puts(), 4u);
   const uint64_t buffers = pool.buffer_bytes();
-  // Released out of order, the survivors keep their bytes; the buffer is
-  // recycled only after the last holder is released.
-  for (uint32_t h : {copies[2], copies[0], copies[3]}) {
+  // Released out of order, the survivors keep their bytes.
+  for (uint32_t h : {copies[2], copies[0], copies[3], small}) {
     pool.Release(h);
-    const PacketPool::Packet& p = pool.Get(copies[1]);
-    ASSERT_TRUE(std::equal(p.bytes().begin(), p.bytes().end(), gossip.begin(),
-                           gossip.end()));
+    ASSERT_TRUE(Holds(pool, copies[1], gossip));
+    ASSERT_TRUE(Holds(pool, small_copy, Bytes(100, 3)));
   }
+  // New datagrams take freed buffers only, never one still held.
   const uint32_t fresh = pool.Put(9, Bytes(1100, 1));
-  EXPECT_NE(pool.Get(fresh).data, pool.Get(copies[1]).data);
-  pool.Release(copies[1]);
-  pool.Release(other_sender);
-  pool.Release(other_bytes);
-  pool.Release(fresh);
+  const uint32_t fresh_small = pool.Put(9, Bytes(100, 77));
+  EXPECT_TRUE(Holds(pool, copies[1], gossip));
+  EXPECT_TRUE(Holds(pool, small_copy, Bytes(100, 3)));
+  EXPECT_TRUE(Holds(pool, other_sender, gossip));
+  EXPECT_TRUE(Holds(pool, other_bytes, changed));
+  EXPECT_TRUE(Holds(pool, fresh, Bytes(1100, 1)));
+  EXPECT_TRUE(Holds(pool, fresh_small, Bytes(100, 77)));
+  for (uint32_t h :
+       {copies[1], other_sender, other_bytes, small_copy, fresh, fresh_small}) {
+    pool.Release(h);
+  }
   EXPECT_EQ(pool.in_flight(), 0u);
   EXPECT_EQ(pool.buffer_bytes(), buffers);
   // A copy of a released packet is not shared with it.
   const uint32_t a = pool.Put(7, gossip);
   pool.Release(a);
   const uint32_t b = pool.Put(7, gossip);
-  EXPECT_EQ(pool.shared_puts(), 3u);
+  EXPECT_EQ(pool.shared_puts(), 4u);
   pool.Release(b);
+}
+
+TEST(PacketPoolTest, ForwardersShareThePayloadTail) {
+  PacketPool pool;
+  const std::vector<uint8_t> payload = Bytes(1024, 5);
+  std::vector<uint32_t> handles;
+  for (uint8_t sender = 0; sender < 100; ++sender) {
+    handles.push_back(pool.Put(sender, Forwarded(sender, payload)));
+  }
+  EXPECT_EQ(pool.shared_tails(), 99u);
+  // 100 heads of 64 B and one 1 KiB tail: one chunk each (100 tails of
+  // 1 KiB would need two chunks).
+  EXPECT_LE(pool.buffer_bytes(), 2 * PacketPool::kChunkBytes);
+  for (uint8_t sender = 0; sender < 100; ++sender) {
+    ASSERT_TRUE(Holds(pool, handles[sender], Forwarded(sender, payload)));
+  }
+  // A different payload of the same size gets its own tail.
+  std::vector<uint8_t> other = payload;
+  other.back() ^= 0xff;
+  const uint32_t h = pool.Put(200, Forwarded(200, other));
+  EXPECT_EQ(pool.shared_tails(), 99u);
+  EXPECT_TRUE(Holds(pool, h, Forwarded(200, other)));
+  // The tail outlives any subset of its holders.
+  for (size_t i = 0; i < 99; ++i) pool.Release(handles[i]);
+  EXPECT_TRUE(Holds(pool, handles[99], Forwarded(99, payload)));
+  pool.Release(handles[99]);
+  // Released, it is found no more: the next one stores a fresh tail.
+  const uint32_t again = pool.Put(1, Forwarded(1, payload));
+  EXPECT_EQ(pool.shared_tails(), 99u);
+  EXPECT_TRUE(Holds(pool, again, Forwarded(1, payload)));
+  pool.Release(again);
+  pool.Release(h);
+  EXPECT_EQ(pool.in_flight(), 0u);
 }
 
 TEST(PacketPoolTest, ReusesSlotsAndBuffers) {
@@ -92,10 +147,7 @@ TEST(PacketPoolTest, ReusesSlotsAndBuffers) {
     } else {
       const size_t at = rng.UniformBelow(live.size());
       const uint32_t h = live[at];
-      const PacketPool::Packet& p = pool.Get(h);
-      ASSERT_EQ(p.size, contents[h].size());
-      ASSERT_TRUE(
-          std::equal(p.bytes().begin(), p.bytes().end(), contents[h].begin()));
+      ASSERT_TRUE(Holds(pool, h, contents[h]));
       pool.Release(h);
       live[at] = live.back();
       live.pop_back();

@@ -56,7 +56,9 @@ Simulator::Simulator(const Scenario& scenario)
       network_(scenario, kOrigin, scenario.nodes),
       fault_rng_(StreamSeed(scenario.seed, SeedStream::kFaults)),
       workload_rng_(StreamSeed(scenario.seed, SeedStream::kWorkload)),
-      bootstrap_rng_(StreamSeed(scenario.seed, SeedStream::kBootstrap)) {}
+      bootstrap_rng_(StreamSeed(scenario.seed, SeedStream::kBootstrap)),
+      engine_config_(std::make_shared<const DiffusionConfig>(scenario.engine)) {
+}
 
 Simulator::~Simulator() = default;
 
@@ -90,6 +92,7 @@ absl::Status Simulator::Init() {
   engines_.reserve(slots);
   node_ids_.reserve(slots);
   wake_us_.reserve(slots);
+  next_us_.reserve(slots);
   started_us_.reserve(slots);
   live_index_.reserve(slots);
   live_.reserve(slots);
@@ -116,6 +119,7 @@ uint32_t Simulator::AddSlot() {
   engines_.emplace_back();
   node_ids_.emplace_back();
   wake_us_.push_back(kNoWake);
+  next_us_.push_back(kNoWake);
   started_us_.push_back(0);
   live_index_.push_back(kNotLive);
   network_.Grow(node + 1);
@@ -127,13 +131,14 @@ absl::Status Simulator::StartEngine(uint32_t node) {
   const uint64_t creation = engines_created_++;
   node_ids_[node] = NodeIdFor(scenario_.seed, creation);
   absl::StatusOr<std::unique_ptr<Engine>> engine =
-      Engine::Create(scenario_.engine, node_ids_[node], Address::Sim(node),
+      Engine::Create(engine_config_, node_ids_[node], Address::Sim(node),
                      StreamSeed(scenario_.seed, SeedStream::kEngine, creation));
   if (!engine.ok()) return engine.status();
   engines_[node] = std::move(*engine);
   engines_[node]->SetPayloadInterner(&payload_interner_);
   started_us_[node] = now_us_;
   wake_us_[node] = kNoWake;
+  next_us_[node] = kNoWake;
   AddLive(node);
   return absl::OkStatus();
 }
@@ -345,23 +350,28 @@ void Simulator::OnTimer(const Event& e) {
     ++counters_.stale_timers;
     return;
   }
-  ++counters_.events;
-  wake_us_[node] = kNoWake;
-  Engine& engine = *engines_[node];
-  if (engine.NextTimeout().ToMicros() > now_us_) {
-    // The deadline moved later since this event was scheduled.
-    AfterCall(node, now_us_);
+  if (next_us_[node] > now_us_) {
+    // The deadline moved later since this event was scheduled (a datagram
+    // postponed a keep-alive, say). An engine's deadline changes only when
+    // it is called, and next_us_ holds it as of the last call: reschedule
+    // without touching the engine's memory. No engine work: not an event.
+    ++counters_.postponed_timers;
+    wake_us_[node] = next_us_[node];
+    if (next_us_[node] != kNoWake) {
+      queue_.Push(next_us_[node], EventKind::kTimer, node, 0);
+    }
     return;
   }
-  engine.HandleTimeout(Timestamp::FromMicros(now_us_));
+  ++counters_.events;
+  wake_us_[node] = kNoWake;
+  engines_[node]->HandleTimeout(Timestamp::FromMicros(now_us_));
   // Never wake the same node twice at one instant for the same deadline.
   AfterCall(node, now_us_ + 1);
 }
 
 void Simulator::OnPacket(const Event& e) {
   const uint32_t to = e.node;
-  const PacketPool::Packet& packet = packets_.Get(e.handle);
-  const uint32_t from = packet.from;
+  const uint32_t from = packets_.from(e.handle);
   if (engines_[to] == nullptr) {
     ++counters_.dropped_dead;
     if (trace_ != nullptr) trace_->Drop(now_us_, from, to, "dead");
@@ -375,7 +385,7 @@ void Simulator::OnPacket(const Event& e) {
     return;
   }
   engines_[to]->HandleDatagram(Timestamp::FromMicros(now_us_),
-                               Address::Sim(from), packet.bytes());
+                               Address::Sim(from), packets_.Bytes(e.handle));
   packets_.Release(e.handle);  // before AfterCall: Send may grow the pool
   AfterCall(to, now_us_);
 }
@@ -494,6 +504,7 @@ void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
     OnEngineEvent(node, *event);
   }
   const Timestamp next = engine.NextTimeout();
+  next_us_[node] = next.IsInfinite() ? kNoWake : next.ToMicros();
   if (next.IsInfinite()) return;
   // A deadline at or before now right after HandleTimeout(now) means the
   // engine did not handle it; wake it 1 us later rather than spin.

@@ -49,7 +49,9 @@
 //   - convergence_ms: publish -> first delivery at each node, over all
 //     deliveries (including nodes that crash later), from a log-linear
 //     histogram: p50/p99 within 0.4 %, max exact (sim/latency_histogram.h).
-//   - events: events that did work (stale timers excluded).
+//   - events: events that did work: datagrams handled or dropped, engine
+//     timeouts, workload and fault events (stale timers and timers whose
+//     deadline had moved later are excluded; SimCounters counts them).
 //   - state_bytes_per_node: mean Engine::StateBytes() over live engines at
 //     the end.
 //   - datagrams_lost: lost by the network model, cut by a partition, or
@@ -93,6 +95,9 @@ namespace elara::sim {
 struct SimCounters {
   uint64_t events = 0;        // events that did work
   uint64_t stale_timers = 0;  // popped timer events that were stale
+  // Timer events whose engine deadline had moved later: rescheduled
+  // without calling the engine (not counted in `events`).
+  uint64_t postponed_timers = 0;
   uint64_t timer_stalls = 0;  // NextTimeout() <= now after HandleTimeout
   uint64_t datagrams_sent = 0;
   uint64_t bytes_sent = 0;
@@ -242,9 +247,12 @@ class Simulator {
   // one buffer per message instead of one per node. Memory only; see
   // core/payload_interner.h.
   SharedPayloadInterner payload_interner_;
+  // One config for every engine (Engine::Create's shared form).
+  std::shared_ptr<const DiffusionConfig> engine_config_;
   std::vector<std::unique_ptr<Engine>> engines_;
   std::vector<NodeId> node_ids_;
   std::vector<int64_t> wake_us_;      // scheduled timer; INT64_MAX = none
+  std::vector<int64_t> next_us_;      // NextTimeout() after the last call
   std::vector<int64_t> started_us_;   // when the current engine started
   std::vector<uint32_t> live_index_;  // position in live_, if live
   std::vector<uint32_t> live_;        // live node slots
