@@ -301,14 +301,18 @@ void Simulator::PrefetchAhead() const {
             e->kind() == EventKind::kTimer) &&
            e->node < engines_.size();
   };
+  if (const Event* e = queue_.PeekAhead(3); node_event(e)) {
+    __builtin_prefetch(&engines_[e->node]);
+    __builtin_prefetch(&wake_us_[e->node]);
+    __builtin_prefetch(&next_us_[e->node]);
+    if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 0);
+  }
   if (const Event* e = queue_.PeekAhead(2); node_event(e)) {
     __builtin_prefetch(engines_[e->node].get());
-    if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 0);
+    if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 1);
   }
   if (const Event* e = queue_.PeekAhead(1); node_event(e)) {
     if (const Engine* engine = engines_[e->node].get()) engine->Prefetch(0);
-    if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 1);
-    __builtin_prefetch(&wake_us_[e->node]);
   }
   if (const Event* e = queue_.PeekAhead(0); node_event(e)) {
     if (const Engine* engine = engines_[e->node].get()) engine->Prefetch(1);
