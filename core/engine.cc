@@ -93,6 +93,9 @@ struct Scratch {
   DecodedDatagram decoded;
   std::vector<Address> open_to;           // destinations, first frame first
   std::vector<DatagramBuilder> builders;  // builders[i] packs for open_to[i]
+  // Transmit buffers given back (Engine::RecycleTransmit); FinishInto
+  // swaps one in for each datagram, so they circulate without malloc.
+  std::vector<std::vector<uint8_t>> recycled;
 };
 
 Scratch& ThreadScratch() {
@@ -184,7 +187,13 @@ void Engine::Impl::FinishDatagram(DatagramBuilder* builder, const Address& to) {
     ++counters.transmits_dropped;
     return;
   }
-  std::vector<uint8_t> bytes = builder->Finish();
+  std::vector<std::vector<uint8_t>>& spare = ThreadScratch().recycled;
+  std::vector<uint8_t> bytes;
+  if (!spare.empty()) {
+    bytes = std::move(spare.back());
+    spare.pop_back();
+  }
+  builder->FinishInto(&bytes);  // no allocation when `bytes` was recycled
   ++counters.datagrams_out;
   counters.bytes_out += bytes.size();
   transmits.Push(Transmit{to, std::move(bytes)});
@@ -411,6 +420,13 @@ std::optional<Transmit> Engine::PollTransmit() {
 }
 
 std::optional<EngineEvent> Engine::PollEvent() { return impl_->events.Pop(); }
+
+void Engine::RecycleTransmit(Transmit&& transmit) {
+  std::vector<std::vector<uint8_t>>& spare = ThreadScratch().recycled;
+  if (spare.size() >= kRecycledTransmitBuffers) return;
+  transmit.bytes.clear();
+  spare.push_back(std::move(transmit.bytes));
+}
 
 Timestamp Engine::NextTimeout() const {
   if (impl_->left) return Timestamp::Infinite();

@@ -248,6 +248,12 @@ class Engine {
 
   // --- Outputs ---
   std::optional<Transmit> PollTransmit();
+  // Optional: gives a polled Transmit's buffer back once the driver is done
+  // with its bytes (sent or copied them), so the next datagram an engine on
+  // this thread builds reuses it instead of allocating. At most
+  // kRecycledTransmitBuffers are kept per thread; more are freed.
+  static constexpr size_t kRecycledTransmitBuffers = 64;
+  static void RecycleTransmit(Transmit&& transmit);
   std::optional<EngineEvent> PollEvent();
   // Earliest time HandleTimeout wants to run; Timestamp::Infinite() if none.
   Timestamp NextTimeout() const;

@@ -354,6 +354,38 @@ TEST(EngineTest, IdleEngineHoldsNoQueueStorageOrUnusedStateProtocol) {
   EXPECT_GE((*a)->StateBytes(), drained + sizeof(StateSync));
 }
 
+// Recycled transmit buffers change allocation only, never the bytes.
+TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
+  auto datagrams = [](bool recycle) {
+    DiffusionConfig c;
+    auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 5);
+    auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 6);
+    EXPECT_TRUE(a.ok() && b.ok());
+    Engine* engines[2] = {a->get(), b->get()};
+    std::vector<std::vector<uint8_t>> seen;
+    Timestamp now = Timestamp::FromMicros(1'000'000);
+    engines[1]->Join(now, Address::Sim(1));
+    for (int round = 0; round < 80; ++round) {
+      now = now + Duration::Millis(100);
+      if (round % 4 == 0) {
+        (void)engines[round % 2]->Broadcast(now, Payload(300 + round));
+      }
+      for (int i = 0; i < 2; ++i) {
+        while (std::optional<Transmit> t = engines[i]->PollTransmit()) {
+          seen.push_back(t->bytes);
+          engines[1 - i]->HandleDatagram(now, engines[i]->address(), t->bytes);
+          if (recycle) Engine::RecycleTransmit(std::move(*t));
+        }
+        engines[i]->HandleTimeout(now);
+      }
+    }
+    return seen;
+  };
+  const std::vector<std::vector<uint8_t>> plain = datagrams(false);
+  EXPECT_GE(plain.size(), 12u);  // join, broadcasts, keep-alives
+  EXPECT_EQ(datagrams(true), plain);
+}
+
 }  // namespace
 }  // namespace elara
 

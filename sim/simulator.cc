@@ -502,7 +502,8 @@ void Simulator::JoinThroughRandomContact(uint32_t node) {
 void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
   Engine& engine = *engines_[node];
   while (std::optional<Transmit> transmit = engine.PollTransmit()) {
-    Send(node, std::move(*transmit));
+    Send(node, *transmit);
+    Engine::RecycleTransmit(std::move(*transmit));  // its bytes were copied
   }
   while (std::optional<EngineEvent> event = engine.PollEvent()) {
     OnEngineEvent(node, *event);
@@ -522,7 +523,7 @@ void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
   }
 }
 
-void Simulator::Send(uint32_t from, Transmit&& transmit) {
+void Simulator::Send(uint32_t from, const Transmit& transmit) {
   const uint64_t bytes = transmit.bytes.size();
   ++counters_.datagrams_sent;
   counters_.bytes_sent += bytes;
@@ -546,7 +547,7 @@ void Simulator::Send(uint32_t from, Transmit&& transmit) {
     ++counters_.dropped_pool_full;
     return;
   }
-  // Copied: the engine's vector is freed while hot (see packet_pool.h).
+  // Copied, then the engine's buffer is recycled (see packet_pool.h).
   const uint32_t handle = packets_.Put(from, transmit.bytes);
   queue_.Push(decision.arrival_us, EventKind::kPacket, to, handle);
 }

@@ -210,7 +210,7 @@ class Simulator {
   // After any call into node's engine: drain outputs, reschedule its timer
   // (never earlier than earliest_wake_us).
   void AfterCall(uint32_t node, int64_t earliest_wake_us);
-  void Send(uint32_t from, Transmit&& transmit);
+  void Send(uint32_t from, const Transmit& transmit);
   void OnEngineEvent(uint32_t node, const EngineEvent& event);
   void OnDelivered(uint32_t node, const DeliveredEvent& event);
   void StartMeasurement();
