@@ -48,14 +48,16 @@
 namespace elara::sim {
 
 enum class EventKind : uint8_t {
-  kTimer = 0,      // node's engine timer (lazily deleted when stale)
-  kPacket = 1,     // datagram arrival; handle = packet pool slot
-  kBroadcast = 2,  // workload: publish the next message
-  kJoin = 3,       // protocol bootstrap: node joins through a contact
-  kCrash = 4,      // handle = crash spec index
-  kRestart = 5,    // node restarts with a fresh engine
-  kChurn = 6,      // one node leaves, a fresh node joins
-  kEnd = 7,        // end of the run
+  kTimer = 0,        // node's engine timer (lazily deleted when stale)
+  kPacket = 1,       // datagram arrival; handle = packet pool slot
+  kBroadcast = 2,    // workload: publish the next message
+  kJoin = 3,         // protocol bootstrap: node joins through a contact
+  kCrash = 4,        // handle = crash spec index
+  kRestart = 5,      // node restarts with a fresh engine
+  kChurn = 6,        // one node leaves, a fresh node joins
+  kEnd = 7,          // end of the run
+  kStateWrite = 8,   // state workload: the next write
+  kStateSettle = 9,  // state workload: start measuring convergence
 };
 
 // One scheduled event. `seq_kind` packs the scheduling sequence number (high

@@ -2,6 +2,7 @@
 // CLI flag name (sim/scenario_flags.h).
 #include "sim/scenario.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -16,6 +17,12 @@ constexpr Duration kMaxSpan = Duration::Seconds(30 * 24 * 3600);
 constexpr uint32_t kMaxNodes = 50'000'000;
 constexpr uint32_t kMaxBroadcasts = 10'000'000;
 constexpr double kMaxChurnPerS = 1e6;
+constexpr double kMaxStateWritesPerS = 1e6;
+constexpr Duration kMaxStateClockSkew = Duration::Seconds(3600);
+// The engine caps a value so that one StateUpdate fits a datagram and a
+// quarter of the anti-entropy budget (core/state_sync.cc,
+// EffectiveMaxValue): this many bytes of frame around the value.
+constexpr uint64_t kStateUpdateOverheadBytes = 64;
 
 absl::Status Bad(const char* flag, const std::string& allowed) {
   return absl::InvalidArgumentError(
@@ -105,8 +112,11 @@ absl::Status ValidateWorkload(const Scenario& s) {
   }
   if (status.ok()) {
     // The whole run must fit kMaxSpan.
-    const Duration span = s.join_spread + s.warmup +
-                          s.broadcast_interval * s.broadcasts + s.drain;
+    Duration span = s.join_spread + s.warmup +
+                    s.broadcast_interval * s.broadcasts + s.drain;
+    if (s.state_workload()) {
+      span = std::max(span, s.StateSettle() + s.drain);
+    }
     if (span > kMaxSpan) {
       status = Bad("drain",
                    "a run (join spread + warmup + broadcasts x "
@@ -123,7 +133,88 @@ absl::Status ValidateWorkload(const Scenario& s) {
   return status;
 }
 
+// The largest value the engine accepts (see kStateUpdateOverheadBytes).
+uint64_t MaxStateValueBytes(const DiffusionConfig& e) {
+  const auto room = [](uint64_t bytes) {
+    return bytes > kStateUpdateOverheadBytes ? bytes - kStateUpdateOverheadBytes
+                                             : 0;
+  };
+  return std::min({static_cast<uint64_t>(e.state.max_value_bytes),
+                   room(e.max_datagram_bytes),
+                   room(e.state.anti_entropy_budget_bytes / 4)});
+}
+
+absl::Status ValidateStateWorkload(const Scenario& s) {
+  absl::Status status;
+  if (!(s.state_writes_per_s >= 0.0 &&
+        s.state_writes_per_s <= kMaxStateWritesPerS)) {
+    status.Update(
+        Bad("state-writes-per-s",
+            absl::StrFormat("0..%g writes per second, got %g",
+                            kMaxStateWritesPerS, s.state_writes_per_s)));
+  }
+  if (s.state_keys < 1 || s.state_keys > s.engine.state.max_state_entries) {
+    status.Update(
+        Bad("state-keys",
+            absl::StrFormat("1..%d (engine max_state_entries), got %d",
+                            s.engine.state.max_state_entries, s.state_keys)));
+  }
+  const uint64_t max_value = MaxStateValueBytes(s.engine);
+  if (s.state_value_bytes < 1 || s.state_value_bytes > max_value) {
+    status.Update(
+        Bad("state-value-bytes",
+            absl::StrFormat("1..%d (engine max_value_bytes, and %d bytes under "
+                            "max_datagram_bytes and a quarter of "
+                            "anti_entropy_budget_bytes), got %d",
+                            max_value, kStateUpdateOverheadBytes,
+                            s.state_value_bytes)));
+  }
+  if (s.state_clock_skew < Duration::Zero() ||
+      s.state_clock_skew > kMaxStateClockSkew) {
+    status.Update(
+        Bad("state-clock-skew", absl::StrCat("a duration in 0..1 hour, got ",
+                                             s.state_clock_skew.ToString())));
+  }
+  if (s.state_writes_until) {
+    status.Update(CheckFinite("state-writes-until", *s.state_writes_until));
+  }
+  if (!status.ok() || !s.state_workload()) return status;
+  if (!s.state_writes_until && !s.LastHeal()) {
+    return Bad("state-writes-until",
+               "a DUR; 'heal' (the default) needs a --partition with a "
+               "finite END");
+  }
+  const Duration start =
+      (s.bootstrap == Bootstrap::kProtocol ? s.join_spread : Duration::Zero()) +
+      s.warmup;
+  if (s.StateWritesEnd() <= start) {
+    return Bad("state-writes-until",
+               absl::StrCat("a time after the workload start (",
+                            start.ToString(), ": join spread + warmup), got ",
+                            s.StateWritesEnd().ToString()));
+  }
+  return status;
+}
+
 }  // namespace
+
+std::optional<Duration> Scenario::LastHeal() const {
+  std::optional<Duration> last;
+  for (const PartitionSpec& p : partitions) {
+    if (p.end.IsInfinite()) continue;
+    if (!last || p.end > *last) last = p.end;
+  }
+  return last;
+}
+
+Duration Scenario::StateWritesEnd() const {
+  if (state_writes_until) return *state_writes_until;
+  return LastHeal().value_or(Duration::Zero());
+}
+
+Duration Scenario::StateSettle() const {
+  return std::max(StateWritesEnd(), LastHeal().value_or(Duration::Zero()));
+}
 
 absl::Status Scenario::Validate() const {
   absl::Status status;
@@ -138,6 +229,7 @@ absl::Status Scenario::Validate() const {
   }
   status.Update(ValidateNetwork(*this));
   status.Update(ValidateFaults(*this));
+  status.Update(ValidateStateWorkload(*this));
   status.Update(ValidateWorkload(*this));
   if (!trace_path.empty() && nodes > kMaxTraceNodes) {
     status.Update(Bad(

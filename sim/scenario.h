@@ -17,6 +17,7 @@
 #define ELARA_SIM_SCENARIO_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,35 @@ struct Scenario {
   // Time after the last broadcast to let deliveries and repairs finish.
   Duration drain = Duration::Seconds(10);
 
+  // State workload (keyed state, core/state_sync.h); off when
+  // state_writes_per_s is 0 (then nothing below changes the run). From the
+  // workload start (the first broadcast's instant: join spread + warmup)
+  // until state_writes_until, a random live node writes a random key of
+  // [0, state_keys) (StateId k + 1) every 1/state_writes_per_s seconds, a
+  // value of state_value_bytes. Random keys from one key space make both
+  // sides of a partition write overlapping keys.
+  double state_writes_per_s = 0.0;  // across the swarm
+  // Virtual time (since the start) the writes stop; nullopt = "heal": at
+  // the end of the last partition that heals (its END; refused when no
+  // partition has a finite END).
+  std::optional<Duration> state_writes_until;
+  uint32_t state_keys = 1000;
+  uint32_t state_value_bytes = 64;
+  // Each engine's state clock runs ahead of virtual time by an offset
+  // drawn uniformly from [0, state_clock_skew] (Engine::
+  // SetStateClockOffset), so concurrent writes on skewed clocks are
+  // ordered by the hybrid logical clock, not by virtual time. 0 = none.
+  Duration state_clock_skew = Duration::Zero();
+
+  bool state_workload() const { return state_writes_per_s > 0.0; }
+  // The end of the last partition with a finite END; nullopt if none.
+  std::optional<Duration> LastHeal() const;
+  // When the writes stop (state_writes_until resolved). REQUIRES: valid.
+  Duration StateWritesEnd() const;
+  // When the state stops changing by writes and cuts: the later of
+  // StateWritesEnd() and LastHeal(). Convergence is measured from here.
+  Duration StateSettle() const;
+
   // Small runs only: write every send/delivery as JSON lines here.
   // Refused (by Validate) when nodes > kMaxTraceNodes: a 10^6-node trace
   // would be hundreds of GB.
@@ -135,6 +165,20 @@ struct RunResult {
   uint64_t broadcasts_failed = 0;
   // A node delivered the same message twice (an engine bug; must stay 0).
   uint64_t duplicate_deliveries = 0;
+
+  // State workload (Scenario::state_writes_per_s > 0); zero otherwise.
+  // Definitions in sim/simulator.h ("State metrics").
+  bool state_workload = false;
+  uint64_t state_writes = 0;         // accepted by the writing engine
+  uint64_t state_writes_failed = 0;  // refused by it (a bound)
+  uint64_t state_conflicting_keys = 0;
+  double state_settle_ms = 0;  // virtual ms since the start
+  // Settle -> every live node's state digest equal (and staying so to the
+  // end); nullopt when they differ at the end.
+  std::optional<double> state_convergence_ms;
+  uint32_t state_divergent_nodes = 0;
+  uint64_t reconciliation_bytes = 0;
+  uint64_t state_keys_held = 0;  // live keys of a majority-digest node
 };
 
 }  // namespace elara::sim

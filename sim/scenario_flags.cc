@@ -1,5 +1,6 @@
 #include "sim/scenario_flags.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <vector>
@@ -104,6 +105,10 @@ std::optional<Bootstrap> ParseBootstrap(std::string_view text) {
 }
 
 std::string FormatNumber(double value) {
+  // Whole numbers as integers ("40", not the shorter-precision "4e+01").
+  if (std::fabs(value) < 1e15 && value == std::trunc(value)) {
+    return absl::StrFormat("%.0f", value);
+  }
   for (int precision = 1; precision <= 17; ++precision) {
     std::string text = absl::StrFormat("%.*g", precision, value);
     double back = 0;
@@ -158,6 +163,18 @@ std::optional<CrashSpec> ParseCrash(std::string_view text) {
   return spec;
 }
 
+std::string FormatStateWritesUntil(const std::optional<Duration>& until) {
+  return until ? FormatDuration(*until) : "heal";
+}
+
+std::optional<std::optional<Duration>> ParseStateWritesUntil(
+    std::string_view text) {
+  if (text == "heal") return std::optional<Duration>();
+  std::optional<Duration> d = ParseDuration(text);
+  if (!d || d->IsInfinite()) return std::nullopt;
+  return std::optional<Duration>(*d);
+}
+
 std::string FailureReplay(const Scenario& s) {
   const DiffusionConfig& e = s.engine;
   std::vector<std::string> flags = {
@@ -196,6 +213,14 @@ std::string FailureReplay(const Scenario& s) {
   flags.push_back(
       absl::StrCat("--interval=", FormatDuration(s.broadcast_interval)));
   flags.push_back(absl::StrCat("--drain=", FormatDuration(s.drain)));
+  flags.push_back(absl::StrCat("--state-writes-per-s=",
+                               FormatNumber(s.state_writes_per_s)));
+  flags.push_back(absl::StrCat("--state-writes-until=",
+                               FormatStateWritesUntil(s.state_writes_until)));
+  flags.push_back(absl::StrCat("--state-keys=", s.state_keys));
+  flags.push_back(absl::StrCat("--state-value-bytes=", s.state_value_bytes));
+  flags.push_back(
+      absl::StrCat("--state-clock-skew=", FormatDuration(s.state_clock_skew)));
   if (!s.trace_path.empty()) {
     flags.push_back(absl::StrCat("--trace=", s.trace_path));
   }

@@ -29,6 +29,11 @@
 //   payload_bytes                       --payload        bytes
 //   broadcast_interval                  --interval       DUR
 //   drain                               --drain          DUR
+//   state_writes_per_s                  --state-writes-per-s  number
+//   state_writes_until                  --state-writes-until  DUR | heal
+//   state_keys                          --state-keys     integer
+//   state_value_bytes                   --state-value-bytes   bytes
+//   state_clock_skew                    --state-clock-skew    DUR
 //   trace_path                          --trace          path
 //
 // DUR is an integer with a unit, "us", "ms" or "s" (e.g. 250ms, 2s), or
@@ -68,6 +73,13 @@ std::string FormatPartition(const PartitionSpec& p);  // "0.5@5s-15s"
 std::optional<PartitionSpec> ParsePartition(std::string_view text);
 std::string FormatCrash(const CrashSpec& c);  // "0.5@10s" or "0.5@10s+5s"
 std::optional<CrashSpec> ParseCrash(std::string_view text);
+
+// "heal" for nullopt, else FormatDuration.
+std::string FormatStateWritesUntil(const std::optional<Duration>& until);
+// "heal" -> an empty optional inside the result; a finite DUR -> it;
+// nullopt on anything else.
+std::optional<std::optional<Duration>> ParseStateWritesUntil(
+    std::string_view text);
 
 // Shortest decimal text that parses back to exactly `value`.
 std::string FormatNumber(double value);

@@ -69,6 +69,81 @@ TEST(ScenarioTest, RejectsOutOfRangeFields) {
   ExpectInvalid(s, "engine config");
 }
 
+// A valid state workload: writes until the partition heals.
+Scenario StateScenario() {
+  Scenario s;
+  s.state_writes_per_s = 100;
+  s.partitions.push_back(
+      PartitionSpec{0.5, Duration::Seconds(5), Duration::Seconds(15)});
+  return s;
+}
+
+TEST(ScenarioTest, StateWorkloadSettleIsTheLaterOfWritesEndAndHeal) {
+  Scenario s = StateScenario();
+  ASSERT_TRUE(s.Validate().ok()) << s.Validate();
+  EXPECT_EQ(s.LastHeal(), Duration::Seconds(15));
+  EXPECT_EQ(s.StateWritesEnd(), Duration::Seconds(15));  // "heal"
+  EXPECT_EQ(s.StateSettle(), Duration::Seconds(15));
+  s.state_writes_until = Duration::Seconds(20);
+  EXPECT_EQ(s.StateSettle(), Duration::Seconds(20));
+  s.state_writes_until = Duration::Seconds(8);
+  EXPECT_EQ(s.StateSettle(), Duration::Seconds(15));
+  // A partition that never heals has no heal time.
+  s.partitions.push_back(
+      PartitionSpec{0.2, Duration::Seconds(1), Duration::Infinite()});
+  EXPECT_EQ(s.LastHeal(), Duration::Seconds(15));
+  EXPECT_TRUE(s.Validate().ok());
+}
+
+TEST(ScenarioTest, RejectsBadStateWorkloads) {
+  Scenario s = StateScenario();
+  s.state_writes_per_s = -1;
+  ExpectInvalid(s, "--state-writes-per-s");
+  s = StateScenario();
+  s.state_writes_per_s = 2e6;
+  ExpectInvalid(s, "--state-writes-per-s");
+  s = StateScenario();
+  s.partitions.clear();  // "heal" without a partition that heals
+  ExpectInvalid(s, "--state-writes-until");
+  s.state_writes_until = Duration::Seconds(10);
+  EXPECT_TRUE(s.Validate().ok());
+  s.state_writes_until = Duration::Seconds(2);  // = warmup: no write
+  ExpectInvalid(s, "--state-writes-until");
+  s = StateScenario();
+  s.state_keys = 0;
+  ExpectInvalid(s, "--state-keys");
+  s.state_keys = 65537;  // over max_state_entries
+  ExpectInvalid(s, "--state-keys");
+  s.engine.state.max_state_entries = 100000;
+  EXPECT_TRUE(s.Validate().ok());
+  s = StateScenario();
+  s.state_value_bytes = 0;
+  ExpectInvalid(s, "--state-value-bytes");
+  s.state_value_bytes = 1025;  // over max_value_bytes
+  ExpectInvalid(s, "--state-value-bytes");
+  s.engine.state.max_value_bytes = 4096;
+  EXPECT_TRUE(s.Validate().ok());
+  s.state_value_bytes = 1452 - 63;  // the datagram still bounds it
+  ExpectInvalid(s, "--state-value-bytes");
+  s.state_value_bytes = 1452 - 64;
+  EXPECT_TRUE(s.Validate().ok());
+  s = StateScenario();
+  s.state_clock_skew = Duration::Seconds(3601);
+  ExpectInvalid(s, "--state-clock-skew");
+  s = StateScenario();
+  s.partitions[0].end = Duration::Seconds(29 * 24 * 3600);
+  s.drain = Duration::Seconds(2 * 24 * 3600);  // settle + drain > 30 days
+  ExpectInvalid(s, "--drain");
+  s.state_writes_per_s = 0;  // off: the run ends after the broadcasts
+  EXPECT_TRUE(s.Validate().ok());
+  // Off: the workload's fields are still range-checked, but "heal" needs no
+  // partition.
+  s = Scenario();
+  EXPECT_TRUE(s.Validate().ok());
+  s.state_keys = 0;
+  ExpectInvalid(s, "--state-keys");
+}
+
 TEST(ScenarioTest, TraceOnlyForSmallRuns) {
   Scenario s;
   s.trace_path = "/tmp/x.jsonl";
@@ -124,10 +199,28 @@ TEST(ScenarioFlagsTest, PartitionsAndCrashesRoundTrip) {
   EXPECT_FALSE(ParseCrash("0.2").has_value());
 }
 
+TEST(ScenarioFlagsTest, StateWritesUntilRoundTrips) {
+  EXPECT_EQ(FormatStateWritesUntil(std::nullopt), "heal");
+  EXPECT_EQ(FormatStateWritesUntil(Duration::Seconds(30)), "30s");
+  std::optional<std::optional<Duration>> until = ParseStateWritesUntil("heal");
+  ASSERT_TRUE(until.has_value());
+  EXPECT_FALSE(until->has_value());
+  until = ParseStateWritesUntil("1500ms");
+  ASSERT_TRUE(until.has_value());
+  EXPECT_EQ(*until, Duration::Millis(1500));
+  EXPECT_FALSE(ParseStateWritesUntil("inf").has_value());
+  EXPECT_FALSE(ParseStateWritesUntil("soon").has_value());
+  EXPECT_FALSE(ParseStateWritesUntil("").has_value());
+}
+
 TEST(ScenarioFlagsTest, NumbersAreShortestExact) {
   EXPECT_EQ(FormatNumber(0.01), "0.01");
   EXPECT_EQ(FormatNumber(0), "0");
   EXPECT_EQ(FormatNumber(1.0 / 3.0), "0.3333333333333333");
+  EXPECT_EQ(FormatNumber(40), "40");
+  EXPECT_EQ(FormatNumber(1e6), "1000000");
+  EXPECT_EQ(FormatNumber(-0.0), "-0");
+  EXPECT_EQ(FormatNumber(2.5e20), "2.5e+20");
 }
 
 TEST(ScenarioFlagsTest, FailureReplayWritesEveryFlag) {
@@ -140,16 +233,38 @@ TEST(ScenarioFlagsTest, FailureReplayWritesEveryFlag) {
   s.crashes.push_back(
       CrashSpec{0.25, Duration::Seconds(3), Duration::Seconds(2)});
   const std::string replay = FailureReplay(s);
-  for (const char* flag :
-       {"elara-sim run ",      "--seed=7 ",           "--nodes=200 ",
-        "--mode=hybrid ",      "--active-view=5 ",    "--passive-view=30 ",
-        "--fanout=4 ",         "--max-fanout=8 ",     "--redundancy=0 ",
-        "--latency=uniform ",  "--latency-min=10ms ", "--latency-max=80ms ",
-        "--loss=0.01 ",        "--burst-enter=0 ",    "--burst-exit=0 ",
-        "--burst-bad=1 ",      "--bandwidth=0 ",      "--partition=0.5@5s-7s ",
-        "--crash=0.25@3s+2s ", "--churn=0 ",          "--bootstrap=warm ",
-        "--join-spread=5s ",   "--warmup=2s ",        "--broadcasts=10 ",
-        "--payload=1024 ",     "--interval=100ms ",   "--drain=10s"}) {
+  for (const char* flag : {"elara-sim run ",
+                           "--seed=7 ",
+                           "--nodes=200 ",
+                           "--mode=hybrid ",
+                           "--active-view=5 ",
+                           "--passive-view=30 ",
+                           "--fanout=4 ",
+                           "--max-fanout=8 ",
+                           "--redundancy=0 ",
+                           "--latency=uniform ",
+                           "--latency-min=10ms ",
+                           "--latency-max=80ms ",
+                           "--loss=0.01 ",
+                           "--burst-enter=0 ",
+                           "--burst-exit=0 ",
+                           "--burst-bad=1 ",
+                           "--bandwidth=0 ",
+                           "--partition=0.5@5s-7s ",
+                           "--crash=0.25@3s+2s ",
+                           "--churn=0 ",
+                           "--bootstrap=warm ",
+                           "--join-spread=5s ",
+                           "--warmup=2s ",
+                           "--broadcasts=10 ",
+                           "--payload=1024 ",
+                           "--interval=100ms ",
+                           "--drain=10s ",
+                           "--state-writes-per-s=0 ",
+                           "--state-writes-until=heal ",
+                           "--state-keys=1000 ",
+                           "--state-value-bytes=64 ",
+                           "--state-clock-skew=0s"}) {
     EXPECT_NE(replay.find(flag), std::string::npos) << flag << " in " << replay;
   }
 }

@@ -23,14 +23,16 @@
 namespace elara::sim {
 
 enum class SeedStream : uint64_t {
-  kNetwork = 1,    // loss, latency, burst state
-  kEngine = 2,     // per-engine seed, indexed by creation index
-  kNodeId = 3,     // key of NodeIdFor
-  kOverlay = 4,    // warm-start active overlay and passive views
-  kFaults = 5,     // crash victims, churn picks, restart contacts
-  kWorkload = 6,   // broadcast origins
-  kPartition = 7,  // partition sides, indexed by partition spec
-  kBootstrap = 8,  // protocol-bootstrap contacts
+  kNetwork = 1,      // loss, latency, burst state
+  kEngine = 2,       // per-engine seed, indexed by creation index
+  kNodeId = 3,       // key of NodeIdFor
+  kOverlay = 4,      // warm-start active overlay and passive views
+  kFaults = 5,       // crash victims, churn picks, restart contacts
+  kWorkload = 6,     // broadcast origins
+  kPartition = 7,    // partition sides, indexed by partition spec
+  kBootstrap = 8,    // protocol-bootstrap contacts
+  kState = 9,        // state workload: writers and keys
+  kStateClock = 10,  // state clock offsets, indexed by creation index
 };
 
 inline uint64_t StreamSeed(uint64_t seed, SeedStream stream,

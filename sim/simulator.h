@@ -39,7 +39,8 @@
 //   - reliability: over (message, node) pairs where the node is live at the
 //     end and its current engine already ran when the message was published
 //     (so crashed, departed and later-joined nodes do not count), the
-//     fraction where that engine delivered the message.
+//     fraction where that engine delivered the message; 1 when the
+//     scenario publishes nothing (broadcasts = 0: nothing was missed).
 //   - ldh: the largest hop count of any first delivery.
 //   - rmr: sum over engines of EngineCounters::gossip_received gained from
 //     the first publish to the end (engines destroyed meanwhile included),
@@ -58,6 +59,40 @@
 //     arriving at a crashed/departed node or an unknown address.
 // Delivery tracking costs one bit per (node slot, message) plus a counter
 // per message; nothing is stored per delivery.
+//
+// State workload (Scenario::state_writes_per_s > 0; sim/state_tracker.h).
+// Writes run from first_publish until StateWritesEnd() (exclusive), one
+// every 1/state_writes_per_s seconds: a random live node (SeedStream::
+// kState) calls PropagateState on a random key of [0, state_keys) with
+// state_value_bytes of bytes naming the write. The run then ends at
+// max(last publish, StateSettle()) + drain (without the workload the end is
+// unchanged). With state_clock_skew, each engine's state clock gets an
+// offset drawn from SeedStream::kStateClock at its creation index.
+// State metrics (RunResult):
+//   - state_writes / state_writes_failed: PropagateState calls the writer's
+//     engine accepted / refused (a bound, e.g. the value size).
+//   - state_conflicting_keys: keys written by nodes on both sides of one
+//     partition while it was cut.
+//   - state_settle_ms: StateSettle(), the later of the writes' end and the
+//     last heal (virtual ms since the start).
+//   - state_convergence_ms: from the settle point to the instant every live
+//     node's Engine::StateDigest() became equal, if they are still equal at
+//     the end; nullopt otherwise. Exact to the event: the simulator reads
+//     the digest (O(1)) after every call into an engine from the settle
+//     point on and keeps a count per distinct digest, so no periodic scan
+//     is needed and there is no sampling resolution. Nodes joining or
+//     crashing count as they come and go (a crash can end a divergence; a
+//     fresh node with an empty store starts one).
+//   - state_divergent_nodes: live nodes at the end whose digest differs from
+//     the most common one.
+//   - reconciliation_bytes: anti-entropy bytes sent by all engines
+//     (EngineCounters::state_sync_bytes_out: each frame's encoded size plus
+//     one datagram header; digests, ranges, sketches, requests, deltas and
+//     streams, not the StateUpdate frames of dissemination) while the swarm
+//     was not converged, from the settle point on. Engines crashed meanwhile
+//     count up to their last call.
+//   - state_keys_held: StateKeyCount() of a live node holding the most
+//     common digest.
 //
 // Thread-safety: not thread-safe; one thread runs one Simulator. Separate
 // Simulators share nothing and may run on separate threads.
@@ -87,6 +122,7 @@
 #include "sim/network.h"
 #include "sim/packet_pool.h"
 #include "sim/scenario.h"
+#include "sim/state_tracker.h"
 #include "sim/trace.h"
 
 namespace elara::sim {
@@ -117,6 +153,9 @@ struct SimCounters {
   uint64_t churn_joins = 0;
   uint64_t warm_active_links = 0;  // accepted WarmStartAddActive calls
   uint64_t warm_passive_entries = 0;
+  uint64_t state_writes = 0;         // accepted PropagateState calls
+  uint64_t state_writes_failed = 0;  // refused, or no live writer
+  uint64_t state_changes = 0;        // StateChangedEvents (remote entries)
 };
 
 // One published message, for tests and reports.
@@ -174,6 +213,15 @@ class Simulator {
   // OK, or the error writing Scenario::trace_path (known after Run).
   const absl::Status& trace_status() const { return trace_status_; }
   uint64_t peak_packets_in_flight() const { return packets_.peak_in_flight(); }
+  // The state workload's tracker; nullptr when the workload is off.
+  const StateTracker* state_tracker() const { return state_.get(); }
+  // The StateId of workload key k (0 <= k < Scenario::state_keys).
+  static StateId StateKey(uint32_t k) { return StateId(uint64_t{k} + 1); }
+  // *out = the `bytes` value bytes of the workload's write number
+  // `write_index` (counting every scheduled write from 0): the index, little
+  // endian, then a pattern derived from it.
+  static void StateValue(uint64_t write_index, uint32_t bytes,
+                         std::vector<uint8_t>* out);
 
  private:
   explicit Simulator(const Scenario& scenario);
@@ -206,6 +254,11 @@ class Simulator {
   void OnRestart(uint32_t node);
   void OnChurn();
   void JoinThroughRandomContact(uint32_t node);
+  void OnStateWrite();
+  void RecordStateSides(uint32_t writer, uint32_t key);
+  void OnStateSettle();
+  StateTracker::NodeState StateOf(uint32_t node) const;
+  void CollectState(RunResult* r) const;
 
   // After any call into node's engine: drain outputs, reschedule its timer
   // (never earlier than earliest_wake_us).
@@ -273,6 +326,16 @@ class Simulator {
   uint64_t bytes_sent_window_ = 0;
   LatencyHistogram convergence_us_;
   uint32_t ldh_ = 0;
+
+  // State workload (off: state_ is null and nothing below is used).
+  Random state_rng_;
+  std::unique_ptr<StateTracker> state_;
+  bool state_tracking_ = false;  // the settle point has passed
+  int64_t state_interval_us_ = 0;
+  int64_t state_writes_end_us_ = 0;
+  int64_t state_settle_us_ = 0;
+  uint64_t state_writes_scheduled_ = 0;
+  std::vector<uint8_t> state_value_;
 
   SimCounters counters_;
   TraceHash trace_hash_;

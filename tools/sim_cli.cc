@@ -35,6 +35,9 @@ constexpr char kRunFooter[] = R"(Examples:
       --partition 0.5@10s-30s --crash 0.2@5s
   elara-sim run --config swarm.toml --seed 3 --json result.json
   elara-sim run --nodes 2000 --json - | jq .trace_hash
+  elara-sim run --nodes 10000 --broadcasts 0 --state-writes-per-s 200 \
+      --state-keys 1000 --partition 0.5@5s-20s --json - | \
+      jq .state_convergence_ms
 
 Flags override the --config file, which overrides the defaults. DUR is an
 integer with a unit: 1500us, 250ms, 2s. Times of faults count from the start
@@ -132,11 +135,14 @@ void AddCommonOptions(bool sweep, bool check_implied, Options* o) {
                      "1..1000. Default: 1")
         ->type_name("K");
   }
-  o->app->add_flag("--check", o->check,
-                   check_implied ? "Implied by verify"
-                   : sweep ? "Exit 1 when reliability < --min-reliability or "
-                             "LDH grows faster than log N"
-                           : "Exit 1 when reliability < --min-reliability");
+  o->app->add_flag(
+      "--check", o->check,
+      check_implied ? "Implied by verify"
+      : sweep       ? "Exit 1 when reliability < --min-reliability, LDH grows "
+                      "faster than log N, or (state workload) a run's state did "
+                      "not converge"
+                    : "Exit 1 when reliability < --min-reliability or (state "
+                      "workload) the state did not converge");
   o->app
       ->add_option("--min-reliability", o->min_reliability,
                    "Lowest reliability --check accepts, 0..1. Default: 1")
@@ -344,6 +350,19 @@ void PrintFailure(const CliIo& io, const std::string& reason,
           << "): " << ReplayCommand(plan, worst.scenario) << "\n";
 }
 
+// --check with the state workload: every live node must end with the same
+// state.
+bool StateFailed(const sim::RunResult& r) {
+  return r.state_workload && !r.state_convergence_ms;
+}
+
+std::string StateFailureReason(const sim::RunResult& r) {
+  return absl::StrFormat(
+      "state did not converge at N=%d: %d live nodes off the majority digest "
+      "at the end",
+      r.nodes, r.state_divergent_nodes);
+}
+
 int ExecuteRunCommand(const CliPlan& plan, const CliIo& io, JsonSink* json) {
   absl::StatusOr<RunRecord> run = ExecuteRun(
       plan.scenario, io, io.progress && !plan.quiet,
@@ -358,6 +377,10 @@ int ExecuteRunCommand(const CliPlan& plan, const CliIo& io, JsonSink* json) {
                  absl::StrFormat("reliability %.6f < %g (--min-reliability)",
                                  run->result.reliability, plan.min_reliability),
                  plan, *run);
+    return kExitCheckFailed;
+  }
+  if (plan.check && StateFailed(run->result)) {
+    PrintFailure(io, StateFailureReason(run->result), plan, *run);
     return kExitCheckFailed;
   }
   return kExitOk;
@@ -377,6 +400,20 @@ size_t WorstRun(const SweepReport& report) {
     }
   }
   return worst;
+}
+
+// After a passed check: a state-workload run that did not converge fails
+// it (that run is replayed).
+void AddStateCheck(SweepReport* report) {
+  if (!report->check->passed) return;
+  for (size_t i = 0; i < report->runs.size(); ++i) {
+    if (StateFailed(report->runs[i].result)) {
+      report->check->passed = false;
+      report->check->reason = StateFailureReason(report->runs[i].result);
+      report->state_failed_run = i;
+      return;
+    }
+  }
 }
 
 int ExecuteSweepCommand(const CliPlan& plan, const CliIo& io, JsonSink* json) {
@@ -401,19 +438,23 @@ int ExecuteSweepCommand(const CliPlan& plan, const CliIo& io, JsonSink* json) {
   report.sizes = SummarizeBySize(report.runs);
   const std::vector<SizePoint> points = ToSizePoints(report.sizes);
   if (points.size() >= 2) report.fit = FitLdhLog2(points);
+  report.state_fit = FitStateConvergence(report.sizes);
   if (plan.check) {
     absl::StatusOr<CheckOutcome> check =
         CheckSweep(points, plan.min_reliability);
     if (!check.ok())
       return ReportBadInput(io, "sweep", check.status().message());
     report.check = *check;
+    AddStateCheck(&report);
   }
   if (!plan.quiet) *json->TableStream(io) << SweepTable(report) << std::flush;
   if (!json->Write(SweepJson(report))) {
     return ReportBadInput(io, "sweep", "--json: write failed");
   }
   if (report.check && !report.check->passed) {
-    PrintFailure(io, report.check->reason, plan, report.runs[WorstRun(report)]);
+    const size_t worst =
+        report.state_failed_run ? *report.state_failed_run : WorstRun(report);
+    PrintFailure(io, report.check->reason, plan, report.runs[worst]);
     return kExitCheckFailed;
   }
   return kExitOk;

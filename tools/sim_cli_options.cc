@@ -282,6 +282,50 @@ Setting Text(const char* key, const char* flags, const char* value_name,
 constexpr uint64_t kU32 = std::numeric_limits<uint32_t>::max();
 constexpr uint64_t kU64 = std::numeric_limits<uint64_t>::max();
 
+absl::Status ApplyStateWritesUntil(std::string_view text, Scenario* s) {
+  std::optional<std::optional<Duration>> until =
+      sim::ParseStateWritesUntil(text);
+  if (!until) {
+    return Expected("heal or a duration with a unit (us, ms, s), e.g. 30s",
+                    text);
+  }
+  s->state_writes_until = *until;
+  return absl::OkStatus();
+}
+
+// The keyed-state workload (sim/scenario.h); off unless
+// --state-writes-per-s > 0.
+void AddStateWorkloadSettings(std::vector<Setting>* t) {
+  t->push_back(Number(
+      "state_writes_per_s", false, "--state-writes-per-s", "R",
+      "State workload: writes per second across the swarm, each by a random "
+      "live node to a random key, from the workload start (--warmup) until "
+      "--state-writes-until; 0..1000000, 0 = off",
+      [](auto& s) -> auto& { return s.state_writes_per_s; }));
+  t->push_back(
+      Text("state_writes_until", "--state-writes-until", "DUR|heal",
+           "When the state writes stop (time since the start), or heal: at the "
+           "end of the last --partition that heals",
+           &ApplyStateWritesUntil, [](const Scenario& s) {
+             return sim::FormatStateWritesUntil(s.state_writes_until);
+           }));
+  t->push_back(Unsigned(
+      "state_keys", false, "--state-keys",
+      "State workload: keys written (random, so both sides of a partition "
+      "write overlapping keys), 1..engine max_state_entries",
+      kU32, [](auto& s) -> auto& { return s.state_keys; }));
+  t->push_back(Unsigned(
+      "state_value_bytes", false, "--state-value-bytes",
+      "State workload: bytes per value, 1..engine max_value_bytes (and "
+      "max_datagram_bytes - 64)",
+      kU32, [](auto& s) -> auto& { return s.state_value_bytes; }));
+  t->push_back(Dur(
+      "state_clock_skew", "--state-clock-skew",
+      "Each node's state clock runs ahead of virtual time by a random "
+      "offset in 0..DUR (<= 1 hour); 0 = none",
+      [](auto& s) -> auto& { return s.state_clock_skew; }));
+}
+
 std::vector<Setting> ScenarioSettings() {
   std::vector<Setting> t;
   t.push_back(Unsigned(
@@ -412,6 +456,7 @@ std::vector<Setting> ScenarioSettings() {
       "drain", "--drain",
       "Time after the last broadcast for deliveries and repairs",
       [](auto& s) -> auto& { return s.drain; }));
+  AddStateWorkloadSettings(&t);
   t.push_back(Text(
       "trace", "--trace", "PATH",
       "Write every send and delivery as JSON lines to PATH (--nodes <= "
@@ -518,6 +563,29 @@ void AddEngineSettings(std::vector<Setting>* t) {
   millis(
       "message_cache_ttl_ms", "How long payloads are kept, > 0",
       [](auto& s) -> auto& { return s.engine.broadcast.message_cache_ttl; });
+  size(
+      "max_state_entries", "State keys held (values and tombstones), 1..2^24",
+      kU32, [](auto& s) -> auto& { return s.engine.state.max_state_entries; });
+  size(
+      "max_tombstones", "State tombstones held, 1..max_state_entries", kU32,
+      [](auto& s) -> auto& { return s.engine.state.max_tombstones; });
+  size(
+      "max_value_bytes", "Largest state value, 0..65507", kU32,
+      [](auto& s) -> auto& { return s.engine.state.max_value_bytes; });
+  millis(
+      "tombstone_ttl_ms", "A state tombstone is purged this old, > 0",
+      [](auto& s) -> auto& { return s.engine.state.tombstone_ttl; });
+  millis(
+      "anti_entropy_period_ms", "One state anti-entropy round every, > 0",
+      [](auto& s) -> auto& { return s.engine.state.anti_entropy_period; });
+  size(
+      "anti_entropy_budget_bytes",
+      "Wire bytes of one anti-entropy round, 4 x 256..2^24", kU32, [
+      ](auto& s) -> auto& { return s.engine.state.anti_entropy_budget_bytes; });
+  millis(
+      "max_clock_drift_ms",
+      "A state version this far ahead advances the clock only this far, > 0",
+      [](auto& s) -> auto& { return s.engine.state.max_clock_drift; });
   size(
       "max_datagram_bytes", "Datagram size bound, 256..65507", kU32,
       [](auto& s) -> auto& { return s.engine.max_datagram_bytes; });

@@ -26,6 +26,21 @@ using Json = nlohmann::ordered_json;
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
+Json OptionalNumber(const std::optional<double>& value) {
+  return value ? Json(*value) : Json(nullptr);
+}
+
+void AddStateFields(const sim::RunResult& r, Json* j) {
+  (*j)["state_convergence_ms"] = OptionalNumber(r.state_convergence_ms);
+  (*j)["state_divergent_nodes"] = r.state_divergent_nodes;
+  (*j)["reconciliation_bytes"] = r.reconciliation_bytes;
+  (*j)["state_settle_ms"] = r.state_settle_ms;
+  (*j)["state_writes"] = r.state_writes;
+  (*j)["state_writes_failed"] = r.state_writes_failed;
+  (*j)["state_conflicting_keys"] = r.state_conflicting_keys;
+  (*j)["state_keys_held"] = r.state_keys_held;
+}
+
 Json RunObject(const RunRecord& run, const std::string& replay) {
   const sim::RunResult& r = run.result;
   Json j;
@@ -56,6 +71,7 @@ Json RunObject(const RunRecord& run, const std::string& replay) {
   j["bytes_sent"] = r.bytes_sent;
   j["broadcasts_failed"] = r.broadcasts_failed;
   j["duplicate_deliveries"] = r.duplicate_deliveries;
+  if (r.state_workload) AddStateFields(r, &j);
   j["replay"] = replay;
   return j;
 }
@@ -86,6 +102,12 @@ Json SizeObject(const SizeSummary& s, std::span<const RunRecord> runs) {
   j["wall_s"] = s.wall_s;
   j["peak_rss_bytes"] = s.peak_rss_bytes;
   j["state_bytes_per_node"] = s.state_bytes_per_node;
+  if (s.state_workload) {
+    j["state_convergence_ms"] = OptionalNumber(s.state_convergence_ms);
+    j["state_convergence_ms_max"] = OptionalNumber(s.state_convergence_ms_max);
+    j["state_divergent_nodes_max"] = s.state_divergent_nodes_max;
+    j["reconciliation_bytes"] = s.reconciliation_bytes;
+  }
   j["trace_hashes"] = hashes;
   return j;
 }
@@ -136,6 +158,18 @@ std::string ScenarioLines(const sim::Scenario& s, bool with_nodes) {
   if (s.burst_loss_enter > 0) faults.push_back("bursty loss");
   absl::StrAppend(&text, "faults: ",
                   faults.empty() ? "none" : absl::StrJoin(faults, ", "), "\n");
+  if (s.state_workload()) {
+    absl::StrAppendFormat(
+        &text,
+        "state: %g writes/s over %d keys x %d B until %s, settle at %s%s\n",
+        s.state_writes_per_s, s.state_keys, s.state_value_bytes,
+        sim::FormatDuration(s.StateWritesEnd()),
+        sim::FormatDuration(s.StateSettle()),
+        s.state_clock_skew > Duration::Zero()
+            ? absl::StrCat(", clock skew 0..",
+                           sim::FormatDuration(s.state_clock_skew))
+            : "");
+  }
   return text;
 }
 
@@ -157,7 +191,44 @@ std::string Warnings(const sim::RunResult& r) {
                           "WARNING: %d duplicate deliveries (an engine bug)\n",
                           r.duplicate_deliveries);
   }
+  if (r.state_writes_failed > 0) {
+    absl::StrAppendFormat(&text,
+                          "WARNING: %d state writes refused by the engine "
+                          "(a store or value bound)\n",
+                          r.state_writes_failed);
+  }
+  if (r.state_workload && !r.state_convergence_ms) {
+    absl::StrAppendFormat(&text,
+                          "WARNING: state did not converge: %d live nodes "
+                          "off the majority digest at the end\n",
+                          r.state_divergent_nodes);
+  }
   return text;
+}
+
+std::string SizeStateColumns(const SizeSummary& s) {
+  return absl::StrFormat(
+      " %9s %8d %10.1f",
+      s.state_convergence_ms ? absl::StrFormat("%.1f", *s.state_convergence_ms)
+                             : "-",
+      s.state_divergent_nodes_max, s.reconciliation_bytes / 1024.0);
+}
+
+void StateRows(const sim::RunResult& r, std::string* out) {
+  Row(out, "state_convergence_ms",
+      r.state_convergence_ms ? absl::StrFormat("%.1f", *r.state_convergence_ms)
+                             : "not converged",
+      absl::StrFormat("settle (%.0f ms) -> all live digests equal",
+                      r.state_settle_ms));
+  Row(out, "state_divergent_nodes", absl::StrCat(r.state_divergent_nodes),
+      "live nodes off the majority digest at the end");
+  Row(out, "reconciliation_bytes", absl::StrCat(r.reconciliation_bytes),
+      "anti-entropy bytes, settle -> convergence");
+  Row(out, "state_writes", absl::StrCat(r.state_writes),
+      absl::StrFormat("accepted; %d keys written on both sides of a cut",
+                      r.state_conflicting_keys));
+  Row(out, "state_keys_held", absl::StrCat(r.state_keys_held),
+      "by a majority-digest node");
 }
 
 }  // namespace
@@ -191,6 +262,32 @@ std::string TraceHashHex(uint64_t hash) {
   return absl::StrFormat("%016x", hash);
 }
 
+namespace {
+
+// Adds one of `k` runs to a size's state means: convergence is the mean
+// over the size's runs, nullopt if any run did not converge.
+void AddStateRun(const sim::RunResult& r, double k, SizeSummary* s) {
+  if (!r.state_workload) return;
+  if (!s->state_workload) {
+    s->state_workload = true;
+    s->state_convergence_ms = 0.0;
+    s->state_convergence_ms_max = 0.0;
+  }
+  if (r.state_convergence_ms && s->state_convergence_ms) {
+    *s->state_convergence_ms += *r.state_convergence_ms / k;
+    s->state_convergence_ms_max =
+        std::max(*s->state_convergence_ms_max, *r.state_convergence_ms);
+  } else {
+    s->state_convergence_ms.reset();
+    s->state_convergence_ms_max.reset();
+  }
+  s->state_divergent_nodes_max =
+      std::max(s->state_divergent_nodes_max, r.state_divergent_nodes);
+  s->reconciliation_bytes += static_cast<double>(r.reconciliation_bytes) / k;
+}
+
+}  // namespace
+
 std::vector<SizeSummary> SummarizeBySize(std::span<const RunRecord> runs) {
   std::map<uint32_t, std::vector<size_t>> by_nodes;  // sorted by nodes
   for (size_t i = 0; i < runs.size(); ++i) {
@@ -219,6 +316,7 @@ std::vector<SizeSummary> SummarizeBySize(std::span<const RunRecord> runs) {
       s.wall_s += r.wall_s / k;
       s.peak_rss_bytes = std::max(s.peak_rss_bytes, r.peak_rss_bytes);
       s.state_bytes_per_node += r.state_bytes_per_node / k;
+      AddStateRun(r, k, &s);
       events_total += static_cast<double>(r.events);
       wall_total += r.wall_s;
     }
@@ -236,12 +334,25 @@ std::vector<SizePoint> ToSizePoints(std::span<const SizeSummary> sizes) {
   return points;
 }
 
+std::optional<LineFit> FitStateConvergence(std::span<const SizeSummary> sizes) {
+  if (sizes.size() < 2) return std::nullopt;
+  std::vector<double> x, y;
+  for (const SizeSummary& s : sizes) {
+    if (!s.state_convergence_ms) return std::nullopt;
+    x.push_back(std::log2(static_cast<double>(s.nodes)));
+    y.push_back(*s.state_convergence_ms);
+  }
+  return FitLine(x, y);
+}
+
 std::string RunTable(const RunRecord& run) {
   const sim::RunResult& r = run.result;
   std::string out =
       absl::StrCat("elara-sim run: ", ScenarioLines(run.scenario, true), "\n");
   Row(&out, "reliability", absl::StrFormat("%.6f", r.reliability),
-      absl::StrFormat("of %d messages x correct live nodes", r.messages));
+      run.scenario.broadcasts == 0
+          ? std::string("no broadcasts (nothing missed)")
+          : absl::StrFormat("of %d messages x correct live nodes", r.messages));
   Row(&out, "ldh", absl::StrCat(r.ldh),
       absl::StrFormat("hops (log2 N = %.1f)",
                       std::log2(static_cast<double>(r.nodes))));
@@ -268,6 +379,7 @@ std::string RunTable(const RunRecord& run) {
   Row(&out, "live_nodes", absl::StrCat(r.live_nodes), "at the end");
   Row(&out, "datagrams", absl::StrCat(r.datagrams_sent),
       absl::StrFormat("sent; %d lost or cut", r.datagrams_lost));
+  if (r.state_workload) StateRows(r, &out);
   Row(&out, "trace_hash", TraceHashHex(r.trace_hash),
       "same scenario + binary => same hash");
   absl::StrAppend(&out, Warnings(r));
@@ -283,21 +395,25 @@ std::string SweepTable(const SweepReport& report) {
   if (!report.runs.empty()) {
     absl::StrAppend(&out, ScenarioLines(report.runs[0].scenario, false));
   }
-  absl::StrAppendFormat(&out,
-                        "\n  %8s %4s %11s %6s %8s %6s %8s %8s %9s %7s "
-                        "%8s\n",
-                        "nodes", "runs", "reliability", "ldh", "ldh/lg2N",
-                        "rmr", "overhead", "p99_ms", "events/s", "wall_s",
-                        "rss_MiB");
+  const bool state = !report.sizes.empty() && report.sizes[0].state_workload;
+  absl::StrAppendFormat(
+      &out,
+      "\n  %8s %4s %11s %6s %8s %6s %8s %8s %9s %7s "
+      "%8s%s\n",
+      "nodes", "runs", "reliability", "ldh", "ldh/lg2N", "rmr", "overhead",
+      "p99_ms", "events/s", "wall_s", "rss_MiB",
+      state
+          ? absl::StrFormat(" %9s %8s %10s", "state_ms", "div_max", "recon_KiB")
+          : "");
   for (const SizeSummary& s : report.sizes) {
     absl::StrAppendFormat(
         &out,
         "  %8d %4d %11.6f %6.2f %8.3f %6.3f %7.2f%% %8.1f %9.3g %7.2f "
-        "%8.1f\n",
+        "%8.1f%s\n",
         s.nodes, s.runs.size(), s.min_reliability, s.ldh,
         s.ldh / std::log2(static_cast<double>(s.nodes)), s.rmr,
         100 * s.byte_overhead, s.convergence_ms.p99, s.events_per_s, s.wall_s,
-        s.peak_rss_bytes / kMiB);
+        s.peak_rss_bytes / kMiB, state ? SizeStateColumns(s) : "");
   }
   absl::StrAppend(&out,
                   "  (reliability: lowest of the size's runs; other "
@@ -307,6 +423,14 @@ std::string SweepTable(const SweepReport& report) {
         &out, "fit: LDH = %.3f * log2(N) %s %.3f  (r2 %.3f)\n",
         report.fit->slope, report.fit->intercept < 0 ? "-" : "+",
         std::fabs(report.fit->intercept), report.fit->r2);
+  }
+  if (report.state_fit) {
+    absl::StrAppendFormat(
+        &out,
+        "state fit: state_convergence_ms = %.1f * log2(N) %s %.1f  (r2 "
+        "%.3f)\n",
+        report.state_fit->slope, report.state_fit->intercept < 0 ? "-" : "+",
+        std::fabs(report.state_fit->intercept), report.state_fit->r2);
   }
   if (report.check) {
     absl::StrAppend(&out, "check: ", report.check->passed ? "PASS" : "FAIL",
@@ -331,6 +455,15 @@ std::string SweepJson(const SweepReport& report) {
                 {"r2", report.fit->r2}};
   } else {
     j["fit"] = nullptr;
+  }
+  if (!report.sizes.empty() && report.sizes[0].state_workload) {
+    if (report.state_fit) {
+      j["state_fit"] = {{"slope", report.state_fit->slope},
+                        {"intercept", report.state_fit->intercept},
+                        {"r2", report.state_fit->r2}};
+    } else {
+      j["state_fit"] = nullptr;
+    }
   }
   if (report.check) {
     j["check"] = CheckObject(*report.check, report.min_reliability);

@@ -52,12 +52,22 @@ struct SizeSummary {
   double wall_s = 0;                // mean
   uint64_t peak_rss_bytes = 0;      // largest
   double state_bytes_per_node = 0;  // mean
+  // State workload (runs with Scenario::state_writes_per_s > 0).
+  bool state_workload = false;
+  // Mean and largest over the runs; nullopt if a run did not converge.
+  std::optional<double> state_convergence_ms;
+  std::optional<double> state_convergence_ms_max;
+  uint32_t state_divergent_nodes_max = 0;
+  double reconciliation_bytes = 0;  // mean
 };
 
 // Groups `runs` by nodes (ascending) and averages each group.
 std::vector<SizeSummary> SummarizeBySize(std::span<const RunRecord> runs);
 // The points the check and fit use.
 std::vector<SizePoint> ToSizePoints(std::span<const SizeSummary> sizes);
+// The state convergence fit over log2 N; nullopt unless every size has a
+// state convergence and there are >= 2 sizes.
+std::optional<LineFit> FitStateConvergence(std::span<const SizeSummary> sizes);
 
 // --- run ---
 std::string RunTable(const RunRecord& run);
@@ -70,13 +80,19 @@ struct SweepReport {
   std::vector<RunRecord> runs;
   std::vector<std::string> replays;  // per run
   std::vector<SizeSummary> sizes;
-  std::optional<LineFit> fit;         // with >= 2 sizes
+  std::optional<LineFit> fit;  // with >= 2 sizes
+  // state_convergence_ms = slope * log2(N) + intercept, with >= 2 sizes
+  // that all converged (state workload only).
+  std::optional<LineFit> state_fit;
   std::optional<CheckOutcome> check;  // with --check
+  // The run whose state did not converge, when that failed the check.
+  std::optional<size_t> state_failed_run;
   double min_reliability = 1.0;
 };
 std::string SweepTable(const SweepReport& report);
-// {"points": [...], "fit": {...} | null, "check": {...} (with --check),
-//  "runs": [RunJson objects]}.
+// {"points": [...], "fit": {...} | null, "state_fit": {...} | null (state
+//  workload only), "check": {...} (with --check), "runs": [RunJson
+//  objects]}.
 std::string SweepJson(const SweepReport& report);
 
 // "0123456789abcdef".

@@ -146,6 +146,11 @@ TEST(ParseTest, ReplayCommandParsesBackToTheSameScenario) {
   s.payload_bytes = 300;
   s.broadcast_interval = Duration::Millis(250);
   s.drain = Duration::Seconds(4);
+  s.state_writes_per_s = 12.5;
+  s.state_writes_until = Duration::Seconds(30);  // after 5 s + 2 s
+  s.state_keys = 77;
+  s.state_value_bytes = 10;
+  s.state_clock_skew = Duration::Millis(250);
   const std::string replay = sim::FailureReplay(s);
   std::vector<std::string> args = absl::StrSplit(replay, ' ');
   ASSERT_GE(args.size(), 2u);
@@ -351,6 +356,77 @@ TEST(ConfigTest, BadFilesExitTwoWithPosition) {
   }
 }
 
+TEST(ParseTest, StateWorkloadFlagsAndConfigKeys) {
+  CliPlan plan;
+  Output o = Parse({"run", "--state-writes-per-s", "50", "--state-keys", "300",
+                    "--state-value-bytes", "32", "--state-writes-until", "9s",
+                    "--state-clock-skew", "100ms"},
+                   &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  EXPECT_EQ(plan.scenario.state_writes_per_s, 50.0);
+  EXPECT_EQ(plan.scenario.state_keys, 300u);
+  EXPECT_EQ(plan.scenario.state_value_bytes, 32u);
+  EXPECT_EQ(plan.scenario.state_writes_until, Duration::Seconds(9));
+  EXPECT_EQ(plan.scenario.state_clock_skew, Duration::Millis(100));
+
+  const std::string path = WriteFile("state.toml", R"(
+state_writes_per_s = 20
+state_keys = 64
+state_value_bytes = 16
+state_writes_until = "heal"
+state_clock_skew = "1s"
+partition = "0.5@3s-9s"
+
+[engine]
+anti_entropy_period_ms = 250
+anti_entropy_budget_bytes = 8192
+max_state_entries = 1000
+max_tombstones = 100
+max_value_bytes = 512
+tombstone_ttl_ms = 60000
+max_clock_drift_ms = 5000
+)");
+  CliPlan file;
+  o = Parse({"run", "--config", path}, &file);
+  ASSERT_EQ(o.code, -1) << o.err;
+  const sim::Scenario& s = file.scenario;
+  EXPECT_EQ(s.state_writes_per_s, 20.0);
+  EXPECT_EQ(s.state_keys, 64u);
+  EXPECT_EQ(s.state_value_bytes, 16u);
+  EXPECT_FALSE(s.state_writes_until.has_value());
+  EXPECT_EQ(s.state_clock_skew, Duration::Seconds(1));
+  EXPECT_EQ(s.StateSettle(), Duration::Seconds(9));
+  EXPECT_EQ(s.engine.state.anti_entropy_period, Duration::Millis(250));
+  EXPECT_EQ(s.engine.state.anti_entropy_budget_bytes, 8192u);
+  EXPECT_EQ(s.engine.state.max_state_entries, 1000u);
+  EXPECT_EQ(s.engine.state.max_tombstones, 100u);
+  EXPECT_EQ(s.engine.state.max_value_bytes, 512u);
+  EXPECT_EQ(s.engine.state.tombstone_ttl, Duration::Seconds(60));
+  EXPECT_EQ(s.engine.state.max_clock_drift, Duration::Seconds(5));
+
+  struct Bad {
+    std::vector<std::string> args;
+    std::string message;
+  };
+  const std::vector<Bad> bad = {
+      {{"--state-writes-until", "soon"}, "--state-writes-until soon: expected"},
+      {{"--state-writes-per-s", "-3"}, "--state-writes-per-s"},
+      {{"--state-writes-per-s", "10"},
+       "--state-writes-until: allowed a DUR; 'heal'"},
+      {{"--state-keys", "0"}, "--state-keys: allowed 1..65536"},
+      {{"--state-value-bytes", "5000"}, "--state-value-bytes: allowed 1..1024"},
+      {{"--state-clock-skew", "2h"}, "--state-clock-skew 2h: expected"},
+  };
+  for (const Bad& b : bad) {
+    std::vector<std::string> args = {"run"};
+    args.insert(args.end(), b.args.begin(), b.args.end());
+    CliPlan p;
+    const Output out = Parse(args, &p);
+    EXPECT_EQ(out.code, kExitBadInput) << b.message;
+    EXPECT_THAT(out.err, HasSubstr(b.message));
+  }
+}
+
 TEST(ConfigTest, EngineValuesAreValidated) {
   const std::string path =
       WriteFile("engine.toml", "[engine]\nactive_view_size = 0\n");
@@ -364,7 +440,7 @@ TEST(ConfigTest, EveryEngineFieldHasAKey) {
   // A DiffusionConfig field missing here could not be set from a file.
   int engine_keys = 0;
   for (const Setting& s : Settings()) engine_keys += s.engine_table ? 1 : 0;
-  EXPECT_EQ(engine_keys, 26);
+  EXPECT_EQ(engine_keys, 33);
 }
 
 nlohmann::json ParseJson(const std::string& text) {
@@ -408,6 +484,68 @@ TEST(RunTest, JsonHasEveryDocumentedField) {
   // With --json -, the table goes to stderr.
   EXPECT_THAT(o.err, HasSubstr("trace_hash"));
   EXPECT_THAT(o.err, HasSubstr("reliability"));
+}
+
+// A quick state workload: 40 nodes split 1 s..2 s while writing, anti-
+// entropy every 250 ms. `extra` adds flags.
+std::vector<std::string> StateRun(std::vector<std::string> args) {
+  const std::string config =
+      WriteFile("ae.toml", "[engine]\nanti_entropy_period_ms = 250\n");
+  args.insert(args.end(), {"--nodes", "40", "--broadcasts", "0", "--warmup",
+                           "1s", "--drain", "8s", "--state-writes-per-s", "20",
+                           "--state-keys", "20", "--config", config});
+  return args;
+}
+
+TEST(RunTest, StateWorkloadAddsItsJsonFieldsAndRows) {
+  const Output o =
+      Cli(StateRun({"run", "--partition", "0.5@1s-2s", "--json", "-"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const nlohmann::json j = ParseJson(o.out);
+  ASSERT_TRUE(j["state_convergence_ms"].is_number()) << o.out;
+  EXPECT_GE(j["state_convergence_ms"].get<double>(), 0.0);
+  EXPECT_EQ(j["state_divergent_nodes"], 0);
+  EXPECT_GT(j["reconciliation_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["state_settle_ms"], 2000.0);
+  EXPECT_EQ(j["state_writes"], 20);
+  EXPECT_EQ(j["state_writes_failed"], 0);
+  EXPECT_TRUE(j["state_conflicting_keys"].is_number());
+  EXPECT_GT(j["state_keys_held"].get<uint64_t>(), 0u);
+  EXPECT_EQ(j["reliability"], 1.0);  // no broadcasts: nothing missed
+  EXPECT_THAT(j["replay"].get<std::string>(),
+              HasSubstr("--state-writes-per-s=20 --state-writes-until=heal"));
+  for (const char* row : {"state: 20 writes/s over 20 keys x 64 B until 2s",
+                          "state_convergence_ms", "state_divergent_nodes",
+                          "reconciliation_bytes", "no broadcasts"}) {
+    EXPECT_THAT(o.err, HasSubstr(row));  // the table, on stderr
+  }
+  // --check passes: converged, and no broadcasts to miss.
+  EXPECT_EQ(
+      Cli(StateRun({"run", "--partition", "0.5@1s-2s", "--check", "-q"})).code,
+      kExitOk);
+  // Without the workload: no state fields, no state rows.
+  const Output off = Cli(Small({"run", "--nodes", "30", "--json", "-"}));
+  ASSERT_EQ(off.code, kExitOk) << off.err;
+  EXPECT_FALSE(ParseJson(off.out).contains("state_convergence_ms"));
+  EXPECT_THAT(off.err, Not(HasSubstr("state_convergence_ms")));
+}
+
+TEST(RunTest, CheckFailsWhenTheStateDoesNotConverge) {
+  const std::vector<std::string> args =
+      StateRun({"run", "--partition", "0.5@1s-inf", "--state-writes-until",
+                "2s", "--json", "-", "--seed", "4"});
+  const Output o = Cli(args);
+  EXPECT_EQ(o.code, kExitOk) << o.err;  // without --check: reported only
+  const nlohmann::json j = ParseJson(o.out);
+  EXPECT_TRUE(j["state_convergence_ms"].is_null());
+  EXPECT_GT(j["state_divergent_nodes"].get<int>(), 0);
+  EXPECT_THAT(o.err, HasSubstr("WARNING: state did not converge"));
+  std::vector<std::string> checked = args;
+  checked.push_back("--check");
+  const Output c = Cli(checked);
+  EXPECT_EQ(c.code, kExitCheckFailed);
+  EXPECT_THAT(c.err, HasSubstr("check failed: state did not converge at N=40"));
+  EXPECT_THAT(c.err, HasSubstr("elara-sim run --seed=4 --nodes=40"));
 }
 
 TEST(RunTest, TableOnStdoutAndQuietSuppressesIt) {
@@ -500,6 +638,37 @@ TEST(SweepTest, JsonHasPointsFitAndRuns) {
       2;
   EXPECT_DOUBLE_EQ(j["points"][0]["ldh"].get<double>(), mean);
   EXPECT_THAT(o.err, HasSubstr("fit: LDH ="));  // the table, on stderr
+}
+
+TEST(SweepTest, StateWorkloadGivesConvergencePerSizeAndAFit) {
+  std::vector<std::string> args =
+      StateRun({"sweep", "--partition", "0.5@1s-2s", "--json", "-", "--check"});
+  args.insert(args.end(), {"--nodes", "16,32,64"});  // replaces 40
+  const Output o = Cli(args);
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const nlohmann::json j = ParseJson(o.out);
+  ASSERT_EQ(j["points"].size(), 3u);
+  for (const nlohmann::json& p : j["points"]) {
+    EXPECT_TRUE(p["state_convergence_ms"].is_number()) << p;
+    EXPECT_TRUE(p["state_convergence_ms_max"].is_number());
+    EXPECT_EQ(p["state_divergent_nodes_max"], 0);
+    EXPECT_GT(p["reconciliation_bytes"].get<double>(), 0.0);
+  }
+  EXPECT_DOUBLE_EQ(j["points"][1]["state_convergence_ms"].get<double>(),
+                   j["runs"][1]["state_convergence_ms"].get<double>());
+  for (const char* field : {"slope", "intercept", "r2"}) {
+    EXPECT_TRUE(j["state_fit"][field].is_number()) << field;
+  }
+  EXPECT_THAT(o.err, HasSubstr("state_ms"));
+  EXPECT_THAT(o.err, HasSubstr("state fit: state_convergence_ms ="));
+  // A partition that never heals fails the check; that run is replayed.
+  std::vector<std::string> split = StateRun(
+      {"verify", "--partition", "0.5@1s-inf", "--state-writes-until", "2s"});
+  split.insert(split.end(), {"--nodes", "16,32,64"});
+  const Output f = Cli(split);
+  EXPECT_EQ(f.code, kExitCheckFailed);
+  EXPECT_THAT(f.err, HasSubstr("check failed: state did not converge at N=16"));
+  EXPECT_THAT(f.err, HasSubstr("elara-sim run --seed=1 --nodes=16"));
 }
 
 TEST(SweepTest, FailedCheckPrintsReasonSeedAndReplay) {
