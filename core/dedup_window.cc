@@ -75,11 +75,15 @@ DedupWindow::Verdict DedupWindow::CheckOrigin(const Origin& o,
   return (o.gaps[word] >> (bit % 64)) & 1 ? Verdict::kDuplicate : Verdict::kNew;
 }
 
-DedupWindow::Verdict DedupWindow::Insert(MessageId id, bool* origin_evicted) {
+DedupWindow::Verdict DedupWindow::Insert(MessageId id, bool* origin_evicted,
+                                         uint64_t* highest_before) {
   *origin_evicted = false;
-  if (id.sequence == 0) return Verdict::kOutsideWindow;
   uint32_t slot;
   auto it = index_.find(id.origin);
+  if (highest_before != nullptr) {
+    *highest_before = it == index_.end() ? 0 : origins_[it->second].highest;
+  }
+  if (id.sequence == 0) return Verdict::kOutsideWindow;
   if (it == index_.end()) {
     slot = AddOrigin(id.origin, origin_evicted);
     Origin& o = origins_[slot];

@@ -58,7 +58,10 @@ class DedupWindow {
   // Records `id` as seen when it is kNew and returns the verdict it had
   // before the call (state changes only for kNew). Sets *origin_evicted when
   // recording a new origin evicted another one.
-  Verdict Insert(MessageId id, bool* origin_evicted);
+  // If `highest_before` is set, it gets HighestSeen(id.origin) as it was
+  // before the call (one lookup instead of two).
+  Verdict Insert(MessageId id, bool* origin_evicted,
+                 uint64_t* highest_before = nullptr);
 
   // Highest sequence recorded for `origin`; 0 when the origin is unknown.
   uint64_t HighestSeen(NodeId origin) const;

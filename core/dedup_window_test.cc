@@ -19,9 +19,14 @@ MessageId Id(uint64_t origin, uint64_t sequence) {
   return MessageId{NodeId(origin), sequence};
 }
 
+// Every insert also checks Insert's highest_before against HighestSeen.
 Verdict Insert(DedupWindow* window, MessageId id) {
   bool evicted = false;
-  return window->Insert(id, &evicted);
+  const uint64_t expected = window->HighestSeen(id.origin);
+  uint64_t highest_before = ~uint64_t{0};
+  const Verdict verdict = window->Insert(id, &evicted, &highest_before);
+  EXPECT_EQ(highest_before, expected);
+  return verdict;
 }
 
 TEST(DedupWindowTest, NewThenDuplicate) {

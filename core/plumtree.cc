@@ -276,9 +276,10 @@ void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
                             PeerState* peer, const GossipFrame& frame) {
   ++counters_->gossip_received;
   if (mode_ == BroadcastMode::kPush) ++push_copies_;
-  const uint64_t highest_before = dedup_.HighestSeen(frame.id.origin);
+  uint64_t highest_before = 0;
   bool origin_evicted = false;
-  const DedupWindow::Verdict verdict = dedup_.Insert(frame.id, &origin_evicted);
+  const DedupWindow::Verdict verdict =
+      dedup_.Insert(frame.id, &origin_evicted, &highest_before);
   if (origin_evicted) ++counters_->origins_evicted;
   if (verdict == DedupWindow::Verdict::kOutsideWindow) {
     ++counters_->gossip_outside_window;
