@@ -15,9 +15,10 @@ Load it from any workspace that depends on ELARA:
 
 The test runs `elara-sim sweep --check` over the sizes and fails (exit 1)
 when a run's reliability is below min_reliability or the last delivery hop
-grows faster than log N (rule: tools/ELARA_SIM.md). A failure prints the
-reason and the `elara-sim run ...` command that replays the worst run. The
-sweep's JSON report is saved as an undeclared test output (elara_sim.json in
+grows faster than log N (rule: README.md, section "The check (`sweep
+--check`, `verify`)"). A failure prints the reason and the `elara-sim run
+...` command that replays the worst run. The sweep's JSON report is saved
+as an undeclared test output (elara_sim.json in
 bazel-testlogs/<package>/<name>/test.outputs/outputs.zip or the outputs dir).
 Do not pass --json in args.
 """
@@ -35,7 +36,8 @@ def elara_convergence_test(
 
     Args:
       name: the test's name.
-      config: label of a TOML file for `--config` (keys: tools/ELARA_SIM.md),
+      config: label of a TOML file for `--config` (keys: README.md,
+        section "Config file (`--config FILE`, TOML)"),
         or None. Flags in `args` override it.
       nodes: swarm sizes; at least 3, the largest >= 4x the smallest.
       seeds: runs per size (seeds --seed, --seed+1, ...).

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "toml++/toml.h"
+#include "tools/engine_config_keys.h"
 
 namespace elara::tools {
 namespace {
@@ -55,11 +56,8 @@ template <typename Field>
 ConfigKey IntegerKey(const char* key, bool engine, uint64_t max, Field field) {
   return ConfigKey{
       key, engine, [field, max](const toml::node& v, NodeCliOptions* o) {
-        const std::optional<int64_t> n = v.value<int64_t>();
-        if (!v.is_integer() || !n || *n < 0 ||
-            static_cast<uint64_t>(*n) > max) {
-          return Invalid(absl::StrCat("expected an integer in 0..", max));
-        }
+        absl::StatusOr<uint64_t> n = TomlInteger(v, max);
+        if (!n.ok()) return n.status();
         auto& target = field(*o);
         target = static_cast<std::remove_reference_t<decltype(target)>>(*n);
         return absl::OkStatus();
@@ -69,28 +67,11 @@ ConfigKey IntegerKey(const char* key, bool engine, uint64_t max, Field field) {
 // Durations in milliseconds (integer or float), 0..30 days.
 template <typename Field>
 ConfigKey MillisKey(const char* key, bool engine, Field field) {
-  return ConfigKey{
-      key, engine, [field](const toml::node& v, NodeCliOptions* o) {
-        const std::optional<double> ms = v.value<double>();
-        if (!(v.is_integer() || v.is_floating_point()) || !ms ||
-            !std::isfinite(*ms) || *ms < 0 || *ms > 30.0 * 24 * 3600 * 1000) {
-          return Invalid("expected milliseconds, 0..2592000000");
-        }
-        field(*o) = Duration::Micros(std::llround(*ms * 1000.0));
-        return absl::OkStatus();
-      }};
-}
-
-template <typename Field>
-ConfigKey NumberKey(const char* key, bool engine, Field field) {
   return ConfigKey{key, engine,
                    [field](const toml::node& v, NodeCliOptions* o) {
-                     const std::optional<double> x = v.value<double>();
-                     if (!(v.is_integer() || v.is_floating_point()) || !x ||
-                         !std::isfinite(*x)) {
-                       return WrongType("a number");
-                     }
-                     field(*o) = *x;
+                     absl::StatusOr<Duration> d = TomlMillis(v);
+                     if (!d.ok()) return d.status();
+                     field(*o) = *d;
                      return absl::OkStatus();
                    }};
 }
@@ -208,54 +189,16 @@ std::vector<ConfigKey> NodeKeys() {
   return t;
 }
 
+// [engine]: mode, then the DiffusionConfig keys shared with elara-sim.
 void AddEngineKeys(std::vector<ConfigKey>* t) {
   t->push_back(TextKey("mode", true, &ParseModeInto));
-  auto size = [t](const char* key, uint64_t max, auto field) {
-    t->push_back(IntegerKey(key, true, max, field));
-  };
-  auto millis = [t](const char* key, auto field) {
-    t->push_back(MillisKey(key, true, field));
-  };
-#define ELARA_M(f) \
-  [](auto& o) -> auto& { return o.node.diffusion.membership.f; }
-#define ELARA_B(f) \
-  [](auto& o) -> auto& { return o.node.diffusion.broadcast.f; }
-  size("active_view_size", kU32, ELARA_M(active_view_size));
-  size("passive_view_size", kU32, ELARA_M(passive_view_size));
-  size("active_random_walk_length", 255, ELARA_M(active_random_walk_length));
-  size("passive_random_walk_length", 255, ELARA_M(passive_random_walk_length));
-  size("shuffle_active_count", kU32, ELARA_M(shuffle_active_count));
-  size("shuffle_passive_count", kU32, ELARA_M(shuffle_passive_count));
-  millis("shuffle_period_ms", ELARA_M(shuffle_period));
-  millis("keep_alive_interval_ms", ELARA_M(keep_alive_interval));
-  millis("probe_timeout_ms", ELARA_M(probe_timeout));
-  millis("repair_period_ms", ELARA_M(repair_period));
-  millis("neighbor_timeout_ms", ELARA_M(neighbor_timeout));
-  size("initial_fanout", kU32, ELARA_B(initial_fanout));
-  size("max_fanout", kU32, ELARA_B(max_fanout));
-  t->push_back(
-      NumberKey("adaptive_threshold", true, ELARA_B(adaptive_threshold)));
-  t->push_back(
-      NumberKey("redundancy_factor", true, ELARA_B(redundancy_factor)));
-  millis("graft_timeout_ms", ELARA_B(graft_timeout));
-  millis("ihave_batch_delay_ms", ELARA_B(ihave_batch_delay));
-  millis("pull_period_ms", ELARA_B(pull_period));
-  size("optimization_hop_threshold", kU32, ELARA_B(optimization_hop_threshold));
-  size("dedup_window", kU32, ELARA_B(dedup_window));
-  size("max_tracked_origins", kU32, ELARA_B(max_tracked_origins));
-  size("message_cache_entries", kU32, ELARA_B(message_cache_entries));
-  millis("message_cache_ttl_ms", ELARA_B(message_cache_ttl));
-#undef ELARA_M
-#undef ELARA_B
-  size(
-      "max_datagram_bytes", kU32,
-      [](auto& o) -> auto& { return o.node.diffusion.max_datagram_bytes; });
-  size(
-      "max_pending_events", kU32,
-      [](auto& o) -> auto& { return o.node.diffusion.max_pending_events; });
-  size(
-      "max_pending_transmits", kU32,
-      [](auto& o) -> auto& { return o.node.diffusion.max_pending_transmits; });
+  for (const EngineKey& key : EngineKeys()) {
+    const EngineKey* k = &key;  // EngineKeys() lives for the process
+    t->push_back(
+        ConfigKey{k->key, true, [k](const toml::node& v, NodeCliOptions* o) {
+                    return ApplyEngineToml(*k, v, &o->node.diffusion);
+                  }});
+  }
 }
 
 const std::vector<ConfigKey>& ConfigKeys() {
@@ -362,7 +305,8 @@ constexpr char kDescription[] =
     "peer_down, broadcast, stats, overflow, error, exit. EOF on stdin does "
     "not stop\nthe node unless --exit-on-eof. SIGINT/SIGTERM: leave the "
     "swarm, flush, exit 0.\nExit codes: 0 clean exit, 1 runtime error "
-    "(bind, identity file), 2 usage.\nSee runtime/ELARA_NODE.md.";
+    "(bind, identity file), 2 usage.\nSee README.md, section "
+    "\"Run a real node: `elara-node`\".";
 
 absl::Status ApplyFlags(const CLI::App& app, const FlagTexts& f,
                         NodeCliOptions* o) {

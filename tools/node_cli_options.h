@@ -8,9 +8,9 @@
 // identity, metrics, log_level, seed, max_peers, event_buffer_size,
 // batch_datagrams, send_queue_datagrams, detect_unreachable, exit_on_eof,
 // no_data, leave_timeout_ms) and an [engine] table for DiffusionConfig
-// (mode, active_view_size, passive_view_size, shuffle_period_ms,
-// keep_alive_interval_ms, probe_timeout_ms, ... the same keys as
-// elara-sim's [engine]). An unknown key, a wrong type or a TOML syntax
+// (mode, then the keys of tools/engine_config_keys.h, shared with
+// elara-sim's [engine]: active_view_size, ..., max_state_entries, ...,
+// max_pending_transmits). An unknown key, a wrong type or a TOML syntax
 // error is an error naming FILE:LINE:COLUMN; ranges are then checked by
 // NodeConfig::Validate (whose message names the field).
 //

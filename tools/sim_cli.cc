@@ -45,7 +45,8 @@ of the run (the first broadcast is at --warmup, after --join-spread with
 --bootstrap protocol). The summary table goes to stdout (to stderr with
 --json -); a progress bar to stderr when it is a terminal. --quiet drops
 both. Exit codes: 0 ok, 1 --check failed, 2 bad input. Config file keys,
-JSON fields and the check rule: tools/ELARA_SIM.md.)";
+JSON fields and the check rule: README.md, section
+"The main job: simulate a swarm with `elara-sim`".)";
 
 constexpr char kSweepFooter[] = R"(Examples:
   elara-sim sweep --nodes 256,1024,4096,16384 --seeds 3 --loss 0.01
@@ -58,7 +59,8 @@ fit LDH = a*log2(N) + b. --check (implied by `verify`) fails (exit 1) when a
 run's reliability is below --min-reliability or LDH grows faster than log N:
 it needs >= 3 sizes spanning >= 4x. A failure prints the command and seed
 that replay the worst run. Exit codes: 0 ok, 1 check failed, 2 bad input.
-The rule and the JSON schema: tools/ELARA_SIM.md.)";
+The rule and the JSON schema: README.md, section
+"The main job: simulate a swarm with `elara-sim`".)";
 
 constexpr char kTopFooter[] =
     R"(Run `elara-sim run --help` or `elara-sim sweep --help` for the flags.

@@ -10,7 +10,8 @@
 // Exit codes: kExitOk (0), kExitCheckFailed (1: --check, or `verify`,
 // failed), kExitBadInput (2: bad flag, value, config file or output path;
 // the message names the flag or FILE:LINE:COLUMN and what is allowed).
-// Usage and schemas: tools/ELARA_SIM.md.
+// Usage and schemas: README.md, section "The main job: simulate a swarm
+// with `elara-sim`".
 //
 // Thread-safety: one call at a time (it writes /proc/self/clear_refs and
 // runs simulators on the calling thread).

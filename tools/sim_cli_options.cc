@@ -18,6 +18,7 @@
 #include "core/config.h"
 #include "sim/scenario_flags.h"
 #include "toml++/toml.h"
+#include "tools/engine_config_keys.h"
 
 namespace elara::tools {
 namespace {
@@ -151,28 +152,6 @@ Setting Dur(const char* key, const char* flags, const char* help, Field field) {
       },
       [field](const Scenario& s) { return sim::FormatDuration(field(s)); },
       nullptr};
-}
-
-// An engine duration in milliseconds (config file only, key ends in _ms).
-template <typename Field>
-Setting EngineMillis(const char* key, const char* help, Field field) {
-  return Setting{key,
-                 true,
-                 "",
-                 "MS",
-                 help,
-                 TomlKind::kNumber,
-                 false,
-                 [field](std::string_view text, Scenario* s) {
-                   Duration d;
-                   if (!ParseMillis(text, &d)) {
-                     return Expected("milliseconds, 0..2592000000", text);
-                   }
-                   field(*s) = d;
-                   return absl::OkStatus();
-                 },
-                 [field](const Scenario& s) { return ShowMillis(field(s)); },
-                 nullptr};
 }
 
 absl::Status ApplyMode(std::string_view text, Scenario* s) {
@@ -471,130 +450,62 @@ std::vector<Setting> ScenarioSettings() {
   return t;
 }
 
-// [engine]: every DiffusionConfig field; config file only.
+// An [engine] key (tools/engine_config_keys.h) as a config-file-only
+// setting, parsed from its text form like the flags'.
+std::optional<EngineValue> ParseEngineText(const EngineKey& key,
+                                           std::string_view text) {
+  uint64_t n = 0;
+  Duration d;
+  double x = 0;
+  switch (key.kind) {
+    case EngineKeyKind::kInteger:
+      if (ParseUnsigned(text, key.max, &n)) return n;
+      break;
+    case EngineKeyKind::kMillis:
+      if (ParseMillis(text, &d)) return d;
+      break;
+    case EngineKeyKind::kNumber:
+      if (ParseFinite(text, &x)) return x;
+      break;
+  }
+  return std::nullopt;
+}
+
+std::string ShowEngineValue(const EngineValue& value) {
+  if (const uint64_t* n = std::get_if<uint64_t>(&value)) {
+    return absl::StrCat(*n);
+  }
+  if (const Duration* d = std::get_if<Duration>(&value)) return ShowMillis(*d);
+  return sim::FormatNumber(std::get<double>(value));
+}
+
+Setting EngineSetting(const EngineKey& key) {
+  const EngineKey* k = &key;  // EngineKeys() lives for the process
+  const bool integer = k->kind == EngineKeyKind::kInteger;
+  return Setting{
+      k->key,
+      true,
+      "",
+      integer                             ? "N"
+      : k->kind == EngineKeyKind::kMillis ? "MS"
+                                          : "X",
+      k->help,
+      integer ? TomlKind::kInteger : TomlKind::kNumber,
+      false,
+      [k](std::string_view text, Scenario* s) {
+        std::optional<EngineValue> value = ParseEngineText(*k, text);
+        if (!value) return Expected(EngineKeyExpectation(*k), text);
+        k->set(*value, &s->engine);
+        return absl::OkStatus();
+      },
+      [k](const Scenario& s) { return ShowEngineValue(k->get(s.engine)); },
+      nullptr};
+}
+
+// [engine]: every DiffusionConfig field but the mode (top-level `mode`);
+// config file only.
 void AddEngineSettings(std::vector<Setting>* t) {
-  auto size = [t](const char* key, const char* help, uint64_t max, auto field) {
-    t->push_back(Unsigned(key, true, "", help, max, field));
-  };
-  size(
-      "active_view_size", "HyParView active view bound, 1..64", kU32,
-      [](auto& s) -> auto& { return s.engine.membership.active_view_size; });
-  size(
-      "passive_view_size", "HyParView passive view bound, 0..1024", kU32,
-      [](auto& s) -> auto& { return s.engine.membership.passive_view_size; });
-  size(
-      "active_random_walk_length", "ARWL, 1..32", 255, [](auto& s) -> auto& {
-        return s.engine.membership.active_random_walk_length;
-      });
-  size(
-      "passive_random_walk_length", "PRWL, 0..ARWL", 255, [](auto& s) -> auto& {
-        return s.engine.membership.passive_random_walk_length;
-      });
-  size(
-      "shuffle_active_count", "ka, 0..active_view_size", kU32, [
-      ](auto& s) -> auto& { return s.engine.membership.shuffle_active_count; });
-  size(
-      "shuffle_passive_count", "kp, 0..passive_view_size", kU32,
-      [](auto& s) -> auto& {
-        return s.engine.membership.shuffle_passive_count;
-      });
-  auto millis = [t](const char* key, const char* help, auto field) {
-    t->push_back(EngineMillis(key, help, field));
-  };
-  millis(
-      "shuffle_period_ms", "SHUFFLE period, > 0",
-      [](auto& s) -> auto& { return s.engine.membership.shuffle_period; });
-  millis(
-      "keep_alive_interval_ms", "Ping a silent active peer after, > 0",
-      [](auto& s) -> auto& { return s.engine.membership.keep_alive_interval; });
-  millis(
-      "probe_timeout_ms",
-      "Declare an unanswering peer down after, > "
-      "keep_alive_interval_ms",
-      [](auto& s) -> auto& { return s.engine.membership.probe_timeout; });
-  millis(
-      "repair_period_ms", "Refill a short active view every, > 0",
-      [](auto& s) -> auto& { return s.engine.membership.repair_period; });
-  millis(
-      "neighbor_timeout_ms", "NEIGHBOR request timeout, > 0",
-      [](auto& s) -> auto& { return s.engine.membership.neighbor_timeout; });
-  size(
-      "initial_fanout",
-      "Eager fanout / initial eager degree, "
-      "1..max_fanout",
-      kU32, [](auto& s) -> auto& { return s.engine.broadcast.initial_fanout; });
-  size(
-      "max_fanout", "Adaptive eager fanout bound, 1..64", kU32,
-      [](auto& s) -> auto& { return s.engine.broadcast.max_fanout; });
-  t->push_back(Number(
-      "adaptive_threshold", true, "", "X",
-      "Per-peer loss rate above which an eager peer is "
-      "added, 0..1",
-      [](auto& s) -> auto& { return s.engine.broadcast.adaptive_threshold; }));
-  t->push_back(Number(
-      "redundancy_factor", true, "", "X",
-      "Extra eager pushes per message, 0..max_fanout",
-      [](auto& s) -> auto& { return s.engine.broadcast.redundancy_factor; }));
-  millis(
-      "graft_timeout_ms", "IHAVE -> GRAFT wait, > 0",
-      [](auto& s) -> auto& { return s.engine.broadcast.graft_timeout; });
-  millis(
-      "ihave_batch_delay_ms", "IHAVE batching delay, >= 0",
-      [](auto& s) -> auto& { return s.engine.broadcast.ihave_batch_delay; });
-  millis(
-      "pull_period_ms", "Pull exchange period, > 0",
-      [](auto& s) -> auto& { return s.engine.broadcast.pull_period; });
-  size(
-      "optimization_hop_threshold", "Tree optimisation hop gain, 1..255", kU32,
-      [](auto& s) -> auto& {
-        return s.engine.broadcast.optimization_hop_threshold;
-      });
-  size(
-      "dedup_window",
-      "Sequence numbers per origin, 64..65536, multiple of "
-      "64",
-      kU32, [](auto& s) -> auto& { return s.engine.broadcast.dedup_window; });
-  size(
-      "max_tracked_origins", "Origins tracked for dedup, 1..16777216", kU32,
-      [](auto& s) -> auto& { return s.engine.broadcast.max_tracked_origins; });
-  size(
-      "message_cache_entries", "Payloads kept for GRAFT, 1..1048576", kU32, [
-      ](auto& s) -> auto& { return s.engine.broadcast.message_cache_entries; });
-  millis(
-      "message_cache_ttl_ms", "How long payloads are kept, > 0",
-      [](auto& s) -> auto& { return s.engine.broadcast.message_cache_ttl; });
-  size(
-      "max_state_entries", "State keys held (values and tombstones), 1..2^24",
-      kU32, [](auto& s) -> auto& { return s.engine.state.max_state_entries; });
-  size(
-      "max_tombstones", "State tombstones held, 1..max_state_entries", kU32,
-      [](auto& s) -> auto& { return s.engine.state.max_tombstones; });
-  size(
-      "max_value_bytes", "Largest state value, 0..65507", kU32,
-      [](auto& s) -> auto& { return s.engine.state.max_value_bytes; });
-  millis(
-      "tombstone_ttl_ms", "A state tombstone is purged this old, > 0",
-      [](auto& s) -> auto& { return s.engine.state.tombstone_ttl; });
-  millis(
-      "anti_entropy_period_ms", "One state anti-entropy round every, > 0",
-      [](auto& s) -> auto& { return s.engine.state.anti_entropy_period; });
-  size(
-      "anti_entropy_budget_bytes",
-      "Wire bytes of one anti-entropy round, 4 x 256..2^24", kU32, [
-      ](auto& s) -> auto& { return s.engine.state.anti_entropy_budget_bytes; });
-  millis(
-      "max_clock_drift_ms",
-      "A state version this far ahead advances the clock only this far, > 0",
-      [](auto& s) -> auto& { return s.engine.state.max_clock_drift; });
-  size(
-      "max_datagram_bytes", "Datagram size bound, 256..65507", kU32,
-      [](auto& s) -> auto& { return s.engine.max_datagram_bytes; });
-  size(
-      "max_pending_events", "Engine event queue bound, 1..16777216", kU32,
-      [](auto& s) -> auto& { return s.engine.max_pending_events; });
-  size(
-      "max_pending_transmits", "Engine transmit queue bound, 1..16777216", kU32,
-      [](auto& s) -> auto& { return s.engine.max_pending_transmits; });
+  for (const EngineKey& key : EngineKeys()) t->push_back(EngineSetting(key));
 }
 
 // --- TOML ---

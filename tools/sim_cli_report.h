@@ -1,9 +1,10 @@
 // File: tools/sim_cli_report.h
 //
 // What `elara-sim` prints: the human summary tables of `run` and `sweep`,
-// their JSON documents (field names and units in tools/ELARA_SIM.md), the
-// per-size averages of a sweep, and the process's peak RSS. The tables and
-// JSON are pure functions of the results, so tests can check them.
+// their JSON documents (field names and units: README.md, section "JSON
+// (`--json PATH`)" under "The main job: simulate a swarm with `elara-sim`"),
+// the per-size averages of a sweep, and the process's peak RSS. The tables
+// and JSON are pure functions of the results, so tests can check them.
 //
 // Thread-safety: ResetPeakRss/PeakRssBytes act on the whole process; the
 // rest are pure functions.
