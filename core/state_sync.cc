@@ -303,6 +303,19 @@ void StateSync::HandleUpdate(Timestamp now, const PeerEntry& from,
   Relay(entry->ToRecord(f.record.key), f.hops, from.id);
 }
 
+// An entry an anti-entropy round repaired is news to this node's side of
+// the swarm too (after a partition heals, the first rounds across the old
+// cut find whole sets of them): relay it like a fresh update, so it
+// spreads along the broadcast tree at network speed instead of one
+// anti-entropy period per hop. Each node relays an entry at most once (only
+// when it changed the store). Explicit pulls (round 0) stay local.
+void StateSync::RelayRepaired(StateId key, NodeId from) {
+  const StoredEntry* entry = store_.Find(key);
+  if (entry == nullptr) return;  // an expired tombstone: gone
+  if (entry->value != nullptr) pinned_.push_back(entry->value);
+  Relay(entry->ToRecord(key), 0, from);
+}
+
 void StateSync::HandleDelta(Timestamp now, const PeerEntry& from,
                             const StateDeltaFrame& f) {
   Account(WireCost(f), /*out=*/false);
@@ -329,8 +342,11 @@ void StateSync::HandleDelta(Timestamp now, const PeerEntry& from,
     corrections_ = Corrections{from.id, f.round, {}};
   }
   for (const StateRecord& record : f.records) {
-    if (Accept(now, record, 0, /*repaired=*/true) == MergeOutcome::kOlder &&
-        correctable) {
+    const MergeOutcome outcome = Accept(now, record, 0, /*repaired=*/true);
+    if (outcome == MergeOutcome::kApplied && f.round != 0) {
+      RelayRepaired(record.key, from.id);
+    }
+    if (outcome == MergeOutcome::kOlder && correctable) {
       if (corrections_.keys.size() < kMaxCorrections) {
         corrections_.keys.push_back(record.key);
       } else {

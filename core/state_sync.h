@@ -51,6 +51,11 @@
 //    Streams: the entries of one slice in key-hash order from where the last
 //    round stopped (StateStreamRequest, or A's own pushed with a resume
 //    point); the cursor survives rounds and peers.
+//    An entry a round's StateDelta applies (it changed the receiver's map)
+//    is then relayed like a fresh update (hops from 0): after a partition
+//    heals, what the first rounds across the old cut repair spreads along
+//    the tree at network speed, not one period per hop. Entries fetched by
+//    Pull (round 0) are not relayed.
 //    Every frame of a round counts against anti_entropy_budget_bytes (frame
 //    plus a datagram header each, both directions): A sizes each request so
 //    the answer fits. A larger difference flows over several rounds. The
@@ -226,6 +231,7 @@ class StateSync {
                       bool repaired);
   void HandleUpdate(Timestamp now, const PeerEntry& from,
                     const StateUpdateFrame& f);
+  void RelayRepaired(StateId key, NodeId from);
   void HandleDelta(Timestamp now, const PeerEntry& from,
                    const StateDeltaFrame& f);
 
