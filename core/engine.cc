@@ -283,6 +283,7 @@ void Engine::HandleDatagram(Timestamp now, const Address& from,
     error = WireError::kBadField;  // our own id from elsewhere: a reflection
   }
   if (error != WireError::kOk) {
+    decoded.frames.clear();  // a reflection decoded fine: drop its spans
     ++e.counters.bad_datagrams;
     ++e.counters.bad_datagrams_by_error[static_cast<size_t>(error)];
     return;

@@ -350,8 +350,26 @@ TEST(EngineTest, IdleEngineHoldsNoQueueStorageOrUnusedStateProtocol) {
   // What stays is the new active peer (its view entry and liveness, a
   // Plumtree peer table sized for the whole active view), not queues.
   EXPECT_LT(drained, idle + 640);
+  EXPECT_EQ((*a)->StateDigest(), StateStore::EmptyDigest());
   ASSERT_TRUE((*a)->PropagateState(t0, StateId(7), Payload(16)).ok());
   EXPECT_GE((*a)->StateBytes(), drained + sizeof(StateSync));
+}
+
+// The state protocol is created on first use; a clock offset given before
+// that still dates the first write, and an engine without state reports
+// the empty store's digest.
+TEST(EngineStateTest, ClockOffsetSetBeforeFirstUseDatesTheFirstWrite) {
+  auto e = Engine::Create(DiffusionConfig{}, NodeId(1), Address::Sim(1), 1);
+  ASSERT_TRUE(e.ok());
+  const Timestamp now = Timestamp::FromMicros(1'000'000);
+  const Duration offset = Duration::Seconds(1'700'000'000);
+  (*e)->SetStateClockOffset(offset);
+  EXPECT_EQ((*e)->StateDigest(), StateStore::EmptyDigest());
+  ASSERT_TRUE((*e)->PropagateState(now, StateId(3), Payload(8)).ok());
+  const std::optional<StateValue> value = (*e)->GetState(StateId(3));
+  ASSERT_TRUE(value.has_value());
+  EXPECT_EQ(value->version.wall_us, (now + offset).ToMicros());
+  EXPECT_NE((*e)->StateDigest(), StateStore::EmptyDigest());
 }
 
 // Recycled transmit buffers change allocation only, never the bytes.

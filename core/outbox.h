@@ -48,8 +48,8 @@ class Outbox {
     ParkStorage(&events_);
   }
 
-  // The engine takes what was queued (and leaves the outbox empty, capacity
-  // kept).
+  // The engine takes what was queued, then calls Park() (which empties
+  // the outbox and hands its storage to the thread's spare).
   std::vector<PendingFrame>& pending() { return pending_; }
   const std::vector<PendingFrame>& pending() const { return pending_; }
   std::vector<EngineEvent>& events() { return events_; }

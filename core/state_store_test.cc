@@ -40,6 +40,12 @@ Write Del(uint64_t key, uint64_t wall, uint64_t origin) {
   return Write{StateId(key), StateVersion{wall, 0, NodeId(origin)}, true, {}};
 }
 
+// The engine reports EmptyDigest() before it creates its store.
+TEST(StateStoreTest, EmptyDigestIsAFreshStoresDigest) {
+  StateStore store(SmallConfig(), 1024);
+  EXPECT_EQ(store.Digest(), StateStore::EmptyDigest());
+}
+
 TEST(StateStoreTest, LastWriterWinsWithOriginTieBreak) {
   StateStore store(SmallConfig(), 1024);
   EXPECT_EQ(store.Merge(0, Put(1, 100, 5, {1}).record()),

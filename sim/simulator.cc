@@ -390,6 +390,11 @@ void Simulator::OnTimer(const Event& e) {
     // postponed a keep-alive, say). An engine's deadline changes only when
     // it is called, and next_us_ holds it as of the last call: reschedule
     // without touching the engine's memory. No engine work: not an event.
+    // Every call into an engine ends in AfterCall, which refreshes
+    // next_us_; a call path that skipped it would make this stale.
+    assert(next_us_[node] == (engines_[node]->NextTimeout().IsInfinite()
+                                  ? kNoWake
+                                  : engines_[node]->NextTimeout().ToMicros()));
     ++counters_.postponed_timers;
     wake_us_[node] = next_us_[node];
     if (next_us_[node] != kNoWake) {
