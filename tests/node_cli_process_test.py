@@ -18,16 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import node_harness as h  # noqa: E402
 
-FAILURES = []
-PASSED = [0]
-
-
-def check(condition, what):
-    if condition:
-        PASSED[0] += 1
-    else:
-        FAILURES.append(what)
-        print("FAIL: " + what, flush=True)
+check = h.Checks()
 
 
 def run(binary, args, stdin=b"", timeout=30):
@@ -172,8 +163,7 @@ def main():
     test_identity(binary, tmp)
     test_usage_errors(binary, tmp)
     test_signals_and_eof(binary, tmp)
-    print("%d passed, %d failed" % (PASSED[0], len(FAILURES)))
-    return 1 if FAILURES else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

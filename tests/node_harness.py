@@ -275,6 +275,26 @@ def count_per_id(node):
     return counts
 
 
+class Checks:
+    """Counts passed checks and records failed ones (printed at once)."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failures = []
+
+    def __call__(self, condition, what):
+        if condition:
+            self.passed += 1
+        else:
+            self.failures.append(what)
+            print("FAIL: " + what, flush=True)
+
+    def summary(self):
+        """Prints the tally; returns the process exit code."""
+        print("%d passed, %d failed" % (self.passed, len(self.failures)))
+        return 1 if self.failures else 0
+
+
 def check_exactly_once(nodes, ids):
     """Returns a list of problems (empty when every node has every id once)."""
     problems = []

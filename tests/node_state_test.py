@@ -18,16 +18,7 @@ import node_harness as h  # noqa: E402
 
 NODES = 5
 TIMEOUT = 30  # seconds for a write to reach every node
-FAILURES = []
-PASSED = [0]
-
-
-def check(condition, what):
-    if condition:
-        PASSED[0] += 1
-    else:
-        FAILURES.append(what)
-        print("FAIL: " + what, flush=True)
+check = h.Checks()
 
 
 def version_key(version):
@@ -175,12 +166,11 @@ def main():
                 node.name, node.bad_lines[:3]))
         codes = [n.terminate() for n in swarm.nodes]
         check(all(c == 0 for c in codes), "exit 0 on SIGTERM: %s" % codes)
-        if FAILURES:
+        if check.failures:
             swarm.dump_logs()
     finally:
         swarm.close()
-    print("%d passed, %d failed" % (PASSED[0], len(FAILURES)))
-    return 1 if FAILURES else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
