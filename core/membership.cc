@@ -81,7 +81,7 @@ bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
   if (active_.size() >= config_.active_view_size) return false;
   if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
   active_.push_back(peer);
-  liveness_.push_back(Liveness{now, Timestamp::Zero(), 0});
+  liveness_.push_back(FreshLiveness(now, peer.id));
   StartTimers(now);
   next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
   listener_->OnNeighborUp(now, peer);
@@ -143,10 +143,9 @@ void Membership::HandleTimeout(Timestamp now) {
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
   Timestamp next = std::min(next_shuffle_at_, next_rejoin_at_);
-  for (size_t i = 0; i < active_.size(); ++i) {
-    const Liveness& liveness = liveness_[i];
+  for (const Liveness& liveness : liveness_) {
     const Timestamp down_at = liveness.last_heard + config_.probe_timeout;
-    next = std::min({next, NextPingAt(active_[i], liveness), down_at});
+    next = std::min({next, NextPingAt(liveness), down_at});
   }
   for (const NeighborRequest& request : pending_) {
     next = std::min(next, request.deadline);
@@ -364,7 +363,7 @@ void Membership::CheckLiveness(Timestamp now) {
       RemoveActive(now, i, PeerDownCause::kTimeout, /*to_passive=*/false);
       continue;
     }
-    if (now >= NextPingAt(active_[i], liveness)) {
+    if (now >= NextPingAt(liveness)) {
       liveness.ping_nonce = rng_->Next64() | 1;  // never 0
       liveness.last_ping = now;
       outbox_->Send(active_[i].address, PingFrame{liveness.ping_nonce});
@@ -456,12 +455,18 @@ void Membership::MaybeRejoin(Timestamp now) {
 // keep_alive_interval, the other after 1.5 x: while the first is alive its
 // pings keep the second quiet, so an idle link costs one PING/PONG pair per
 // interval. A probe is repeated every keep_alive_interval while unanswered.
-Timestamp Membership::NextPingAt(const PeerEntry& peer,
-                                 const Liveness& liveness) const {
+Timestamp Membership::NextPingAt(const Liveness& liveness) const {
+  if (liveness.ping_nonce != 0) {
+    return liveness.last_ping + config_.keep_alive_interval;
+  }
+  return liveness.last_heard + liveness.quiet;
+}
+
+Membership::Liveness Membership::FreshLiveness(Timestamp now,
+                                               NodeId peer) const {
   const Duration interval = config_.keep_alive_interval;
-  if (liveness.ping_nonce != 0) return liveness.last_ping + interval;
-  return liveness.last_heard +
-         (self_.id < peer.id ? interval : interval + interval / 2);
+  return Liveness{now, Timestamp::Zero(), 0,
+                  self_.id < peer ? interval : interval + interval / 2};
 }
 
 Duration Membership::RejoinDelay() const {
@@ -489,7 +494,7 @@ bool Membership::AddActive(Timestamp now, const PeerEntry& peer,
   RemovePassive(peer.id);
   RemovePending(peer.id);
   active_.push_back(peer);
-  liveness_.push_back(Liveness{now, Timestamp::Zero(), 0});
+  liveness_.push_back(FreshLiveness(now, peer.id));
   StartTimers(now);
   next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
   rejoin_backoff_ = 0;

@@ -156,10 +156,15 @@ class Membership {
 
  private:
   // Keep-alive state of active_[i], kept in the parallel vector liveness_.
+  // `quiet` is how long the link may stay silent before we ping: the
+  // keep-alive interval on the lower id's side, 1.5 times it on the other,
+  // so both ends do not ping at once. Fixed when the peer becomes active,
+  // so that NextTimeout reads this vector alone.
   struct Liveness {
     Timestamp last_heard;
     Timestamp last_ping;
     uint64_t ping_nonce = 0;  // 0: no ping outstanding
+    Duration quiet;
   };
   struct NeighborRequest {
     PeerEntry peer;
@@ -227,7 +232,8 @@ class Membership {
   const PeerEntry* RandomActiveExcept(NodeId a, NodeId b);
   void EmitUp(Timestamp now, const PeerEntry& peer);
   void EmitDown(Timestamp now, const PeerEntry& peer, PeerDownCause cause);
-  Timestamp NextPingAt(const PeerEntry& peer, const Liveness& liveness) const;
+  Timestamp NextPingAt(const Liveness& liveness) const;
+  Liveness FreshLiveness(Timestamp now, NodeId peer) const;
   Duration RejoinDelay() const;
 
   const MembershipConfig& config_;  // the caller's; must outlive this

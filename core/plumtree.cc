@@ -21,10 +21,12 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cmath>
 #include <utility>
 #include <variant>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_format.h"
 
 namespace elara {
@@ -475,7 +477,8 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
                              uint32_t hops_received,
                              const MessageCache::Payload& payload,
                              NodeId exclude) {
-  std::vector<size_t> lazy;
+  // Inline capacity for the usual active view: no heap traffic per message.
+  absl::InlinedVector<size_t, 8> lazy;
   for (size_t i = 0; i < peers_.size(); ++i) {
     const PeerState& peer = peers_[i];
     if (peer.peer.id == exclude) continue;
@@ -485,7 +488,7 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
       lazy.push_back(i);
     }
   }
-  std::vector<bool> pushed(lazy.size(), false);
+  absl::InlinedVector<bool, 8> pushed(lazy.size(), false);
   const size_t extra = std::min(redundant_pushes_, lazy.size());
   if (extra > 0) {
     std::vector<uint64_t> picks;
@@ -552,6 +555,7 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
   missing.deadline = now + wait;
   missing.announcers.push_back(from);
   missing_timers_.emplace(missing.deadline, id);
+  missing_next_ = std::min(missing_next_, missing.deadline);
   missing_.emplace(id, std::move(missing));
 }
 
@@ -561,9 +565,15 @@ bool Plumtree::TakeMissing(MessageId id) {
   if (it == missing_.end()) return false;
   const bool requested = it->second.requested;
   missing_timers_.erase({it->second.deadline, id});
+  SyncMissingNext();
   missing_.erase(it);
   CompactMissing();
   return requested;
+}
+
+void Plumtree::SyncMissingNext() {
+  missing_next_ = missing_timers_.empty() ? Timestamp::Infinite()
+                                          : missing_timers_.begin()->first;
 }
 
 // A hash map keeps its capacity after erases: give it back once empty, so
@@ -613,6 +623,7 @@ void Plumtree::FireDueRequests(Timestamp now) {
     missing.deadline = now + retry;
     missing_timers_.emplace(missing.deadline, id);
   }
+  SyncMissingNext();
   for (const Request& request : requests) {
     SendIdFrames(request.to.address, request.graft, request.ids);
   }
@@ -806,11 +817,10 @@ void Plumtree::HandleTimeout(Timestamp now) {
 }
 
 Timestamp Plumtree::NextTimeout() const {
-  Timestamp next = std::min({sweep_at_, ihave_flush_at_, pull_at_});
-  if (!missing_timers_.empty()) {
-    next = std::min(next, missing_timers_.begin()->first);
-  }
-  return next;
+  assert(missing_next_ == (missing_timers_.empty()
+                               ? Timestamp::Infinite()
+                               : missing_timers_.begin()->first));
+  return std::min({sweep_at_, ihave_flush_at_, pull_at_, missing_next_});
 }
 
 void Plumtree::PrefetchPeers() const {

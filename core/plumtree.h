@@ -213,6 +213,7 @@ class Plumtree {
   void NoteAnnouncement(Timestamp now, const PeerEntry& from, MessageId id);
   bool TakeMissing(MessageId id);
   void CompactMissing();
+  void SyncMissingNext();  // after missing_timers_ lost entries
   void FireDueRequests(Timestamp now);
 
   // IHAVE batching and pull digests.
@@ -259,6 +260,9 @@ class Plumtree {
 
   absl::flat_hash_map<MessageId, Missing> missing_;
   std::set<std::pair<Timestamp, MessageId>> missing_timers_;
+  // missing_timers_'s first deadline (Infinite when empty), kept so that
+  // NextTimeout, asked after every call, need not load the set's node.
+  Timestamp missing_next_ = Timestamp::Infinite();
   uint64_t missing_dropped_ = 0;
 
   static constexpr uint32_t kNoCursor = UINT32_MAX;
