@@ -15,6 +15,13 @@ namespace {
 
 constexpr uint8_t kMaxRepairBackoffShift = 2;  // x4 repair_period
 constexpr uint8_t kMaxRejoinBackoffShift = 5;  // x32 the rejoin base delay
+
+// Heap bytes of an inlined vector: none while it fits inline (those bytes
+// are part of sizeof(Membership)).
+template <typename T, size_t N>
+size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
+  return v.capacity() > N ? v.capacity() * sizeof(T) : 0;
+}
 // Isolated this many neighbor_timeouts with a non-empty passive view whose
 // candidates all fail: give up on it and rejoin through a contact.
 constexpr int64_t kIsolationRejoinFactor = 4;
@@ -55,8 +62,10 @@ void Membership::Leave(Timestamp /*now*/) {
     outbox_->Send(peer.address, DisconnectFrame{DisconnectReason::kLeaving});
   }
   // Release the memory: a left node in the simulator keeps nothing.
-  std::vector<PeerEntry>().swap(active_);
-  std::vector<Liveness>().swap(liveness_);
+  active_.clear();
+  active_.shrink_to_fit();
+  liveness_.clear();
+  liveness_.shrink_to_fit();
   std::vector<PeerEntry>().swap(passive_);
   std::vector<NeighborRequest>().swap(pending_);
   std::vector<Address>().swap(contacts_);
@@ -154,11 +163,6 @@ Timestamp Membership::NextTimeout() const {
     next = std::min(next, next_repair_at_);
   }
   return next;
-}
-
-void Membership::PrefetchViews() const {
-  __builtin_prefetch(active_.data());
-  __builtin_prefetch(liveness_.data());
 }
 
 // --- Frame handlers --------------------------------------------------------
@@ -673,8 +677,7 @@ void Membership::EmitDown(Timestamp now, const PeerEntry& peer,
 }
 
 size_t Membership::StateBytes() const {
-  return sizeof(*this) + active_.capacity() * sizeof(PeerEntry) +
-         liveness_.capacity() * sizeof(Liveness) +
+  return sizeof(*this) + HeapBytes(active_) + HeapBytes(liveness_) +
          passive_.capacity() * sizeof(PeerEntry) +
          pending_.capacity() * sizeof(NeighborRequest) +
          contacts_.capacity() * sizeof(Address) +

@@ -76,6 +76,7 @@
 #include <span>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "core/address.h"
 #include "core/config.h"
 #include "core/engine.h"
@@ -130,13 +131,14 @@ class Membership {
   void HandleTimeout(Timestamp now);
   // Earliest deadline; Timestamp::Infinite() when there is none. O(active).
   Timestamp NextTimeout() const;
-  // Cache hint: starts loading the views a datagram or timer touches.
-  void PrefetchViews() const;
   // The application says `peer` failed: drop it from the active view (cause
   // kDetected) and from the passive view.
   void DetectNodeFailure(Timestamp now, NodeId peer);
 
-  const std::vector<PeerEntry>& active_view() const { return active_; }
+  // A copy: the active view is stored inline (see active_).
+  std::vector<PeerEntry> active_view() const {
+    return {active_.begin(), active_.end()};
+  }
   const std::vector<PeerEntry>& passive_view() const { return passive_; }
   const PeerEntry* FindActive(NodeId id) const;
   bool left() const { return left_; }
@@ -243,8 +245,13 @@ class Membership {
   EngineCounters* counters_;
   MembershipListener* listener_;
 
-  std::vector<PeerEntry> active_;          // reserved to active_view_size
-  std::vector<Liveness> liveness_;         // parallel to active_
+  // The active view and its liveness are read on every datagram and after
+  // every call (NoteAlive, NextTimeout): stored inside this object up to
+  // kInlineActive peers (the default view), so they share the engine's
+  // cache lines instead of two heap blocks of their own.
+  static constexpr size_t kInlineActive = 5;
+  absl::InlinedVector<PeerEntry, kInlineActive> active_;
+  absl::InlinedVector<Liveness, kInlineActive> liveness_;  // parallel
   std::vector<PeerEntry> passive_;         // reserved to passive_view_size
   std::vector<NeighborRequest> pending_;   // <= kMaxPendingNeighbors
   std::vector<Address> contacts_;          // <= kMaxContacts

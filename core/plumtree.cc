@@ -823,6 +823,12 @@ Timestamp Plumtree::NextTimeout() const {
   return std::min({sweep_at_, ihave_flush_at_, pull_at_, missing_next_});
 }
 
+void Plumtree::PrefetchObject() const {
+  __builtin_prefetch(&peers_);
+  __builtin_prefetch(&missing_next_);
+  __builtin_prefetch(&sweep_at_);
+}
+
 void Plumtree::PrefetchPeers() const {
   const char* peers = reinterpret_cast<const char*>(peers_.data());
   const size_t bytes = peers_.size() * sizeof(PeerState);

@@ -118,7 +118,11 @@ class Plumtree {
   void HandleTimeout(Timestamp now);
   // Earliest deadline; Timestamp::Infinite() when nothing is scheduled.
   Timestamp NextTimeout() const;
-  // Cache hint: starts loading the peer table a frame touches.
+  // Cache hints. PrefetchObject starts loading the lines of this object
+  // every call reads (the peer table's handle, the deadlines) and loads
+  // nothing itself; PrefetchPeers reads the peer table's handle (so call it
+  // an event after PrefetchObject) and starts loading the table.
+  void PrefetchObject() const;
   void PrefetchPeers() const;
 
   void SetMode(Timestamp now, BroadcastMode mode);
