@@ -77,6 +77,12 @@ class DrainQueue {
     return item;
   }
   size_t CapacityBytes() const { return items_.capacity() * sizeof(T); }
+  // Every queued item, oldest first; Clear() drops them.
+  std::span<T> Items() { return std::span<T>(items_).subspan(head_); }
+  void Clear() {
+    ParkStorage(&items_);
+    head_ = 0;
+  }
 
  private:
   std::vector<T> items_;
@@ -418,6 +424,20 @@ void Engine::SetStateClockOffset(Duration offset) {
 
 std::optional<Transmit> Engine::PollTransmit() {
   return impl_->transmits.Pop();
+}
+
+void Engine::DrainTransmits(absl::FunctionRef<void(const Transmit&)> send) {
+  DrainQueue<Transmit>& queue = impl_->transmits;
+  std::span<Transmit> items = queue.Items();
+  if (items.empty()) return;
+  for (const Transmit& transmit : items) send(transmit);
+  std::vector<std::vector<uint8_t>>& spare = ThreadScratch().recycled;
+  for (Transmit& transmit : items) {
+    if (spare.size() >= kRecycledTransmitBuffers) break;
+    transmit.bytes.clear();
+    spare.push_back(std::move(transmit.bytes));
+  }
+  queue.Clear();
 }
 
 std::optional<EngineEvent> Engine::PollEvent() { return impl_->events.Pop(); }

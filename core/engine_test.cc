@@ -374,7 +374,8 @@ TEST(EngineStateTest, ClockOffsetSetBeforeFirstUseDatesTheFirstWrite) {
 
 // Recycled transmit buffers change allocation only, never the bytes.
 TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
-  auto datagrams = [](bool recycle) {
+  enum class Out { kPoll, kPollRecycle, kDrain };
+  auto datagrams = [](Out out) {
     DiffusionConfig c;
     auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 5);
     auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 6);
@@ -389,19 +390,34 @@ TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
         (void)engines[round % 2]->Broadcast(now, Payload(300 + round));
       }
       for (int i = 0; i < 2; ++i) {
+        if (out == Out::kDrain) {
+          std::vector<std::vector<uint8_t>> copies;
+          engines[i]->DrainTransmits([&](const Transmit& t) {
+            EXPECT_EQ(t.to, engines[1 - i]->address());
+            copies.push_back(t.bytes);
+          });
+          EXPECT_FALSE(engines[i]->PollTransmit().has_value());
+          for (const std::vector<uint8_t>& bytes : copies) {
+            seen.push_back(bytes);
+            engines[1 - i]->HandleDatagram(now, engines[i]->address(), bytes);
+          }
+        }
         while (std::optional<Transmit> t = engines[i]->PollTransmit()) {
           seen.push_back(t->bytes);
           engines[1 - i]->HandleDatagram(now, engines[i]->address(), t->bytes);
-          if (recycle) Engine::RecycleTransmit(std::move(*t));
+          if (out == Out::kPollRecycle) {
+            Engine::RecycleTransmit(std::move(*t));
+          }
         }
         engines[i]->HandleTimeout(now);
       }
     }
     return seen;
   };
-  const std::vector<std::vector<uint8_t>> plain = datagrams(false);
+  const std::vector<std::vector<uint8_t>> plain = datagrams(Out::kPoll);
   EXPECT_GE(plain.size(), 12u);  // join, broadcasts, keep-alives
-  EXPECT_EQ(datagrams(true), plain);
+  EXPECT_EQ(datagrams(Out::kPollRecycle), plain);
+  EXPECT_EQ(datagrams(Out::kDrain), plain);  // same datagrams, same order
 }
 
 }  // namespace

@@ -152,9 +152,22 @@ void Membership::HandleTimeout(Timestamp now) {
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
   Timestamp next = std::min(next_shuffle_at_, next_rejoin_at_);
+  // min over peers of min(NextPingAt, last_heard + probe_timeout), with the
+  // constant offsets added once: adding a duration keeps the order.
+  Timestamp heard = Timestamp::Infinite();   // min last_heard
+  Timestamp pinged = Timestamp::Infinite();  // min last_ping, ping outstanding
+  Timestamp quiet_end = Timestamp::Infinite();
   for (const Liveness& liveness : liveness_) {
-    const Timestamp down_at = liveness.last_heard + config_.probe_timeout;
-    next = std::min({next, NextPingAt(liveness), down_at});
+    heard = std::min(heard, liveness.last_heard);
+    if (liveness.ping_nonce != 0) {
+      pinged = std::min(pinged, liveness.last_ping);
+    } else {
+      quiet_end = std::min(quiet_end, liveness.last_heard + liveness.quiet);
+    }
+  }
+  if (!liveness_.empty()) {
+    next = std::min({next, heard + config_.probe_timeout,
+                     pinged + config_.keep_alive_interval, quiet_end});
   }
   for (const NeighborRequest& request : pending_) {
     next = std::min(next, request.deadline);

@@ -597,10 +597,10 @@ StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
 
 void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
   Engine& engine = *engines_[node];
-  while (std::optional<Transmit> transmit = engine.PollTransmit()) {
-    Send(node, *transmit);
-    Engine::RecycleTransmit(std::move(*transmit));  // its bytes were copied
-  }
+  // Send copies each datagram into the packet pool; the engine then
+  // recycles the buffers.
+  engine.DrainTransmits(
+      [&](const Transmit& transmit) { Send(node, transmit); });
   while (std::optional<EngineEvent> event = engine.PollEvent()) {
     OnEngineEvent(node, *event);
   }
