@@ -21,6 +21,13 @@
 // A heap pays a cache miss per level below the cached top of the tree; the
 // calendar queue appends to a bucket and pops from a sorted run. It loses
 // only on tiny queues, where nothing is slow.
+// The calendar queue's block slots and counting sort (below), A/B against
+// the vector buckets + std::sort before them, alternating runs on the same
+// (shared, loaded) VM, median of 3, ns per pop+push, new / old:
+//   uniform 1-100 ms, 10^6 (256 us x 16384)    28 / 102
+//   sim-like mix,     10^6                     35 /  99
+//   sim-like mix,     10^5                     29 /  58
+//   uniform,          10^3                     43 /  42
 //
 // Guarantees (both):
 //   - Pop returns the event with the smallest (time, seq).
@@ -42,6 +49,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -173,19 +181,34 @@ class DaryEventHeap {
 //     once when it becomes current) merged with `hot_`, a small binary heap
 //     of events pushed into the current bucket (or earlier) while it is
 //     being served.
-//   - Buckets cur_+1 .. cur_+2^bucket_count_shift-1 are unsorted vectors in
-//     a ring (push = append).
+//   - Buckets cur_+1 .. cur_+2^bucket_count_shift-1 are a ring of slots;
+//     a slot is a chain of fixed-size 512-byte blocks (push = a store into
+//     the newest block; the slot itself holds the fill count, so no block
+//     is read). Blocks come from a free list fed by the buckets already
+//     served, carved from chunks that are never returned: no realloc
+//     copies, no malloc per bucket, and the recycled blocks are warm.
+//     Pushes bound for the ring wait in a small buffer (8 events) while
+//     their slot is prefetched, and are appended in push order.
 //   - Later events wait in `far_`, a 4-ary heap, and move to the ring as
 //     the window advances.
 // Invariants:
 //   1. Every event in run_/hot_ has bucket <= cur_; every event in the ring
-//      has bucket in (cur_, cur_ + ring size); every event in far_ has a
-//      later bucket.
+//      or its pending buffer has bucket in (cur_, cur_ + ring size); every
+//      event in far_ has a later bucket. The buffer is empty whenever the
+//      window moves.
 //   2. size() > 0 implies run_/hot_ hold at least one event, so Top() is
 //      their smaller front -- except while staging: pushes into an empty
 //      queue collect unsorted in `staged_` until the next Top/Pop places
 //      the window at their earliest bucket (so a bulk load in any order
 //      does not pile into hot_).
+//   3. Within a slot, events with equal time_us are in seq order. Direct
+//      pushes append in seq order; an event from far_ enters its slot the
+//      moment its bucket enters the window, before any direct push can
+//      reach that slot, and far_ hands events over in (time, seq) order.
+//      (The window only moves forward while the queue is non-empty.)
+// So making a bucket current needs only a stable sort by time_us: a
+// counting sort on the time offset within the bucket, no comparison of
+// sequence numbers.
 // Pop order is exactly (time, seq) order whatever the parameters: they only
 // change speed. Empty buckets are stepped over one by one while the ring
 // holds events (cheap: one check each), and jumped over when it is empty.
@@ -193,11 +216,16 @@ class CalendarEventQueue {
  public:
   // Defaults: 256 us buckets, 16384 of them (a 4.2 s window: covers
   // network latencies and the 1 s keep-alive timers).
+  // REQUIRES: 0 <= bucket_width_shift <= 16, bucket_count_shift >= 1.
   explicit CalendarEventQueue(int bucket_width_shift = 8,
                               int bucket_count_shift = 14)
       : width_shift_(bucket_width_shift),
         ring_mask_((int64_t{1} << bucket_count_shift) - 1),
-        ring_(static_cast<size_t>(1) << bucket_count_shift) {}
+        ring_(static_cast<size_t>(1) << bucket_count_shift),
+        histogram_((size_t{1} << bucket_width_shift) + 1, 0) {
+    assert(bucket_width_shift >= 0 && bucket_width_shift <= 16);
+    assert(bucket_count_shift >= 1);
+  }
   CalendarEventQueue(const CalendarEventQueue&) = delete;
   CalendarEventQueue& operator=(const CalendarEventQueue&) = delete;
 
@@ -260,6 +288,22 @@ class CalendarEventQueue {
   }
 
  private:
+  // 21 events and a link in 512 bytes (8 cache lines).
+  static constexpr uint32_t kBlockEvents = 21;
+  static constexpr size_t kChunkBlocks = 1024;  // 512 KiB per chunk
+  struct alignas(64) Block {
+    Block* prev;  // the slot's previous block; the free list's next
+    Event events[kBlockEvents];
+  };
+  static_assert(sizeof(Block) == 512);
+  // A slot's blocks are chained from the newest (`last`, holding `count`
+  // events) back to the oldest; every other block is full. Appending reads
+  // only the slot, never a block: the event is a store into `last`.
+  struct Slot {
+    Block* last = nullptr;
+    uint32_t count = kBlockEvents;  // a new block is needed
+  };
+
   static bool After(const Event& a, const Event& b) {
     return EventBefore(b, a);
   }
@@ -275,11 +319,49 @@ class CalendarEventQueue {
     if (b <= cur_) {
       PushHot(e);
     } else if (b - cur_ <= ring_mask_) {
-      ring_[static_cast<size_t>(b & ring_mask_)].push_back(e);
-      ++ring_size_;
+      // Appended a few pushes later, once the slot is in cache.
+      __builtin_prefetch(&ring_[static_cast<size_t>(b & ring_mask_)], 1);
+      pending_[pending_size_++] = e;
+      if (pending_size_ == kPending) FlushPending();
     } else {
       far_.PushEvent(e);
     }
+  }
+
+  // Appends the pending pushes to their slots, in push order.
+  void FlushPending() {
+    for (uint32_t i = 0; i < pending_size_; ++i) {
+      Append(Bucket(pending_[i]), pending_[i]);
+    }
+    pending_size_ = 0;
+  }
+
+  // Appends `e` to bucket b's slot. REQUIRES: b in [cur_, cur_ + ring).
+  void Append(int64_t b, const Event& e) {
+    Slot& slot = ring_[static_cast<size_t>(b & ring_mask_)];
+    if (slot.count == kBlockEvents) {
+      Block* block = NewBlock();
+      block->prev = slot.last;
+      slot.last = block;
+      slot.count = 0;
+    }
+    slot.last->events[slot.count++] = e;
+    ++ring_size_;
+  }
+
+  Block* NewBlock() {
+    if (free_blocks_ != nullptr) {
+      Block* block = free_blocks_;
+      free_blocks_ = block->prev;
+      return block;
+    }
+    if (chunk_used_ == kChunkBlocks) {
+      // (Events' member initialisers zero the chunk once; its blocks are
+      // recycled through free_blocks_ from then on.)
+      chunks_.push_back(std::unique_ptr<Block[]>(new Block[kChunkBlocks]));
+      chunk_used_ = 0;
+    }
+    return &chunks_.back()[chunk_used_++];
   }
 
   // Places the window at the earliest staged event and routes the staged
@@ -289,25 +371,22 @@ class CalendarEventQueue {
     int64_t first = Bucket(staged_.front());
     for (const Event& e : staged_) first = std::min(first, Bucket(e));
     cur_ = first;
-    run_.clear();
-    run_pos_ = 0;
     for (const Event& e : staged_) {
       if (Bucket(e) == cur_) {
-        run_.push_back(e);
+        Append(cur_, e);
       } else {
         Route(e);
       }
     }
     std::vector<Event>().swap(staged_);  // a bulk load's memory, released
-    std::sort(run_.begin(), run_.end(), EventBefore);
+    TakeSlot();
   }
 
   // Advances cur_ to the next non-empty bucket and makes it the run.
   // REQUIRES: run_ and hot_ exhausted, size_ > 0.
   void Refill() {
-    run_.clear();
-    run_pos_ = 0;
-    while (run_.empty()) {
+    FlushPending();
+    for (;;) {
       if (ring_size_ == 0) {
         assert(!far_.empty());
         cur_ = std::max(cur_ + 1, Bucket(far_.Top()));
@@ -316,27 +395,60 @@ class CalendarEventQueue {
       }
       while (!far_.empty() && Bucket(far_.Top()) - cur_ <= ring_mask_) {
         const Event e = far_.Pop();
-        if (Bucket(e) == cur_) {
-          run_.push_back(e);
-        } else {
-          ring_[static_cast<size_t>(Bucket(e) & ring_mask_)].push_back(e);
-          ++ring_size_;
-        }
+        Append(Bucket(e), e);
       }
-      std::vector<Event>& slot = ring_[static_cast<size_t>(cur_ & ring_mask_)];
-      if (slot.empty()) continue;
-      ring_size_ -= slot.size();
-      if (run_.empty()) {
-        run_.swap(slot);
-        // Release the old run's buffer rather than park it in the ring:
-        // parked capacities added up to many times the pending events.
-        std::vector<Event>().swap(slot);
-      } else {
-        run_.insert(run_.end(), slot.begin(), slot.end());
-        slot.clear();
+      if (ring_[static_cast<size_t>(cur_ & ring_mask_)].last != nullptr) {
+        TakeSlot();
+        return;
       }
     }
-    std::sort(run_.begin(), run_.end(), EventBefore);
+  }
+
+  // Moves bucket cur_'s slot into run_, stably sorted by time_us (which by
+  // invariant 3 is (time, seq) order), and frees its blocks.
+  void TakeSlot() {
+    Slot& slot = ring_[static_cast<size_t>(cur_ & ring_mask_)];
+    const int64_t base = cur_ << width_shift_;
+    size_t n = 0;
+    uint32_t lo = UINT32_MAX;
+    uint32_t hi = 0;
+    Block* first = nullptr;
+    uint32_t count = slot.count;
+    for (Block* b = slot.last; b != nullptr; b = b->prev) {
+      n += count;
+      for (uint32_t i = 0; i < count; ++i) {
+        const uint32_t offset =
+            static_cast<uint32_t>(b->events[i].time_us - base);
+        ++histogram_[offset];
+        lo = std::min(lo, offset);
+        hi = std::max(hi, offset);
+      }
+      count = kBlockEvents;
+      first = b;
+    }
+    run_.resize(n);
+    run_pos_ = 0;
+    ring_size_ -= n;
+    // Inclusive prefix sums over the offsets present (the end of each
+    // offset's range in run_), then a stable scatter from the newest event
+    // backwards; the histogram ends all zero again.
+    uint32_t sum = 0;
+    for (uint32_t o = lo; o <= hi; ++o) {
+      sum += histogram_[o];
+      histogram_[o] = sum;
+    }
+    count = slot.count;
+    for (const Block* b = slot.last; b != nullptr; b = b->prev) {
+      for (uint32_t i = count; i > 0; --i) {
+        const Event& e = b->events[i - 1];
+        run_[--histogram_[static_cast<uint32_t>(e.time_us - base)]] = e;
+      }
+      count = kBlockEvents;
+    }
+    for (uint32_t o = lo; o <= hi; ++o) histogram_[o] = 0;
+    first->prev = free_blocks_;
+    free_blocks_ = slot.last;
+    slot = Slot{};
   }
 
   const int width_shift_;
@@ -347,11 +459,22 @@ class CalendarEventQueue {
   // Pushes since the queue was last empty, before any Top/Pop.
   bool staging_ = false;
   std::vector<Event> staged_;
+  // The current bucket, sorted. Its capacity is kept (the largest bucket
+  // so far): refilling never reallocates once warm.
   std::vector<Event> run_;
   size_t run_pos_ = 0;
   std::vector<Event> hot_;
-  std::vector<std::vector<Event>> ring_;
-  size_t ring_size_ = 0;
+  std::vector<Slot> ring_;
+  size_t ring_size_ = 0;  // events in the ring's slots (not pending_)
+  // Pushes bound for the ring, not yet appended: all for buckets after
+  // cur_, so only Refill (which flushes first) could need them.
+  static constexpr uint32_t kPending = 8;
+  Event pending_[kPending];
+  uint32_t pending_size_ = 0;
+  std::vector<uint32_t> histogram_;  // per offset in a bucket; all zero
+  Block* free_blocks_ = nullptr;
+  std::vector<std::unique_ptr<Block[]>> chunks_;
+  size_t chunk_used_ = kChunkBlocks;  // blocks handed out of chunks_.back()
   DaryEventHeap<4> far_;
 };
 

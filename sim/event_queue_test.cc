@@ -5,6 +5,7 @@
 #include "sim/event_queue.h"
 
 #include <algorithm>
+#include <queue>
 #include <vector>
 
 #include "core/random.h"
@@ -157,6 +158,112 @@ TEST(EventQueueTest, CalendarTiesPopInSchedulingOrder) {
     }
   }
   EXPECT_TRUE(queue.empty());
+}
+
+// A simulation-like mix against std::priority_queue: same-microsecond
+// pushes, pushes into the bucket being served, ring-range and far-future
+// events (beyond the window, entering it later while direct pushes land on
+// the same microseconds), on coarse time grids so equal times are common.
+struct ReferenceAfter {
+  bool operator()(const Event& a, const Event& b) const {
+    return EventBefore(b, a);
+  }
+};
+template <typename Queue>
+void CheckMixAgainstPriorityQueue(Queue& queue, uint64_t seed, int steps) {
+  Random rng(seed);
+  std::priority_queue<Event, std::vector<Event>, ReferenceAfter> reference;
+  int64_t now = 0;
+  for (int step = 0; step < steps; ++step) {
+    const uint64_t action = rng.UniformBelow(100);
+    if (!reference.empty() && action < 45) {
+      const Event want = reference.top();
+      reference.pop();
+      ASSERT_EQ(queue.Top().seq(), want.seq());
+      const Event got = queue.Pop();
+      ASSERT_EQ(got.time_us, want.time_us) << "step " << step;
+      ASSERT_EQ(got.seq(), want.seq()) << "step " << step;
+      ASSERT_EQ(got.kind(), want.kind());
+      ASSERT_EQ(got.node, want.node);
+      ASSERT_EQ(got.handle, want.handle);
+      now = got.time_us;
+      if constexpr (requires { queue.PeekAhead(0); }) {
+        for (size_t k = 0; k < 4; ++k) {
+          if (const Event* next = queue.PeekAhead(k); next != nullptr) {
+            ASSERT_GE(next->time_us, now);
+          }
+        }
+      }
+    } else {
+      const uint64_t r = rng.UniformBelow(100);
+      int64_t t;
+      if (r < 10) {
+        t = now;  // same microsecond
+      } else if (r < 25) {
+        t = now + static_cast<int64_t>(rng.UniformBelow(300));
+      } else if (r < 75) {
+        t = now + 1000 * static_cast<int64_t>(rng.UniformBetween(10, 80));
+      } else if (r < 95) {
+        t = now + 100'000 * static_cast<int64_t>(rng.UniformBetween(9, 11));
+      } else {
+        t = (now / 1'000'000 + 1 + static_cast<int64_t>(rng.UniformBelow(8))) *
+            1'000'000;  // far future, on whole seconds
+      }
+      const auto kind = static_cast<EventKind>(rng.UniformBelow(10));
+      const auto node = static_cast<uint32_t>(rng.UniformBelow(1000));
+      const uint64_t seq =
+          queue.Push(t, kind, node, static_cast<uint32_t>(step));
+      reference.push(Event{t, (seq << 8) | static_cast<uint64_t>(kind), node,
+                           static_cast<uint32_t>(step)});
+    }
+    ASSERT_EQ(queue.size(), reference.size());
+  }
+  while (!reference.empty()) {
+    const Event want = reference.top();
+    reference.pop();
+    const Event got = queue.Pop();
+    ASSERT_EQ(got.time_us, want.time_us);
+    ASSERT_EQ(got.seq(), want.seq());
+  }
+  ASSERT_TRUE(queue.empty());
+}
+
+TEST(EventQueueTest, CalendarMixMatchesPriorityQueue) {
+  for (int width : {0, 3, 8, 12}) {
+    for (int count : {1, 4, 14}) {
+      SCOPED_TRACE(testing::Message()
+                   << "width " << width << " count " << count);
+      CalendarEventQueue queue(width, count);
+      CheckMixAgainstPriorityQueue(queue, 100 + width * 16 + count, 30000);
+      // The same queue, drained, serves a second run (window restarts).
+      CheckMixAgainstPriorityQueue(queue, 200 + width * 16 + count, 30000);
+    }
+  }
+  DaryEventHeap<4> heap;
+  CheckMixAgainstPriorityQueue(heap, 7, 30000);
+}
+
+// An event parked in the far heap enters its bucket before a later direct
+// push at the same microsecond: it must still pop first.
+TEST(EventQueueTest, CalendarFarEventBeforeLaterTie) {
+  SmallCalendar queue;  // 4 us buckets, 8 of them: window < 32 us
+  queue.Push(0, EventKind::kTimer, 0, 0);
+  queue.Push(100, EventKind::kTimer, 1, 0);  // far
+  queue.Push(100, EventKind::kTimer, 2, 0);  // far
+  EXPECT_EQ(queue.Pop().node, 0u);
+  for (uint32_t i = 0; i < 30; ++i) {
+    queue.Push(80 + i, EventKind::kPacket, 10 + i, 0);
+  }
+  // Serving time 80 puts bucket 25 (time 100) inside the window.
+  EXPECT_EQ(queue.Pop().time_us, 80);
+  queue.Push(100, EventKind::kTimer, 3, 0);
+  queue.Push(100, EventKind::kTimer, 4, 0);
+  std::vector<uint32_t> at_100;
+  while (!queue.empty()) {
+    const Event e = queue.Pop();
+    if (e.time_us == 100) at_100.push_back(e.node);
+  }
+  EXPECT_EQ(at_100, (std::vector<uint32_t>{1, 2, 30, 3, 4}));
 }
 
 }  // namespace

@@ -90,7 +90,16 @@ void PacketPool::Prefetch(uint32_t handle, int stage) const {
     return;
   }
   __builtin_prefetch(slot.head);
-  if (slot.tail == kNone) __builtin_prefetch(slot.head + 64);
+  if (slot.tail == kNone) {
+    __builtin_prefetch(slot.head + 64);
+  } else {
+    __builtin_prefetch(&tails_[slot.tail]);
+  }
+  // Release decrements the shared head's count: a random slot of
+  // head_refs_, otherwise a cache miss (perf at 10^5 nodes: most of
+  // Release's ~2 % of the run).
+  if (slot.head_share != kNone)
+    __builtin_prefetch(&head_refs_[slot.head_share]);
 }
 
 bool PacketPool::SameAsLast(uint32_t from,

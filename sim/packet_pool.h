@@ -78,7 +78,8 @@ class PacketPool {
   void Release(uint32_t handle);
 
   // Cache hints for a packet about to be delivered: stage 0 loads its
-  // slot, stage 1 (once the slot is in) the first bytes of the datagram.
+  // slot, stage 1 (once the slot is in) the first bytes of the datagram,
+  // its tail's record and its shared head's count (read by Bytes/Release).
   void Prefetch(uint32_t handle, int stage) const;
 
   uint64_t in_flight() const { return in_flight_; }
