@@ -7,6 +7,7 @@
 #include "core/membership.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 #include <variant>
 
@@ -38,6 +39,7 @@ Membership::Membership(const MembershipConfig& config, PeerEntry self,
       counters_(counters),
       listener_(listener) {
   active_.reserve(config_.active_view_size);
+  active_ids_.reserve(config_.active_view_size);
   liveness_.reserve(config_.active_view_size);
   passive_.reserve(config_.passive_view_size);
 }
@@ -64,6 +66,8 @@ void Membership::Leave(Timestamp /*now*/) {
   // Release the memory: a left node in the simulator keeps nothing.
   active_.clear();
   active_.shrink_to_fit();
+  active_ids_.clear();
+  active_ids_.shrink_to_fit();
   liveness_.clear();
   liveness_.shrink_to_fit();
   std::vector<PeerEntry>().swap(passive_);
@@ -90,6 +94,7 @@ bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
   if (active_.size() >= config_.active_view_size) return false;
   if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
   active_.push_back(peer);
+  active_ids_.push_back(peer.id);
   liveness_.push_back(FreshLiveness(now, peer.id));
   StartTimers(now);
   next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
@@ -172,7 +177,7 @@ Timestamp Membership::NextTimeout() const {
   for (const NeighborRequest& request : pending_) {
     next = std::min(next, request.deadline);
   }
-  if (active_.size() < config_.active_view_size) {
+  if (liveness_.size() < config_.active_view_size) {
     next = std::min(next, next_repair_at_);
   }
   return next;
@@ -511,6 +516,7 @@ bool Membership::AddActive(Timestamp now, const PeerEntry& peer,
   RemovePassive(peer.id);
   RemovePending(peer.id);
   active_.push_back(peer);
+  active_ids_.push_back(peer.id);
   liveness_.push_back(FreshLiveness(now, peer.id));
   StartTimers(now);
   next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
@@ -530,6 +536,7 @@ void Membership::RemoveActive(Timestamp now, size_t index, PeerDownCause cause,
                               bool to_passive) {
   const PeerEntry peer = active_[index];
   active_.erase(active_.begin() + static_cast<ptrdiff_t>(index));
+  active_ids_.erase(active_ids_.begin() + static_cast<ptrdiff_t>(index));
   liveness_.erase(liveness_.begin() + static_cast<ptrdiff_t>(index));
   if (to_passive) AddPassive(peer, {});
   ++counters_->peers_down;
@@ -644,8 +651,9 @@ const PeerEntry* Membership::FindActive(NodeId id) const {
 }
 
 int Membership::ActiveIndex(NodeId id) const {
-  for (size_t i = 0; i < active_.size(); ++i) {
-    if (active_[i].id == id) return static_cast<int>(i);
+  assert(active_ids_.size() == active_.size());
+  for (size_t i = 0; i < active_ids_.size(); ++i) {
+    if (active_ids_[i] == id) return static_cast<int>(i);
   }
   return -1;
 }
@@ -690,8 +698,8 @@ void Membership::EmitDown(Timestamp now, const PeerEntry& peer,
 }
 
 size_t Membership::StateBytes() const {
-  return sizeof(*this) + HeapBytes(active_) + HeapBytes(liveness_) +
-         passive_.capacity() * sizeof(PeerEntry) +
+  return sizeof(*this) + HeapBytes(active_) + HeapBytes(active_ids_) +
+         HeapBytes(liveness_) + passive_.capacity() * sizeof(PeerEntry) +
          pending_.capacity() * sizeof(NeighborRequest) +
          contacts_.capacity() * sizeof(Address) +
          last_shuffle_sent_.capacity() * sizeof(NodeId);

@@ -245,29 +245,32 @@ class Membership {
   EngineCounters* counters_;
   MembershipListener* listener_;
 
-  // The active view and its liveness are read on every datagram and after
-  // every call (NoteAlive, NextTimeout): stored inside this object up to
-  // kInlineActive peers (the default view), so they share the engine's
-  // cache lines instead of two heap blocks of their own.
-  static constexpr size_t kInlineActive = 5;
-  absl::InlinedVector<PeerEntry, kInlineActive> active_;
-  absl::InlinedVector<Liveness, kInlineActive> liveness_;  // parallel
-  std::vector<PeerEntry> passive_;         // reserved to passive_view_size
-  std::vector<NeighborRequest> pending_;   // <= kMaxPendingNeighbors
-  std::vector<Address> contacts_;          // <= kMaxContacts
-  std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
-
-  Timestamp next_shuffle_at_ = Timestamp::Infinite();
-  Timestamp next_repair_at_ = Timestamp::Infinite();
-  Timestamp next_rejoin_at_ = Timestamp::Infinite();
-  Timestamp isolated_since_ = Timestamp::Infinite();
-  uint64_t contacts_dropped_ = 0;
+  // Hot fields first, together: every datagram (NoteAlive, FindActive) and
+  // every NextTimeout read these, so they share a few cache lines.
+  bool left_ = false;
   uint8_t rejoin_cursor_ = 0;   // next contact to rejoin through
   uint16_t repair_cursor_ = 0;  // next passive index to ask for NEIGHBOR
   uint8_t repair_backoff_ = 0;  // repair rounds every period << this
   uint8_t rejoin_backoff_ = 0;
   uint8_t neighbor_attempts_left_ = 0;
-  bool left_ = false;
+  Timestamp next_shuffle_at_ = Timestamp::Infinite();
+  Timestamp next_repair_at_ = Timestamp::Infinite();
+  Timestamp next_rejoin_at_ = Timestamp::Infinite();
+  // The active view is stored inside this object up to kInlineActive peers
+  // (the default view) instead of in heap blocks of its own: active_ids_
+  // (searched by every datagram) and liveness_ (read after every call) are
+  // parallel to active_, whose addresses only sends need.
+  static constexpr size_t kInlineActive = 5;
+  absl::InlinedVector<NodeId, kInlineActive> active_ids_;
+  std::vector<NeighborRequest> pending_;  // <= kMaxPendingNeighbors
+  absl::InlinedVector<Liveness, kInlineActive> liveness_;
+  absl::InlinedVector<PeerEntry, kInlineActive> active_;
+
+  std::vector<PeerEntry> passive_;         // reserved to passive_view_size
+  std::vector<Address> contacts_;          // <= kMaxContacts
+  std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
+  Timestamp isolated_since_ = Timestamp::Infinite();
+  uint64_t contacts_dropped_ = 0;
 };
 
 }  // namespace elara
