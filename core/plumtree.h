@@ -118,7 +118,8 @@ class Plumtree {
   void HandleTimeout(Timestamp now);
   // Earliest deadline; Timestamp::Infinite() when nothing is scheduled.
   Timestamp NextTimeout() const;
-  // Cache hint: starts loading the peer table a frame touches.
+  // Cache hint: starts loading the peer table, the dedup window and the
+  // message cache that a frame touches.
   void PrefetchPeers() const;
 
   void SetMode(Timestamp now, BroadcastMode mode);
@@ -208,6 +209,7 @@ class Plumtree {
   bool MaybeOptimizeTree(Timestamp now, PeerState* announcer,
                          const IHaveEntry& entry);
   bool Known(MessageId id, Timestamp now) const;
+  bool CachedThoughForgotten(MessageId id, Timestamp now) const;
 
   // Missing messages and their GRAFT / IWANT timers.
   void NoteAnnouncement(Timestamp now, const PeerEntry& from, MessageId id);
