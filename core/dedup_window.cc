@@ -2,7 +2,9 @@
 // gaps above it, because gossip mostly arrives in order: the common case is
 // "next sequence", which just moves the floor and leaves no bitmap at all.
 // Reordering (a repair overtaken by a later message) opens a gap that closes
-// as soon as the missing sequence arrives or falls out of the window.
+// as soon as the missing sequence arrives or falls out of the window. Gaps
+// of up to 64 sequences are handled in the record's inline word; only wider
+// ones take the general path over a heap vector of words.
 #include "core/dedup_window.h"
 
 #include <algorithm>
@@ -43,22 +45,44 @@ void ShiftRight(std::vector<uint64_t>* words, uint64_t k) {
   while (!words->empty() && words->back() == 0) words->pop_back();
 }
 
+// One word shifted right by k bits; 0 when k >= 64.
+uint64_t ShiftWord(uint64_t word, uint64_t k) {
+  return k >= 64 ? 0 : word >> k;
+}
+
 }  // namespace
 
 DedupWindow::DedupWindow(size_t window_size, size_t max_origins)
     : window_size_(std::max<size_t>(window_size, 1)),
       max_origins_(std::max<size_t>(max_origins, 1)) {}
 
+uint32_t DedupWindow::Find(NodeId origin) const {
+  if (most_recent_ != kNoSlot && most_recent_origin_ == origin) {
+    return most_recent_;
+  }
+  if (!ids_.empty()) {
+    const NodeId* ids = ids_.data();
+    const size_t n = ids_.size();
+    for (size_t i = 0; i < n; ++i) {
+      if (ids[i] == origin) return static_cast<uint32_t>(i);
+    }
+    return kNoSlot;
+  }
+  if (index_.empty()) return kNoSlot;
+  auto it = index_.find(origin);
+  return it == index_.end() ? kNoSlot : it->second;
+}
+
 DedupWindow::Verdict DedupWindow::Check(MessageId id) const {
   if (id.sequence == 0) return Verdict::kOutsideWindow;
-  auto it = index_.find(id.origin);
-  if (it == index_.end()) return Verdict::kNew;
-  return CheckOrigin(origins_[it->second], id.sequence);
+  const uint32_t slot = Find(id.origin);
+  if (slot == kNoSlot) return Verdict::kNew;
+  return CheckOrigin(origins_[slot], id.sequence);
 }
 
 uint64_t DedupWindow::HighestSeen(NodeId origin) const {
-  auto it = index_.find(origin);
-  return it == index_.end() ? 0 : origins_[it->second].highest;
+  const uint32_t slot = Find(origin);
+  return slot == kNoSlot ? 0 : origins_[slot].highest;
 }
 
 DedupWindow::Verdict DedupWindow::CheckOrigin(const Origin& o,
@@ -70,21 +94,25 @@ DedupWindow::Verdict DedupWindow::CheckOrigin(const Origin& o,
   if (sequence <= o.floor) return Verdict::kDuplicate;
   if (sequence > o.highest) return Verdict::kNew;
   const uint64_t bit = sequence - o.floor - 1;
-  const size_t word = static_cast<size_t>(bit / 64);
-  if (word >= o.gaps.size()) return Verdict::kNew;
-  return (o.gaps[word] >> (bit % 64)) & 1 ? Verdict::kDuplicate : Verdict::kNew;
+  uint64_t word;
+  if (o.spill.empty()) {
+    word = bit < 64 ? o.gap0 : 0;
+  } else {
+    const uint64_t index = bit / 64;
+    word = index < o.spill.size() ? o.spill[static_cast<size_t>(index)] : 0;
+  }
+  return (word >> (bit % 64)) & 1 ? Verdict::kDuplicate : Verdict::kNew;
 }
 
 DedupWindow::Verdict DedupWindow::Insert(MessageId id, bool* origin_evicted,
                                          uint64_t* highest_before) {
   *origin_evicted = false;
-  uint32_t slot;
-  auto it = index_.find(id.origin);
+  uint32_t slot = Find(id.origin);
   if (highest_before != nullptr) {
-    *highest_before = it == index_.end() ? 0 : origins_[it->second].highest;
+    *highest_before = slot == kNoSlot ? 0 : origins_[slot].highest;
   }
   if (id.sequence == 0) return Verdict::kOutsideWindow;
-  if (it == index_.end()) {
+  if (slot == kNoSlot) {
     slot = AddOrigin(id.origin, origin_evicted);
     Origin& o = origins_[slot];
     // Sequences up to window_size below the first one seen may still come
@@ -92,11 +120,12 @@ DedupWindow::Verdict DedupWindow::Insert(MessageId id, bool* origin_evicted,
     o.floor = id.sequence > window_size_ ? id.sequence - window_size_ : 0;
     o.highest = o.floor;
   } else {
-    slot = it->second;
     const Verdict verdict = CheckOrigin(origins_[slot], id.sequence);
     if (verdict != Verdict::kNew) return verdict;
-    Unlink(slot);
-    LinkNewest(slot);
+    if (slot != most_recent_) {
+      Unlink(slot);
+      LinkNewest(slot);
+    }
   }
   Record(&origins_[slot], id.sequence);
   return Verdict::kNew;
@@ -104,8 +133,34 @@ DedupWindow::Verdict DedupWindow::Insert(MessageId id, bool* origin_evicted,
 
 // REQUIRES: CheckOrigin(*o, sequence) == kNew.
 void DedupWindow::Record(Origin* o, uint64_t sequence) {
-  const size_t capacity_before = o->gaps.capacity();
-  std::vector<uint64_t> gaps = std::move(o->gaps);
+  if (o->spill.empty()) {
+    // Where the floor goes if `sequence` moves the window, and the bit of
+    // `sequence` above it: the inline word serves when that bit is < 64.
+    const uint64_t floor =
+        sequence > o->highest && sequence - o->floor > window_size_
+            ? sequence - window_size_
+            : o->floor;
+    const uint64_t bit = sequence - floor - 1;
+    if (bit < 64) {
+      uint64_t gaps = ShiftWord(o->gap0, floor - o->floor);
+      gaps |= uint64_t{1} << bit;
+      const unsigned contiguous = static_cast<unsigned>(std::countr_one(gaps));
+      o->gap0 = ShiftWord(gaps, contiguous);
+      o->floor = floor + contiguous;
+      o->highest = std::max(o->highest, sequence);
+      return;
+    }
+  }
+  RecordSpilled(o, sequence);
+}
+
+// The general case over a vector of words; keeps spill_words_ exact and
+// moves the bitmap back inline (freeing the block) once it fits one word.
+void DedupWindow::RecordSpilled(Origin* o, uint64_t sequence) {
+  const size_t capacity_before = o->spill.capacity();
+  std::vector<uint64_t> gaps = std::move(o->spill);
+  if (gaps.empty() && o->gap0 != 0) gaps.push_back(o->gap0);
+  o->gap0 = 0;
   if (sequence > o->highest) {
     o->highest = sequence;
     if (sequence - o->floor > window_size_) {
@@ -123,36 +178,46 @@ void DedupWindow::Record(Origin* o, uint64_t sequence) {
     ShiftRight(&gaps, contiguous);
     o->floor += contiguous;
   }
-  SetGaps(o, std::move(gaps), capacity_before);
-}
-
-// Installs a new bitmap, keeping the capacity accounting exact and giving
-// memory back once a large gap has closed.
-void DedupWindow::SetGaps(Origin* o, std::vector<uint64_t> gaps,
-                          size_t capacity_before) {
-  if (gaps.capacity() > 1 && gaps.size() * 4 <= gaps.capacity()) {
+  if (gaps.size() <= 1) {
+    o->gap0 = gaps.empty() ? 0 : gaps[0];
+    gaps = std::vector<uint64_t>();
+  } else if (gaps.size() * 4 <= gaps.capacity()) {
     gaps.shrink_to_fit();
   }
-  o->gaps = std::move(gaps);
-  gap_words_ = gap_words_ - capacity_before + o->gaps.capacity();
+  o->spill = std::move(gaps);
+  spill_words_ = spill_words_ - capacity_before + o->spill.capacity();
 }
 
 uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
   uint32_t slot;
-  if (index_.size() >= max_origins_) {
+  if (origins_.size() >= max_origins_) {
     slot = least_recent_;
     Unlink(slot);
-    index_.erase(origins_[slot].origin);
-    gap_words_ -= origins_[slot].gaps.capacity();
+    if (!index_.empty()) index_.erase(origins_[slot].origin);
+    spill_words_ -= origins_[slot].spill.capacity();
     origins_[slot] = Origin{};
     ++origins_evicted_;
     *origin_evicted = true;
   } else {
     slot = static_cast<uint32_t>(origins_.size());
     origins_.push_back(Origin{});
+    if (origins_.size() <= kScanOrigins) {
+      ids_.push_back(NodeId());
+    } else if (!ids_.empty()) {
+      // Too many to scan: switch to the hash map for good.
+      index_.reserve(ids_.size() + 1);
+      for (size_t i = 0; i < ids_.size(); ++i) {
+        index_.emplace(ids_[i], static_cast<uint32_t>(i));
+      }
+      ids_ = std::vector<NodeId>();
+    }
   }
   origins_[slot].origin = origin;
-  index_[origin] = slot;
+  if (ids_.empty()) {
+    index_[origin] = slot;
+  } else {
+    ids_[slot] = origin;
+  }
   LinkNewest(slot);
   return slot;
 }
@@ -168,6 +233,9 @@ void DedupWindow::Unlink(uint32_t slot) {
     origins_[o.newer].older = o.older;
   } else {
     most_recent_ = o.older;
+    if (most_recent_ != kNoSlot) {
+      most_recent_origin_ = origins_[most_recent_].origin;
+    }
   }
   o.newer = kNoSlot;
   o.older = kNoSlot;
@@ -179,11 +247,13 @@ void DedupWindow::LinkNewest(uint32_t slot) {
   o.newer = kNoSlot;
   if (most_recent_ != kNoSlot) origins_[most_recent_].newer = slot;
   most_recent_ = slot;
+  most_recent_origin_ = o.origin;
   if (least_recent_ == kNoSlot) least_recent_ = slot;
 }
 
 size_t DedupWindow::HeapBytes() const {
-  return origins_.capacity() * sizeof(Origin) + gap_words_ * sizeof(uint64_t) +
+  return origins_.capacity() * sizeof(Origin) +
+         spill_words_ * sizeof(uint64_t) + ids_.capacity() * sizeof(NodeId) +
          index_.capacity() * (sizeof(std::pair<const NodeId, uint32_t>) + 1);
 }
 

@@ -21,6 +21,14 @@
 // the gaps (sequences above the contiguous "everything up to here was seen"
 // floor and below the highest seen). In-order delivery keeps the bitmap
 // empty; the bitmap never exceeds window_size bits (128 bytes for 1024).
+// Its first 64 bits live inside the record; only a wider gap spills to a
+// heap block, which is freed again once the gap fits in 64 bits.
+//
+// Lookups: each event of a large simulation touches a different node, so
+// these structures are usually cold in cache. The most recently active
+// origin is answered from a copy of its id kept in the object itself; up
+// to kScanOrigins origins are found by scanning a compact array of their
+// ids; beyond that a hash map (built once, kept) finds them.
 //
 // Determinism: the hash map is used for lookups only; eviction order comes
 // from an intrusive least-recently-active list, i.e. from the order of
@@ -65,11 +73,20 @@ class DedupWindow {
 
   // Highest sequence recorded for `origin`; 0 when the origin is unknown.
   uint64_t HighestSeen(NodeId origin) const;
-  size_t origin_count() const { return index_.size(); }
+  size_t origin_count() const { return origins_.size(); }
   uint64_t origins_evicted() const { return origins_evicted_; }
   size_t window_size() const { return window_size_; }
-  // Heap bytes held (records, bitmaps, lookup table); not sizeof(*this).
+  // Heap bytes held (records, bitmaps, lookup tables); not sizeof(*this).
   size_t HeapBytes() const;
+  // Cache hint: starts loading the fields a lookup reads first. No effect
+  // on behaviour.
+  void Prefetch() const {
+    __builtin_prefetch(this);
+    __builtin_prefetch(reinterpret_cast<const char*>(this) + 64);
+  }
+
+  // Origins found by a linear scan of their ids; more switch to a hash map.
+  static constexpr size_t kScanOrigins = 32;
 
  private:
   static constexpr uint32_t kNoSlot = UINT32_MAX;
@@ -77,34 +94,45 @@ class DedupWindow {
   // One origin's window. Invariants:
   //   1. floor <= highest and highest - floor <= window_size.
   //   2. Every sequence <= floor was seen (or fell out of the window).
-  //   3. gaps bit i stands for sequence floor + 1 + i; bits for sequences
+  //   3. gap bit i stands for sequence floor + 1 + i; bits for sequences
   //      above highest are 0; the bit for highest is 1 when highest > floor;
   //      bit 0 is 0 (else floor would have advanced over it).
-  //   4. gaps has no trailing zero word.
+  //   4. The gap bitmap is gap0 (bits 0..63) while spill is empty; else it
+  //      is spill, which then has at least two words, no trailing zero word,
+  //      and gap0 is 0.
   struct Origin {
     NodeId origin;
     uint64_t highest = 0;
     uint64_t floor = 0;
     uint32_t newer = kNoSlot;  // towards the most recently active
     uint32_t older = kNoSlot;  // towards the least recently active
-    std::vector<uint64_t> gaps;
+    uint64_t gap0 = 0;
+    std::vector<uint64_t> spill;
   };
 
+  // Slot of `origin`, or kNoSlot.
+  uint32_t Find(NodeId origin) const;
   Verdict CheckOrigin(const Origin& o, uint64_t sequence) const;
   uint32_t AddOrigin(NodeId origin, bool* origin_evicted);
   void Record(Origin* o, uint64_t sequence);
+  void RecordSpilled(Origin* o, uint64_t sequence);
   void Unlink(uint32_t slot);
   void LinkNewest(uint32_t slot);
-  void SetGaps(Origin* o, std::vector<uint64_t> gaps, size_t capacity_before);
 
+  // What a lookup reads comes first, so that it shares one or two lines
+  // (see Prefetch).
   size_t window_size_;
+  NodeId most_recent_origin_;  // origins_[most_recent_].origin
+  uint32_t most_recent_ = kNoSlot;
+  uint32_t least_recent_ = kNoSlot;
+  // slot -> origin, while origins_.size() <= kScanOrigins (then emptied).
+  std::vector<NodeId> ids_;
+  std::vector<Origin> origins_;  // slots are reused, never freed
+  // origin -> slot, once origins_.size() > kScanOrigins (else empty).
+  absl::flat_hash_map<NodeId, uint32_t> index_;
   size_t max_origins_;
   uint64_t origins_evicted_ = 0;
-  size_t gap_words_ = 0;  // sum of gaps.capacity() over origins
-  uint32_t least_recent_ = kNoSlot;
-  uint32_t most_recent_ = kNoSlot;
-  std::vector<Origin> origins_;
-  absl::flat_hash_map<NodeId, uint32_t> index_;  // origin -> slot
+  size_t spill_words_ = 0;  // sum of spill.capacity() over origins
 };
 
 }  // namespace elara

@@ -148,6 +148,100 @@ TEST(DedupWindowTest, BitmapNeverExceedsWindow) {
   EXPECT_LE(max_bytes, empty.HeapBytes() + 2 * 1024 / 8);
 }
 
+TEST(DedupWindowTest, GapWithinOneWordStaysInline) {
+  DedupWindow window(1024, 16);
+  Insert(&window, Id(1, 1));
+  const size_t one_message = window.HeapBytes();
+  // Sequences 2..64 missing: the gap bitmap fits the record's own word.
+  EXPECT_EQ(Insert(&window, Id(1, 65)), Verdict::kNew);
+  EXPECT_EQ(window.HeapBytes(), one_message);
+  EXPECT_EQ(window.Check(Id(1, 64)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 65)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(1, 66)), Verdict::kNew);
+  // One more bit spills to the heap ...
+  EXPECT_EQ(Insert(&window, Id(1, 66)), Verdict::kNew);
+  EXPECT_GT(window.HeapBytes(), one_message);
+  EXPECT_EQ(window.Check(Id(1, 66)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(1, 2)), Verdict::kNew);
+  // ... and comes back inline, freeing the block, once the gap narrows.
+  EXPECT_EQ(Insert(&window, Id(1, 2)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(1, 3)), Verdict::kNew);
+  EXPECT_EQ(window.HeapBytes(), one_message);
+  for (uint64_t s = 1; s <= 3; ++s) {
+    EXPECT_EQ(window.Check(Id(1, s)), Verdict::kDuplicate) << s;
+  }
+  for (uint64_t s = 4; s <= 64; ++s) {
+    EXPECT_EQ(window.Check(Id(1, s)), Verdict::kNew) << s;
+  }
+  EXPECT_EQ(window.Check(Id(1, 65)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(1, 66)), Verdict::kDuplicate);
+  for (uint64_t s = 4; s <= 64; ++s) Insert(&window, Id(1, s));
+  EXPECT_EQ(Insert(&window, Id(1, 67)), Verdict::kNew);  // contiguous again
+  EXPECT_EQ(window.HeapBytes(), one_message);
+  EXPECT_EQ(window.HighestSeen(NodeId(1)), 67u);
+}
+
+TEST(DedupWindowTest, WindowSlideMovesAnInlineGap) {
+  DedupWindow window(40, 4);
+  Insert(&window, Id(1, 1));
+  Insert(&window, Id(1, 3));   // 2 missing
+  Insert(&window, Id(1, 30));  // 4..29 missing
+  // 50 moves the floor to 10: 2 falls out, 3 is below the floor.
+  EXPECT_EQ(Insert(&window, Id(1, 50)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 2)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.Check(Id(1, 10)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.Check(Id(1, 11)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 30)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(1, 49)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 50)), Verdict::kDuplicate);
+  // Far ahead: the whole inline word is shifted out.
+  EXPECT_EQ(Insert(&window, Id(1, 500)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 460)), Verdict::kOutsideWindow);
+  EXPECT_EQ(window.Check(Id(1, 461)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 499)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 500)), Verdict::kDuplicate);
+}
+
+// More origins than a scan serves: lookups move to the hash map, and
+// eviction still follows activity across the switch.
+TEST(DedupWindowTest, ManyOriginsSwitchToMapAndKeepEvictionOrder) {
+  constexpr uint64_t kOrigins = DedupWindow::kScanOrigins + 8;
+  DedupWindow window(64, kOrigins);
+  bool evicted = false;
+  // Origins 1..kScanOrigins, then reactivate origin 1 before the switch.
+  for (uint64_t o = 1; o <= DedupWindow::kScanOrigins; ++o) {
+    EXPECT_EQ(window.Insert(Id(o, 1), &evicted), Verdict::kNew);
+    EXPECT_FALSE(evicted);
+  }
+  EXPECT_EQ(window.Insert(Id(1, 2), &evicted), Verdict::kNew);
+  const size_t scanned = window.HeapBytes();
+  for (uint64_t o = DedupWindow::kScanOrigins + 1; o <= kOrigins; ++o) {
+    EXPECT_EQ(window.Insert(Id(o, 1), &evicted), Verdict::kNew);
+    EXPECT_FALSE(evicted);
+  }
+  EXPECT_GT(window.HeapBytes(), scanned);  // the map is counted
+  EXPECT_EQ(window.origin_count(), kOrigins);
+  for (uint64_t o = 1; o <= kOrigins; ++o) {
+    EXPECT_EQ(window.Check(Id(o, 1)), Verdict::kDuplicate) << o;
+    EXPECT_EQ(window.HighestSeen(NodeId(o)), o == 1 ? 2u : 1u) << o;
+  }
+  EXPECT_EQ(window.Check(Id(kOrigins + 1, 1)), Verdict::kNew);
+  // Least recently active: 2, then 3 (origin 1 was active after them).
+  window.Insert(Id(kOrigins + 1, 1), &evicted);
+  EXPECT_TRUE(evicted);
+  EXPECT_EQ(window.Check(Id(2, 1)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(1, 2)), Verdict::kDuplicate);
+  window.Insert(Id(3, 5), &evicted);  // origin 3 active: 4 goes next
+  EXPECT_FALSE(evicted);
+  window.Insert(Id(kOrigins + 2, 1), &evicted);
+  EXPECT_TRUE(evicted);
+  EXPECT_EQ(window.Check(Id(4, 1)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(3, 5)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(3, 4)), Verdict::kNew);
+  EXPECT_EQ(window.origins_evicted(), 2u);
+  EXPECT_EQ(window.origin_count(), kOrigins);
+}
+
 // Reference: an unbounded set of seen sequences per origin.
 class ReferenceWindow {
  public:
@@ -201,6 +295,92 @@ TEST(DedupWindowTest, MatchesReferenceUnderRandomReordering) {
     if (expected == Verdict::kOutsideWindow) ++outside;
   }
   EXPECT_GT(outside, 1000);  // the edge was exercised
+}
+
+// Reference with the origin bound: the least recently active origin (the
+// one whose latest kNew insert is the oldest) is forgotten to make room.
+class BoundedReference {
+ public:
+  BoundedReference(uint64_t window, size_t max_origins)
+      : window_(window), max_origins_(max_origins) {}
+  Verdict Insert(uint64_t origin, uint64_t sequence, bool* evicted) {
+    *evicted = false;
+    if (sequence == 0) return Verdict::kOutsideWindow;
+    auto it = origins_.find(origin);
+    if (it == origins_.end()) {
+      if (origins_.size() == max_origins_) {
+        auto oldest = std::min_element(
+            origins_.begin(), origins_.end(), [](const auto& a, const auto& b) {
+              return a.second.active < b.second.active;
+            });
+        origins_.erase(oldest);
+        *evicted = true;
+      }
+      it = origins_.emplace(origin, State{}).first;
+    }
+    State& o = it->second;
+    if (o.highest >= window_ && sequence <= o.highest - window_) {
+      return Verdict::kOutsideWindow;
+    }
+    if (o.seen.contains(sequence)) return Verdict::kDuplicate;
+    o.seen.insert(sequence);
+    o.highest = std::max(o.highest, sequence);
+    o.active = ++clock_;
+    return Verdict::kNew;
+  }
+
+ private:
+  struct State {
+    uint64_t highest = 0;
+    uint64_t active = 0;
+    std::set<uint64_t> seen;
+  };
+  uint64_t window_;
+  size_t max_origins_;
+  uint64_t clock_ = 0;
+  std::map<uint64_t, State> origins_;
+};
+
+// Origins come and go across the scan/map switch and the eviction bound;
+// reordering opens gaps that stay inline or spill.
+TEST(DedupWindowTest, MatchesBoundedReferenceWithManyOrigins) {
+  for (const size_t max_origins :
+       {size_t{5}, DedupWindow::kScanOrigins, DedupWindow::kScanOrigins + 1,
+        size_t{3} * DedupWindow::kScanOrigins}) {
+    constexpr uint64_t kWindow = 150;
+    const uint64_t origins = max_origins + max_origins / 2 + 2;
+    DedupWindow window(kWindow, max_origins);
+    BoundedReference reference(kWindow, max_origins);
+    Random rng(17 + max_origins);
+    std::vector<uint64_t> next(origins, 1);
+    uint64_t evictions = 0;
+    for (int i = 0; i < 100000; ++i) {
+      // Skewed towards low origin numbers, so some stay and some churn.
+      const uint64_t origin = rng.UniformBelow(1 + rng.UniformBelow(origins));
+      uint64_t sequence;
+      const uint64_t r = rng.UniformBelow(100);
+      if (r < 60) {
+        sequence = next[origin]++;
+      } else if (r < 90) {
+        const uint64_t back = rng.UniformBelow(r < 80 ? 64 : 2 * kWindow);
+        sequence = next[origin] > back ? next[origin] - back : 1;
+      } else {
+        next[origin] += rng.UniformBelow(r < 97 ? 60 : 3 * kWindow);
+        sequence = next[origin];
+      }
+      bool ref_evicted = false;
+      const Verdict expected = reference.Insert(origin, sequence, &ref_evicted);
+      bool evicted = false;
+      ASSERT_EQ(window.Insert(Id(origin, sequence), &evicted), expected)
+          << "max_origins " << max_origins << " step " << i << " origin "
+          << origin << " sequence " << sequence;
+      ASSERT_EQ(evicted, ref_evicted) << "step " << i;
+      if (evicted) ++evictions;
+    }
+    EXPECT_EQ(window.origins_evicted(), evictions);
+    EXPECT_GT(evictions, 100u) << max_origins;
+    EXPECT_EQ(window.origin_count(), max_origins);
+  }
 }
 
 }  // namespace

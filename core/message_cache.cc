@@ -17,7 +17,7 @@ constexpr size_t kPayloadOverheadBytes = 48;
 }  // namespace
 
 MessageCache::MessageCache(size_t max_entries, Duration ttl)
-    : max_entries_(std::max<size_t>(max_entries, 1)), ttl_(ttl) {}
+    : ttl_(ttl), max_entries_(std::max<size_t>(max_entries, 1)) {}
 
 size_t MessageCache::SlotOf(uint64_t ordinal) const {
   return (head_ + static_cast<size_t>(ordinal - first_ordinal_)) % ring_.size();
@@ -53,17 +53,19 @@ MessageCache::Payload MessageCache::PopOldest() {
 }
 
 bool MessageCache::Insert(Entry entry, std::vector<Payload>* removed) {
-  if (index_.contains(entry.id)) return false;
+  // One lookup: the new entry's ordinal does not depend on an eviction
+  // (PopOldest advances first_ordinal_ and drops count_ together), and
+  // erasing the oldest (a different id) leaves the new index entry alone.
+  const uint64_t ordinal = first_ordinal_ + count_;
+  if (!index_.try_emplace(entry.id, ordinal).second) return false;
   bool evicted = false;
   if (count_ == max_entries_) {
     removed->push_back(PopOldest());
     evicted = true;
   }
   if (count_ == ring_.size()) Grow();
-  const uint64_t ordinal = first_ordinal_ + count_;
   ++count_;
   if (entry.payload != nullptr) payload_bytes_ += entry.payload->capacity();
-  index_[entry.id] = ordinal;
   ring_[SlotOf(ordinal)] = std::move(entry);
   return evicted;
 }

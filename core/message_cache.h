@@ -69,6 +69,11 @@ class MessageCache {
   const Entry& Newest(size_t i) const;
   // Heap bytes held (ring, lookup table, payloads); not sizeof(*this).
   size_t HeapBytes() const;
+  // Cache hint: starts loading this object's fields. No effect on behaviour.
+  void Prefetch() const {
+    __builtin_prefetch(this);
+    __builtin_prefetch(reinterpret_cast<const char*>(this) + 64);
+  }
 
  private:
   size_t SlotOf(uint64_t ordinal) const;
@@ -76,14 +81,15 @@ class MessageCache {
   Payload PopOldest();
   bool Expired(const Entry& entry, Timestamp now) const;
 
-  size_t max_entries_;
-  Duration ttl_;
+  // What Find reads comes first, so that it shares one or two lines.
+  absl::flat_hash_map<MessageId, uint64_t> index_;  // id -> arrival ordinal
   std::vector<Entry> ring_;
   size_t head_ = 0;             // slot of the oldest entry
-  size_t count_ = 0;            // entries stored
   uint64_t first_ordinal_ = 0;  // arrival ordinal of the oldest entry
-  size_t payload_bytes_ = 0;    // sum of stored payload capacities
-  absl::flat_hash_map<MessageId, uint64_t> index_;  // id -> arrival ordinal
+  Duration ttl_;
+  size_t count_ = 0;  // entries stored
+  size_t max_entries_;
+  size_t payload_bytes_ = 0;  // sum of stored payload capacities
 };
 
 }  // namespace elara

@@ -2,6 +2,8 @@
 // order across ring growth and wrap-around, and memory given back when idle.
 #include "core/message_cache.h"
 
+#include <deque>
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -63,6 +65,36 @@ TEST(MessageCacheTest, FullCacheEvictsOldest) {
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(cache.Newest(i).id, Id(10 - i));
 }
 
+TEST(MessageCacheTest, DuplicateInsertIntoFullCacheEvictsNothing) {
+  MessageCache cache(3, Duration::Seconds(30));
+  std::vector<MessageCache::Payload> removed;
+  for (uint64_t s = 1; s <= 3; ++s) {
+    EXPECT_FALSE(cache.Insert(Make(s, static_cast<int64_t>(s)), &removed));
+  }
+  // Already stored: ignored, and the oldest entry stays.
+  EXPECT_FALSE(cache.Insert(Make(2, 4), &removed));
+  EXPECT_TRUE(removed.empty());
+  EXPECT_EQ(cache.size(), 3u);
+  EXPECT_NE(cache.Find(Id(1), At(5)), nullptr);
+  EXPECT_EQ(cache.Find(Id(2), At(5))->stored_at, At(2));
+  // A new id evicts the oldest, and every survivor is still found where
+  // the ring put it.
+  EXPECT_TRUE(cache.Insert(Make(4, 5), &removed));
+  ASSERT_EQ(removed.size(), 1u);
+  EXPECT_EQ((*removed[0])[0], 1);
+  EXPECT_EQ(cache.Find(Id(1), At(6)), nullptr);
+  for (uint64_t s = 2; s <= 4; ++s) {
+    const MessageCache::Entry* found = cache.Find(Id(s), At(6));
+    ASSERT_NE(found, nullptr) << s;
+    EXPECT_EQ(found->id, Id(s));
+    EXPECT_EQ(found->hops, s);
+  }
+  // An evicted id can be stored again.
+  EXPECT_TRUE(cache.Insert(Make(1, 6), &removed));
+  EXPECT_EQ(cache.Newest(0).id, Id(1));
+  EXPECT_EQ(cache.Find(Id(2), At(7)), nullptr);
+}
+
 TEST(MessageCacheTest, ExpiresAfterTtl) {
   MessageCache cache(16, Duration::Millis(100));
   std::vector<MessageCache::Payload> removed;
@@ -105,6 +137,84 @@ TEST(MessageCacheTest, GrowsOnDemand) {
     EXPECT_EQ(cache.Find(Id(s), At(1))->hops, s);
   }
   EXPECT_TRUE(removed.empty());
+}
+
+// Random inserts (repeated ids among them), lookups and expiry against a
+// plain map, with the ring growing, wrapping, evicting, and shrinking back
+// to nothing when idle.
+TEST(MessageCacheTest, MatchesReference) {
+  for (const size_t max_entries :
+       {size_t{1}, size_t{5}, size_t{32}, size_t{33}, size_t{100}}) {
+    const Duration ttl = Duration::Millis(500);
+    MessageCache cache(max_entries, ttl);
+    std::map<MessageId, Timestamp> reference;  // id -> stored_at
+    std::deque<MessageId> order;               // arrival order
+    std::vector<MessageCache::Payload> removed;
+    uint64_t rng = 12345 + max_entries;
+    auto next = [&rng](uint64_t n) {
+      rng = rng * 6364136223846793005u + 1442695040888963407u;
+      return (rng >> 33) % n;
+    };
+    int64_t ms = 0;
+    size_t evictions = 0;
+    for (int step = 0; step < 20000; ++step) {
+      // Mostly busy, now and then idle long enough to expire everything.
+      ms += next(100) == 0 ? 1000 : static_cast<int64_t>(next(3));
+      const Timestamp now = At(ms);
+      const MessageId id{NodeId(1 + next(3)), 1 + next(3 * max_entries + 3)};
+      switch (next(3)) {
+        case 0: {
+          MessageCache::Entry entry;
+          entry.id = id;
+          entry.stored_at = now;
+          const bool known = reference.contains(id);
+          const bool full = !known && reference.size() == max_entries;
+          ASSERT_EQ(cache.Insert(std::move(entry), &removed), full)
+              << "max " << max_entries << " step " << step;
+          if (full) {
+            reference.erase(order.front());
+            order.pop_front();
+            ++evictions;
+          }
+          if (!known) {
+            reference.emplace(id, now);
+            order.push_back(id);
+          }
+          break;
+        }
+        case 1: {
+          const MessageCache::Entry* found = cache.Find(id, now);
+          auto it = reference.find(id);
+          const bool live = it != reference.end() && it->second + ttl > now;
+          ASSERT_EQ(found != nullptr, live)
+              << "max " << max_entries << " step " << step;
+          if (found != nullptr) {
+            EXPECT_EQ(found->id, id);
+            EXPECT_EQ(found->stored_at, it->second);
+          }
+          break;
+        }
+        default: {
+          size_t expired = 0;
+          while (!order.empty() && reference[order.front()] + ttl <= now) {
+            reference.erase(order.front());
+            order.pop_front();
+            ++expired;
+          }
+          ASSERT_EQ(cache.Expire(now, &removed), expired);
+          if (order.empty()) {
+            EXPECT_EQ(cache.HeapBytes(), 0u);
+          }
+          break;
+        }
+      }
+      ASSERT_EQ(cache.size(), order.size());
+      for (size_t i = 0; i < order.size(); ++i) {
+        ASSERT_EQ(cache.Newest(i).id, order[order.size() - 1 - i]);
+      }
+    }
+    EXPECT_GT(evictions, 10u) << max_entries;
+  }
 }
 
 }  // namespace

@@ -289,7 +289,7 @@ void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
   }
   // The cache also vouches for what an evicted dedup origin forgot.
   if (verdict == DedupWindow::Verdict::kDuplicate ||
-      cache_.Find(frame.id, now) != nullptr) {
+      CachedThoughForgotten(frame.id, now)) {
     ++counters_->gossip_duplicates;
     OnDuplicate(peer);
     return;
@@ -397,7 +397,16 @@ void Plumtree::PushWhatDigestLacks(Timestamp now, const PeerState& peer,
 
 bool Plumtree::Known(MessageId id, Timestamp now) const {
   return dedup_.Check(id) != DedupWindow::Verdict::kNew ||
-         cache_.Find(id, now) != nullptr;
+         CachedThoughForgotten(id, now);
+}
+
+// Whether the cache holds `id`, which the dedup window just called kNew.
+// Every cached id went through dedup_.Insert first (Broadcast and
+// HandleGossip, before Accept), and a recorded id never reads kNew again
+// unless its origin was evicted: until the first eviction the answer is
+// no, without a cache lookup.
+bool Plumtree::CachedThoughForgotten(MessageId id, Timestamp now) const {
+  return dedup_.origins_evicted() > 0 && cache_.Find(id, now) != nullptr;
 }
 
 // The announcer is closer to the origin than our parent by more than the
@@ -833,6 +842,9 @@ void Plumtree::PrefetchPeers() const {
   const char* peers = reinterpret_cast<const char*>(peers_.data());
   const size_t bytes = peers_.size() * sizeof(PeerState);
   for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(peers + off);
+  // Every gossip and IHAVE frame looks its ids up in these two.
+  dedup_.Prefetch();
+  cache_.Prefetch();
 }
 
 // --- Introspection ---------------------------------------------------------

@@ -120,8 +120,9 @@ class Plumtree {
   Timestamp NextTimeout() const;
   // Cache hints. PrefetchObject starts loading the lines of this object
   // every call reads (the peer table's handle, the deadlines) and loads
-  // nothing itself; PrefetchPeers reads the peer table's handle (so call it
-  // an event after PrefetchObject) and starts loading the table.
+  // nothing itself; PrefetchPeers reads the handles (so call it an event
+  // after PrefetchObject) and starts loading the peer table, the dedup
+  // window and the message cache that a frame touches.
   void PrefetchObject() const;
   void PrefetchPeers() const;
 
@@ -212,6 +213,7 @@ class Plumtree {
   bool MaybeOptimizeTree(Timestamp now, PeerState* announcer,
                          const IHaveEntry& entry);
   bool Known(MessageId id, Timestamp now) const;
+  bool CachedThoughForgotten(MessageId id, Timestamp now) const;
 
   // Missing messages and their GRAFT / IWANT timers.
   void NoteAnnouncement(Timestamp now, const PeerEntry& from, MessageId id);
