@@ -183,6 +183,13 @@ Timestamp Membership::NextTimeout() const {
   return next;
 }
 
+void Membership::PrefetchObject() const {
+  const char* begin = reinterpret_cast<const char*>(this);
+  const char* end = reinterpret_cast<const char*>(&liveness_ + 1);
+  for (const char* p = begin; p < end; p += 64) __builtin_prefetch(p);
+  __builtin_prefetch(end - 1);
+}
+
 // --- Frame handlers --------------------------------------------------------
 
 // The contact takes the joiner (always: a full view evicts), confirms with

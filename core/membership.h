@@ -131,6 +131,9 @@ class Membership {
   void HandleTimeout(Timestamp now);
   // Earliest deadline; Timestamp::Infinite() when there is none. O(active).
   Timestamp NextTimeout() const;
+  // Cache hint: starts loading the lines of this object that every
+  // datagram and NextTimeout read (up to the liveness table); loads nothing.
+  void PrefetchObject() const;
   // The application says `peer` failed: drop it from the active view (cause
   // kDetected) and from the passive view.
   void DetectNodeFailure(Timestamp now, NodeId peer);
