@@ -257,7 +257,8 @@ class Engine {
   static void RecycleTransmit(Transmit&& transmit);
   // PollTransmit until empty, then RecycleTransmit, in one call: `send`
   // sees every queued datagram in order and must copy what it keeps (the
-  // buffers are recycled when it returns). For drivers that copy anyway
+  // buffers are recycled when it returns). `send` must not call into this
+  // engine (it iterates the engine's queue). For drivers that copy anyway
   // (the simulator); saves a move and a branch per datagram.
   void DrainTransmits(absl::FunctionRef<void(const Transmit&)> send);
   std::optional<EngineEvent> PollEvent();

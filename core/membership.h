@@ -36,8 +36,9 @@
 //      NEIGHBOR_REPLY from a node that is neither active nor asked) changes
 //      nothing and is counted in counters->unknown_sender_frames.
 //   5. Deterministic: only vectors are iterated, randomness comes from `rng`.
-//   6. Memory is O(active + passive): a few small vectors reserved at their
-//      bounds (see StateBytes()).
+//   6. Memory is O(active + passive): the active view inline (up to
+//      kInlineActive peers), a few small vectors reserved at their bounds
+//      (see StateBytes()).
 //   7. After HandleTimeout(now), NextTimeout() > now.
 //
 // Choices where the paper leaves room (or assumes TCP):

@@ -53,16 +53,18 @@ MessageCache::Payload MessageCache::PopOldest() {
 }
 
 bool MessageCache::Insert(Entry entry, std::vector<Payload>* removed) {
-  // One lookup: the new entry's ordinal does not depend on an eviction
-  // (PopOldest advances first_ordinal_ and drops count_ together), and
-  // erasing the oldest (a different id) leaves the new index entry alone.
-  const uint64_t ordinal = first_ordinal_ + count_;
-  if (!index_.try_emplace(entry.id, ordinal).second) return false;
+  // A full cache evicts first (after checking the id is new), so the index
+  // never holds more than max_entries ids; otherwise one lookup inserts.
+  // The ordinal does not depend on an eviction: PopOldest advances
+  // first_ordinal_ and drops count_ together.
   bool evicted = false;
   if (count_ == max_entries_) {
+    if (index_.contains(entry.id)) return false;
     removed->push_back(PopOldest());
     evicted = true;
   }
+  const uint64_t ordinal = first_ordinal_ + count_;
+  if (!index_.try_emplace(entry.id, ordinal).second) return false;
   if (count_ == ring_.size()) Grow();
   ++count_;
   if (entry.payload != nullptr) payload_bytes_ += entry.payload->capacity();
