@@ -12,14 +12,6 @@
 // simulation outside them. Measured on a
 // 100,000-node run: ~15 % less CPU time. Memory contents and every result
 // are unchanged (the trace hash is the same either way).
-//
-// The heap also keeps what it frees (no trimming, 64 MiB growth steps, and
-// blocks up to 32 MiB, glibc's largest mmap threshold, from the heap rather
-// than from mmap; fixing these turns off glibc's sliding mmap threshold):
-// a run's memory use rises and falls with the messages in flight, and
-// giving pages back to the kernel only to fault them in again (zeroed, as
-// huge pages) cost ~5 % of a 100,000-node run in system time.
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -61,17 +53,10 @@ void ReexecWithHugePages(char** argv) {
   }
 }
 
-void KeepFreedMemory() {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_TOP_PAD, 64 << 20);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   ReexecWithHugePages(argv);
-  KeepFreedMemory();
   elara::tools::CliIo io;
   io.out = &std::cout;
   io.err = &std::cerr;
