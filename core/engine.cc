@@ -435,12 +435,7 @@ void Engine::DrainTransmits(absl::FunctionRef<void(const Transmit&)> send) {
   std::span<Transmit> items = queue.Items();
   if (items.empty()) return;
   for (const Transmit& transmit : items) send(transmit);
-  std::vector<std::vector<uint8_t>>& spare = ThreadScratch().recycled;
-  for (Transmit& transmit : items) {
-    if (spare.size() >= kRecycledTransmitBuffers) break;
-    transmit.bytes.clear();
-    spare.push_back(std::move(transmit.bytes));
-  }
+  for (Transmit& transmit : items) RecycleTransmit(std::move(transmit));
   queue.Clear();
 }
 

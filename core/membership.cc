@@ -16,6 +16,9 @@ namespace {
 
 constexpr uint8_t kMaxRepairBackoffShift = 2;  // x4 repair_period
 constexpr uint8_t kMaxRejoinBackoffShift = 5;  // x32 the rejoin base delay
+// Isolated this many neighbor_timeouts with a non-empty passive view whose
+// candidates all fail: give up on it and rejoin through a contact.
+constexpr int64_t kIsolationRejoinFactor = 4;
 
 // Heap bytes of an inlined vector: none while it fits inline (those bytes
 // are part of sizeof(Membership)).
@@ -23,9 +26,6 @@ template <typename T, size_t N>
 size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
   return v.capacity() > N ? v.capacity() * sizeof(T) : 0;
 }
-// Isolated this many neighbor_timeouts with a non-empty passive view whose
-// candidates all fail: give up on it and rejoin through a contact.
-constexpr int64_t kIsolationRejoinFactor = 4;
 
 }  // namespace
 
