@@ -109,29 +109,31 @@ struct StateValue {
 
 // Counters, monotonic over the engine's life.
 struct EngineCounters {
+  // The ones a broadcast moves on nearly every call come first, in 64
+  // bytes: a call dirties one or two counter lines, not four.
   uint64_t datagrams_in = 0;
   uint64_t bytes_in = 0;
   uint64_t datagrams_out = 0;
   uint64_t bytes_out = 0;
-  uint64_t bad_datagrams = 0;
-  std::array<uint64_t, static_cast<size_t>(WireError::kCount)>
-      bad_datagrams_by_error{};
-  uint64_t unknown_sender_frames = 0;  // frames needing a known peer, dropped
-  uint64_t gossip_received = 0;        // payload frames received (RMR)
-  uint64_t gossip_duplicates = 0;
-  uint64_t gossip_outside_window = 0;  // too old for the dedup window
-  uint64_t deliveries = 0;
+  uint64_t gossip_received = 0;  // payload frames received (RMR)
   uint64_t gossip_sent = 0;
   uint64_t ihave_sent = 0;
+  uint64_t deliveries = 0;
+  uint64_t gossip_duplicates = 0;
   uint64_t graft_sent = 0;
   uint64_t prune_sent = 0;
   uint64_t iwant_sent = 0;
   uint64_t messages_repaired = 0;  // delivered after a GRAFT / IWANT
-  uint64_t cache_evictions = 0;    // message cache bound hit
-  uint64_t origins_evicted = 0;    // dedup origin table bound hit
-  uint64_t events_dropped = 0;     // event queue bound hit
-  uint64_t transmits_dropped = 0;  // transmit queue bound hit
-  uint64_t frames_too_large = 0;   // a frame that fit no datagram
+  uint64_t bad_datagrams = 0;
+  std::array<uint64_t, static_cast<size_t>(WireError::kCount)>
+      bad_datagrams_by_error{};
+  uint64_t unknown_sender_frames = 0;  // frames needing a known peer, dropped
+  uint64_t gossip_outside_window = 0;  // too old for the dedup window
+  uint64_t cache_evictions = 0;        // message cache bound hit
+  uint64_t origins_evicted = 0;        // dedup origin table bound hit
+  uint64_t events_dropped = 0;         // event queue bound hit
+  uint64_t transmits_dropped = 0;      // transmit queue bound hit
+  uint64_t frames_too_large = 0;       // a frame that fit no datagram
   uint64_t passive_view_evictions = 0;
   uint64_t peers_down = 0;
   uint64_t rejoins = 0;  // rejoin attempts after isolation
@@ -271,6 +273,13 @@ class Engine {
   // the engine's own state; stage 1, issued once stage 0 has had time to
   // arrive, loads the blocks that state points to. Never changes behaviour.
   void Prefetch(int stage) const;
+  // Stage 0 without loading this object first: a driver that keeps
+  // prefetch_handle() beside its Engine* (the address is fixed for the
+  // engine's life) saves one dependent cache miss per call. REQUIRES:
+  // `handle` came from prefetch_handle() of a live engine.
+  using PrefetchHandle = const void*;
+  PrefetchHandle prefetch_handle() const;
+  static void PrefetchState(PrefetchHandle handle);
 
   // --- Introspection ---
   NodeId id() const;

@@ -1,7 +1,9 @@
-// The ring is a plain vector indexed modulo its size, grown by doubling so
-// that a node that caches three messages holds three entries, not
-// max_entries. Arrival ordinals (not slots) sit in the lookup table so that
-// growing the ring does not invalidate it.
+// The ring is a plain vector indexed modulo its size, grown by doubling
+// (from kFirstRingEntries) so that a node that caches three messages holds
+// four entries, not max_entries. Each slot's tag sits at the same index of
+// a parallel vector, moved with the ring when it grows. A ring past
+// kScanSlots also keeps a lookup table: arrival ordinals (not slots) sit in
+// it so that growing the ring does not invalidate it.
 #include "core/message_cache.h"
 
 #include <algorithm>
@@ -13,6 +15,10 @@ namespace {
 // Rough size of a shared_ptr control block plus the vector header it owns,
 // counted per stored payload.
 constexpr size_t kPayloadOverheadBytes = 48;
+
+// A ring's first size: a node caching a message usually caches a few more
+// soon (one per broadcast), and growing 1, 2, 4 cost three reallocations.
+constexpr size_t kFirstRingEntries = 4;
 
 }  // namespace
 
@@ -27,22 +33,60 @@ bool MessageCache::Expired(const Entry& entry, Timestamp now) const {
   return entry.stored_at + ttl_ <= now;
 }
 
+uint32_t MessageCache::TagOf(MessageId id) {
+  const uint64_t h =
+      (id.origin.value() ^ (id.sequence * 0x9e3779b97f4a7c15ull)) *
+      0xbf58476d1ce4e5b9ull;
+  return static_cast<uint32_t>(h >> 32);
+}
+
+size_t MessageCache::FindSlot(MessageId id) const {
+  if (Indexed()) {
+    auto it = index_.find(id);
+    return it == index_.end() ? kNotFound : SlotOf(it->second);
+  }
+  // Live slots run from head_ for count_ slots, wrapping once at most.
+  const uint32_t tag = TagOf(id);
+  const size_t capacity = ring_.size();
+  const size_t end = head_ + count_;
+  const size_t first_end = std::min(end, capacity);
+  for (size_t s = head_; s < first_end; ++s) {
+    if (tags_[s] == tag && ring_[s].id == id) return s;
+  }
+  for (size_t s = 0; s + capacity < end; ++s) {
+    if (tags_[s] == tag && ring_[s].id == id) return s;
+  }
+  return kNotFound;
+}
+
 void MessageCache::Grow() {
-  const size_t capacity =
-      std::min(max_entries_, std::max<size_t>(1, ring_.size() * 2));
+  const size_t capacity = std::min(
+      max_entries_, std::max<size_t>(kFirstRingEntries, ring_.size() * 2));
+  std::vector<uint32_t> tags;
   std::vector<Entry> ring;
+  tags.reserve(capacity);
   ring.reserve(capacity);
   for (size_t i = 0; i < count_; ++i) {
-    ring.push_back(std::move(ring_[(head_ + i) % ring_.size()]));
+    const size_t slot = (head_ + i) % ring_.size();
+    tags.push_back(tags_[slot]);
+    ring.push_back(std::move(ring_[slot]));
   }
+  tags.resize(capacity);
   ring.resize(capacity);
+  const bool was_indexed = Indexed();
+  tags_ = std::move(tags);
   ring_ = std::move(ring);
   head_ = 0;
+  if (Indexed() && !was_indexed) {
+    for (size_t i = 0; i < count_; ++i) {
+      index_.try_emplace(ring_[i].id, first_ordinal_ + i);
+    }
+  }
 }
 
 MessageCache::Payload MessageCache::PopOldest() {
   Entry& oldest = ring_[head_];
-  index_.erase(oldest.id);
+  if (Indexed()) index_.erase(oldest.id);
   Payload payload = std::move(oldest.payload);
   if (payload != nullptr) payload_bytes_ -= payload->capacity();
   oldest = Entry{};
@@ -54,29 +98,31 @@ MessageCache::Payload MessageCache::PopOldest() {
 
 bool MessageCache::Insert(Entry entry, std::vector<Payload>* removed) {
   // A full cache evicts first (after checking the id is new), so the index
-  // never holds more than max_entries ids; otherwise one lookup inserts.
-  // The ordinal does not depend on an eviction: PopOldest advances
-  // first_ordinal_ and drops count_ together.
+  // never holds more than max_entries ids. The ordinal does not depend on
+  // an eviction: PopOldest advances first_ordinal_ and drops count_
+  // together.
+  if (FindSlot(entry.id) != kNotFound) return false;
   bool evicted = false;
   if (count_ == max_entries_) {
-    if (index_.contains(entry.id)) return false;
     removed->push_back(PopOldest());
     evicted = true;
   }
   const uint64_t ordinal = first_ordinal_ + count_;
-  if (!index_.try_emplace(entry.id, ordinal).second) return false;
   if (count_ == ring_.size()) Grow();
+  if (Indexed()) index_.try_emplace(entry.id, ordinal);
   ++count_;
   if (entry.payload != nullptr) payload_bytes_ += entry.payload->capacity();
-  ring_[SlotOf(ordinal)] = std::move(entry);
+  const size_t slot = SlotOf(ordinal);
+  tags_[slot] = TagOf(entry.id);
+  ring_[slot] = std::move(entry);
   return evicted;
 }
 
 const MessageCache::Entry* MessageCache::Find(MessageId id,
                                               Timestamp now) const {
-  auto it = index_.find(id);
-  if (it == index_.end()) return nullptr;
-  const Entry& entry = ring_[SlotOf(it->second)];
+  const size_t slot = FindSlot(id);
+  if (slot == kNotFound) return nullptr;
+  const Entry& entry = ring_[slot];
   return Expired(entry, now) ? nullptr : &entry;
 }
 
@@ -88,6 +134,7 @@ size_t MessageCache::Expire(Timestamp now, std::vector<Payload>* removed) {
   }
   if (count_ == 0 && !ring_.empty()) {
     // An idle node gives its ring and lookup table back.
+    tags_ = std::vector<uint32_t>();
     ring_ = std::vector<Entry>();
     index_ = absl::flat_hash_map<MessageId, uint64_t>();
     head_ = 0;
@@ -106,6 +153,7 @@ const MessageCache::Entry& MessageCache::Newest(size_t i) const {
 
 size_t MessageCache::HeapBytes() const {
   return ring_.capacity() * sizeof(Entry) +
+         tags_.capacity() * sizeof(uint32_t) +
          index_.capacity() *
              (sizeof(std::pair<const MessageId, uint64_t>) + 1) +
          payload_bytes_ + count_ * kPayloadOverheadBytes;

@@ -3,7 +3,10 @@
 // MessageCache: the payloads a node keeps to answer GRAFT and IWANT
 // requests and to build pull digests. Entries are kept in arrival order in
 // a ring that grows on demand (an empty cache holds no heap memory) up to
-// `max_entries`; a lookup table finds them by MessageId.
+// `max_entries`. A ring of up to kScanSlots slots is searched by a scan of
+// 32-bit tags (one per slot, 4 bytes: a 64-slot ring's tags are 4 cache
+// lines beside the ring, no table); a larger one gets a lookup table by
+// MessageId.
 //
 // Guarantees:
 //   - At most max_entries entries: storing into a full cache evicts the
@@ -15,7 +18,8 @@
 //   - Removed payloads are handed to the caller (never freed here), so a
 //     caller that queued a span into one can keep it alive until it is sent.
 //
-// Determinism: the lookup table is never iterated; Newest(i) walks the ring.
+// Determinism: the lookup table is never iterated; Newest(i) walks the ring;
+// tags are a fixed function of the id (no per-process salt).
 //
 // Thread-safety: not thread-safe; owned by one Plumtree.
 #ifndef ELARA_CORE_MESSAGE_CACHE_H_
@@ -67,7 +71,11 @@ class MessageCache {
   bool empty() const { return count_ == 0; }
   // The i-th newest entry. REQUIRES: i < size().
   const Entry& Newest(size_t i) const;
-  // Heap bytes held (ring, lookup table, payloads); not sizeof(*this).
+  // Rings up to this many slots are searched by tag scan, not a table.
+  static constexpr size_t kScanSlots = 64;
+
+  // Heap bytes held (ring, tags, lookup table, payloads); not
+  // sizeof(*this).
   size_t HeapBytes() const;
   // Cache hint: starts loading this object's fields. No effect on behaviour.
   void Prefetch() const {
@@ -76,14 +84,21 @@ class MessageCache {
   }
 
  private:
+  static constexpr size_t kNotFound = SIZE_MAX;
+  static uint32_t TagOf(MessageId id);
   size_t SlotOf(uint64_t ordinal) const;
+  // The slot holding `id` (expired or not), or kNotFound.
+  size_t FindSlot(MessageId id) const;
+  bool Indexed() const { return ring_.size() > kScanSlots; }
   void Grow();
   Payload PopOldest();
   bool Expired(const Entry& entry, Timestamp now) const;
 
   // What Find reads comes first, so that it shares one or two lines.
-  absl::flat_hash_map<MessageId, uint64_t> index_;  // id -> arrival ordinal
+  std::vector<uint32_t> tags_;  // TagOf(ring_[s].id) for live slots s
   std::vector<Entry> ring_;
+  // id -> arrival ordinal; only while Indexed().
+  absl::flat_hash_map<MessageId, uint64_t> index_;
   size_t head_ = 0;             // slot of the oldest entry
   uint64_t first_ordinal_ = 0;  // arrival ordinal of the oldest entry
   Duration ttl_;

@@ -141,10 +141,11 @@ TEST(MessageCacheTest, GrowsOnDemand) {
 
 // Random inserts (repeated ids among them), lookups and expiry against a
 // plain map, with the ring growing, wrapping, evicting, and shrinking back
-// to nothing when idle.
+// to nothing when idle; sizes on both sides of kScanSlots (tag scan, then
+// lookup table, entered with live entries in the ring).
 TEST(MessageCacheTest, MatchesReference) {
-  for (const size_t max_entries :
-       {size_t{1}, size_t{5}, size_t{32}, size_t{33}, size_t{100}}) {
+  for (const size_t max_entries : {size_t{1}, size_t{5}, size_t{32}, size_t{33},
+                                   size_t{64}, size_t{65}, size_t{100}}) {
     const Duration ttl = Duration::Millis(500);
     MessageCache cache(max_entries, ttl);
     std::map<MessageId, Timestamp> reference;  // id -> stored_at

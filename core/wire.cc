@@ -69,6 +69,7 @@
 #include "core/wire.h"
 
 #include <array>
+#include <bit>
 #include <cassert>
 #include <cstring>
 #include <iterator>
@@ -305,7 +306,10 @@ class Writer {
     p_ += 2;
   }
   void U64(uint64_t v) {
-    for (int i = 0; i < 8; ++i) p_[i] = static_cast<uint8_t>(v >> (8 * i));
+    if constexpr (std::endian::native == std::endian::big) {
+      v = __builtin_bswap64(v);
+    }
+    std::memcpy(p_, &v, 8);  // little-endian, one store
     p_ += 8;
   }
   void Varint(uint64_t v) {
@@ -356,7 +360,10 @@ class Writer {
     for (const MessageId& id : ids) Message(id);
   }
   void U32(uint32_t v) {
-    for (int i = 0; i < 4; ++i) p_[i] = static_cast<uint8_t>(v >> (8 * i));
+    if constexpr (std::endian::native == std::endian::big) {
+      v = __builtin_bswap32(v);
+    }
+    std::memcpy(p_, &v, 4);  // little-endian, one store
     p_ += 4;
   }
   void Record(const StateRecord& r) {
@@ -497,8 +504,11 @@ class Reader {
   }
   WireError U64(uint64_t* v) {
     if (remaining() < 8) return underflow_;
-    uint64_t x = 0;
-    for (int i = 0; i < 8; ++i) x |= static_cast<uint64_t>(p_[i]) << (8 * i);
+    uint64_t x;
+    std::memcpy(&x, p_, 8);  // little-endian, one load
+    if constexpr (std::endian::native == std::endian::big) {
+      x = __builtin_bswap64(x);
+    }
     *v = x;
     p_ += 8;
     return WireError::kOk;
@@ -1068,17 +1078,20 @@ DatagramBuilder::DatagramBuilder(NodeId sender, size_t max_datagram_bytes)
 
 void DatagramBuilder::StartDatagram() {
   frame_count_ = 0;
-  bytes_.clear();
-  // One allocation for a typical datagram; huge budgets grow on demand.
-  bytes_.reserve(std::min(max_datagram_bytes_, kDefaultMaxDatagramBytes));
-  bytes_.resize(kDatagramHeaderBytes);
+  // bytes_ is only ever grown (zero-filled once); size_ says how much of
+  // it the datagram uses, so no frame pays for zeroing what it overwrites.
+  // A typical budget fits in one buffer; huge budgets grow on demand.
+  const size_t typical =
+      std::min(max_datagram_bytes_, kDefaultMaxDatagramBytes);
+  if (bytes_.size() < typical) bytes_.resize(typical);
+  size_ = kDatagramHeaderBytes;
   Writer w(bytes_.data());
   w.U8(kWireVersion);
   w.Id(sender_);
 }
 
 size_t DatagramBuilder::remaining_bytes() const {
-  return max_datagram_bytes_ - bytes_.size();
+  return max_datagram_bytes_ - size_;
 }
 
 WireError DatagramBuilder::Add(const Frame& frame) {
@@ -1089,13 +1102,14 @@ WireError DatagramBuilder::Add(const Frame& frame) {
         const size_t body = BodyBytes(f);
         const size_t total = 1 + VarintBytes(body) + body;
         if (total > remaining_bytes()) return WireError::kTooLarge;
-        const size_t start = bytes_.size();
-        bytes_.resize(start + total);
+        const size_t start = size_;
+        if (start + total > bytes_.size()) bytes_.resize(start + total);
         Writer w(bytes_.data() + start);
         w.U8(type);
         w.Varint(body);
         EncodeBody(f, &w);
-        assert(w.position() == bytes_.data() + bytes_.size());
+        size_ = start + total;
+        assert(w.position() == bytes_.data() + size_);
         ++frame_count_;
         return WireError::kOk;
       },
@@ -1103,7 +1117,7 @@ WireError DatagramBuilder::Add(const Frame& frame) {
 }
 
 std::vector<uint8_t> DatagramBuilder::Finish() {
-  std::vector<uint8_t> datagram(bytes_.begin(), bytes_.end());
+  std::vector<uint8_t> datagram(bytes_.begin(), bytes_.begin() + size_);
   StartDatagram();
   return datagram;
 }
@@ -1116,7 +1130,13 @@ void DatagramBuilder::Restart(NodeId sender, size_t max_datagram_bytes) {
 }
 
 void DatagramBuilder::FinishInto(std::vector<uint8_t>* out) {
-  out->swap(bytes_);
+  // Recycled buffers all get a typical datagram's capacity, so that they
+  // can circulate among datagrams of any size without reallocating.
+  if (out->capacity() < size_) {
+    out->reserve(std::max(
+        size_, std::min(max_datagram_bytes_, kDefaultMaxDatagramBytes)));
+  }
+  out->assign(bytes_.begin(), bytes_.begin() + size_);
   StartDatagram();
 }
 

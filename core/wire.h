@@ -374,7 +374,7 @@ class DatagramBuilder {
   // Bytes still free for frames.
   size_t remaining_bytes() const;
   size_t frame_count() const { return frame_count_; }
-  size_t size() const { return bytes_.size(); }
+  size_t size() const { return size_; }
   // Returns the datagram (an exact-size copy) and resets the builder to an
   // empty header, keeping its buffer: a reused builder allocates once per
   // datagram, exactly the datagram's size.
@@ -382,15 +382,16 @@ class DatagramBuilder {
   // Starts over, empty, for another sender and budget (buffer kept).
   // REQUIRES: max_datagram_bytes >= kDatagramHeaderBytes + 2.
   void Restart(NodeId sender, size_t max_datagram_bytes);
-  // Same, but swaps the datagram into *out and keeps *out's old storage for
-  // the next datagram: no allocation once both buffers have grown.
+  // Same, but copies the datagram into *out (reusing its storage: no
+  // allocation when out's capacity suffices).
   void FinishInto(std::vector<uint8_t>* out);
 
  private:
   NodeId sender_;
   size_t max_datagram_bytes_;
   size_t frame_count_ = 0;
-  std::vector<uint8_t> bytes_;
+  size_t size_ = 0;             // bytes of the datagram so far
+  std::vector<uint8_t> bytes_;  // buffer; only [0, size_) is the datagram
 
   void StartDatagram();
 };

@@ -8,18 +8,33 @@
 namespace elara::sim {
 namespace {
 
-// FNV-style multiply-xor over 8-byte words: ~40 ns per KiB. Only a table
-// key: equal hashes are confirmed by comparing the bytes.
+// Multiply-xor over 8-byte words in four independent lanes (the lanes'
+// multiplies overlap instead of waiting on one another: ~4x faster per
+// KiB than one chain). Only a table key: equal hashes are confirmed by
+// comparing the bytes, so the mix only has to spread payloads apart.
 uint64_t HashBytes(std::span<const uint8_t> bytes) {
-  uint64_t h = 0x9e3779b97f4a7c15ull ^ bytes.size();
-  size_t i = 0;
-  for (; i + 8 <= bytes.size(); i += 8) {
+  constexpr uint64_t kMul = 0x100000001b3ull;
+  uint64_t lane[4] = {0x9e3779b97f4a7c15ull ^ bytes.size(),
+                      0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull,
+                      0x27d4eb2f165667c5ull};
+  const uint8_t* p = bytes.data();
+  size_t n = bytes.size();
+  for (; n >= 32; p += 32, n -= 32) {
+    for (int k = 0; k < 4; ++k) {
+      uint64_t word;
+      std::memcpy(&word, p + 8 * k, 8);
+      lane[k] = (lane[k] ^ word) * kMul;
+      lane[k] ^= lane[k] >> 29;
+    }
+  }
+  uint64_t h = lane[0] ^ (lane[1] * 3) ^ (lane[2] * 5) ^ (lane[3] * 7);
+  for (; n >= 8; p += 8, n -= 8) {
     uint64_t word;
-    std::memcpy(&word, bytes.data() + i, 8);
-    h = (h ^ word) * 0x100000001b3ull;
+    std::memcpy(&word, p, 8);
+    h = (h ^ word) * kMul;
     h ^= h >> 29;
   }
-  for (; i < bytes.size(); ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
+  for (; n > 0; ++p, --n) h = (h ^ *p) * kMul;
   return h ^ (h >> 32);
 }
 

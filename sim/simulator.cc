@@ -101,8 +101,7 @@ absl::Status Simulator::Init() {
   }
   engines_.reserve(slots);
   node_ids_.reserve(slots);
-  wake_us_.reserve(slots);
-  next_us_.reserve(slots);
+  hot_.reserve(slots);
   started_us_.reserve(slots);
   live_index_.reserve(slots);
   live_.reserve(slots);
@@ -128,8 +127,7 @@ uint32_t Simulator::AddSlot() {
   const uint32_t node = static_cast<uint32_t>(engines_.size());
   engines_.emplace_back();
   node_ids_.emplace_back();
-  wake_us_.push_back(kNoWake);
-  next_us_.push_back(kNoWake);
+  hot_.push_back(Hot{nullptr, nullptr, kNoWake, kNoWake});
   started_us_.push_back(0);
   live_index_.push_back(kNotLive);
   network_.Grow(node + 1);
@@ -154,8 +152,8 @@ absl::Status Simulator::StartEngine(uint32_t node) {
         clock_rng.UniformBelow(static_cast<uint64_t>(skew_us) + 1))));
   }
   started_us_[node] = now_us_;
-  wake_us_[node] = kNoWake;
-  next_us_[node] = kNoWake;
+  hot_[node] = Hot{engines_[node].get(), engines_[node]->prefetch_handle(),
+                   kNoWake, kNoWake};
   AddLive(node);
   if (state_tracking_) state_->Add(now_us_, StateOf(node));
   return absl::OkStatus();
@@ -168,7 +166,8 @@ void Simulator::StopEngine(uint32_t node) {
   }
   if (state_tracking_) state_->Remove(now_us_, node);
   engines_[node].reset();
-  wake_us_[node] = kNoWake;  // its pending timer event is now stale
+  // Its pending timer event is now stale.
+  hot_[node] = Hot{nullptr, nullptr, kNoWake, kNoWake};
   RemoveLive(node);
 }
 
@@ -315,32 +314,33 @@ void Simulator::RunLoop(int64_t limit_us,
 
 // Each event touches an engine nobody touched for a while: at 10^5 nodes
 // and more, its state is in no cache and the loads behind one another
-// (slot -> engine object -> engine state -> its views) cost most of the
-// event. The calendar queue's sorted run tells which events come next, so
-// those loads are started a few events early, one level per event.
+// (node record -> engine state -> its views) cost most of the event. The
+// calendar queue's sorted run tells which events come next, so those loads
+// are started a few events early: the node record three events ahead, the
+// engine object and state (its address is in the record) two ahead, the
+// blocks the state points to just before the call.
 // Prefetches never change behaviour; a wrong guess only wastes a load.
 void Simulator::PrefetchAhead() const {
   auto node_event = [this](const Event* e) {
     return e != nullptr &&
            (e->kind() == EventKind::kPacket ||
             e->kind() == EventKind::kTimer) &&
-           e->node < engines_.size();
+           e->node < hot_.size();
   };
   if (const Event* e = queue_.PeekAhead(3); node_event(e)) {
-    __builtin_prefetch(&engines_[e->node]);
-    __builtin_prefetch(&wake_us_[e->node]);
-    __builtin_prefetch(&next_us_[e->node]);
+    __builtin_prefetch(&hot_[e->node]);
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 0);
   }
   if (const Event* e = queue_.PeekAhead(2); node_event(e)) {
-    __builtin_prefetch(engines_[e->node].get());
+    const Hot& hot = hot_[e->node];
+    if (hot.engine != nullptr) {
+      __builtin_prefetch(hot.engine);
+      Engine::PrefetchState(hot.state);
+    }
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 1);
   }
-  if (const Event* e = queue_.PeekAhead(1); node_event(e)) {
-    if (const Engine* engine = engines_[e->node].get()) engine->Prefetch(0);
-  }
   if (const Event* e = queue_.PeekAhead(0); node_event(e)) {
-    if (const Engine* engine = engines_[e->node].get()) engine->Prefetch(1);
+    if (const Engine* engine = hot_[e->node].engine) engine->Prefetch(1);
   }
 }
 
@@ -381,30 +381,31 @@ void Simulator::Dispatch(const Event& e) {
 
 void Simulator::OnTimer(const Event& e) {
   const uint32_t node = e.node;
-  if (engines_[node] == nullptr || wake_us_[node] != e.time_us) {
+  Hot& hot = hot_[node];
+  if (hot.engine == nullptr || hot.wake_us != e.time_us) {
     ++counters_.stale_timers;
     return;
   }
-  if (next_us_[node] > now_us_) {
+  if (hot.next_us > now_us_) {
     // The deadline moved later since this event was scheduled (a datagram
     // postponed a keep-alive, say). An engine's deadline changes only when
-    // it is called, and next_us_ holds it as of the last call: reschedule
+    // it is called, and next_us holds it as of the last call: reschedule
     // without touching the engine's memory. No engine work: not an event.
     // Every call into an engine ends in AfterCall, which refreshes
-    // next_us_; a call path that skipped it would make this stale.
-    assert(next_us_[node] == (engines_[node]->NextTimeout().IsInfinite()
-                                  ? kNoWake
-                                  : engines_[node]->NextTimeout().ToMicros()));
+    // next_us; a call path that skipped it would make this stale.
+    assert(hot.next_us == (hot.engine->NextTimeout().IsInfinite()
+                               ? kNoWake
+                               : hot.engine->NextTimeout().ToMicros()));
     ++counters_.postponed_timers;
-    wake_us_[node] = next_us_[node];
-    if (next_us_[node] != kNoWake) {
-      queue_.Push(next_us_[node], EventKind::kTimer, node, 0);
+    hot.wake_us = hot.next_us;
+    if (hot.next_us != kNoWake) {
+      queue_.Push(hot.next_us, EventKind::kTimer, node, 0);
     }
     return;
   }
   ++counters_.events;
-  wake_us_[node] = kNoWake;
-  engines_[node]->HandleTimeout(Timestamp::FromMicros(now_us_));
+  hot.wake_us = kNoWake;
+  hot.engine->HandleTimeout(Timestamp::FromMicros(now_us_));
   // Never wake the same node twice at one instant for the same deadline.
   AfterCall(node, now_us_ + 1);
 }
@@ -412,7 +413,8 @@ void Simulator::OnTimer(const Event& e) {
 void Simulator::OnPacket(const Event& e) {
   const uint32_t to = e.node;
   const uint32_t from = packets_.from(e.handle);
-  if (engines_[to] == nullptr) {
+  Engine* engine = hot_[to].engine;
+  if (engine == nullptr) {
     ++counters_.dropped_dead;
     if (trace_ != nullptr) trace_->Drop(now_us_, from, to, "dead");
     packets_.Release(e.handle);
@@ -424,8 +426,8 @@ void Simulator::OnPacket(const Event& e) {
     packets_.Release(e.handle);
     return;
   }
-  engines_[to]->HandleDatagram(Timestamp::FromMicros(now_us_),
-                               Address::Sim(from), packets_.Bytes(e.handle));
+  engine->HandleDatagram(Timestamp::FromMicros(now_us_), Address::Sim(from),
+                         packets_.Bytes(e.handle));
   packets_.Release(e.handle);  // before AfterCall: Send may grow the pool
   AfterCall(to, now_us_);
 }
@@ -596,7 +598,7 @@ StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
 // --- Engine outputs ---------------------------------------------------------
 
 void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
-  Engine& engine = *engines_[node];
+  Engine& engine = *hot_[node].engine;
   // Send copies each datagram into the packet pool; the engine then
   // recycles the buffers.
   engine.DrainTransmits(
@@ -606,7 +608,7 @@ void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
   }
   if (state_tracking_) state_->Observe(now_us_, StateOf(node));
   const Timestamp next = engine.NextTimeout();
-  next_us_[node] = next.IsInfinite() ? kNoWake : next.ToMicros();
+  hot_[node].next_us = next.IsInfinite() ? kNoWake : next.ToMicros();
   if (next.IsInfinite()) return;
   // A deadline at or before now right after HandleTimeout(now) means the
   // engine did not handle it; wake it 1 us later rather than spin.
@@ -614,8 +616,8 @@ void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
     ++counters_.timer_stalls;
   }
   const int64_t wake_us = std::max(next.ToMicros(), earliest_wake_us);
-  if (wake_us < wake_us_[node]) {
-    wake_us_[node] = wake_us;
+  if (wake_us < hot_[node].wake_us) {
+    hot_[node].wake_us = wake_us;
     queue_.Push(wake_us, EventKind::kTimer, node, 0);
   }
 }
