@@ -178,6 +178,11 @@ class Engine {
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
+  // Movable, so a driver can keep engines in its own arrays (the simulator
+  // keeps each beside the per-node fields it reads on every event). A
+  // moved-from Engine may only be destroyed or assigned to.
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
 
   // --- Inputs ---
   void HandleDatagram(Timestamp now, const Address& from,
@@ -273,13 +278,6 @@ class Engine {
   // the engine's own state; stage 1, issued once stage 0 has had time to
   // arrive, loads the blocks that state points to. Never changes behaviour.
   void Prefetch(int stage) const;
-  // Stage 0 without loading this object first: a driver that keeps
-  // prefetch_handle() beside its Engine* (the address is fixed for the
-  // engine's life) saves one dependent cache miss per call. REQUIRES:
-  // `handle` came from prefetch_handle() of a live engine.
-  using PrefetchHandle = const void*;
-  PrefetchHandle prefetch_handle() const;
-  static void PrefetchState(PrefetchHandle handle);
 
   // --- Introspection ---
   NodeId id() const;

@@ -58,12 +58,13 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
   if (same_as_last) {
     ShareLast(&slot);
   } else if (bytes.size() >= kTailMinBytes) {
-    slot.head = TakeBuffer(ClassOf(kHeadBytes));
-    std::memcpy(slot.head, bytes.data(), kHeadBytes);
+    std::memcpy(slot.inline_bytes, bytes.data(), kHeadBytes);
     slot.tail = FindOrAddTail(bytes.subspan(kHeadBytes));
-  } else {
-    slot.head = TakeBuffer(ClassOf(bytes.size()));
-    if (!bytes.empty()) std::memcpy(slot.head, bytes.data(), bytes.size());
+  } else if (bytes.size() > kInlineBytes) {
+    slot.buffer = TakeBuffer(ClassOf(bytes.size()));
+    std::memcpy(slot.buffer, bytes.data(), bytes.size());
+  } else if (!bytes.empty()) {
+    std::memcpy(slot.inline_bytes, bytes.data(), bytes.size());
   }
   last_put_ = handle;
   ++in_flight_;
@@ -72,12 +73,12 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
 }
 
 std::span<const uint8_t> PacketPool::Bytes(uint32_t handle) {
-  assert(handle < slots_.size() && slots_[handle].head != nullptr);
+  assert(handle < slots_.size());
   const Slot& slot = slots_[handle];
-  if (slot.tail == kNone) return {slot.head, slot.size};
+  if (slot.tail == kNone) return {HeadData(slot), slot.size};
   const Tail& tail = tails_[slot.tail];
   joined_.resize(slot.size);
-  std::memcpy(joined_.data(), slot.head, kHeadBytes);
+  std::memcpy(joined_.data(), slot.inline_bytes, kHeadBytes);
   std::memcpy(joined_.data() + kHeadBytes, tail.data, tail.size);
   return joined_;
 }
@@ -86,10 +87,12 @@ void PacketPool::Release(uint32_t handle) {
   assert(handle < slots_.size());
   assert(in_flight_ > 0);
   Slot& slot = slots_[handle];
-  assert(slot.head != nullptr);
-  if (slot.head_share == kNone || --head_refs_[slot.head_share] == 0) {
-    free_buffers_[ClassOf(HeadLength(slot))].push_back(slot.head);
-    if (slot.head_share != kNone) free_head_refs_.push_back(slot.head_share);
+  if (InBuffer(slot) &&
+      (slot.buffer_share == kNone || --buffer_refs_[slot.buffer_share] == 0)) {
+    free_buffers_[ClassOf(slot.size)].push_back(slot.buffer);
+    if (slot.buffer_share != kNone) {
+      free_buffer_refs_.push_back(slot.buffer_share);
+    }
   }
   if (slot.tail != kNone) ReleaseTail(slot.tail);
   slot = Slot{};
@@ -104,49 +107,52 @@ void PacketPool::Prefetch(uint32_t handle, int stage) const {
     __builtin_prefetch(&slot);
     return;
   }
-  __builtin_prefetch(slot.head);
-  if (slot.tail == kNone) {
-    __builtin_prefetch(slot.head + 64);
-  } else {
+  if (slot.tail != kNone) {
     __builtin_prefetch(&tails_[slot.tail]);
+  } else if (InBuffer(slot)) {
+    __builtin_prefetch(slot.buffer);
+    __builtin_prefetch(slot.buffer + 64);
+    // Release decrements a shared buffer's count: a random slot of
+    // buffer_refs_, otherwise a cache miss.
+    if (slot.buffer_share != kNone) {
+      __builtin_prefetch(&buffer_refs_[slot.buffer_share]);
+    }
   }
-  // Release decrements the shared head's count: a random slot of
-  // head_refs_, otherwise a cache miss (perf at 10^5 nodes: most of
-  // Release's ~2 % of the run).
-  if (slot.head_share != kNone)
-    __builtin_prefetch(&head_refs_[slot.head_share]);
 }
 
 bool PacketPool::SameAsLast(uint32_t from,
                             std::span<const uint8_t> bytes) const {
   if (last_put_ == kNone || bytes.empty()) return false;
   const Slot& last = slots_[last_put_];
-  if (last.head == nullptr || last.from != from || last.size != bytes.size()) {
-    return false;
-  }
+  if (last.from != from || last.size != bytes.size()) return false;
   const size_t head = HeadLength(last);
-  if (std::memcmp(last.head, bytes.data(), head) != 0) return false;
+  if (std::memcmp(HeadData(last), bytes.data(), head) != 0) return false;
   if (last.tail == kNone) return true;
   const Tail& tail = tails_[last.tail];
   return std::memcmp(tail.data, bytes.data() + head, tail.size) == 0;
 }
 
-// Makes `slot` hold the previous Put's head (counted) and tail (a ref).
+// Makes `slot` hold the previous Put's bytes: its inline bytes copied, its
+// buffer (counted) or tail (a ref) shared.
 void PacketPool::ShareLast(Slot* slot) {
   Slot& last = slots_[last_put_];
-  if (last.head_share == kNone) {
-    if (free_head_refs_.empty()) {
-      last.head_share = static_cast<uint32_t>(head_refs_.size());
-      head_refs_.push_back(1);
-    } else {
-      last.head_share = free_head_refs_.back();
-      free_head_refs_.pop_back();
-      head_refs_[last.head_share] = 1;
+  if (InBuffer(last)) {
+    if (last.buffer_share == kNone) {
+      if (free_buffer_refs_.empty()) {
+        last.buffer_share = static_cast<uint32_t>(buffer_refs_.size());
+        buffer_refs_.push_back(1);
+      } else {
+        last.buffer_share = free_buffer_refs_.back();
+        free_buffer_refs_.pop_back();
+        buffer_refs_[last.buffer_share] = 1;
+      }
     }
+    ++buffer_refs_[last.buffer_share];
+    slot->buffer = last.buffer;
+    slot->buffer_share = last.buffer_share;
+  } else {
+    std::memcpy(slot->inline_bytes, last.inline_bytes, kInlineBytes);
   }
-  ++head_refs_[last.head_share];
-  slot->head = last.head;
-  slot->head_share = last.head_share;
   slot->tail = last.tail;
   if (slot->tail != kNone) ++tails_[slot->tail].refs;
   ++shared_puts_;

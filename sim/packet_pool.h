@@ -2,7 +2,8 @@
 //
 // PacketPool: where datagrams in flight live, so that events stay 24-byte
 // PODs carrying only a 32-bit handle. A slot holds the sender's index and
-// the datagram bytes, copied into buffers of the pool's own.
+// the datagram bytes, copied into the slot itself or buffers of the pool's
+// own.
 //
 // Why copy instead of keeping the engine's std::vector: measured on a
 // 10,000-node run (perf), freeing each vector at arrival, long after and in
@@ -12,24 +13,27 @@
 // while still hot, and the pool's buffers are recycled through per-size-
 // class free lists without touching malloc.
 //
+// Inline bytes: a slot is one 64-byte cache line holding the first
+// kInlineBytes of its datagram, so a small datagram (IHAVE, GRAFT, PRUNE:
+// most datagrams of a broadcast, ~20 bytes) needs no buffer and its
+// delivery reads one line of the pool, not two on two pages.
+//
 // Sharing (memory only: Bytes() always returns exactly what was Put):
 //   - Back-to-back copies: a Put whose sender and bytes equal the previous
-//     Put's (still in flight) shares its storage. An engine forwarding a
-//     message to its eager peers sends one datagram to each, back to back.
+//     Put's (still in flight) shares its buffer (or tail). An engine
+//     forwarding a message to its eager peers sends one datagram to each,
+//     back to back.
 //   - Common tails: a datagram of kTailMinBytes or more is kept as a head
-//     (its first kHeadBytes) and a tail (the rest); tails with equal bytes
-//     share one refcounted buffer, found through a hash of their bytes.
-//     Every node forwarding a message sends the same payload behind a
-//     different header, so during a flood (a million-node first broadcast:
-//     ~2.8 M datagrams in flight at the peak, ~1.1 KiB each) almost all
-//     in-flight payload bytes are one tail. Bytes() of such a packet joins
-//     head and tail in a scratch buffer (one ~1 KiB copy).
-//
-// Buffers come in size classes of every multiple of 64 bytes up to 64 KiB
-// (the largest UDP datagram), carved from 64 KiB-or-larger chunks, so a
-// buffer wastes less than 64 bytes. The pool never returns memory to
-// malloc: it holds at most the peak number of buffers in flight per class,
-// plus one partly used chunk per class.
+//     (its first kHeadBytes, inline in the slot) and a tail (the rest);
+//     tails with equal bytes share one refcounted buffer, found through a
+//     hash of their bytes. Every node forwarding a message sends the same
+//     payload behind a different header, so during a flood (a million-node
+//     first broadcast: ~2.8 M datagrams in flight at the peak, ~1.1 KiB
+//     each) almost all in-flight payload bytes are one tail. Bytes() of
+//     such a packet joins head and tail in a scratch buffer (one ~1 KiB
+//     copy).
+//   - Datagrams longer than kInlineBytes and shorter than kTailMinBytes
+//     live whole in a buffer of the pool.
 //
 // Invariants:
 //   1. A handle returned by Put is valid until Release(handle), exactly once.
@@ -58,9 +62,13 @@ class PacketPool {
   static constexpr int kClasses = 1024;  // 64 B, 128 B, ..., 64 KiB
   static constexpr size_t kMaxBytes = kGranuleBytes * kClasses;
   static constexpr size_t kChunkBytes = 64 * 1024;
-  // Datagrams this long or longer are stored as head + shared tail.
+  // Bytes of a datagram kept in its slot.
+  static constexpr size_t kInlineBytes = 40;
+  // Datagrams this long or longer are stored as head + shared tail; the
+  // head is inline. (A gossip frame's header, hops included, ends within
+  // it, so forwarders' tails are equal.)
   static constexpr size_t kTailMinBytes = 512;
-  static constexpr size_t kHeadBytes = 64;
+  static constexpr size_t kHeadBytes = kInlineBytes;
 
   PacketPool() = default;
   PacketPool(const PacketPool&) = delete;
@@ -78,8 +86,9 @@ class PacketPool {
   void Release(uint32_t handle);
 
   // Cache hints for a packet about to be delivered: stage 0 loads its
-  // slot, stage 1 (once the slot is in) the first bytes of the datagram,
-  // its tail's record and its shared head's count (read by Bytes/Release).
+  // slot (and with it the inline bytes), stage 1 (once the slot is in) its
+  // tail's record, or its buffer and the buffer's shared count (read by
+  // Bytes/Release).
   void Prefetch(uint32_t handle, int stage) const;
 
   uint64_t in_flight() const { return in_flight_; }
@@ -92,13 +101,18 @@ class PacketPool {
 
  private:
   static constexpr uint32_t kNone = UINT32_MAX;
-  struct Slot {
-    uint8_t* head = nullptr;  // whole datagram, or its first kHeadBytes
+  // One cache line. A datagram of at most kInlineBytes, or the head of a
+  // split one (tail != kNone), is in `inline_bytes`; any other lives whole
+  // in `buffer`.
+  struct alignas(64) Slot {
     uint32_t size = 0;
     uint32_t from = 0;
-    uint32_t head_share = kNone;  // refcount index when head is shared
-    uint32_t tail = kNone;        // index into tails_ when split
+    uint32_t tail = kNone;          // index into tails_ when split
+    uint32_t buffer_share = kNone;  // refcount index when buffer is shared
+    uint8_t* buffer = nullptr;
+    uint8_t inline_bytes[kInlineBytes];
   };
+  static_assert(sizeof(Slot) == 64);
   struct Tail {
     uint8_t* data = nullptr;
     uint32_t size = 0;
@@ -110,7 +124,12 @@ class PacketPool {
     if (size == 0) return 0;
     return static_cast<int>((size - 1) / kGranuleBytes);
   }
-  size_t HeadLength(const Slot& s) const {
+  static bool InBuffer(const Slot& s) { return s.buffer != nullptr; }
+  // The bytes held in the slot or its buffer (all but a split tail).
+  static const uint8_t* HeadData(const Slot& s) {
+    return InBuffer(s) ? s.buffer : s.inline_bytes;
+  }
+  static size_t HeadLength(const Slot& s) {
     return s.tail == kNone ? s.size : kHeadBytes;
   }
   bool SameAsLast(uint32_t from, std::span<const uint8_t> bytes) const;
@@ -122,8 +141,8 @@ class PacketPool {
 
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
-  std::vector<uint32_t> head_refs_;  // holders of a shared head
-  std::vector<uint32_t> free_head_refs_;
+  std::vector<uint32_t> buffer_refs_;  // holders of a shared buffer
+  std::vector<uint32_t> free_buffer_refs_;
   std::vector<Tail> tails_;
   std::vector<uint32_t> free_tails_;
   absl::flat_hash_map<uint64_t, uint32_t> tail_by_hash_;  // lookup only

@@ -20,8 +20,11 @@ TEST(PacketPoolTest, KeepsBytesAndSenderUntilRelease) {
   PacketPool pool;
   std::vector<std::vector<uint8_t>> sent;
   std::vector<uint32_t> handles;
-  for (size_t size : {size_t{0}, size_t{1}, size_t{63}, size_t{64}, size_t{65},
-                      size_t{1100}, size_t{1452}, PacketPool::kMaxBytes}) {
+  for (size_t size :
+       {size_t{0}, size_t{1}, PacketPool::kInlineBytes,
+        PacketPool::kInlineBytes + 1, size_t{63}, size_t{64}, size_t{65},
+        PacketPool::kTailMinBytes - 1, PacketPool::kTailMinBytes, size_t{1100},
+        size_t{1452}, PacketPool::kMaxBytes}) {
     sent.push_back(Bytes(size, static_cast<uint8_t>(size)));
     handles.push_back(pool.Put(static_cast<uint32_t>(size), sent.back()));
   }
@@ -107,8 +110,8 @@ TEST(PacketPoolTest, ForwardersShareThePayloadTail) {
     handles.push_back(pool.Put(sender, Forwarded(sender, payload)));
   }
   EXPECT_EQ(pool.shared_tails(), 99u);
-  // 100 heads of 64 B and one 1 KiB tail: one chunk each (100 tails of
-  // 1 KiB would need two chunks).
+  // 100 heads in their slots and one 1 KiB tail: one chunk (100 tails of
+  // 1 KiB would need two).
   EXPECT_LE(pool.buffer_bytes(), 2 * PacketPool::kChunkBytes);
   for (uint8_t sender = 0; sender < 100; ++sender) {
     ASSERT_TRUE(Holds(pool, handles[sender], Forwarded(sender, payload)));
@@ -129,6 +132,28 @@ TEST(PacketPoolTest, ForwardersShareThePayloadTail) {
   EXPECT_TRUE(Holds(pool, again, Forwarded(1, payload)));
   pool.Release(again);
   pool.Release(h);
+  EXPECT_EQ(pool.in_flight(), 0u);
+}
+
+TEST(PacketPoolTest, SmallDatagramsNeedNoBuffer) {
+  PacketPool pool;
+  std::vector<uint32_t> handles;
+  for (uint8_t i = 0; i < 200; ++i) {
+    handles.push_back(pool.Put(i, Bytes(1 + i % PacketPool::kInlineBytes, i)));
+  }
+  EXPECT_EQ(pool.buffer_bytes(), 0u);
+  for (uint8_t i = 0; i < 200; ++i) {
+    ASSERT_TRUE(
+        Holds(pool, handles[i], Bytes(1 + i % PacketPool::kInlineBytes, i)));
+  }
+  // Back-to-back copies of a small datagram are counted as shared too.
+  const uint32_t a = pool.Put(7, Bytes(20, 1));
+  const uint32_t b = pool.Put(7, Bytes(20, 1));
+  EXPECT_EQ(pool.shared_puts(), 1u);
+  pool.Release(a);
+  EXPECT_TRUE(Holds(pool, b, Bytes(20, 1)));
+  pool.Release(b);
+  for (uint32_t h : handles) pool.Release(h);
   EXPECT_EQ(pool.in_flight(), 0u);
 }
 

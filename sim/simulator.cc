@@ -99,7 +99,6 @@ absl::Status Simulator::Init() {
     slots += static_cast<size_t>(
         (end_us_ - origin_.ToMicros() - bootstrap_us) / churn_interval_us_ + 1);
   }
-  engines_.reserve(slots);
   node_ids_.reserve(slots);
   hot_.reserve(slots);
   started_us_.reserve(slots);
@@ -124,10 +123,9 @@ absl::Status Simulator::Init() {
 // --- Node slots and engines -------------------------------------------------
 
 uint32_t Simulator::AddSlot() {
-  const uint32_t node = static_cast<uint32_t>(engines_.size());
-  engines_.emplace_back();
+  const uint32_t node = static_cast<uint32_t>(hot_.size());
   node_ids_.emplace_back();
-  hot_.push_back(Hot{nullptr, nullptr, kNoWake, kNoWake});
+  hot_.push_back(Hot{std::nullopt, kNoWake, kNoWake});
   started_us_.push_back(0);
   live_index_.push_back(kNotLive);
   network_.Grow(node + 1);
@@ -135,39 +133,39 @@ uint32_t Simulator::AddSlot() {
 }
 
 absl::Status Simulator::StartEngine(uint32_t node) {
-  assert(engines_[node] == nullptr);
+  assert(EngineAt(node) == nullptr);
   const uint64_t creation = engines_created_++;
   node_ids_[node] = NodeIdFor(scenario_.seed, creation);
   absl::StatusOr<std::unique_ptr<Engine>> engine =
       Engine::Create(engine_config_, node_ids_[node], Address::Sim(node),
                      StreamSeed(scenario_.seed, SeedStream::kEngine, creation));
   if (!engine.ok()) return engine.status();
-  engines_[node] = std::move(*engine);
-  engines_[node]->SetPayloadInterner(&payload_interner_);
+  hot_[node].engine.emplace(std::move(**engine));
+  EngineAt(node)->SetPayloadInterner(&payload_interner_);
   const int64_t skew_us = scenario_.state_clock_skew.ToMicros();
   if (state_ != nullptr && skew_us > 0) {
     Random clock_rng(
         StreamSeed(scenario_.seed, SeedStream::kStateClock, creation));
-    engines_[node]->SetStateClockOffset(Duration::Micros(static_cast<int64_t>(
+    EngineAt(node)->SetStateClockOffset(Duration::Micros(static_cast<int64_t>(
         clock_rng.UniformBelow(static_cast<uint64_t>(skew_us) + 1))));
   }
   started_us_[node] = now_us_;
-  hot_[node] = Hot{engines_[node].get(), engines_[node]->prefetch_handle(),
-                   kNoWake, kNoWake};
+  hot_[node].wake_us = kNoWake;
+  hot_[node].next_us = kNoWake;
   AddLive(node);
   if (state_tracking_) state_->Add(now_us_, StateOf(node));
   return absl::OkStatus();
 }
 
 void Simulator::StopEngine(uint32_t node) {
-  assert(engines_[node] != nullptr);
+  assert(EngineAt(node) != nullptr);
   if (measuring_) {
-    gossip_received_retired_ += engines_[node]->counters().gossip_received;
+    gossip_received_retired_ += EngineAt(node)->counters().gossip_received;
   }
   if (state_tracking_) state_->Remove(now_us_, node);
-  engines_[node].reset();
-  // Its pending timer event is now stale.
-  hot_[node] = Hot{nullptr, nullptr, kNoWake, kNoWake};
+  hot_[node].engine.reset();
+  hot_[node].wake_us = kNoWake;  // its pending timer event is now stale
+  hot_[node].next_us = kNoWake;
   RemoveLive(node);
 }
 
@@ -232,7 +230,7 @@ void Simulator::WarmStart() {
       std::min(m.keep_alive_interval.ToMicros(), origin_.ToMicros()));
   for (uint32_t i = 0; i < n; ++i) {
     assert(node_ids_[i] == NodeIdForKey(id_key, i));
-    Engine& engine = *engines_[i];
+    Engine& engine = *EngineAt(i);
     const Timestamp installed =
         now - Duration::Micros(static_cast<int64_t>(
                   phase_us == 0 ? 0 : phase_rng.UniformBelow(phase_us)));
@@ -316,9 +314,9 @@ void Simulator::RunLoop(int64_t limit_us,
 // and more, its state is in no cache and the loads behind one another
 // (node record -> engine state -> its views) cost most of the event. The
 // calendar queue's sorted run tells which events come next, so those loads
-// are started a few events early: the node record three events ahead, the
-// engine object and state (its address is in the record) two ahead, the
-// blocks the state points to just before the call.
+// are started a few events early: the node record (which holds the engine
+// object) three events ahead, the engine's state two ahead, the blocks the
+// state points to just before the call.
 // Prefetches never change behaviour; a wrong guess only wastes a load.
 void Simulator::PrefetchAhead() const {
   auto node_event = [this](const Event* e) {
@@ -332,15 +330,11 @@ void Simulator::PrefetchAhead() const {
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 0);
   }
   if (const Event* e = queue_.PeekAhead(2); node_event(e)) {
-    const Hot& hot = hot_[e->node];
-    if (hot.engine != nullptr) {
-      __builtin_prefetch(hot.engine);
-      Engine::PrefetchState(hot.state);
-    }
+    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(0);
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 1);
   }
   if (const Event* e = queue_.PeekAhead(0); node_event(e)) {
-    if (const Engine* engine = hot_[e->node].engine) engine->Prefetch(1);
+    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(1);
   }
 }
 
@@ -382,7 +376,7 @@ void Simulator::Dispatch(const Event& e) {
 void Simulator::OnTimer(const Event& e) {
   const uint32_t node = e.node;
   Hot& hot = hot_[node];
-  if (hot.engine == nullptr || hot.wake_us != e.time_us) {
+  if (!hot.engine || hot.wake_us != e.time_us) {
     ++counters_.stale_timers;
     return;
   }
@@ -413,7 +407,7 @@ void Simulator::OnTimer(const Event& e) {
 void Simulator::OnPacket(const Event& e) {
   const uint32_t to = e.node;
   const uint32_t from = packets_.from(e.handle);
-  Engine* engine = hot_[to].engine;
+  Engine* engine = EngineAt(to);
   if (engine == nullptr) {
     ++counters_.dropped_dead;
     if (trace_ != nullptr) trace_->Drop(now_us_, from, to, "dead");
@@ -433,10 +427,10 @@ void Simulator::OnPacket(const Event& e) {
 }
 
 void Simulator::OnJoin(uint32_t node) {
-  if (engines_[node] != nullptr) {
+  if (EngineAt(node) != nullptr) {
     const uint32_t contact =
         static_cast<uint32_t>(bootstrap_rng_.UniformBelow(node));
-    engines_[node]->Join(Timestamp::FromMicros(now_us_), Address::Sim(contact));
+    EngineAt(node)->Join(Timestamp::FromMicros(now_us_), Address::Sim(contact));
     AfterCall(node, now_us_);
   }
   if (node + 1 < scenario_.nodes) {
@@ -461,13 +455,13 @@ void Simulator::OnBroadcast() {
     payload_[i] = static_cast<uint8_t>(k * 131 + i);
   }
   const Timestamp now = Timestamp::FromMicros(now_us_);
-  absl::StatusOr<MessageId> id = engines_[origin]->Broadcast(now, payload_);
+  absl::StatusOr<MessageId> id = EngineAt(origin)->Broadcast(now, payload_);
   if (id.ok() && message_index_.find(*id) == message_index_.end()) {
     MessageRecord record;
     record.id = *id;
     record.published = now;
     record.origin_index = origin;
-    record.delivered.assign((engines_.size() + 63) / 64, 0);
+    record.delivered.assign((hot_.size() + 63) / 64, 0);
     message_index_.emplace(*id, static_cast<uint32_t>(messages_.size()));
     messages_.push_back(std::move(record));
   } else {
@@ -499,7 +493,7 @@ void Simulator::OnCrash(uint32_t spec) {
 }
 
 void Simulator::OnRestart(uint32_t node) {
-  if (engines_[node] != nullptr) return;  // restarted already
+  if (EngineAt(node) != nullptr) return;  // restarted already
   absl::Status status = StartEngine(node);
   assert(status.ok());  // the config was valid at Create
   (void)status;
@@ -514,7 +508,7 @@ void Simulator::OnChurn() {
   }
   const uint32_t leaver = RandomLiveNode(&fault_rng_, kNoNode);
   if (leaver != kNoNode) {
-    engines_[leaver]->Leave(Timestamp::FromMicros(now_us_));
+    EngineAt(leaver)->Leave(Timestamp::FromMicros(now_us_));
     AfterCall(leaver, now_us_);
     StopEngine(leaver);
     ++counters_.churn_leaves;
@@ -530,7 +524,7 @@ void Simulator::OnChurn() {
 void Simulator::JoinThroughRandomContact(uint32_t node) {
   const uint32_t contact = RandomLiveNode(&fault_rng_, node);
   if (contact != kNoNode) {
-    engines_[node]->Join(Timestamp::FromMicros(now_us_), Address::Sim(contact));
+    EngineAt(node)->Join(Timestamp::FromMicros(now_us_), Address::Sim(contact));
   }
   AfterCall(node, now_us_);
 }
@@ -559,7 +553,7 @@ void Simulator::OnStateWrite() {
   const uint32_t key =
       static_cast<uint32_t>(state_rng_.UniformBelow(scenario_.state_keys));
   StateValue(k, scenario_.state_value_bytes, &state_value_);
-  Engine& engine = *engines_[writer];
+  Engine& engine = *EngineAt(writer);
   const absl::Status status = engine.PropagateState(
       Timestamp::FromMicros(now_us_), StateKey(key), state_value_);
   if (status.ok()) {
@@ -591,7 +585,7 @@ void Simulator::OnStateSettle() {
 }
 
 StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
-  const Engine& engine = *engines_[node];
+  const Engine& engine = *EngineAt(node);
   return {node, engine.StateDigest(), engine.counters().state_sync_bytes_out};
 }
 
@@ -628,8 +622,7 @@ void Simulator::Send(uint32_t from, const Transmit& transmit) {
   counters_.bytes_sent += bytes;
   if (measuring_) bytes_sent_window_ += bytes;
   if (transmit.to.kind() != Address::Kind::kSim ||
-      transmit.to.sim_index() >= engines_.size() ||
-      bytes > PacketPool::kMaxBytes) {
+      transmit.to.sim_index() >= hot_.size() || bytes > PacketPool::kMaxBytes) {
     ++counters_.dropped_misaddressed;
     trace_hash_.AddSend(now_us_, from, kNoNode, bytes);
     return;
@@ -671,7 +664,7 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event) {
   }
   MessageRecord& m = messages_[it->second];
   const size_t word = node / 64;
-  if (word >= m.delivered.size()) m.delivered.resize(engines_.size() / 64 + 1);
+  if (word >= m.delivered.size()) m.delivered.resize(hot_.size() / 64 + 1);
   const uint64_t bit = uint64_t{1} << (node % 64);
   if (m.delivered[word] & bit) {
     ++counters_.duplicate_deliveries;
@@ -695,7 +688,7 @@ void Simulator::StartMeasurement() {
   measuring_ = true;
   gossip_received_before_ = 0;
   for (uint32_t node : live_) {
-    gossip_received_before_ += engines_[node]->counters().gossip_received;
+    gossip_received_before_ += EngineAt(node)->counters().gossip_received;
   }
 }
 
@@ -723,7 +716,7 @@ Simulator::Tally Simulator::TallyMessage(const MessageRecord& m,
 }
 
 std::vector<uint64_t> Simulator::LiveMask(std::vector<uint32_t>* late) const {
-  std::vector<uint64_t> mask((engines_.size() + 63) / 64, 0);
+  std::vector<uint64_t> mask((hot_.size() + 63) / 64, 0);
   for (uint32_t node : live_) {
     mask[node / 64] |= uint64_t{1} << (node % 64);
     if (started_us_[node] > origin_.ToMicros()) late->push_back(node);
@@ -771,8 +764,8 @@ RunResult Simulator::Collect() {
   uint64_t gossip_received_now = gossip_received_retired_;
   size_t state_bytes = 0;
   for (uint32_t node : live_) {
-    gossip_received_now += engines_[node]->counters().gossip_received;
-    state_bytes += engines_[node]->StateBytes();
+    gossip_received_now += EngineAt(node)->counters().gossip_received;
+    state_bytes += EngineAt(node)->StateBytes();
   }
   const double others = static_cast<double>(scenario_.nodes - 1);
   if (r.messages > 0) {
@@ -825,8 +818,8 @@ void Simulator::CollectState(RunResult* r) const {
   r->state_divergent_nodes = state_->tracked_nodes() - majority.nodes;
   r->reconciliation_bytes = state_->reconciliation_bytes();
   for (uint32_t node : live_) {
-    if (engines_[node]->StateDigest() == majority.digest) {
-      r->state_keys_held = engines_[node]->StateKeyCount();
+    if (EngineAt(node)->StateDigest() == majority.digest) {
+      r->state_keys_held = EngineAt(node)->StateKeyCount();
       break;
     }
   }

@@ -108,6 +108,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -197,11 +198,11 @@ class Simulator {
   Timestamp now() const { return Timestamp::FromMicros(now_us_); }
   Timestamp end() const { return Timestamp::FromMicros(end_us_); }
   // Node slots so far (initial nodes, then churn joins).
-  uint32_t node_slots() const { return static_cast<uint32_t>(engines_.size()); }
-  bool live(uint32_t node) const { return engines_[node] != nullptr; }
+  uint32_t node_slots() const { return static_cast<uint32_t>(hot_.size()); }
+  bool live(uint32_t node) const { return hot_[node].engine.has_value(); }
   uint32_t live_count() const { return static_cast<uint32_t>(live_.size()); }
   // nullptr when the node is crashed or departed.
-  const Engine* engine(uint32_t node) const { return engines_[node].get(); }
+  const Engine* engine(uint32_t node) const { return EngineAt(node); }
   const std::vector<MessageRecord>& messages() const { return messages_; }
   // Reliability of one message by the RunResult definition, as of now.
   double MessageReliability(size_t message) const;
@@ -296,23 +297,28 @@ class Simulator {
   Random bootstrap_rng_;
 
   // Per node slot (index = sim address).
-  // Shared by every engine (declared before engines_, so it outlives them):
+  // Shared by every engine (declared before hot_, so it outlives them):
   // one buffer per message instead of one per node. Memory only; see
   // core/payload_interner.h.
   SharedPayloadInterner payload_interner_;
   // One config for every engine (Engine::Create's shared form).
   std::shared_ptr<const DiffusionConfig> engine_config_;
-  std::vector<std::unique_ptr<Engine>> engines_;
   // What every event reads of its node, in one 32-byte record (two per
-  // cache line): an event's first load brings all of it, and the engine's
-  // state can be prefetched without loading the Engine object first.
+  // cache line): the engine object itself (a handle to its state) and the
+  // deadlines, so an event's first load brings all of them and the
+  // engine's state can be prefetched from there.
   struct alignas(32) Hot {
-    Engine* engine = nullptr;  // engines_[node].get()
-    Engine::PrefetchHandle state = nullptr;
-    int64_t wake_us;  // scheduled timer; INT64_MAX = none
-    int64_t next_us;  // NextTimeout() after the last call
+    std::optional<Engine> engine;  // none: no live engine in this slot
+    int64_t wake_us;               // scheduled timer; INT64_MAX = none
+    int64_t next_us;               // NextTimeout() after the last call
   };
   std::vector<Hot> hot_;
+  Engine* EngineAt(uint32_t node) {
+    return hot_[node].engine ? &*hot_[node].engine : nullptr;
+  }
+  const Engine* EngineAt(uint32_t node) const {
+    return hot_[node].engine ? &*hot_[node].engine : nullptr;
+  }
   std::vector<NodeId> node_ids_;
   std::vector<int64_t> started_us_;   // when the current engine started
   std::vector<uint32_t> live_index_;  // position in live_, if live
