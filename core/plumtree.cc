@@ -213,13 +213,15 @@ void Plumtree::OnNeighborUp(Timestamp now, const PeerEntry& peer) {
   }
   PeerState state;
   state.peer = peer;
-  if (peers_.capacity() == 0 && peer_capacity_hint_ > 1) {
-    // One allocation of the expected size instead of 1, 2, 4, 8 (a
-    // 5-peer view held 8 slots: ~190 bytes per node wasted).
+  const size_t index = static_cast<size_t>(it - peers_.begin());
+  if (peers_.size() == peers_.capacity() &&
+      peer_capacity_hint_ > peers_.capacity()) {
+    // A view larger than the inline table: one allocation of the expected
+    // size instead of doubling steps.
     peers_.reserve(peer_capacity_hint_);
-    it = peers_.begin();
   }
-  peers_.insert(it, std::move(state));
+  peers_.insert(peers_.begin() + static_cast<ptrdiff_t>(index),
+                std::move(state));
 }
 
 // A new link may come up just after a message passed by on both sides of it
@@ -833,7 +835,11 @@ Timestamp Plumtree::NextTimeout() const {
 }
 
 void Plumtree::PrefetchObject() const {
-  __builtin_prefetch(&peers_);
+  // The inline peer table (its address is known without a load).
+  const char* peers = reinterpret_cast<const char*>(&peers_);
+  for (size_t off = 0; off < sizeof(peers_); off += 64) {
+    __builtin_prefetch(peers + off);
+  }
   __builtin_prefetch(&missing_next_);
   __builtin_prefetch(&sweep_at_);
 }
@@ -879,7 +885,10 @@ std::vector<NodeId> Plumtree::LazyPeers() const {
 }
 
 size_t Plumtree::StateBytes() const {
-  size_t bytes = sizeof(*this) + peers_.capacity() * sizeof(PeerState);
+  size_t bytes = sizeof(*this);
+  if (peers_.capacity() > kInlinePeers) {  // spilled to the heap
+    bytes += peers_.capacity() * sizeof(PeerState);
+  }
   for (const PeerState& peer : peers_) {
     bytes += peer.pending_ihave.capacity() * sizeof(IHaveEntry);
   }

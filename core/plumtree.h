@@ -74,6 +74,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/config.h"
@@ -119,10 +120,10 @@ class Plumtree {
   // Earliest deadline; Timestamp::Infinite() when nothing is scheduled.
   Timestamp NextTimeout() const;
   // Cache hints. PrefetchObject starts loading the lines of this object
-  // every call reads (the peer table's handle, the deadlines) and loads
+  // every call reads (the inline peer table, the deadlines) and loads
   // nothing itself; PrefetchPeers reads the handles (so call it an event
-  // after PrefetchObject) and starts loading the peer table, the dedup
-  // window and the message cache that a frame touches.
+  // after PrefetchObject) and starts loading a peer table spilled to the
+  // heap, the dedup window and the message cache that a frame touches.
   void PrefetchObject() const;
   void PrefetchPeers() const;
 
@@ -259,7 +260,11 @@ class Plumtree {
   size_t redundant_pushes_;  // round(redundancy_factor_)
   uint64_t sequence_ = 0;    // last sequence this node originated
 
-  std::vector<PeerState> peers_;  // active peers, sorted by id
+  // Active peers, sorted by id; a default view (5 peers) is stored inside
+  // this object, next to the fields every call reads: no heap block (and
+  // page) of its own to load.
+  static constexpr size_t kInlinePeers = 5;
+  absl::InlinedVector<PeerState, kInlinePeers> peers_;
   DedupWindow dedup_;
   MessageCache cache_;
   std::vector<MessageCache::Payload> retired_;
