@@ -200,10 +200,6 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
     *origin_evicted = true;
   } else {
     slot = static_cast<uint32_t>(origins_.size());
-    if (origins_.capacity() == 0) {
-      // A node that hears one origin soon hears a few: skip growing 1, 2.
-      origins_.reserve(std::min<size_t>(kFirstOrigins, max_origins_));
-    }
     origins_.push_back(Origin{});
     if (origins_.size() <= kScanOrigins) {
       ids_.push_back(NodeId());

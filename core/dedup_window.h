@@ -89,8 +89,6 @@ class DedupWindow {
   static constexpr size_t kScanOrigins = 32;
 
  private:
-  // Origin slots reserved when the first origin arrives.
-  static constexpr size_t kFirstOrigins = 4;
   static constexpr uint32_t kNoSlot = UINT32_MAX;
 
   // One origin's window. Invariants:

@@ -16,9 +16,10 @@ namespace {
 // counted per stored payload.
 constexpr size_t kPayloadOverheadBytes = 48;
 
-// A ring's first size: a node caching a message usually caches a few more
-// soon (one per broadcast), and growing 1, 2, 4 cost three reallocations.
-constexpr size_t kFirstRingEntries = 4;
+// A ring's first size. Not more than one: a million nodes that each cache
+// one message would hold ~180 MB of empty entries at 4 (measured: the 1M
+// one-broadcast run's peak RSS went 3.71 -> 3.95 GiB).
+constexpr size_t kFirstRingEntries = 1;
 
 }  // namespace
 

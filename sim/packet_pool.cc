@@ -47,11 +47,13 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
     handle = free_slots_.back();
     free_slots_.pop_back();
   } else {
-    handle = static_cast<uint32_t>(slots_.size());
-    slots_.emplace_back();
+    handle = slot_count_++;
+    if ((handle >> kSlotBlockShift) == slot_blocks_.size()) {
+      slot_blocks_.push_back(std::make_unique<Slot[]>(kSlotsPerBlock));
+    }
   }
   const bool same_as_last = SameAsLast(from, bytes);
-  Slot& slot = slots_[handle];
+  Slot& slot = SlotAt(handle);
   slot = Slot{};
   slot.size = static_cast<uint32_t>(bytes.size());
   slot.from = from;
@@ -73,8 +75,8 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
 }
 
 std::span<const uint8_t> PacketPool::Bytes(uint32_t handle) {
-  assert(handle < slots_.size());
-  const Slot& slot = slots_[handle];
+  assert(handle < slot_count_);
+  const Slot& slot = SlotAt(handle);
   if (slot.tail == kNone) return {HeadData(slot), slot.size};
   const Tail& tail = tails_[slot.tail];
   joined_.resize(slot.size);
@@ -84,9 +86,9 @@ std::span<const uint8_t> PacketPool::Bytes(uint32_t handle) {
 }
 
 void PacketPool::Release(uint32_t handle) {
-  assert(handle < slots_.size());
+  assert(handle < slot_count_);
   assert(in_flight_ > 0);
-  Slot& slot = slots_[handle];
+  Slot& slot = SlotAt(handle);
   if (InBuffer(slot) &&
       (slot.buffer_share == kNone || --buffer_refs_[slot.buffer_share] == 0)) {
     free_buffers_[ClassOf(slot.size)].push_back(slot.buffer);
@@ -101,8 +103,8 @@ void PacketPool::Release(uint32_t handle) {
 }
 
 void PacketPool::Prefetch(uint32_t handle, int stage) const {
-  if (handle >= slots_.size()) return;
-  const Slot& slot = slots_[handle];
+  if (handle >= slot_count_) return;
+  const Slot& slot = SlotAt(handle);
   if (stage == 0) {
     __builtin_prefetch(&slot);
     return;
@@ -123,7 +125,7 @@ void PacketPool::Prefetch(uint32_t handle, int stage) const {
 bool PacketPool::SameAsLast(uint32_t from,
                             std::span<const uint8_t> bytes) const {
   if (last_put_ == kNone || bytes.empty()) return false;
-  const Slot& last = slots_[last_put_];
+  const Slot& last = SlotAt(last_put_);
   if (last.from != from || last.size != bytes.size()) return false;
   const size_t head = HeadLength(last);
   if (std::memcmp(HeadData(last), bytes.data(), head) != 0) return false;
@@ -135,7 +137,7 @@ bool PacketPool::SameAsLast(uint32_t from,
 // Makes `slot` hold the previous Put's bytes: its inline bytes copied, its
 // buffer (counted) or tail (a ref) shared.
 void PacketPool::ShareLast(Slot* slot) {
-  Slot& last = slots_[last_put_];
+  Slot& last = SlotAt(last_put_);
   if (InBuffer(last)) {
     if (last.buffer_share == kNone) {
       if (free_buffer_refs_.empty()) {

@@ -77,8 +77,8 @@ class PacketPool {
   // Copies (or shares) `bytes`. REQUIRES: bytes.size() <= kMaxBytes.
   uint32_t Put(uint32_t from, std::span<const uint8_t> bytes);
   // The sender given to Put.
-  uint32_t from(uint32_t handle) const { return slots_[handle].from; }
-  uint32_t size(uint32_t handle) const { return slots_[handle].size; }
+  uint32_t from(uint32_t handle) const { return SlotAt(handle).from; }
+  uint32_t size(uint32_t handle) const { return SlotAt(handle).size; }
   // The bytes given to Put. Valid until the next Bytes() call or the
   // handle's Release, whichever comes first.
   std::span<const uint8_t> Bytes(uint32_t handle);
@@ -139,7 +139,21 @@ class PacketPool {
   uint8_t* TakeBuffer(int c);
   void Carve(int c);
 
-  std::vector<Slot> slots_;
+  // Slots live in blocks that are allocated as needed and never move: a
+  // vector of 64-byte slots doubling to millions held its old and new
+  // arrays at once (~0.25 GB more peak RSS in a million-node flood).
+  static constexpr uint32_t kSlotBlockShift = 12;  // 4096 slots, 256 KiB
+  static constexpr uint32_t kSlotsPerBlock = 1u << kSlotBlockShift;
+  Slot& SlotAt(uint32_t handle) {
+    return slot_blocks_[handle >> kSlotBlockShift]
+                       [handle & (kSlotsPerBlock - 1)];
+  }
+  const Slot& SlotAt(uint32_t handle) const {
+    return slot_blocks_[handle >> kSlotBlockShift]
+                       [handle & (kSlotsPerBlock - 1)];
+  }
+  std::vector<std::unique_ptr<Slot[]>> slot_blocks_;
+  uint32_t slot_count_ = 0;  // slots created (handles 0 .. slot_count_-1)
   std::vector<uint32_t> free_slots_;
   std::vector<uint32_t> buffer_refs_;  // holders of a shared buffer
   std::vector<uint32_t> free_buffer_refs_;
