@@ -277,7 +277,11 @@ class Engine {
   // memory the next call will touch, without waiting for it. Stage 0 loads
   // the engine's own state; stage 1, issued once stage 0 has had time to
   // arrive, loads the blocks that state points to. Never changes behaviour.
-  void Prefetch(int stage) const;
+  // `datagram_head`, when given, is the start of the datagram the next call
+  // will handle (at least its header and first frame's type byte): a
+  // membership frame (keep-alives, most datagrams of quiet periods) reads
+  // no broadcast state, so its lines are not loaded.
+  void Prefetch(int stage, std::span<const uint8_t> datagram_head = {}) const;
 
   // --- Introspection ---
   NodeId id() const;

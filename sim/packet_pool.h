@@ -47,6 +47,7 @@
 #ifndef ELARA_SIM_PACKET_POOL_H_
 #define ELARA_SIM_PACKET_POOL_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -82,6 +83,14 @@ class PacketPool {
   // The bytes given to Put. Valid until the next Bytes() call or the
   // handle's Release, whichever comes first.
   std::span<const uint8_t> Bytes(uint32_t handle);
+  // The first bytes of the datagram that its slot holds (up to
+  // kInlineBytes; fewer, or none, for a datagram kept whole in a buffer).
+  // A cache hint's input: reads only the slot. Valid like Bytes().
+  std::span<const uint8_t> InlineHead(uint32_t handle) const {
+    const Slot& slot = SlotAt(handle);
+    if (InBuffer(slot)) return {};
+    return {slot.inline_bytes, std::min<size_t>(slot.size, kInlineBytes)};
+  }
   // Frees the handle (and a buffer when it was its last holder).
   void Release(uint32_t handle);
 

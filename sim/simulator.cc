@@ -329,12 +329,18 @@ void Simulator::PrefetchAhead() const {
     __builtin_prefetch(&hot_[e->node]);
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 0);
   }
+  // A packet's first bytes (in its slot, loaded at distance 3) tell the
+  // engine which protocol's state the call will read.
+  auto head = [this](const Event* e) {
+    return e->kind() == EventKind::kPacket ? packets_.InlineHead(e->handle)
+                                           : std::span<const uint8_t>();
+  };
   if (const Event* e = queue_.PeekAhead(2); node_event(e)) {
-    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(0);
+    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(0, head(e));
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 1);
   }
   if (const Event* e = queue_.PeekAhead(0); node_event(e)) {
-    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(1);
+    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(1, head(e));
   }
 }
 
