@@ -1,12 +1,15 @@
-// The ring is a plain vector indexed modulo its size, grown by doubling
+// The ring is a plain array indexed modulo its capacity, grown by doubling
 // (from kFirstRingEntries) so that a node that caches three messages holds
 // four entries, not max_entries. Each slot's tag sits at the same index of
-// a parallel vector, moved with the ring when it grows. A ring past
+// the tag array that precedes the ring in the same heap block (one
+// allocation, one page for a lookup); both move when it grows. A ring past
 // kScanSlots also keeps a lookup table: arrival ordinals (not slots) sit in
 // it so that growing the ring does not invalidate it.
 #include "core/message_cache.h"
 
 #include <algorithm>
+#include <cstddef>
+#include <new>
 #include <utility>
 
 namespace elara {
@@ -27,7 +30,7 @@ MessageCache::MessageCache(size_t max_entries, Duration ttl)
     : ttl_(ttl), max_entries_(std::max<size_t>(max_entries, 1)) {}
 
 size_t MessageCache::SlotOf(uint64_t ordinal) const {
-  return (head_ + static_cast<size_t>(ordinal - first_ordinal_)) % ring_.size();
+  return (head_ + static_cast<size_t>(ordinal - first_ordinal_)) % capacity_;
 }
 
 bool MessageCache::Expired(const Entry& entry, Timestamp now) const {
@@ -48,7 +51,7 @@ size_t MessageCache::FindSlot(MessageId id) const {
   }
   // Live slots run from head_ for count_ slots, wrapping once at most.
   const uint32_t tag = TagOf(id);
-  const size_t capacity = ring_.size();
+  const size_t capacity = capacity_;
   const size_t end = head_ + count_;
   const size_t first_end = std::min(end, capacity);
   for (size_t s = head_; s < first_end; ++s) {
@@ -60,23 +63,44 @@ size_t MessageCache::FindSlot(MessageId id) const {
   return kNotFound;
 }
 
+size_t MessageCache::RingOffset(size_t capacity) {
+  const size_t align = alignof(Entry);
+  return (capacity * sizeof(uint32_t) + align - 1) / align * align;
+}
+
+void MessageCache::Allocate(size_t capacity, uint32_t** tags, Entry** ring) {
+  const size_t offset = RingOffset(capacity);
+  std::byte* block = static_cast<std::byte*>(
+      ::operator new(offset + capacity * sizeof(Entry)));
+  *tags = reinterpret_cast<uint32_t*>(block);
+  *ring = reinterpret_cast<Entry*>(block + offset);
+  for (size_t i = 0; i < capacity; ++i) new (*ring + i) Entry();
+}
+
+void MessageCache::Release(uint32_t* tags, Entry* ring, size_t capacity) {
+  if (tags == nullptr) return;
+  for (size_t i = 0; i < capacity; ++i) ring[i].~Entry();
+  ::operator delete(static_cast<void*>(tags));
+}
+
+MessageCache::~MessageCache() { Release(tags_, ring_, capacity_); }
+
 void MessageCache::Grow() {
   const size_t capacity = std::min(
-      max_entries_, std::max<size_t>(kFirstRingEntries, ring_.size() * 2));
-  std::vector<uint32_t> tags;
-  std::vector<Entry> ring;
-  tags.reserve(capacity);
-  ring.reserve(capacity);
+      max_entries_, std::max<size_t>(kFirstRingEntries, capacity_ * 2));
+  uint32_t* tags;
+  Entry* ring;
+  Allocate(capacity, &tags, &ring);
   for (size_t i = 0; i < count_; ++i) {
-    const size_t slot = (head_ + i) % ring_.size();
-    tags.push_back(tags_[slot]);
-    ring.push_back(std::move(ring_[slot]));
+    const size_t slot = (head_ + i) % capacity_;
+    tags[i] = tags_[slot];
+    ring[i] = std::move(ring_[slot]);
   }
-  tags.resize(capacity);
-  ring.resize(capacity);
   const bool was_indexed = Indexed();
-  tags_ = std::move(tags);
-  ring_ = std::move(ring);
+  Release(tags_, ring_, capacity_);
+  tags_ = tags;
+  ring_ = ring;
+  capacity_ = capacity;
   head_ = 0;
   if (Indexed() && !was_indexed) {
     for (size_t i = 0; i < count_; ++i) {
@@ -91,7 +115,7 @@ MessageCache::Payload MessageCache::PopOldest() {
   Payload payload = std::move(oldest.payload);
   if (payload != nullptr) payload_bytes_ -= payload->capacity();
   oldest = Entry{};
-  head_ = (head_ + 1) % ring_.size();
+  head_ = (head_ + 1) % capacity_;
   --count_;
   ++first_ordinal_;
   return payload;
@@ -109,7 +133,7 @@ bool MessageCache::Insert(Entry entry, std::vector<Payload>* removed) {
     evicted = true;
   }
   const uint64_t ordinal = first_ordinal_ + count_;
-  if (count_ == ring_.size()) Grow();
+  if (count_ == capacity_) Grow();
   if (Indexed()) index_.try_emplace(entry.id, ordinal);
   ++count_;
   if (entry.payload != nullptr) payload_bytes_ += entry.payload->capacity();
@@ -133,10 +157,12 @@ size_t MessageCache::Expire(Timestamp now, std::vector<Payload>* removed) {
     removed->push_back(PopOldest());
     ++expired;
   }
-  if (count_ == 0 && !ring_.empty()) {
+  if (count_ == 0 && capacity_ != 0) {
     // An idle node gives its ring and lookup table back.
-    tags_ = std::vector<uint32_t>();
-    ring_ = std::vector<Entry>();
+    Release(tags_, ring_, capacity_);
+    tags_ = nullptr;
+    ring_ = nullptr;
+    capacity_ = 0;
     index_ = absl::flat_hash_map<MessageId, uint64_t>();
     head_ = 0;
   }
@@ -153,8 +179,8 @@ const MessageCache::Entry& MessageCache::Newest(size_t i) const {
 }
 
 size_t MessageCache::HeapBytes() const {
-  return ring_.capacity() * sizeof(Entry) +
-         tags_.capacity() * sizeof(uint32_t) +
+  return (capacity_ == 0 ? 0
+                         : RingOffset(capacity_) + capacity_ * sizeof(Entry)) +
          index_.capacity() *
              (sizeof(std::pair<const MessageId, uint64_t>) + 1) +
          payload_bytes_ + count_ * kPayloadOverheadBytes;

@@ -52,6 +52,7 @@ class MessageCache {
   MessageCache(size_t max_entries, Duration ttl);
   MessageCache(const MessageCache&) = delete;
   MessageCache& operator=(const MessageCache&) = delete;
+  ~MessageCache();
 
   // Stores `entry` (ignored when its id is already stored). REQUIRES:
   // entry.stored_at is not earlier than any stored entry's. Returns true
@@ -89,14 +90,22 @@ class MessageCache {
   size_t SlotOf(uint64_t ordinal) const;
   // The slot holding `id` (expired or not), or kNotFound.
   size_t FindSlot(MessageId id) const;
-  bool Indexed() const { return ring_.size() > kScanSlots; }
+  bool Indexed() const { return capacity_ > kScanSlots; }
+  // Allocates a block for `capacity` slots (tags, then default Entries).
+  static void Allocate(size_t capacity, uint32_t** tags, Entry** ring);
+  // Destroys the block's `capacity` Entries and frees it.
+  static void Release(uint32_t* tags, Entry* ring, size_t capacity);
+  static size_t RingOffset(size_t capacity);
   void Grow();
   Payload PopOldest();
   bool Expired(const Entry& entry, Timestamp now) const;
 
   // What Find reads comes first, so that it shares one or two lines.
-  std::vector<uint32_t> tags_;  // TagOf(ring_[s].id) for live slots s
-  std::vector<Entry> ring_;
+  // One heap block of capacity_ slots: the tags first, then the ring, so
+  // that a lookup's tag scan and the entry it finds share pages.
+  uint32_t* tags_ = nullptr;  // TagOf(ring_[s].id) for live slots s
+  Entry* ring_ = nullptr;
+  size_t capacity_ = 0;
   // id -> arrival ordinal; only while Indexed().
   absl::flat_hash_map<MessageId, uint64_t> index_;
   size_t head_ = 0;             // slot of the oldest entry

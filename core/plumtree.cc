@@ -211,8 +211,6 @@ void Plumtree::OnNeighborUp(Timestamp now, const PeerEntry& peer) {
     it->lazy_duplicates = 0;
     return;
   }
-  PeerState state;
-  state.peer = peer;
   const size_t index = static_cast<size_t>(it - peers_.begin());
   if (peers_.size() == peers_.capacity() &&
       peer_capacity_hint_ > peers_.capacity()) {
@@ -220,8 +218,7 @@ void Plumtree::OnNeighborUp(Timestamp now, const PeerEntry& peer) {
     // size instead of doubling steps.
     peers_.reserve(peer_capacity_hint_);
   }
-  peers_.insert(peers_.begin() + static_cast<ptrdiff_t>(index),
-                std::move(state));
+  peers_.emplace(peers_.begin() + static_cast<ptrdiff_t>(index))->peer = peer;
 }
 
 // A new link may come up just after a message passed by on both sides of it
@@ -663,10 +660,9 @@ void Plumtree::FlushIHaves() {
 
 void Plumtree::FlushIHave(PeerState* peer) {
   SendIHaveFrames(peer->peer.address, peer->pending_ihave);
+  peer->pending_ihave.clear();
   if (peer->pending_ihave.capacity() > kKeptCapacity) {
-    peer->pending_ihave = std::vector<IHaveEntry>();
-  } else {
-    peer->pending_ihave.clear();
+    peer->pending_ihave.shrink_to_fit();  // back to the inline slot
   }
 }
 
@@ -890,7 +886,9 @@ size_t Plumtree::StateBytes() const {
     bytes += peers_.capacity() * sizeof(PeerState);
   }
   for (const PeerState& peer : peers_) {
-    bytes += peer.pending_ihave.capacity() * sizeof(IHaveEntry);
+    if (peer.pending_ihave.capacity() > 1) {  // spilled to the heap
+      bytes += peer.pending_ihave.capacity() * sizeof(IHaveEntry);
+    }
   }
   bytes += dedup_.HeapBytes() + cache_.HeapBytes();
   bytes += retired_.capacity() * sizeof(MessageCache::Payload);
