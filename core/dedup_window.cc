@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
+#include <new>
 #include <utility>
 
 namespace elara {
@@ -56,13 +58,46 @@ DedupWindow::DedupWindow(size_t window_size, size_t max_origins)
     : window_size_(std::max<size_t>(window_size, 1)),
       max_origins_(std::max<size_t>(max_origins, 1)) {}
 
+DedupWindow::~DedupWindow() {
+  for (uint32_t i = 0; i < size_; ++i) origins_[i].~Origin();
+  ::operator delete(static_cast<void*>(ids_));
+}
+
+size_t DedupWindow::OriginsOffset(size_t capacity) {
+  const size_t align = alignof(Origin);
+  return (capacity * sizeof(NodeId) + align - 1) / align * align;
+}
+
+void DedupWindow::PushOrigin() {
+  if (size_ == capacity_) {
+    const uint32_t capacity = std::max<uint32_t>(1, capacity_ * 2);
+    const size_t offset = OriginsOffset(capacity);
+    std::byte* block = static_cast<std::byte*>(
+        ::operator new(offset + capacity * sizeof(Origin)));
+    NodeId* ids = reinterpret_cast<NodeId*>(block);
+    Origin* origins = reinterpret_cast<Origin*>(block + offset);
+    for (uint32_t i = 0; i < size_; ++i) {
+      ids[i] = ids_[i];
+      new (origins + i) Origin(std::move(origins_[i]));
+      origins_[i].~Origin();
+    }
+    ::operator delete(static_cast<void*>(ids_));
+    ids_ = ids;
+    origins_ = origins;
+    capacity_ = capacity;
+  }
+  new (origins_ + size_) Origin();
+  ids_[size_] = NodeId();
+  ++size_;
+}
+
 uint32_t DedupWindow::Find(NodeId origin) const {
   if (most_recent_ != kNoSlot && most_recent_origin_ == origin) {
     return most_recent_;
   }
-  if (!ids_.empty()) {
-    const NodeId* ids = ids_.data();
-    const size_t n = ids_.size();
+  if (Scanning()) {
+    const NodeId* ids = ids_;
+    const size_t n = size_;
     for (size_t i = 0; i < n; ++i) {
       if (ids[i] == origin) return static_cast<uint32_t>(i);
     }
@@ -190,7 +225,7 @@ void DedupWindow::RecordSpilled(Origin* o, uint64_t sequence) {
 
 uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
   uint32_t slot;
-  if (origins_.size() >= max_origins_) {
+  if (size_ >= max_origins_) {
     slot = least_recent_;
     Unlink(slot);
     if (!index_.empty()) index_.erase(origins_[slot].origin);
@@ -199,24 +234,20 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
     ++origins_evicted_;
     *origin_evicted = true;
   } else {
-    slot = static_cast<uint32_t>(origins_.size());
-    origins_.push_back(Origin{});
-    if (origins_.size() <= kScanOrigins) {
-      ids_.push_back(NodeId());
-    } else if (!ids_.empty()) {
+    slot = size_;
+    const bool was_scanning = Scanning();
+    PushOrigin();
+    if (was_scanning && !Scanning()) {
       // Too many to scan: switch to the hash map for good.
-      index_.reserve(ids_.size() + 1);
-      for (size_t i = 0; i < ids_.size(); ++i) {
-        index_.emplace(ids_[i], static_cast<uint32_t>(i));
-      }
-      ids_ = std::vector<NodeId>();
+      index_.reserve(size_);
+      for (uint32_t i = 0; i < slot; ++i) index_.emplace(ids_[i], i);
     }
   }
   origins_[slot].origin = origin;
-  if (ids_.empty()) {
-    index_[origin] = slot;
-  } else {
+  if (Scanning()) {
     ids_[slot] = origin;
+  } else {
+    index_[origin] = slot;
   }
   LinkNewest(slot);
   return slot;
@@ -252,8 +283,10 @@ void DedupWindow::LinkNewest(uint32_t slot) {
 }
 
 size_t DedupWindow::HeapBytes() const {
-  return origins_.capacity() * sizeof(Origin) +
-         spill_words_ * sizeof(uint64_t) + ids_.capacity() * sizeof(NodeId) +
+  return (capacity_ == 0
+              ? 0
+              : OriginsOffset(capacity_) + capacity_ * sizeof(Origin)) +
+         spill_words_ * sizeof(uint64_t) +
          index_.capacity() * (sizeof(std::pair<const NodeId, uint32_t>) + 1);
 }
 

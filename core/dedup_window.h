@@ -60,6 +60,7 @@ class DedupWindow {
   DedupWindow(size_t window_size, size_t max_origins);
   DedupWindow(const DedupWindow&) = delete;
   DedupWindow& operator=(const DedupWindow&) = delete;
+  ~DedupWindow();
 
   // What Insert would answer, without recording anything.
   Verdict Check(MessageId id) const;
@@ -73,7 +74,7 @@ class DedupWindow {
 
   // Highest sequence recorded for `origin`; 0 when the origin is unknown.
   uint64_t HighestSeen(NodeId origin) const;
-  size_t origin_count() const { return origins_.size(); }
+  size_t origin_count() const { return size_; }
   uint64_t origins_evicted() const { return origins_evicted_; }
   size_t window_size() const { return window_size_; }
   // Heap bytes held (records, bitmaps, lookup tables); not sizeof(*this).
@@ -118,6 +119,10 @@ class DedupWindow {
   void RecordSpilled(Origin* o, uint64_t sequence);
   void Unlink(uint32_t slot);
   void LinkNewest(uint32_t slot);
+  // Appends a default Origin (and an id slot while scanning), growing the
+  // block by doubling.
+  void PushOrigin();
+  static size_t OriginsOffset(size_t capacity);
 
   // What a lookup reads comes first, so that it shares one or two lines
   // (see Prefetch).
@@ -125,10 +130,16 @@ class DedupWindow {
   NodeId most_recent_origin_;  // origins_[most_recent_].origin
   uint32_t most_recent_ = kNoSlot;
   uint32_t least_recent_ = kNoSlot;
-  // slot -> origin, while origins_.size() <= kScanOrigins (then emptied).
-  std::vector<NodeId> ids_;
-  std::vector<Origin> origins_;  // slots are reused, never freed
-  // origin -> slot, once origins_.size() > kScanOrigins (else empty).
+  // One heap block of capacity_ slots: the ids (slot -> origin, scanned
+  // while size_ <= kScanOrigins, then unused), then the origin records
+  // (size_ of them constructed; slots are reused, never freed). One block,
+  // so a lookup's id scan and the record it finds share pages.
+  NodeId* ids_ = nullptr;
+  Origin* origins_ = nullptr;
+  uint32_t size_ = 0;
+  uint32_t capacity_ = 0;
+  bool Scanning() const { return size_ <= kScanOrigins; }
+  // origin -> slot, once size_ > kScanOrigins (else empty).
   absl::flat_hash_map<NodeId, uint32_t> index_;
   size_t max_origins_;
   uint64_t origins_evicted_ = 0;
