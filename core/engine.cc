@@ -471,7 +471,11 @@ void Engine::Prefetch(int stage, std::span<const uint8_t> datagram_head) const {
     const char* end = reinterpret_cast<const char*>(&e->membership);
     for (const char* p = begin; p < end; p += 64) __builtin_prefetch(p);
     e->membership.PrefetchObject();
-    if (!membership_only) e->plumtree.PrefetchObject();
+    if (membership_only) {
+      e->plumtree.PrefetchDeadlines();  // NextTimeout reads them after it
+    } else {
+      e->plumtree.PrefetchObject();
+    }
     // The hot counters (datagrams, bytes, gossip): 64 bytes, two lines at
     // most.
     __builtin_prefetch(&e->counters);

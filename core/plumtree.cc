@@ -836,6 +836,10 @@ void Plumtree::PrefetchObject() const {
   for (size_t off = 0; off < sizeof(peers_); off += 64) {
     __builtin_prefetch(peers + off);
   }
+  PrefetchDeadlines();
+}
+
+void Plumtree::PrefetchDeadlines() const {
   __builtin_prefetch(&missing_next_);
   __builtin_prefetch(&sweep_at_);
 }

@@ -126,6 +126,9 @@ class Plumtree {
   // heap, the dedup window and the message cache that a frame touches.
   void PrefetchObject() const;
   void PrefetchPeers() const;
+  // The lines of the deadlines NextTimeout reads (part of PrefetchObject):
+  // enough for a call that handles no broadcast frame.
+  void PrefetchDeadlines() const;
 
   void SetMode(Timestamp now, BroadcastMode mode);
   // InvalidArgument unless 0 <= factor <= max_fanout.
@@ -274,18 +277,19 @@ class Plumtree {
 
   absl::flat_hash_map<MessageId, Missing> missing_;
   std::set<std::pair<Timestamp, MessageId>> missing_timers_;
+  // The four deadlines NextTimeout reads after every call, side by side
+  // (32 bytes: one line, two at most; see PrefetchDeadlines).
   // missing_timers_'s first deadline (Infinite when empty), kept so that
-  // NextTimeout, asked after every call, need not load the set's node.
+  // NextTimeout need not load the set's node.
   Timestamp missing_next_ = Timestamp::Infinite();
-  uint64_t missing_dropped_ = 0;
-
-  static constexpr uint32_t kNoCursor = UINT32_MAX;
-  uint32_t pull_cursor_ = kNoCursor;  // next digest target, round-robin
-  size_t digest_offset_ = 0;          // pull mode: where the next digest starts
-
   Timestamp ihave_flush_at_ = Timestamp::Infinite();
   Timestamp pull_at_ = Timestamp::Infinite();
   Timestamp sweep_at_ = Timestamp::Infinite();
+
+  uint64_t missing_dropped_ = 0;
+  static constexpr uint32_t kNoCursor = UINT32_MAX;
+  uint32_t pull_cursor_ = kNoCursor;  // next digest target, round-robin
+  size_t digest_offset_ = 0;          // pull mode: where the next digest starts
 
   // Loss estimate in 1/65536 units and its thresholds.
   uint32_t loss_q16_ = 0;
