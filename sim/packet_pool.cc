@@ -126,6 +126,8 @@ bool PacketPool::SameAsLast(uint32_t from,
                             std::span<const uint8_t> bytes) const {
   if (last_put_ == kNone || bytes.empty()) return false;
   const Slot& last = SlotAt(last_put_);
+  // A released slot is reset to size 0, so it never matches (empty
+  // datagrams are not shared).
   if (last.from != from || last.size != bytes.size()) return false;
   const size_t head = HeadLength(last);
   if (std::memcmp(HeadData(last), bytes.data(), head) != 0) return false;

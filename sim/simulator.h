@@ -201,7 +201,8 @@ class Simulator {
   uint32_t node_slots() const { return static_cast<uint32_t>(hot_.size()); }
   bool live(uint32_t node) const { return hot_[node].engine.has_value(); }
   uint32_t live_count() const { return static_cast<uint32_t>(live_.size()); }
-  // nullptr when the node is crashed or departed.
+  // nullptr when the node is crashed or departed. Valid until the run adds
+  // a node slot (a churn join may move the per-node records).
   const Engine* engine(uint32_t node) const { return EngineAt(node); }
   const std::vector<MessageRecord>& messages() const { return messages_; }
   // Reliability of one message by the RunResult definition, as of now.
