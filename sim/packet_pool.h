@@ -35,6 +35,13 @@
 //   - Datagrams longer than kInlineBytes and shorter than kTailMinBytes
 //     live whole in a buffer of the pool.
 //
+// Buffers come in size classes of every multiple of 64 bytes up to 64 KiB
+// (the largest UDP datagram), carved from 64 KiB-or-larger chunks, so a
+// buffer wastes less than 64 bytes. Slots come in blocks of 4096, never
+// moved. The pool never returns memory to malloc: it holds at most the
+// peak number of slots and buffers in flight per class, plus one partly
+// used chunk per class.
+//
 // Invariants:
 //   1. A handle returned by Put is valid until Release(handle), exactly once.
 //   2. in_flight() == Puts - Releases; peak_in_flight() is its maximum.
