@@ -13,6 +13,8 @@
 #include <new>
 #include <utility>
 
+#include "core/block_growth.h"
+
 namespace elara {
 namespace {
 
@@ -70,7 +72,8 @@ size_t DedupWindow::OriginsOffset(size_t capacity) {
 
 void DedupWindow::PushOrigin() {
   if (size_ == capacity_) {
-    const uint32_t capacity = std::max<uint32_t>(1, capacity_ * 2);
+    const uint32_t capacity =
+        static_cast<uint32_t>(std::max<size_t>(1, NextBlockCapacity(capacity_)));
     const size_t offset = OriginsOffset(capacity);
     std::byte* block = static_cast<std::byte*>(
         ::operator new(offset + capacity * sizeof(Origin)));

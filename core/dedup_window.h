@@ -120,7 +120,7 @@ class DedupWindow {
   void Unlink(uint32_t slot);
   void LinkNewest(uint32_t slot);
   // Appends a default Origin (and an id slot while scanning), growing the
-  // block by doubling.
+  // block by NextBlockCapacity (core/block_growth.h).
   void PushOrigin();
   static size_t OriginsOffset(size_t capacity);
 

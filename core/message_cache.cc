@@ -1,6 +1,6 @@
-// The ring is a plain array indexed modulo its capacity, grown by doubling
-// (from kFirstRingEntries) so that a node that caches three messages holds
-// four entries, not max_entries. Each slot's tag sits at the same index of
+// The ring is a plain array indexed modulo its capacity, grown from
+// kFirstRingEntries by NextBlockCapacity (doubling, then by half) so that a
+// node that caches three messages holds four entries, not max_entries. Each slot's tag sits at the same index of
 // the tag array that precedes the ring in the same heap block (one
 // allocation, one page for a lookup); both move when it grows. A ring past
 // kScanSlots also keeps a lookup table: arrival ordinals (not slots) sit in
@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <new>
 #include <utility>
+
+#include "core/block_growth.h"
 
 namespace elara {
 namespace {
@@ -86,8 +88,8 @@ void MessageCache::Release(uint32_t* tags, Entry* ring, size_t capacity) {
 MessageCache::~MessageCache() { Release(tags_, ring_, capacity_); }
 
 void MessageCache::Grow() {
-  const size_t capacity = std::min(
-      max_entries_, std::max<size_t>(kFirstRingEntries, capacity_ * 2));
+  const size_t capacity =
+      std::min(max_entries_, std::max(kFirstRingEntries, NextBlockCapacity(capacity_)));
   uint32_t* tags;
   Entry* ring;
   Allocate(capacity, &tags, &ring);

@@ -249,8 +249,11 @@ void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {
   if (it != peers_.end() && it->peer.id == peer.id) peers_.erase(it);
   // Order-independent: each entry is edited on its own.
   for (auto& [id, missing] : missing_) {
-    std::erase_if(missing.announcers,
-                  [&](const PeerEntry& a) { return a.id == peer.id; });
+    auto& announcers = missing.announcers;
+    announcers.erase(
+        std::remove_if(announcers.begin(), announcers.end(),
+                       [&](const PeerEntry& a) { return a.id == peer.id; }),
+        announcers.end());
   }
 }
 
@@ -543,7 +546,7 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
                                 MessageId id) {
   auto it = missing_.find(id);
   if (it != missing_.end()) {
-    std::vector<PeerEntry>& announcers = it->second.announcers;
+    auto& announcers = it->second.announcers;
     const bool known =
         std::any_of(announcers.begin(), announcers.end(),
                     [&](const PeerEntry& a) { return a.id == from.id; });
@@ -899,7 +902,9 @@ size_t Plumtree::StateBytes() const {
   bytes +=
       missing_.capacity() * (sizeof(std::pair<const MessageId, Missing>) + 1);
   for (const auto& [id, missing] : missing_) {  // a sum: order is irrelevant
-    bytes += missing.announcers.capacity() * sizeof(PeerEntry);
+    if (missing.announcers.capacity() > 1) {  // spilled to the heap
+      bytes += missing.announcers.capacity() * sizeof(PeerEntry);
+    }
   }
   bytes += missing_timers_.size() *
            (sizeof(std::pair<Timestamp, MessageId>) + kSetNodeOverheadBytes);

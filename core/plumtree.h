@@ -180,7 +180,9 @@ class Plumtree {
   struct Missing {
     Timestamp deadline;
     bool requested = false;             // a GRAFT or IWANT was sent for it
-    std::vector<PeerEntry> announcers;  // next one to ask first
+    // Next one to ask first. Most announcements come from one peer before
+    // the message itself arrives: held inline, no heap block of its own.
+    absl::InlinedVector<PeerEntry, 1> announcers;
   };
   // GRAFT or IWANT ids gathered for one peer during one call.
   struct Request {
