@@ -1,0 +1,164 @@
+// memory_probe: what memory costs on this machine, measured, so that the
+// simulator's figures in BENCHMARKS.md can be read against it.
+//
+//   bazel run -c opt //tools:memory_probe -- [--touch-mib N] [--chase-mib LIST]
+//
+// Prints two tables:
+//   - first touch: ms per MiB to fault in N MiB of fresh anonymous memory
+//     (one write per 4 KiB), with transparent huge pages advised
+//     (MADV_HUGEPAGE, as elara-sim's heap) and refused (MADV_NOHUGEPAGE);
+//     three rounds each, every round unmapping what the round before
+//     touched (round 1 gets memory the kernel may have to obtain from the
+//     hypervisor; later rounds may get the pages just given back).
+//   - dependent loads: ns per load of a random pointer chase over each
+//     working set in LIST (MiB, one pointer per 64-byte line), huge pages
+//     advised and refused: cache, TLB and page-walk latency together.
+// Flags out of range exit 2 naming the flag and its range.
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+constexpr size_t kMiB = size_t{1} << 20;
+constexpr size_t kHugePage = 2 * kMiB;
+
+double Seconds() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Anonymous memory, 2 MiB aligned, advised for or against huge pages.
+// Returns the aligned start; *base/*length are what to unmap.
+char* MapAligned(size_t bytes, bool huge, void** base, size_t* length) {
+  *length = bytes + kHugePage;
+  *base = mmap(nullptr, *length, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (*base == MAP_FAILED) {
+    std::perror("mmap");
+    std::exit(1);
+  }
+  const uintptr_t start = reinterpret_cast<uintptr_t>(*base);
+  char* p = reinterpret_cast<char*>((start + kHugePage - 1) & ~(kHugePage - 1));
+  madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  return p;
+}
+
+double FirstTouchMsPerMiB(size_t mib, bool huge) {
+  void* base;
+  size_t length;
+  char* p = MapAligned(mib * kMiB, huge, &base, &length);
+  const double t0 = Seconds();
+  for (size_t i = 0; i < mib * kMiB; i += 4096) p[i] = 1;
+  const double t1 = Seconds();
+  munmap(base, length);
+  return (t1 - t0) * 1e3 / static_cast<double>(mib);
+}
+
+double ChaseNs(size_t mib, bool huge) {
+  void* base;
+  size_t length;
+  char* p = MapAligned(mib * kMiB, huge, &base, &length);
+  const size_t lines = mib * kMiB / 64;
+  std::vector<uint32_t> order(lines);
+  for (size_t i = 0; i < lines; ++i) order[i] = static_cast<uint32_t>(i);
+  uint64_t x = 0x9e3779b97f4a7c15ull;  // xorshift64: a fixed permutation
+  for (size_t i = lines - 1; i > 0; --i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    std::swap(order[i], order[x % (i + 1)]);
+  }
+  for (size_t i = 0; i < lines; ++i) {
+    char* next = p + size_t{order[(i + 1) % lines]} * 64;
+    std::memcpy(p + size_t{order[i]} * 64, &next, sizeof(next));
+  }
+  char* q = p + size_t{order[0]} * 64;
+  constexpr size_t kLoads = 20'000'000;
+  const double t0 = Seconds();
+  for (size_t i = 0; i < kLoads; ++i) std::memcpy(&q, q, sizeof(q));
+  const double t1 = Seconds();
+  if (q == nullptr) std::puts("");  // keeps the chase from being elided
+  munmap(base, length);
+  return (t1 - t0) * 1e9 / kLoads;
+}
+
+[[noreturn]] void Usage(const char* message) {
+  std::fprintf(stderr,
+               "memory_probe: %s\nusage: memory_probe [--touch-mib N (16 to "
+               "16384, default 512)] [--chase-mib LIST (comma-separated, each "
+               "1 to 16384, default 4,16,64,256,1024)]\n",
+               message);
+  std::exit(2);
+}
+
+bool ParseMib(const std::string& text, size_t* out) {
+  char* end = nullptr;
+  const long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v < 1 || v > 16384) return false;
+  *out = static_cast<size_t>(v);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t touch_mib = 512;
+  std::vector<size_t> chase_mib = {4, 16, 64, 256, 1024};
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::printf(
+          "memory_probe [--touch-mib N] [--chase-mib LIST]: first-touch cost "
+          "and dependent-load latency of this machine's memory (see the "
+          "header of tools/memory_probe.cc).\n");
+      return 0;
+    }
+    if (i + 1 >= argc) Usage(("missing value for " + flag).c_str());
+    const std::string value = argv[++i];
+    if (flag == "--touch-mib") {
+      if (!ParseMib(value, &touch_mib) || touch_mib < 16) {
+        Usage("--touch-mib must be an integer from 16 to 16384");
+      }
+    } else if (flag == "--chase-mib") {
+      chase_mib.clear();
+      size_t start = 0;
+      while (start <= value.size()) {
+        const size_t comma = std::min(value.find(',', start), value.size());
+        size_t mib;
+        if (!ParseMib(value.substr(start, comma - start), &mib)) {
+          Usage("--chase-mib must list integers from 1 to 16384");
+        }
+        chase_mib.push_back(mib);
+        start = comma + 1;
+      }
+    } else {
+      Usage(("unknown flag " + flag).c_str());
+    }
+  }
+  std::printf("first touch of %zu MiB, ms per MiB (rounds 1, 2, 3)\n",
+              touch_mib);
+  for (const bool huge : {true, false}) {
+    std::printf("  %-16s", huge ? "huge pages" : "4 KiB pages");
+    for (int round = 0; round < 3; ++round) {
+      std::printf(" %8.3f", FirstTouchMsPerMiB(touch_mib, huge));
+    }
+    std::printf("\n");
+  }
+  std::printf("dependent random loads, ns per load\n  %-10s %12s %12s\n",
+              "MiB", "huge pages", "4 KiB pages");
+  for (const size_t mib : chase_mib) {
+    std::printf("  %-10zu %12.1f %12.1f\n", mib, ChaseNs(mib, true),
+                ChaseNs(mib, false));
+  }
+  return 0;
+}
