@@ -72,8 +72,8 @@ size_t DedupWindow::OriginsOffset(size_t capacity) {
 
 void DedupWindow::PushOrigin() {
   if (size_ == capacity_) {
-    const uint32_t capacity =
-        static_cast<uint32_t>(std::max<size_t>(1, NextBlockCapacity(capacity_)));
+    const uint32_t capacity = static_cast<uint32_t>(
+        std::max<size_t>(1, NextBlockCapacity(capacity_)));
     const size_t offset = OriginsOffset(capacity);
     std::byte* block = static_cast<std::byte*>(
         ::operator new(offset + capacity * sizeof(Origin)));

@@ -1,10 +1,11 @@
 // The ring is a plain array indexed modulo its capacity, grown from
 // kFirstRingEntries by NextBlockCapacity (doubling, then by half) so that a
-// node that caches three messages holds four entries, not max_entries. Each slot's tag sits at the same index of
-// the tag array that precedes the ring in the same heap block (one
-// allocation, one page for a lookup); both move when it grows. A ring past
-// kScanSlots also keeps a lookup table: arrival ordinals (not slots) sit in
-// it so that growing the ring does not invalidate it.
+// node that caches three messages holds four entries, not max_entries.
+// Each slot's tag sits at the same index of the tag array that precedes
+// the ring in the same heap block (one allocation, one page for a lookup);
+// both move when it grows. A ring past kScanSlots also keeps a lookup
+// table: arrival ordinals (not slots) sit in it so that growing the ring
+// does not invalidate it.
 #include "core/message_cache.h"
 
 #include <algorithm>
@@ -88,8 +89,8 @@ void MessageCache::Release(uint32_t* tags, Entry* ring, size_t capacity) {
 MessageCache::~MessageCache() { Release(tags_, ring_, capacity_); }
 
 void MessageCache::Grow() {
-  const size_t capacity =
-      std::min(max_entries_, std::max(kFirstRingEntries, NextBlockCapacity(capacity_)));
+  const size_t capacity = std::min(
+      max_entries_, std::max(kFirstRingEntries, NextBlockCapacity(capacity_)));
   uint32_t* tags;
   Entry* ring;
   Allocate(capacity, &tags, &ring);

@@ -902,7 +902,7 @@ size_t Plumtree::StateBytes() const {
   bytes +=
       missing_.capacity() * (sizeof(std::pair<const MessageId, Missing>) + 1);
   for (const auto& [id, missing] : missing_) {  // a sum: order is irrelevant
-    if (missing.announcers.capacity() > 1) {  // spilled to the heap
+    if (missing.announcers.capacity() > 1) {    // spilled to the heap
       bytes += missing.announcers.capacity() * sizeof(PeerEntry);
     }
   }

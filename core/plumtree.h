@@ -179,7 +179,7 @@ class Plumtree {
   // A message announced by IHAVE that has not arrived yet.
   struct Missing {
     Timestamp deadline;
-    bool requested = false;             // a GRAFT or IWANT was sent for it
+    bool requested = false;  // a GRAFT or IWANT was sent for it
     // Next one to ask first. Most announcements come from one peer before
     // the message itself arrives: held inline, no heap block of its own.
     absl::InlinedVector<PeerEntry, 1> announcers;

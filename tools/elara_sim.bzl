@@ -7,7 +7,8 @@ Load it from any workspace that depends on ELARA:
     elara_convergence_test(
         name = "swarm_convergence_test",
         config = "swarm.toml",          # optional elara-sim --config file
-        nodes = [256, 1024, 4096],      # >= 3 sizes spanning >= 4x
+        nodes = [256, 1024, 4096, 16384],  # >= 3 sizes spanning >= 4x;
+                                           # 4+ to judge the curve's shape
         seeds = 2,                      # runs per size: seed, seed+1, ...
         min_reliability = 1.0,
         args = ["--loss=0.01"],         # any other `elara-sim sweep` flags

@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
     }
     std::printf("\n");
   }
-  std::printf("dependent random loads, ns per load\n  %-10s %12s %12s\n",
-              "MiB", "huge pages", "4 KiB pages");
+  std::printf("dependent random loads, ns per load\n  %-10s %12s %12s\n", "MiB",
+              "huge pages", "4 KiB pages");
   for (const size_t mib : chase_mib) {
     std::printf("  %-10zu %12.1f %12.1f\n", mib, ChaseNs(mib, true),
                 ChaseNs(mib, false));

@@ -134,9 +134,11 @@ absl::StatusOr<CheckOutcome> CheckSweep(std::span<const SizePoint> points,
         out.power_law_exponent, kMaxPowerLawExponent);
     return out;
   }
+  out.shape_judged = points.size() >= kMinShapeSizes;
   const bool sqrt_better = out.sse_sqrt < kShapeSseRatio * out.sse_log;
   const bool linear_better = out.sse_linear < kShapeSseRatio * out.sse_log;
-  if ((sqrt_better || linear_better) && out.rms_log_hops > kNoiseHops) {
+  if (out.shape_judged && (sqrt_better || linear_better) &&
+      out.rms_log_hops > kNoiseHops) {
     out.reason = absl::StrFormat(
         "LDH fits %s better than log2(N) (squared error %.3g vs %.3g; the "
         "log fit misses by %.2f hops RMS > %g): faster than log N",
@@ -148,8 +150,12 @@ absl::StatusOr<CheckOutcome> CheckSweep(std::span<const SizePoint> points,
   out.passed = true;
   out.reason = absl::StrFormat(
       "reliability >= %g at every size; LDH grows like log N (exponent %.2f, "
-      "log fit RMS %.2f hops)",
-      min_reliability, out.power_law_exponent, out.rms_log_hops);
+      "log fit RMS %.2f hops%s)",
+      min_reliability, out.power_law_exponent, out.rms_log_hops,
+      out.shape_judged ? ""
+                       : absl::StrFormat("; shape not judged: %d sizes, %d "
+                                         "needed to tell sqrt(N) + a constant",
+                                         points.size(), kMinShapeSizes));
   return out;
 }
 

@@ -118,6 +118,7 @@ Json CheckObject(const CheckOutcome& c, double min_reliability) {
   j["reason"] = c.reason;
   j["min_reliability"] = min_reliability;
   j["flat"] = c.flat;
+  j["shape_judged"] = c.shape_judged;
   j["power_law_exponent"] = c.power_law_exponent;
   j["sse_log"] = c.sse_log;
   j["sse_sqrt"] = c.sse_sqrt;
