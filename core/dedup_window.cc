@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <memory>
 #include <new>
 #include <utility>
 
@@ -133,11 +134,12 @@ DedupWindow::Verdict DedupWindow::CheckOrigin(const Origin& o,
   if (sequence > o.highest) return Verdict::kNew;
   const uint64_t bit = sequence - o.floor - 1;
   uint64_t word;
-  if (o.spill.empty()) {
+  if (o.spill == nullptr) {
     word = bit < 64 ? o.gap0 : 0;
   } else {
+    const std::vector<uint64_t>& spill = *o.spill;
     const uint64_t index = bit / 64;
-    word = index < o.spill.size() ? o.spill[static_cast<size_t>(index)] : 0;
+    word = index < spill.size() ? spill[static_cast<size_t>(index)] : 0;
   }
   return (word >> (bit % 64)) & 1 ? Verdict::kDuplicate : Verdict::kNew;
 }
@@ -171,7 +173,7 @@ DedupWindow::Verdict DedupWindow::Insert(MessageId id, bool* origin_evicted,
 
 // REQUIRES: CheckOrigin(*o, sequence) == kNew.
 void DedupWindow::Record(Origin* o, uint64_t sequence) {
-  if (o->spill.empty()) {
+  if (o->spill == nullptr) {
     // Where the floor goes if `sequence` moves the window, and the bit of
     // `sequence` above it: the inline word serves when that bit is < 64.
     const uint64_t floor =
@@ -195,8 +197,10 @@ void DedupWindow::Record(Origin* o, uint64_t sequence) {
 // The general case over a vector of words; keeps spill_words_ exact and
 // moves the bitmap back inline (freeing the block) once it fits one word.
 void DedupWindow::RecordSpilled(Origin* o, uint64_t sequence) {
-  const size_t capacity_before = o->spill.capacity();
-  std::vector<uint64_t> gaps = std::move(o->spill);
+  const size_t words_before = SpillWords(*o);
+  std::unique_ptr<std::vector<uint64_t>> holder = std::move(o->spill);
+  std::vector<uint64_t> gaps =
+      holder == nullptr ? std::vector<uint64_t>() : std::move(*holder);
   if (gaps.empty() && o->gap0 != 0) gaps.push_back(o->gap0);
   o->gap0 = 0;
   if (sequence > o->highest) {
@@ -217,13 +221,14 @@ void DedupWindow::RecordSpilled(Origin* o, uint64_t sequence) {
     o->floor += contiguous;
   }
   if (gaps.size() <= 1) {
-    o->gap0 = gaps.empty() ? 0 : gaps[0];
-    gaps = std::vector<uint64_t>();
-  } else if (gaps.size() * 4 <= gaps.capacity()) {
-    gaps.shrink_to_fit();
+    o->gap0 = gaps.empty() ? 0 : gaps[0];  // back inline; holder is freed
+  } else {
+    if (gaps.size() * 4 <= gaps.capacity()) gaps.shrink_to_fit();
+    if (holder == nullptr) holder = std::make_unique<std::vector<uint64_t>>();
+    *holder = std::move(gaps);
+    o->spill = std::move(holder);
   }
-  o->spill = std::move(gaps);
-  spill_words_ = spill_words_ - capacity_before + o->spill.capacity();
+  spill_words_ = spill_words_ - words_before + SpillWords(*o);
 }
 
 uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
@@ -232,7 +237,7 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
     slot = least_recent_;
     Unlink(slot);
     if (!index_.empty()) index_.erase(origins_[slot].origin);
-    spill_words_ -= origins_[slot].spill.capacity();
+    spill_words_ -= SpillWords(origins_[slot]);
     origins_[slot] = Origin{};
     ++origins_evicted_;
     *origin_evicted = true;

@@ -45,6 +45,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -98,9 +99,10 @@ class DedupWindow {
   //   3. gap bit i stands for sequence floor + 1 + i; bits for sequences
   //      above highest are 0; the bit for highest is 1 when highest > floor;
   //      bit 0 is 0 (else floor would have advanced over it).
-  //   4. The gap bitmap is gap0 (bits 0..63) while spill is empty; else it
-  //      is spill, which then has at least two words, no trailing zero word,
-  //      and gap0 is 0.
+  //   4. The gap bitmap is gap0 (bits 0..63) while spill is null; else it
+  //      is *spill, which then has at least two words, no trailing zero
+  //      word, and gap0 is 0. (A pointer, not an inline vector: 48-byte
+  //      records instead of 64, and spills are rare.)
   struct Origin {
     NodeId origin;
     uint64_t highest = 0;
@@ -108,8 +110,16 @@ class DedupWindow {
     uint32_t newer = kNoSlot;  // towards the most recently active
     uint32_t older = kNoSlot;  // towards the least recently active
     uint64_t gap0 = 0;
-    std::vector<uint64_t> spill;
+    std::unique_ptr<std::vector<uint64_t>> spill;
   };
+  // Words a record's spill holds on the heap (its vector object counted as
+  // words too); 0 without one.
+  static size_t SpillWords(const Origin& o) {
+    return o.spill == nullptr
+               ? 0
+               : o.spill->capacity() +
+                     sizeof(std::vector<uint64_t>) / sizeof(uint64_t);
+  }
 
   // Slot of `origin`, or kNoSlot.
   uint32_t Find(NodeId origin) const;
@@ -143,7 +153,7 @@ class DedupWindow {
   absl::flat_hash_map<NodeId, uint32_t> index_;
   size_t max_origins_;
   uint64_t origins_evicted_ = 0;
-  size_t spill_words_ = 0;  // sum of spill.capacity() over origins
+  size_t spill_words_ = 0;  // sum of SpillWords over origins
 };
 
 }  // namespace elara
