@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sim/scenario_flags.h"
 
 namespace elara::sim {
 namespace {
@@ -39,7 +40,8 @@ absl::Status CheckFinite(const char* flag, Duration d) {
 
 absl::Status CheckProbability(const char* flag, double p) {
   if (!(p >= 0.0 && p <= 1.0)) {
-    return Bad(flag, absl::StrFormat("a probability in 0..1, got %g", p));
+    return Bad(flag,
+               absl::StrCat("a probability in 0..1, got ", FormatNumber(p)));
   }
   return absl::OkStatus();
 }
@@ -84,8 +86,9 @@ absl::Status ValidateFaults(const Scenario& s) {
     }
   }
   if (!(s.churn_per_s >= 0.0 && s.churn_per_s <= kMaxChurnPerS)) {
-    status.Update(Bad("churn", absl::StrFormat("0..%g per second, got %g",
-                                               kMaxChurnPerS, s.churn_per_s)));
+    status.Update(Bad("churn", absl::StrCat("0..", FormatNumber(kMaxChurnPerS),
+                                            " per second, got ",
+                                            FormatNumber(s.churn_per_s))));
   }
   return status;
 }
@@ -106,7 +109,7 @@ absl::Status ValidateWorkload(const Scenario& s) {
   }
   if (s.payload_bytes < 1 || s.payload_bytes > s.engine.max_datagram_bytes) {
     status.Update(
-        Bad("payload",
+        Bad("payload-bytes (--payload)",
             absl::StrFormat("1..%d bytes (the datagram size), got %d",
                             s.engine.max_datagram_bytes, s.payload_bytes)));
   }
@@ -148,10 +151,10 @@ absl::Status ValidateStateWorkload(const Scenario& s) {
   absl::Status status;
   if (!(s.state_writes_per_s >= 0.0 &&
         s.state_writes_per_s <= kMaxStateWritesPerS)) {
-    status.Update(
-        Bad("state-writes-per-s",
-            absl::StrFormat("0..%g writes per second, got %g",
-                            kMaxStateWritesPerS, s.state_writes_per_s)));
+    status.Update(Bad("state-writes-per-s",
+                      absl::StrCat("0..", FormatNumber(kMaxStateWritesPerS),
+                                   " writes per second, got ",
+                                   FormatNumber(s.state_writes_per_s))));
   }
   if (s.state_keys < 1 || s.state_keys > s.engine.state.max_state_entries) {
     status.Update(

@@ -163,14 +163,18 @@ struct RunResult {
   uint32_t live_nodes = 0;
   // Broadcast() calls the engine refused (payload too large for a datagram).
   uint64_t broadcasts_failed = 0;
+  // Broadcasts not published because no node was live at their time (every
+  // node crashed or left); not counted in `messages` nor in reliability.
+  uint64_t broadcasts_no_live_node = 0;
   // A node delivered the same message twice (an engine bug; must stay 0).
   uint64_t duplicate_deliveries = 0;
 
   // State workload (Scenario::state_writes_per_s > 0); zero otherwise.
   // Definitions in sim/simulator.h ("State metrics").
   bool state_workload = false;
-  uint64_t state_writes = 0;         // accepted by the writing engine
-  uint64_t state_writes_failed = 0;  // refused by it (a bound)
+  uint64_t state_writes = 0;               // accepted by the writing engine
+  uint64_t state_writes_failed = 0;        // refused by it (a bound)
+  uint64_t state_writes_no_live_node = 0;  // skipped: no node was live
   uint64_t state_conflicting_keys = 0;
   double state_settle_ms = 0;  // virtual ms since the start
   // Settle -> every live node's state digest equal (and staying so to the

@@ -65,8 +65,30 @@ TEST(ScenarioTest, RejectsOutOfRangeFields) {
   s.drain = Duration::Infinite();
   ExpectInvalid(s, "--drain");
   s = Scenario();
+  s.loss = 1.0000001;
+  ExpectInvalid(s, "--loss: allowed a probability in 0..1, got 1.0000001");
+  s = Scenario();
   s.engine.membership.active_view_size = 0;
   ExpectInvalid(s, "engine config");
+}
+
+// The message shows the values exactly (not %g's 6 digits) and names both
+// spellings of --payload-bytes.
+TEST(ScenarioTest, MessagesShowExactValuesAndTheFlagsTyped) {
+  Scenario s;
+  s.churn_per_s = 1000001;
+  ExpectInvalid(s, "--churn: allowed 0..1000000 per second, got 1000001");
+  s = Scenario();
+  s.churn_per_s = 1000000.5;
+  ExpectInvalid(s, "got 1000000.5");
+  s = Scenario();
+  s.state_writes_per_s = 1000001;
+  ExpectInvalid(s,
+                "--state-writes-per-s: allowed 0..1000000 writes per second, "
+                "got 1000001");
+  s = Scenario();
+  s.payload_bytes = 0;
+  ExpectInvalid(s, "--payload-bytes (--payload): allowed 1..");
 }
 
 // A valid state workload: writes until the partition heals.

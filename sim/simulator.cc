@@ -453,7 +453,7 @@ void Simulator::OnBroadcast() {
   }
   const uint32_t origin = RandomLiveNode(&workload_rng_, kNoNode);
   if (origin == kNoNode) {
-    ++counters_.broadcasts_failed;
+    ++counters_.broadcasts_no_live_node;
     return;
   }
   payload_.resize(scenario_.payload_bytes);
@@ -553,7 +553,7 @@ void Simulator::OnStateWrite() {
   }
   const uint32_t writer = RandomLiveNode(&state_rng_, kNoNode);
   if (writer == kNoNode) {
-    ++counters_.state_writes_failed;
+    ++counters_.state_writes_no_live_node;
     return;
   }
   const uint32_t key =
@@ -803,6 +803,7 @@ RunResult Simulator::Collect() {
                      counters_.dropped_pool_full;
   r.bytes_sent = counters_.bytes_sent;
   r.broadcasts_failed = counters_.broadcasts_failed;
+  r.broadcasts_no_live_node = counters_.broadcasts_no_live_node;
   r.duplicate_deliveries = counters_.duplicate_deliveries;
   if (state_ != nullptr) CollectState(&r);
   return r;
@@ -812,6 +813,7 @@ void Simulator::CollectState(RunResult* r) const {
   r->state_workload = true;
   r->state_writes = counters_.state_writes;
   r->state_writes_failed = counters_.state_writes_failed;
+  r->state_writes_no_live_node = counters_.state_writes_no_live_node;
   r->state_conflicting_keys = state_->conflicting_keys();
   r->state_settle_ms =
       static_cast<double>(state_settle_us_ - origin_.ToMicros()) / 1000.0;

@@ -70,7 +70,8 @@
 // offset drawn from SeedStream::kStateClock at its creation index.
 // State metrics (RunResult):
 //   - state_writes / state_writes_failed: PropagateState calls the writer's
-//     engine accepted / refused (a bound, e.g. the value size).
+//     engine accepted / refused (a bound, e.g. the value size);
+//     state_writes_no_live_node: writes skipped, no node was live.
 //   - state_conflicting_keys: keys written by nodes on both sides of one
 //     partition while it was cut.
 //   - state_settle_ms: StateSettle(), the later of the writes' end and the
@@ -147,16 +148,18 @@ struct SimCounters {
   uint64_t unknown_deliveries = 0;  // message id the simulator never published
   uint64_t peer_up = 0;
   uint64_t peer_down = 0;
-  uint64_t broadcasts_failed = 0;
+  uint64_t broadcasts_failed = 0;        // refused by the origin's engine
+  uint64_t broadcasts_no_live_node = 0;  // skipped: no node was live
   uint64_t crashes = 0;
   uint64_t restarts = 0;
   uint64_t churn_leaves = 0;
   uint64_t churn_joins = 0;
   uint64_t warm_active_links = 0;  // accepted WarmStartAddActive calls
   uint64_t warm_passive_entries = 0;
-  uint64_t state_writes = 0;         // accepted PropagateState calls
-  uint64_t state_writes_failed = 0;  // refused, or no live writer
-  uint64_t state_changes = 0;        // StateChangedEvents (remote entries)
+  uint64_t state_writes = 0;               // accepted PropagateState calls
+  uint64_t state_writes_failed = 0;        // refused by the writer's engine
+  uint64_t state_writes_no_live_node = 0;  // skipped: no node was live
+  uint64_t state_changes = 0;  // StateChangedEvents (remote entries)
 };
 
 // One published message, for tests and reports.

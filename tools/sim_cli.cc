@@ -74,6 +74,8 @@ struct Options {
   CLI::App* app = nullptr;
   std::vector<CLI::Option*> settings;  // parallel to Settings(); may be null
   CLI::Option* nodes_list = nullptr;   // sweep
+  CLI::Option* config = nullptr;
+  CLI::Option* json = nullptr;
   std::string config_path;
   std::string json_path;
   bool quiet = false;
@@ -107,16 +109,16 @@ void AddScenarioOptions(bool sweep, Options* o) {
 }
 
 void AddCommonOptions(bool sweep, bool check_implied, Options* o) {
-  o->app
-      ->add_option("--config", o->config_path,
-                   "TOML file of settings (keys = flag names with _; "
-                   "[engine] table for engine fields); flags override it")
-      ->type_name("FILE");
-  o->app
-      ->add_option("--json", o->json_path,
-                   "Write the results as one JSON object to PATH ('-' = "
-                   "stdout; the table then goes to stderr)")
-      ->type_name("PATH");
+  o->config = o->app->add_option(
+      "--config", o->config_path,
+      "TOML file of settings (keys = flag names with _; "
+      "[engine] table for engine fields); flags override it");
+  o->config->type_name("FILE");
+  o->json =
+      o->app->add_option("--json", o->json_path,
+                         "Write the results as one JSON object to PATH ('-' = "
+                         "stdout; the table then goes to stderr)");
+  o->json->type_name("PATH");
   o->app->add_flag("-q,--quiet", o->quiet,
                    "No progress bar and no summary table (JSON, errors and "
                    "check failures still print)");
@@ -158,7 +160,7 @@ absl::Status BadInput(const std::string& message) {
 // Defaults, then the config file, then the flags given.
 absl::Status BuildScenario(const Options& o, bool sweep, Scenario* scenario,
                            ConfigExtras* extras) {
-  if (!o.config_path.empty()) {
+  if (o.config->count() > 0) {
     absl::Status status =
         ApplyConfigFile(o.config_path, sweep, scenario, extras);
     if (!status.ok()) return status;
@@ -204,6 +206,14 @@ absl::Status ParseSweepOptions(const Options& o, const ConfigExtras& extras,
     return BadInput(absl::StrCat("--seeds ", o.seeds,
                                  ": expected an integer in 1..", kMaxSeeds));
   }
+  // Every run would overwrite the one file; a sweep's failure prints the
+  // replay command of its worst run, which takes --trace.
+  if (!plan->scenario.trace_path.empty()) {
+    return BadInput(
+        "--trace (config key trace): only for `run`; a sweep would overwrite "
+        "the file with each run. Trace one run with `elara-sim run ... "
+        "--trace PATH` (a failed check prints the run's replay command)");
+  }
   if (plan->check) return CheckSizesJudgeable(nodes);
   return absl::OkStatus();
 }
@@ -227,6 +237,9 @@ absl::Status FillPlan(const Options& o, bool sweep, CliPlan* plan) {
   plan->json_path = o.json_path;
   plan->quiet = o.quiet;
   plan->check = plan->check || o.check;
+  if (o.json->count() > 0 && o.json_path.empty()) {
+    return BadInput("--json: expected a file path or '-', got ''");
+  }
   if (!absl::SimpleAtod(o.min_reliability, &plan->min_reliability) ||
       !(plan->min_reliability >= 0 && plan->min_reliability <= 1)) {
     return BadInput(absl::StrCat("--min-reliability ", o.min_reliability,
@@ -336,14 +349,29 @@ class JsonSink {
   }
   // Where the human table goes: stdout, or stderr when JSON takes stdout.
   std::ostream* TableStream(const CliIo& io) const {
-    return path_ == "-" ? io.err : io.out;
+    return TableOnStderr() ? io.err : io.out;
   }
+  bool TableOnStderr() const { return path_ == "-"; }
 
  private:
   std::string path_;
   std::ofstream file_;
   std::ostream* out_ = nullptr;
 };
+
+// False when the summary table could not be written (stdout on a full
+// disk, a closed pipe, ...).
+bool WriteTable(const std::string& table, const JsonSink& json,
+                const CliIo& io) {
+  std::ostream& out = *json.TableStream(io);
+  out << table << std::flush;
+  return static_cast<bool>(out);
+}
+
+std::string TableWriteFailed(const JsonSink& json) {
+  return json.TableOnStderr() ? "summary table: write to stderr failed"
+                              : "summary table: write to stdout failed";
+}
 
 void PrintFailure(const CliIo& io, const std::string& reason,
                   const CliPlan& plan, const RunRecord& worst) {
@@ -370,10 +398,12 @@ int ExecuteRunCommand(const CliPlan& plan, const CliIo& io, JsonSink* json) {
       plan.scenario, io, io.progress && !plan.quiet,
       absl::StrCat("N=", plan.scenario.nodes, " seed=", plan.scenario.seed));
   if (!run.ok()) return ReportBadInput(io, "run", run.status().message());
-  if (!plan.quiet) *json->TableStream(io) << RunTable(*run) << std::flush;
+  // The JSON is still written when the table could not be.
+  const bool table_ok = plan.quiet || WriteTable(RunTable(*run), *json, io);
   if (!json->Write(RunJson(*run, ReplayCommand(plan, plan.scenario)))) {
     return ReportBadInput(io, "run", "--json: write failed");
   }
+  if (!table_ok) return ReportBadInput(io, "run", TableWriteFailed(*json));
   if (plan.check && run->result.reliability < plan.min_reliability) {
     PrintFailure(io,
                  absl::StrFormat("reliability %.6f < %g (--min-reliability)",
@@ -449,10 +479,11 @@ int ExecuteSweepCommand(const CliPlan& plan, const CliIo& io, JsonSink* json) {
     report.check = *check;
     AddStateCheck(&report);
   }
-  if (!plan.quiet) *json->TableStream(io) << SweepTable(report) << std::flush;
+  const bool table_ok = plan.quiet || WriteTable(SweepTable(report), *json, io);
   if (!json->Write(SweepJson(report))) {
     return ReportBadInput(io, "sweep", "--json: write failed");
   }
+  if (!table_ok) return ReportBadInput(io, "sweep", TableWriteFailed(*json));
   if (report.check && !report.check->passed) {
     const size_t worst =
         report.state_failed_run ? *report.state_failed_run : WorstRun(report);

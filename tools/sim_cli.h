@@ -8,8 +8,9 @@
 // Simulator::Run: the simulator itself never reads a clock.
 //
 // Exit codes: kExitOk (0), kExitCheckFailed (1: --check, or `verify`,
-// failed), kExitBadInput (2: bad flag, value, config file or output path;
-// the message names the flag or FILE:LINE:COLUMN and what is allowed).
+// failed), kExitBadInput (2: bad flag, value, config file or output path,
+// or a summary table that could not be written; the message names the flag
+// or FILE:LINE:COLUMN and what is allowed).
 // Usage and schemas: README.md, section "The main job: simulate a swarm
 // with `elara-sim`".
 //

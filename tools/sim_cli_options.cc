@@ -3,6 +3,8 @@
 // engine field costs one line here and shows up in flags, config and --help.
 #include "tools/sim_cli_options.h"
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -68,9 +70,13 @@ std::string ShowMillis(Duration d) {
 
 // Factories. `field` is a generic lambda returning a reference to the
 // scenario's field, for const and non-const scenarios alike.
+// `range` is the allowed range as the message of a value that does not
+// parse shows it ("2..50000000"); Scenario::Validate checks it, `max` only
+// bounds the parse to the field's type.
 template <typename Field>
 Setting Unsigned(const char* key, bool engine, const char* flags,
-                 const char* help, uint64_t max, Field field) {
+                 const char* help, const char* range, uint64_t max,
+                 Field field) {
   return Setting{key,
                  engine,
                  flags,
@@ -78,10 +84,10 @@ Setting Unsigned(const char* key, bool engine, const char* flags,
                  help,
                  TomlKind::kInteger,
                  false,
-                 [field, max](std::string_view text, Scenario* s) {
+                 [field, max, range](std::string_view text, Scenario* s) {
                    uint64_t value = 0;
                    if (!ParseUnsigned(text, max, &value)) {
-                     return Expected(absl::StrCat("an integer in 0..", max),
+                     return Expected(absl::StrCat("an integer in ", range),
                                      text);
                    }
                    using T = std::remove_reference_t<decltype(field(*s))>;
@@ -292,12 +298,14 @@ void AddStateWorkloadSettings(std::vector<Setting>* t) {
       "state_keys", false, "--state-keys",
       "State workload: keys written (random, so both sides of a partition "
       "write overlapping keys), 1..engine max_state_entries",
-      kU32, [](auto& s) -> auto& { return s.state_keys; }));
+      "1..engine max_state_entries", kU32,
+      [](auto& s) -> auto& { return s.state_keys; }));
   t->push_back(Unsigned(
       "state_value_bytes", false, "--state-value-bytes",
       "State workload: bytes per value, 1..engine max_value_bytes (and "
       "max_datagram_bytes - 64)",
-      kU32, [](auto& s) -> auto& { return s.state_value_bytes; }));
+      "1..engine max_value_bytes", kU32,
+      [](auto& s) -> auto& { return s.state_value_bytes; }));
   t->push_back(Dur(
       "state_clock_skew", "--state-clock-skew",
       "Each node's state clock runs ahead of virtual time by a random "
@@ -309,11 +317,11 @@ std::vector<Setting> ScenarioSettings() {
   std::vector<Setting> t;
   t.push_back(Unsigned(
       "seed", false, "--seed",
-      "Seed of every random choice of the run (0..2^64-1)", kU64,
+      "Seed of every random choice of the run (0..2^64-1)", "0..2^64-1", kU64,
       [](auto& s) -> auto& { return s.seed; }));
   t.push_back(Unsigned(
-      "nodes", false, "--nodes", "Nodes in the swarm, 2..50000000", kU32,
-      [](auto& s) -> auto& { return s.nodes; }));
+      "nodes", false, "--nodes", "Nodes in the swarm, 2..50000000",
+      "2..50000000", kU32, [](auto& s) -> auto& { return s.nodes; }));
   t.push_back(Text("mode", "--mode", "MODE",
                    "Broadcast mode: push (eager fanout), pull (digest "
                    "exchange) or hybrid (Plumtree + pull repair)",
@@ -323,21 +331,21 @@ std::vector<Setting> ScenarioSettings() {
                    }));
   t.push_back(Unsigned(
       "active_view", false, "--active-view",
-      "HyParView active view size, 1..64", kU32,
+      "HyParView active view size, 1..64", "1..64", kU32,
       [](auto& s) -> auto& { return s.engine.membership.active_view_size; }));
   t.push_back(Unsigned(
       "passive_view", false, "--passive-view",
-      "HyParView passive view size, 0..1024", kU32,
+      "HyParView passive view size, 0..1024", "0..1024", kU32,
       [](auto& s) -> auto& { return s.engine.membership.passive_view_size; }));
   t.push_back(Unsigned(
       "fanout", false, "--fanout",
       "Eager fanout (push) / initial eager degree (hybrid), "
       "1..--max-fanout",
-      kU32,
+      "1..--max-fanout", kU32,
       [](auto& s) -> auto& { return s.engine.broadcast.initial_fanout; }));
   t.push_back(Unsigned(
       "max_fanout", false, "--max-fanout",
-      "Upper bound of the adaptive eager fanout, 1..64", kU32,
+      "Upper bound of the adaptive eager fanout, 1..64", "1..64", kU32,
       [](auto& s) -> auto& { return s.engine.broadcast.max_fanout; }));
   t.push_back(Number(
       "redundancy", false, "--redundancy", "X",
@@ -378,11 +386,11 @@ std::vector<Setting> ScenarioSettings() {
       [](auto& s) -> auto& { return s.burst_loss_exit; }));
   t.push_back(Probability(
       "burst_bad", "--burst-bad",
-      "Bursty loss: loss probability in the bad state",
+      "Bursty loss: loss probability in the bad state, 0..1",
       [](auto& s) -> auto& { return s.burst_loss_bad; }));
   t.push_back(Unsigned(
       "bandwidth", false, "--bandwidth",
-      "Uplink per node in bytes/s; 0 = unlimited", kU64,
+      "Uplink per node in bytes/s, 0..2^64-1; 0 = unlimited", "0..2^64-1", kU64,
       [](auto& s) -> auto& { return s.bandwidth_bytes_per_s; }));
   Setting partition =
       Text("partition", "--partition", "F@START-END",
@@ -423,10 +431,11 @@ std::vector<Setting> ScenarioSettings() {
       "broadcasts", false, "--broadcasts",
       "Messages published, each by a random live node, "
       "0..10000000",
-      kU32, [](auto& s) -> auto& { return s.broadcasts; }));
+      "0..10000000", kU32, [](auto& s) -> auto& { return s.broadcasts; }));
   t.push_back(Unsigned(
       "payload_bytes", false, "--payload-bytes,--payload",
-      "Payload bytes per message, 1..max_datagram_bytes", kU32,
+      "Payload bytes per message, 1..max_datagram_bytes",
+      "1..max_datagram_bytes", kU32,
       [](auto& s) -> auto& { return s.payload_bytes; }));
   t.push_back(Dur(
       "interval", "--interval", "Time between two broadcasts",
@@ -438,9 +447,10 @@ std::vector<Setting> ScenarioSettings() {
   AddStateWorkloadSettings(&t);
   t.push_back(Text(
       "trace", "--trace", "PATH",
-      "Write every send and delivery as JSON lines to PATH (--nodes <= "
-      "10000)",
+      "Write every send and delivery as JSON lines to PATH (run only; "
+      "--nodes <= 10000)",
       [](std::string_view text, Scenario* s) {
+        if (text.empty()) return Expected("a file path", text);
         s->trace_path = std::string(text);
         return absl::OkStatus();
       },
@@ -602,6 +612,11 @@ absl::Status UnknownKey(const toml::key& key, std::string_view source,
 
 absl::Status ApplyNodesList(const toml::array& array, std::string_view source,
                             ConfigExtras* extras) {
+  if (array.empty()) {
+    return Invalid(absl::StrCat(
+        Position(array.source(), source),
+        ": nodes: expected at least one size (integers in 2..50000000)"));
+  }
   std::vector<uint32_t> sizes;
   for (const toml::node& item : array) {
     const std::optional<int64_t> n = item.value<int64_t>();
@@ -696,7 +711,8 @@ absl::Status ApplyFlag(const Setting& setting, std::string_view text,
                        Scenario* scenario) {
   absl::Status status = setting.apply(text, scenario);
   if (status.ok()) return status;
-  return Invalid(absl::StrCat(PrimaryFlag(setting), " ", ToAbsl(text), ": ",
+  return Invalid(absl::StrCat(PrimaryFlag(setting), " ",
+                              text.empty() ? "''" : ToAbsl(text), ": ",
                               status.message()));
 }
 
@@ -718,6 +734,14 @@ absl::Status ApplyConfigText(std::string_view text, std::string_view source,
 
 absl::Status ApplyConfigFile(const std::string& path, bool allow_nodes_list,
                              Scenario* scenario, ConfigExtras* extras) {
+  if (path.empty()) return Invalid("--config: expected a file path, got ''");
+  // A directory opens as a stream on Linux and reads as nothing: refuse it
+  // (and anything else not a regular file that fails to read) by name.
+  struct stat info;
+  if (::stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+    return Invalid(
+        absl::StrCat("--config ", path, ": cannot read: is a directory"));
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Invalid(absl::StrCat("--config ", path,
@@ -725,6 +749,9 @@ absl::Status ApplyConfigFile(const std::string& path, bool allow_nodes_list,
   }
   std::ostringstream text;
   text << in.rdbuf();
+  if (in.bad()) {
+    return Invalid(absl::StrCat("--config ", path, ": cannot read"));
+  }
   return ApplyConfigText(text.str(), path, allow_nodes_list, scenario, extras);
 }
 

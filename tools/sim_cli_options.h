@@ -95,7 +95,8 @@ struct ConfigExtras {
 absl::Status ApplyConfigText(std::string_view text, std::string_view source,
                              bool allow_nodes_list, sim::Scenario* scenario,
                              ConfigExtras* extras);
-// Reads `path` and applies it as above; InvalidArgument when unreadable.
+// Reads `path` and applies it as above; InvalidArgument when empty, a
+// directory or unreadable.
 absl::Status ApplyConfigFile(const std::string& path, bool allow_nodes_list,
                              sim::Scenario* scenario, ConfigExtras* extras);
 

@@ -37,6 +37,7 @@ void AddStateFields(const sim::RunResult& r, Json* j) {
   (*j)["state_settle_ms"] = r.state_settle_ms;
   (*j)["state_writes"] = r.state_writes;
   (*j)["state_writes_failed"] = r.state_writes_failed;
+  (*j)["state_writes_no_live_node"] = r.state_writes_no_live_node;
   (*j)["state_conflicting_keys"] = r.state_conflicting_keys;
   (*j)["state_keys_held"] = r.state_keys_held;
 }
@@ -70,6 +71,7 @@ Json RunObject(const RunRecord& run, const std::string& replay) {
   j["datagrams_lost"] = r.datagrams_lost;
   j["bytes_sent"] = r.bytes_sent;
   j["broadcasts_failed"] = r.broadcasts_failed;
+  j["broadcasts_no_live_node"] = r.broadcasts_no_live_node;
   j["duplicate_deliveries"] = r.duplicate_deliveries;
   if (r.state_workload) AddStateFields(r, &j);
   j["replay"] = replay;
@@ -187,6 +189,12 @@ std::string Warnings(const sim::RunResult& r) {
                           "(payload too large for a datagram?)\n",
                           r.broadcasts_failed);
   }
+  if (r.broadcasts_no_live_node > 0) {
+    absl::StrAppendFormat(&text,
+                          "WARNING: %d broadcasts not published: no live node "
+                          "to publish from (every node crashed or left)\n",
+                          r.broadcasts_no_live_node);
+  }
   if (r.duplicate_deliveries > 0) {
     absl::StrAppendFormat(&text,
                           "WARNING: %d duplicate deliveries (an engine bug)\n",
@@ -197,6 +205,12 @@ std::string Warnings(const sim::RunResult& r) {
                           "WARNING: %d state writes refused by the engine "
                           "(a store or value bound)\n",
                           r.state_writes_failed);
+  }
+  if (r.state_writes_no_live_node > 0) {
+    absl::StrAppendFormat(&text,
+                          "WARNING: %d state writes not made: no live node "
+                          "to write from (every node crashed or left)\n",
+                          r.state_writes_no_live_node);
   }
   if (r.state_workload && !r.state_convergence_ms) {
     absl::StrAppendFormat(&text,

@@ -4,8 +4,10 @@
 // small real runs and sweeps with their JSON documents.
 #include "tools/sim_cli.h"
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <streambuf>
 #include <string>
 #include <vector>
 
@@ -206,7 +208,34 @@ TEST(ParseTest, BadInputExitsTwoNamingTheFlag) {
        "--warmup 2: expected a duration with a "
        "unit"},
       {{"run", "--bogus", "1"}, "--bogus"},
-      {{"run", "--payload-bytes", "100000"}, "--payload: allowed 1.."},
+      {{"run", "--payload-bytes", "100000"},
+       "--payload-bytes (--payload): allowed 1.."},
+      {{"run", "--payload", "0"}, "--payload-bytes (--payload): allowed 1.."},
+      // Values that do not parse name the allowed range, not the type's.
+      {{"run", "--nodes", "abc"},
+       "--nodes abc: expected an integer in 2..50000000"},
+      {{"run", "--nodes", "99999999999"},
+       "--nodes 99999999999: expected an integer in 2..50000000"},
+      {{"run", "--nodes", "-5"}, "--nodes -5: expected an integer in 2.."},
+      {{"run", "--nodes", "1e3"}, "--nodes 1e3: expected an integer in 2.."},
+      {{"run", "--active-view", "x"},
+       "--active-view x: expected an integer "
+       "in 1..64"},
+      {{"run", "--churn", "1000001"},
+       "--churn: allowed 0..1000000 per second, got 1000001"},
+      {{"run", "--state-writes-per-s", "1000001"},
+       "--state-writes-per-s: allowed 0..1000000 writes per second, got "
+       "1000001"},
+      // Empty paths are refused, not taken as "none".
+      {{"run", "--config", ""}, "--config: expected a file path, got ''"},
+      {{"run", "--json", ""}, "--json: expected a file path or '-', got ''"},
+      {{"run", "--trace", ""}, "--trace '': expected a file path, got ''"},
+      {{"run", "--config", ::testing::TempDir()},
+       "--config " + ::testing::TempDir() + ": cannot read: is a directory"},
+      // Each run of a sweep would overwrite the trace.
+      {{"sweep", "--nodes", "32,64", "--trace", "x.jsonl"},
+       "--trace (config key trace): only for `run`"},
+      {{"verify", "--trace", "x.jsonl"}, "--trace (config key trace): only"},
       {{"run", "--min-reliability", "2"}, "--min-reliability 2"},
       {{"run", "--loss"}, "--loss"},
       {{"frobnicate"}, "unknown command 'frobnicate': expected run, sweep"},
@@ -346,6 +375,7 @@ TEST(ConfigTest, BadFilesExitTwoWithPosition) {
       {"engine = 3\n", "engine: expected a table"},
       {"[engine]\nshuffle_period_ms = \"10s\"\n",
        "bad.toml:2:21: engine.shuffle_period_ms: expected a number"},
+      {"trace = \"\"\n", "bad.toml:1:9: trace: expected a file path"},
   };
   for (const BadConfig& c : cases) {
     const std::string path = WriteFile("bad.toml", c.text);
@@ -354,6 +384,35 @@ TEST(ConfigTest, BadFilesExitTwoWithPosition) {
     EXPECT_EQ(o.code, kExitBadInput) << c.text;
     EXPECT_THAT(o.err, HasSubstr(c.message)) << c.text;
   }
+}
+
+TEST(ConfigTest, SweepRefusesAnEmptyNodesListAndATrace) {
+  CliPlan plan;
+  const std::string empty = WriteFile("empty_nodes.toml", "nodes = []\n");
+  Output o = Parse({"sweep", "--config", empty}, &plan);
+  EXPECT_EQ(o.code, kExitBadInput);
+  EXPECT_THAT(o.err, HasSubstr(empty + ":1:9: nodes: expected at least one "
+                                       "size"));
+  const std::string traced =
+      WriteFile("traced.toml", "nodes = [32, 64]\ntrace = \"t.jsonl\"\n");
+  o = Parse({"sweep", "--config", traced}, &plan);
+  EXPECT_EQ(o.code, kExitBadInput);
+  EXPECT_THAT(o.err, HasSubstr("--trace (config key trace): only for `run`"));
+  // run takes the file's trace.
+  CliPlan run;
+  ASSERT_EQ(
+      Parse({"run", "--config", WriteFile("t.toml", "trace = \"t\"\n")}, &run)
+          .code,
+      -1);
+  EXPECT_EQ(run.scenario.trace_path, "t");
+}
+
+TEST(ParseTest, HelpGivesTheRangeOfEveryNumber) {
+  CliPlan plan;
+  const Output o = Parse({"run", "--help"}, &plan);
+  EXPECT_EQ(o.code, kExitOk);
+  EXPECT_THAT(o.out, HasSubstr("loss probability in the bad state, 0..1"));
+  EXPECT_THAT(o.out, HasSubstr("bytes/s, 0..2^64-1"));
 }
 
 TEST(ParseTest, StateWorkloadFlagsAndConfigKeys) {
@@ -565,6 +624,78 @@ std::string TraceHash(const std::vector<std::string>& args) {
   const Output o = Cli(all);
   EXPECT_EQ(o.code, kExitOk) << o.err;
   return ParseJson(o.out)["trace_hash"];
+}
+
+// A stream whose every write fails, as stdout on a full disk.
+class FailingBuffer : public std::streambuf {
+ protected:
+  int_type overflow(int_type) override { return traits_type::eof(); }
+  std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
+};
+
+TEST(RunTest, FailedTableWriteExitsNonZero) {
+  FailingBuffer buffer;
+  std::ostream out(&buffer);
+  std::ostringstream err;
+  CliIo io{&out, &err, false};
+  const std::string json = ::testing::TempDir() + "/table_failed.json";
+  std::remove(json.c_str());
+  const std::vector<std::string> args =
+      Small({"run", "--nodes", "20", "--json", json});
+  const std::vector<const char*> argv = Argv(args);
+  EXPECT_EQ(SimCliMain(static_cast<int>(argv.size()), argv.data(), io),
+            kExitBadInput);
+  EXPECT_THAT(err.str(), HasSubstr("summary table: write to stdout failed"));
+  EXPECT_TRUE(std::ifstream(json).good()) << "the JSON is still written";
+
+  std::ostream sweep_out(&buffer);
+  std::ostringstream sweep_err;
+  CliIo sweep_io{&sweep_out, &sweep_err, false};
+  const std::vector<std::string> sweep_args =
+      Small({"sweep", "--nodes", "20,40"});
+  const std::vector<const char*> sweep_argv = Argv(sweep_args);
+  EXPECT_EQ(SimCliMain(static_cast<int>(sweep_argv.size()), sweep_argv.data(),
+                       sweep_io),
+            kExitBadInput);
+  EXPECT_THAT(sweep_err.str(),
+              HasSubstr("summary table: write to stdout failed"));
+
+  // --quiet writes nothing to stdout, so nothing fails.
+  std::ostream quiet_out(&buffer);
+  CliIo quiet_io{&quiet_out, &err, false};
+  const std::vector<std::string> quiet = Small({"run", "--nodes", "20", "-q"});
+  const std::vector<const char*> quiet_argv = Argv(quiet);
+  EXPECT_EQ(SimCliMain(static_cast<int>(quiet_argv.size()), quiet_argv.data(),
+                       quiet_io),
+            kExitOk);
+}
+
+TEST(RunTest, BroadcastsWithNoLiveNodeAreNotCalledEngineRefusals) {
+  const Output o =
+      Cli({"run", "--nodes", "50", "--broadcasts", "3", "--crash", "1@1s",
+           "--warmup", "2s", "--drain", "1s", "--json", "-"});
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const nlohmann::json j = ParseJson(o.out);
+  ASSERT_TRUE(j.contains("broadcasts_no_live_node"));
+  EXPECT_EQ(j["broadcasts_no_live_node"], 3);
+  EXPECT_EQ(j["broadcasts_failed"], 0);
+  EXPECT_EQ(j["messages"], 0);
+  EXPECT_THAT(o.err, HasSubstr("WARNING: 3 broadcasts not published: no live "
+                               "node to publish from"));
+  EXPECT_THAT(o.err, Not(HasSubstr("refused by the engine")));
+
+  // The same for the state workload's writes.
+  const Output state =
+      Cli({"run", "--nodes", "20", "--broadcasts", "0", "--state-writes-per-s",
+           "10", "--state-writes-until", "3s", "--crash", "1@500ms", "--warmup",
+           "1s", "--drain", "1s", "--json", "-"});
+  ASSERT_EQ(state.code, kExitOk) << state.err;
+  const nlohmann::json sj = ParseJson(state.out);
+  ASSERT_TRUE(sj.contains("state_writes_no_live_node"));
+  EXPECT_GT(sj["state_writes_no_live_node"].get<uint64_t>(), 0u);
+  EXPECT_EQ(sj["state_writes_failed"], 0);
+  EXPECT_THAT(state.err, HasSubstr("state writes not made: no live node"));
+  EXPECT_THAT(state.err, Not(HasSubstr("refused by the engine")));
 }
 
 TEST(RunTest, SameScenarioSameHashOtherSeedOtherHash) {
