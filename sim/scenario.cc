@@ -210,6 +210,45 @@ std::optional<Duration> Scenario::LastHeal() const {
   return last;
 }
 
+Duration Scenario::FirstPublish() const {
+  const Duration joins =
+      bootstrap == Bootstrap::kProtocol ? join_spread : Duration::Zero();
+  return joins + warmup;
+}
+
+Duration Scenario::LastPublish() const {
+  return FirstPublish() + (broadcasts == 0
+                               ? Duration::Zero()
+                               : broadcast_interval * (broadcasts - 1));
+}
+
+Duration Scenario::End() const {
+  const Duration last =
+      state_workload() ? std::max(LastPublish(), StateSettle()) : LastPublish();
+  return last + drain;
+}
+
+std::vector<std::string> Scenario::UnexercisedFaults() const {
+  std::vector<std::string> notes;
+  const Duration end = End();
+  const Duration last = LastPublish();
+  auto note = [&](const std::string& what, Duration at) {
+    if (at >= end) {
+      notes.push_back(absl::StrCat(what, " at ", FormatDuration(at),
+                                   " never happens: the run ends at ",
+                                   FormatDuration(end)));
+    } else if (!state_workload() && broadcasts > 0 && at > last) {
+      notes.push_back(absl::StrCat(
+          what, " at ", FormatDuration(at),
+          " comes after the last broadcast (published at ",
+          FormatDuration(last), "): reliability does not measure it"));
+    }
+  };
+  for (const PartitionSpec& p : partitions) note("partition", p.start);
+  for (const CrashSpec& c : crashes) note("crash", c.at);
+  return notes;
+}
+
 Duration Scenario::StateWritesEnd() const {
   if (state_writes_until) return *state_writes_until;
   return LastHeal().value_or(Duration::Zero());

@@ -118,6 +118,18 @@ struct Scenario {
   // When the state stops changing by writes and cuts: the later of
   // StateWritesEnd() and LastHeal(). Convergence is measured from here.
   Duration StateSettle() const;
+  // The run's timeline from its start (virtual time 0): the first and the
+  // last broadcast's publication, and the end of the run (the last
+  // publication, or StateSettle() with the state workload, plus drain).
+  // REQUIRES: valid.
+  Duration FirstPublish() const;
+  Duration LastPublish() const;
+  Duration End() const;
+  // Faults the run cannot show: a partition or crash at or after End()
+  // (never happens), or, without the state workload, after LastPublish()
+  // (no broadcast is published across or after it). One line each, for a
+  // warning; empty when every fault is exercised.
+  std::vector<std::string> UnexercisedFaults() const;
 
   // Small runs only: write every send/delivery as JSON lines here.
   // Refused (by Validate) when nodes > kMaxTraceNodes: a 10^6-node trace

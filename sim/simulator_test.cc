@@ -57,6 +57,23 @@ TEST(SimulatorTest, RejectsInvalidScenario) {
   EXPECT_EQ(sim.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Scenario::End() (used for the unexercised-fault warnings) is the end
+// the simulator schedules, with either bootstrap and the state workload.
+TEST(SimulatorTest, ScenarioEndIsTheRunsEnd) {
+  Scenario warm = SmallScenario();
+  Scenario protocol = SmallScenario();
+  protocol.bootstrap = Bootstrap::kProtocol;
+  protocol.join_spread = Duration::Seconds(3);
+  Scenario state = SmallScenario();
+  state.state_writes_per_s = 50;
+  state.partitions.push_back({0.5, Duration::Seconds(4), Duration::Seconds(9)});
+  for (const Scenario& s : {warm, protocol, state}) {
+    absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    EXPECT_EQ((*sim)->end(), (*sim)->origin() + s.End()) << REPLAY(s);
+  }
+}
+
 TEST(SimulatorTest, WarmStartInstallsTheOverlay) {
   Scenario s = SmallScenario();
   absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);

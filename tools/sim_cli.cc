@@ -50,14 +50,15 @@ JSON fields and the check rule: README.md, section
 
 constexpr char kSweepFooter[] = R"(Examples:
   elara-sim sweep --nodes 256,1024,4096,16384 --seeds 3 --loss 0.01
-  elara-sim sweep --nodes 256,1024,4096 --seeds 2 --check --json sweep.json
-  elara-sim verify --config swarm.toml --nodes 1024,4096,16384
+  elara-sim sweep --nodes 256,1024,4096,16384 --seeds 2 --check --json sweep.json
+  elara-sim verify --config swarm.toml --nodes 1024,4096,16384,65536
 
 Runs every size with seeds --seed, --seed+1, ... (--seeds of them), prints
 one row per size (means; reliability is the lowest) and the least-squares
 fit LDH = a*log2(N) + b. --check (implied by `verify`) fails (exit 1) when a
 run's reliability is below --min-reliability or LDH grows faster than log N:
-it needs >= 3 sizes spanning >= 4x. A failure prints the command and seed
+it needs >= 3 sizes spanning >= 4x, and >= 4 sizes to judge the curve's
+shape (sqrt(N) on a large constant). A failure prints the command and seed
 that replay the worst run. Exit codes: 0 ok, 1 check failed, 2 bad input.
 The rule and the JSON schema: README.md, section
 "The main job: simulate a swarm with `elara-sim`".)";
@@ -157,12 +158,26 @@ absl::Status BadInput(const std::string& message) {
   return absl::InvalidArgumentError(message);
 }
 
+// Whether a run's command line gives --nodes. It then overrides the
+// config file's `nodes`, which may be a sweep's list of sizes: the replay
+// printed for a failed sweep run is `run <every flag> --config=FILE`.
+bool RunNodesFlagGiven(const Options& o) {
+  const std::span<const Setting> settings = Settings();
+  for (size_t i = 0; i < settings.size(); ++i) {
+    if (!settings[i].engine_table &&
+        std::string_view(settings[i].key) == "nodes") {
+      return o.settings[i] != nullptr && o.settings[i]->count() > 0;
+    }
+  }
+  return false;
+}
+
 // Defaults, then the config file, then the flags given.
 absl::Status BuildScenario(const Options& o, bool sweep, Scenario* scenario,
                            ConfigExtras* extras) {
   if (o.config->count() > 0) {
-    absl::Status status =
-        ApplyConfigFile(o.config_path, sweep, scenario, extras);
+    absl::Status status = ApplyConfigFile(
+        o.config_path, sweep || RunNodesFlagGiven(o), scenario, extras);
     if (!status.ok()) return status;
   }
   const std::span<const Setting> settings = Settings();

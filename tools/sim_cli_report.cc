@@ -181,6 +181,16 @@ void Row(std::string* out, const char* name, const std::string& value,
   absl::StrAppendFormat(out, "  %-22s %-16s %s\n", name, value, note);
 }
 
+// Faults the scenario's timeline cannot show (sim::Scenario::
+// UnexercisedFaults): the same for every run of a sweep.
+std::string FaultWarnings(const sim::Scenario& s) {
+  std::string text;
+  for (const std::string& note : s.UnexercisedFaults()) {
+    absl::StrAppend(&text, "WARNING: ", note, "\n");
+  }
+  return text;
+}
+
 std::string Warnings(const sim::RunResult& r) {
   std::string text;
   if (r.broadcasts_failed > 0) {
@@ -397,7 +407,7 @@ std::string RunTable(const RunRecord& run) {
   if (r.state_workload) StateRows(r, &out);
   Row(&out, "trace_hash", TraceHashHex(r.trace_hash),
       "same scenario + binary => same hash");
-  absl::StrAppend(&out, Warnings(r));
+  absl::StrAppend(&out, FaultWarnings(run.scenario), Warnings(r));
   return out;
 }
 
@@ -450,6 +460,9 @@ std::string SweepTable(const SweepReport& report) {
   if (report.check) {
     absl::StrAppend(&out, "check: ", report.check->passed ? "PASS" : "FAIL",
                     ": ", report.check->reason, "\n");
+  }
+  if (!report.runs.empty()) {
+    absl::StrAppend(&out, FaultWarnings(report.runs.front().scenario));
   }
   for (const RunRecord& run : report.runs) {
     absl::StrAppend(&out, Warnings(run.result));

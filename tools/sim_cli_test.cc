@@ -355,6 +355,31 @@ struct BadConfig {
   std::string message;
 };
 
+// A failed sweep's replay is `run <every flag> --config=FILE`: with --nodes
+// given, run takes a sweep file's list of sizes (the flag wins); without
+// it the list is still refused (see BadFilesExitTwoWithPosition).
+TEST(ConfigTest, RunTakesASweepFileWhenNodesIsGiven) {
+  const std::string path =
+      WriteFile("sweep_for_run.toml", "nodes = [64, 256, 1024]\nloss = 0.02\n");
+  CliPlan plan;
+  const Output o = Parse({"run", "--config", path, "--nodes", "256"}, &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  EXPECT_EQ(plan.scenario.nodes, 256u);
+  EXPECT_EQ(plan.scenario.loss, 0.02);
+  // The replay of such a run parses back to the same scenario.
+  const std::string replay = ReplayCommand(plan, plan.scenario);
+  EXPECT_THAT(replay, HasSubstr("--config=" + path));
+  std::vector<std::string> args = absl::StrSplit(replay, ' ');
+  ASSERT_EQ(args[0], "elara-sim");
+  args.erase(args.begin());
+  CliPlan again;
+  ASSERT_EQ(Parse(args, &again).code, -1);
+  EXPECT_EQ(sim::FailureReplay(again.scenario),
+            sim::FailureReplay(plan.scenario));
+  CliPlan refused;
+  EXPECT_EQ(Parse({"run", "--config", path}, &refused).code, kExitBadInput);
+}
+
 TEST(ConfigTest, BadFilesExitTwoWithPosition) {
   const std::vector<BadConfig> cases = {
       {"nodes = 100\nfoo = 1\n", "bad.toml:2:1: unknown key 'foo'"},
@@ -696,6 +721,30 @@ TEST(RunTest, BroadcastsWithNoLiveNodeAreNotCalledEngineRefusals) {
   EXPECT_EQ(sj["state_writes_failed"], 0);
   EXPECT_THAT(state.err, HasSubstr("state writes not made: no live node"));
   EXPECT_THAT(state.err, Not(HasSubstr("refused by the engine")));
+}
+
+// A fault the timeline cannot show is named, once per table.
+TEST(RunTest, FaultsAfterTheTrafficAreWarnedAbout) {
+  const Output late = Cli(Small({"run", "--nodes", "50", "--partition",
+                                 "0.5@10s-30s", "--crash", "0.2@2s"}));
+  ASSERT_EQ(late.code, kExitOk) << late.err;
+  // Small: 1 s warm-up, 3 broadcasts 100 ms apart, 3 s drain.
+  EXPECT_THAT(late.out, HasSubstr("WARNING: partition at 10s never happens: "
+                                  "the run ends at 4200ms"));
+  EXPECT_THAT(late.out,
+              HasSubstr("WARNING: crash at 2s comes after the last broadcast "
+                        "(published at 1200ms)"));
+  const Output exercised =
+      Cli(Small({"run", "--nodes", "50", "--crash", "0.2@1100ms"}));
+  ASSERT_EQ(exercised.code, kExitOk) << exercised.err;
+  EXPECT_THAT(exercised.out, Not(HasSubstr("WARNING")));
+  const Output sweep =
+      Cli(Small({"sweep", "--nodes", "32,64", "--crash", "0.2@9s"}));
+  ASSERT_EQ(sweep.code, kExitOk) << sweep.err;
+  const std::string warning = "WARNING: crash at 9s never happens";
+  const size_t first = sweep.out.find(warning);
+  ASSERT_NE(first, std::string::npos) << sweep.out;
+  EXPECT_EQ(sweep.out.find(warning, first + 1), std::string::npos);
 }
 
 TEST(RunTest, SameScenarioSameHashOtherSeedOtherHash) {
