@@ -125,11 +125,14 @@ struct Scenario {
   Duration FirstPublish() const;
   Duration LastPublish() const;
   Duration End() const;
-  // Faults the run cannot show: a partition or crash at or after End()
-  // (never happens), or, without the state workload, after LastPublish()
-  // (no broadcast is published across or after it). One line each, for a
-  // warning; empty when every fault is exercised.
-  std::vector<std::string> UnexercisedFaults() const;
+  // Faults the run cannot show: a crash after End() or a partition
+  // starting at or after it (never happens), or, without the state
+  // workload, one after `last_delivery` (the run's last first delivery:
+  // no broadcast was in flight across or after it, so reliability cannot
+  // reflect it). One line each, for a warning; empty when every fault is
+  // exercised.
+  std::vector<std::string> UnexercisedFaults(
+      std::optional<Duration> last_delivery) const;
 
   // Small runs only: write every send/delivery as JSON lines here.
   // Refused (by Validate) when nodes > kMaxTraceNodes: a 10^6-node trace
@@ -161,6 +164,9 @@ struct RunResult {
   // All wire bytes / ((N - 1) * payload bytes) - 1 over the broadcast phase.
   double byte_overhead = 0;
   Percentiles convergence_ms;  // publish -> delivery, over nodes and messages
+  // Virtual time (since the start) of the last first delivery of any
+  // message; nullopt when nothing was delivered.
+  std::optional<Duration> last_delivery;
   uint64_t events = 0;
   double events_per_s = 0;
   double wall_s = 0;

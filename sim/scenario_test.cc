@@ -293,33 +293,44 @@ TEST(ScenarioFlagsTest, FailureReplayWritesEveryFlag) {
 
 // The example faults (--partition 0.5@10s-30s --crash 0.2@5s) on
 // the default timeline (warm start, 2 s warm-up, 20 broadcasts 100 ms
-// apart, 10 s drain: the last publication at 3.9 s, the end at 13.9 s).
+// apart, 10 s drain: the last publication at 3.9 s, the end at 13.9 s),
+// with the last delivery at 5.4 s.
 TEST(ScenarioTest, UnexercisedFaultsAreNamed) {
   Scenario s;
   s.broadcasts = 20;
   EXPECT_EQ(s.LastPublish(), Duration::Millis(3900));
   EXPECT_EQ(s.End(), Duration::Millis(13900));
-  EXPECT_TRUE(s.UnexercisedFaults().empty());
+  const std::optional<Duration> delivered = Duration::Millis(5400);
+  EXPECT_TRUE(s.UnexercisedFaults(delivered).empty());
   s.partitions.push_back({0.5, Duration::Seconds(10), Duration::Seconds(30)});
-  s.crashes.push_back({0.2, Duration::Seconds(5)});
-  s.crashes.push_back({0.1, Duration::Seconds(3)});  // before the last one
-  s.partitions.push_back({0.5, Duration::Seconds(20), Duration::Infinite()});
-  const std::vector<std::string> notes = s.UnexercisedFaults();
-  ASSERT_EQ(notes.size(), 3u);
+  s.crashes.push_back({0.2, Duration::Seconds(5)});  // messages in flight
+  s.crashes.push_back({0.2, Duration::Seconds(6)});
+  s.crashes.push_back({0.1, Duration::Millis(13900)});  // at the end: happens
+  s.crashes.push_back({0.1, Duration::Millis(13901)});
+  s.partitions.push_back({0.5, Duration::Millis(13900), Duration::Infinite()});
+  const std::vector<std::string> notes = s.UnexercisedFaults(delivered);
+  ASSERT_EQ(notes.size(), 5u);
   EXPECT_EQ(notes[0],
-            "partition at 10s comes after the last broadcast (published at "
-            "3900ms): reliability does not measure it");
+            "partition at 10s comes after the last delivery (at 5400ms): "
+            "reliability does not reflect it");
   EXPECT_EQ(notes[1],
-            "partition at 20s never happens: the run ends at "
-            "13900ms");
+            "partition at 13900ms never happens: the run ends at 13900ms");
   EXPECT_EQ(notes[2],
-            "crash at 5s comes after the last broadcast (published at "
-            "3900ms): reliability does not measure it");
+            "crash at 6s comes after the last delivery (at 5400ms): "
+            "reliability does not reflect it");
+  EXPECT_EQ(notes[3],
+            "crash at 13900ms comes after the last delivery (at 5400ms): "
+            "reliability does not reflect it");
+  EXPECT_EQ(notes[4],
+            "crash at 13901ms never happens: the run ends at 13900ms");
+  // Nothing delivered: only what never happens is named.
+  EXPECT_EQ(s.UnexercisedFaults(std::nullopt).size(), 2u);
   // With the state workload the writes run until the heal: only a fault
   // past the end is named.
   s.state_writes_per_s = 10;
-  const std::vector<std::string> state_notes = s.UnexercisedFaults();
-  EXPECT_TRUE(state_notes.empty()) << state_notes[0];
+  for (const std::string& note : s.UnexercisedFaults(delivered)) {
+    EXPECT_NE(note.find("never happens"), std::string::npos) << note;
+  }
 }
 
 }  // namespace

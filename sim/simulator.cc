@@ -681,6 +681,7 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event) {
   ++counters_.deliveries;
   m.max_hops = std::max(m.max_hops, event.hops);
   ldh_ = std::max(ldh_, event.hops);
+  last_delivery_us_ = now_us_;
   convergence_us_.Add(static_cast<uint64_t>(now_us_ - m.published.ToMicros()));
   trace_hash_.AddDelivery(now_us_, node, event.id.origin.value(),
                           event.id.sequence, event.hops);
@@ -766,6 +767,9 @@ RunResult Simulator::Collect() {
                                           static_cast<double>(qualifying);
   }
   r.ldh = ldh_;
+  if (last_delivery_us_ >= 0) {
+    r.last_delivery = Duration::Micros(last_delivery_us_ - origin_.ToMicros());
+  }
 
   uint64_t gossip_received_now = gossip_received_retired_;
   size_t state_bytes = 0;

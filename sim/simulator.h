@@ -344,6 +344,7 @@ class Simulator {
   uint64_t bytes_sent_window_ = 0;
   LatencyHistogram convergence_us_;
   uint32_t ldh_ = 0;
+  int64_t last_delivery_us_ = -1;  // of the last first delivery; -1: none
 
   // State workload (off: state_ is null and nothing below is used).
   Random state_rng_;

@@ -49,7 +49,11 @@ char* MapAligned(size_t bytes, bool huge, void** base, size_t* length) {
   }
   const uintptr_t start = reinterpret_cast<uintptr_t>(*base);
   char* p = reinterpret_cast<char*>((start + kHugePage - 1) & ~(kHugePage - 1));
-  madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  if (madvise(p, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0) {
+    std::perror(huge ? "madvise(MADV_HUGEPAGE): figures are for default pages"
+                     : "madvise(MADV_NOHUGEPAGE): figures are for default "
+                       "pages");
+  }
   return p;
 }
 

@@ -107,6 +107,7 @@ absl::StatusOr<CheckOutcome> CheckSweep(std::span<const SizePoint> points,
 
   CheckOutcome out;
   out.worst_point = points.size() - 1;
+  out.shape_judged = points.size() >= kMinShapeSizes;
   out.power_law_exponent = PowerLawExponent(points);
   out.sse_log = FitAgainst(points, &Log2).sse;
   out.sse_sqrt = FitAgainst(points, &Sqrt).sse;
@@ -134,7 +135,6 @@ absl::StatusOr<CheckOutcome> CheckSweep(std::span<const SizePoint> points,
         out.power_law_exponent, kMaxPowerLawExponent);
     return out;
   }
-  out.shape_judged = points.size() >= kMinShapeSizes;
   const bool sqrt_better = out.sse_sqrt < kShapeSseRatio * out.sse_log;
   const bool linear_better = out.sse_linear < kShapeSseRatio * out.sse_log;
   if (out.shape_judged && (sqrt_better || linear_better) &&

@@ -92,7 +92,7 @@ struct CheckOutcome {
   size_t worst_point = 0;
   bool reliability_failed = false;
   bool flat = false;
-  bool shape_judged = false;  // rule 4 applied (k >= kMinShapeSizes)
+  bool shape_judged = false;  // rule 4 in force: k >= kMinShapeSizes
   double power_law_exponent = 0;
   double sse_log = 0;
   double sse_sqrt = 0;

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <sstream>
+#include <string>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -732,6 +732,10 @@ absl::Status ApplyConfigText(std::string_view text, std::string_view source,
                      extras);
 }
 
+// A config file is a few hundred bytes; this bounds what a mistaken path
+// (a log, a device) can make us hold.
+constexpr size_t kMaxConfigBytes = 1 << 20;
+
 absl::Status ApplyConfigFile(const std::string& path, bool allow_nodes_list,
                              Scenario* scenario, ConfigExtras* extras) {
   if (path.empty()) return Invalid("--config: expected a file path, got ''");
@@ -747,12 +751,21 @@ absl::Status ApplyConfigFile(const std::string& path, bool allow_nodes_list,
     return Invalid(absl::StrCat("--config ", path,
                                 ": cannot read: ", std::strerror(errno)));
   }
-  std::ostringstream text;
-  text << in.rdbuf();
+  // istream::read, not `<< rdbuf()`: a read error (EIO, /proc/self/mem)
+  // then sets badbit on `in` instead of only failbit on the copy's target.
+  std::string text;
+  char chunk[1 << 14];
+  while (in.read(chunk, sizeof(chunk)) || in.gcount() > 0) {
+    text.append(chunk, static_cast<size_t>(in.gcount()));
+    if (text.size() > kMaxConfigBytes) {
+      return Invalid(absl::StrCat("--config ", path, ": larger than ",
+                                  kMaxConfigBytes, " bytes"));
+    }
+  }
   if (in.bad()) {
     return Invalid(absl::StrCat("--config ", path, ": cannot read"));
   }
-  return ApplyConfigText(text.str(), path, allow_nodes_list, scenario, extras);
+  return ApplyConfigText(text, path, allow_nodes_list, scenario, extras);
 }
 
 absl::Status ParseNodesList(std::string_view text,

@@ -10,11 +10,13 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "core/config.h"
 #include "nlohmann/json.hpp"
 #include "sim/scenario_flags.h"
@@ -181,11 +183,10 @@ void Row(std::string* out, const char* name, const std::string& value,
   absl::StrAppendFormat(out, "  %-22s %-16s %s\n", name, value, note);
 }
 
-// Faults the scenario's timeline cannot show (sim::Scenario::
-// UnexercisedFaults): the same for every run of a sweep.
-std::string FaultWarnings(const sim::Scenario& s) {
+// Faults the run could not show (sim::Scenario::UnexercisedFaults).
+std::string FaultWarnings(const sim::Scenario& s, const sim::RunResult& r) {
   std::string text;
-  for (const std::string& note : s.UnexercisedFaults()) {
+  for (const std::string& note : s.UnexercisedFaults(r.last_delivery)) {
     absl::StrAppend(&text, "WARNING: ", note, "\n");
   }
   return text;
@@ -407,7 +408,7 @@ std::string RunTable(const RunRecord& run) {
   if (r.state_workload) StateRows(r, &out);
   Row(&out, "trace_hash", TraceHashHex(r.trace_hash),
       "same scenario + binary => same hash");
-  absl::StrAppend(&out, FaultWarnings(run.scenario), Warnings(r));
+  absl::StrAppend(&out, FaultWarnings(run.scenario, r), Warnings(r));
   return out;
 }
 
@@ -461,11 +462,17 @@ std::string SweepTable(const SweepReport& report) {
     absl::StrAppend(&out, "check: ", report.check->passed ? "PASS" : "FAIL",
                     ": ", report.check->reason, "\n");
   }
-  if (!report.runs.empty()) {
-    absl::StrAppend(&out, FaultWarnings(report.runs.front().scenario));
-  }
+  // Per run, each distinct line once (the runs share the fault schedule).
+  std::vector<std::string> seen;
   for (const RunRecord& run : report.runs) {
-    absl::StrAppend(&out, Warnings(run.result));
+    const std::vector<std::string> lines = absl::StrSplit(
+        FaultWarnings(run.scenario, run.result) + Warnings(run.result), '\n',
+        absl::SkipEmpty());
+    for (const std::string& line : lines) {
+      if (std::find(seen.begin(), seen.end(), line) != seen.end()) continue;
+      seen.push_back(line);
+      absl::StrAppend(&out, line, "\n");
+    }
   }
   return out;
 }
