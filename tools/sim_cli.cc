@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -560,6 +561,23 @@ std::optional<int> ParseCommandLine(int argc, const char* const* argv,
   AddCommonOptions(true, false, &sweep);
   AddScenarioOptions(true, &verify);
   AddCommonOptions(true, true, &verify);
+  // CLI11 reads `--json=` (nothing after '=') as `--json` and takes the
+  // next argument as its value (`--json= -q` wrote a file named "-q"):
+  // refuse an empty `=` value by name instead.
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    if (absl::StartsWith(arg, "--") && arg.size() > 3 &&
+        arg.find('=') == arg.size() - 1) {
+      const absl::string_view first = argv[1];
+      const absl::string_view command =
+          first == "run" || first == "sweep" || first == "verify" ? first : "";
+      return ReportBadInput(
+          io, command,
+          absl::StrCat(arg.substr(0, arg.size() - 1),
+                       ": empty value after '=' (give one, or drop the "
+                       "flag)"));
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

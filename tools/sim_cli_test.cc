@@ -98,6 +98,15 @@ TEST(ParseTest, IssueExampleVerbatim) {
   EXPECT_TRUE(s.crashes[0].restart_after.IsInfinite());
 }
 
+// Only a flag whose first '=' ends it has an empty value: a value that
+// itself ends in '=' is a value.
+TEST(ParseTest, AValueEndingInEqualsIsAValue) {
+  CliPlan plan;
+  const Output o = Parse({"run", "--json=/tmp/out=", "--nodes", "50"}, &plan);
+  ASSERT_EQ(o.code, -1) << o.err;
+  EXPECT_EQ(plan.json_path, "/tmp/out=");
+}
+
 TEST(ParseTest, ScenarioFlagsAliasesAndEqualsForm) {
   CliPlan plan;
   const Output o =
@@ -252,6 +261,11 @@ TEST(ParseTest, BadInputExitsTwoNamingTheFlag) {
       {{"verify", "--nodes", "1000,2000,3000"}, "spanning at least 4x"},
       {{"run", "--config", "/nonexistent/x.toml"},
        "--config /nonexistent/x.toml: cannot read"},
+      {{"run", "--json=", "-q", "--nodes", "50"},
+       "--json: empty value after '='"},
+      {{"run", "--nodes=", "50"}, "--nodes: empty value after '='"},
+      {{"sweep", "--loss=", "--nodes", "256,1024,4096"},
+       "--loss: empty value after '='"},
   };
   for (const BadInput& c : cases) {
     CliPlan plan;
