@@ -462,17 +462,21 @@ std::string SweepTable(const SweepReport& report) {
     absl::StrAppend(&out, "check: ", report.check->passed ? "PASS" : "FAIL",
                     ": ", report.check->reason, "\n");
   }
-  // Per run, each distinct line once (the runs share the fault schedule).
+  // Fault lines once each (the runs share the fault schedule; a line
+  // naming a run's own last delivery differs per run); the runs' own
+  // warnings per run, as before.
   std::vector<std::string> seen;
   for (const RunRecord& run : report.runs) {
     const std::vector<std::string> lines = absl::StrSplit(
-        FaultWarnings(run.scenario, run.result) + Warnings(run.result), '\n',
-        absl::SkipEmpty());
+        FaultWarnings(run.scenario, run.result), '\n', absl::SkipEmpty());
     for (const std::string& line : lines) {
       if (std::find(seen.begin(), seen.end(), line) != seen.end()) continue;
       seen.push_back(line);
       absl::StrAppend(&out, line, "\n");
     }
+  }
+  for (const RunRecord& run : report.runs) {
+    absl::StrAppend(&out, Warnings(run.result));
   }
   return out;
 }
