@@ -449,7 +449,7 @@ void Plumtree::HandlePrune(PeerState* peer) {
 }
 
 void Plumtree::SendFromCache(Timestamp now, const Address& to,
-                             const std::vector<MessageId>& ids) {
+                             std::span<const MessageId> ids) {
   for (const MessageId& id : ids) {
     const MessageCache::Entry* cached = cache_.Find(id, now);
     if (cached == nullptr) continue;

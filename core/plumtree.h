@@ -203,7 +203,7 @@ class Plumtree {
                    const GraftFrame& frame);
   void HandlePrune(PeerState* peer);
   void SendFromCache(Timestamp now, const Address& to,
-                     const std::vector<MessageId>& ids);
+                     std::span<const MessageId> ids);
   void PushWhatDigestLacks(Timestamp now, const PeerState& peer,
                            const IHaveFrame& frame);
 

@@ -114,7 +114,7 @@ size_t PeerListBytes(const std::vector<PeerEntry>& peers) {
   for (const PeerEntry& p : peers) n += PeerEntryBytes(p);
   return n;
 }
-size_t IdListBytes(const std::vector<MessageId>& ids) {
+size_t IdListBytes(std::span<const MessageId> ids) {
   size_t n = VarintBytes(ids.size());
   for (const MessageId& id : ids) n += MessageIdBytes(id);
   return n;
@@ -202,7 +202,7 @@ WireError CheckPeers(const std::vector<PeerEntry>& peers) {
   }
   return WireError::kOk;
 }
-WireError CheckIds(const std::vector<MessageId>& ids) {
+WireError CheckIds(std::span<const MessageId> ids) {
   if (ids.size() > kMaxListEntries) return WireError::kTooManyEntries;
   for (const MessageId& id : ids) {
     if (WireError e = CheckMessageId(id); e != WireError::kOk) return e;
@@ -355,7 +355,7 @@ class Writer {
     Varint(peers.size());
     for (const PeerEntry& p : peers) Peer(p);
   }
-  void Ids(const std::vector<MessageId>& ids) {
+  void Ids(std::span<const MessageId> ids) {
     Varint(ids.size());
     for (const MessageId& id : ids) Message(id);
   }

@@ -624,7 +624,7 @@ TEST(DatagramBuilderTest, RefusesInvalidFramesUnchanged) {
   const std::vector<std::pair<Frame, WireError>> cases = {
       {GraftFrame{too_many_ids}, WireError::kTooManyEntries},
       {IWantFrame{too_many_ids}, WireError::kTooManyEntries},
-      {IHaveFrame{std::vector<IHaveEntry>(kMaxListEntries + 1, {good, 1})},
+      {IHaveFrame{IHaveList(kMaxListEntries + 1, {good, 1})},
        WireError::kTooManyEntries},
       {ShuffleReplyFrame{too_many_peers}, WireError::kTooManyEntries},
       {ShuffleFrame{peer, 1, too_many_peers}, WireError::kTooManyEntries},
