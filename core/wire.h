@@ -40,7 +40,6 @@
 #include <vector>
 
 #include "absl/container/inlined_vector.h"
-
 #include "core/address.h"
 #include "core/ids.h"
 
