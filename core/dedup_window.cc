@@ -63,12 +63,12 @@ DedupWindow::DedupWindow(size_t window_size, size_t max_origins)
 
 DedupWindow::~DedupWindow() {
   for (uint32_t i = 0; i < size_; ++i) origins_[i].~Origin();
-  ::operator delete(static_cast<void*>(ids_));
+  ::operator delete(static_cast<void*>(tags_));
 }
 
 size_t DedupWindow::OriginsOffset(size_t capacity) {
   const size_t align = alignof(Origin);
-  return (capacity * sizeof(NodeId) + align - 1) / align * align;
+  return (capacity * sizeof(uint16_t) + align - 1) / align * align;
 }
 
 void DedupWindow::PushOrigin() {
@@ -78,20 +78,20 @@ void DedupWindow::PushOrigin() {
     const size_t offset = OriginsOffset(capacity);
     std::byte* block = static_cast<std::byte*>(
         ::operator new(offset + capacity * sizeof(Origin)));
-    NodeId* ids = reinterpret_cast<NodeId*>(block);
+    uint16_t* tags = reinterpret_cast<uint16_t*>(block);
     Origin* origins = reinterpret_cast<Origin*>(block + offset);
     for (uint32_t i = 0; i < size_; ++i) {
-      ids[i] = ids_[i];
+      tags[i] = tags_[i];
       new (origins + i) Origin(std::move(origins_[i]));
       origins_[i].~Origin();
     }
-    ::operator delete(static_cast<void*>(ids_));
-    ids_ = ids;
+    ::operator delete(static_cast<void*>(tags_));
+    tags_ = tags;
     origins_ = origins;
     capacity_ = capacity;
   }
   new (origins_ + size_) Origin();
-  ids_[size_] = NodeId();
+  tags_[size_] = TagOf(NodeId());
   ++size_;
 }
 
@@ -100,10 +100,13 @@ uint32_t DedupWindow::Find(NodeId origin) const {
     return most_recent_;
   }
   if (Scanning()) {
-    const NodeId* ids = ids_;
+    const uint16_t tag = TagOf(origin);
+    const uint16_t* tags = tags_;
     const size_t n = size_;
     for (size_t i = 0; i < n; ++i) {
-      if (ids[i] == origin) return static_cast<uint32_t>(i);
+      if (tags[i] == tag && origins_[i].origin == origin) {
+        return static_cast<uint32_t>(i);
+      }
     }
     return kNoSlot;
   }
@@ -248,12 +251,12 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
     if (was_scanning && !Scanning()) {
       // Too many to scan: switch to the hash map for good.
       index_.reserve(size_);
-      for (uint32_t i = 0; i < slot; ++i) index_.emplace(ids_[i], i);
+      for (uint32_t i = 0; i < slot; ++i) index_.emplace(origins_[i].origin, i);
     }
   }
   origins_[slot].origin = origin;
   if (Scanning()) {
-    ids_[slot] = origin;
+    tags_[slot] = TagOf(origin);
   } else {
     index_[origin] = slot;
   }

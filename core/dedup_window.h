@@ -27,8 +27,9 @@
 // Lookups: each event of a large simulation touches a different node, so
 // these structures are usually cold in cache. The most recently active
 // origin is answered from a copy of its id kept in the object itself; up
-// to kScanOrigins origins are found by scanning a compact array of their
-// ids; beyond that a hash map (built once, kept) finds them.
+// to kScanOrigins origins are found by scanning a compact array of 16-bit
+// tags of their ids (a matching tag is confirmed against the full id);
+// beyond that a hash map (built once, kept) finds them.
 //
 // Determinism: the hash map is used for lookups only; eviction order comes
 // from an intrusive least-recently-active list, i.e. from the order of
@@ -87,8 +88,15 @@ class DedupWindow {
     __builtin_prefetch(reinterpret_cast<const char*>(this) + 64);
   }
 
-  // Origins found by a linear scan of their ids; more switch to a hash map.
+  // Origins found by a linear scan of their tags; more switch to a hash
+  // map.
   static constexpr size_t kScanOrigins = 32;
+  // Scan tag of an origin: 16 bits of a multiplicative hash of its id.
+  // Distinct origins may share a tag (tests use this to build collisions).
+  static uint16_t TagOf(NodeId origin) {
+    return static_cast<uint16_t>((origin.value() * 0x9e3779b97f4a7c15ull) >>
+                                 48);
+  }
 
  private:
   static constexpr uint32_t kNoSlot = UINT32_MAX;
@@ -140,11 +148,14 @@ class DedupWindow {
   NodeId most_recent_origin_;  // origins_[most_recent_].origin
   uint32_t most_recent_ = kNoSlot;
   uint32_t least_recent_ = kNoSlot;
-  // One heap block of capacity_ slots: the ids (slot -> origin, scanned
-  // while size_ <= kScanOrigins, then unused), then the origin records
-  // (size_ of them constructed; slots are reused, never freed). One block,
-  // so a lookup's id scan and the record it finds share pages.
-  NodeId* ids_ = nullptr;
+  // One heap block of capacity_ slots: a 16-bit tag per slot (TagOf its
+  // origin; scanned while size_ <= kScanOrigins, then unused), then the
+  // origin records (size_ of them constructed; slots are reused, never
+  // freed). A scan reads the tags -- 32 origins in 64 bytes, where their
+  // 8-byte ids took 256 -- and confirms a matching tag against the record's
+  // id, the line CheckOrigin reads next anyway. One block, so a lookup's
+  // scan and the record it finds share pages.
+  uint16_t* tags_ = nullptr;
   Origin* origins_ = nullptr;
   uint32_t size_ = 0;
   uint32_t capacity_ = 0;

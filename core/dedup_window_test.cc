@@ -121,6 +121,39 @@ TEST(DedupWindowTest, EvictsLeastRecentlyActiveOrigin) {
   EXPECT_EQ(window.origins_evicted(), 2u);
 }
 
+// Origins whose scan tags collide are still told apart (the tag only
+// narrows the scan; the record's id decides), in both scan orders and
+// through eviction and reuse of the slot.
+TEST(DedupWindowTest, OriginsSharingATagStayApart) {
+  // Three origins with one tag, found by search (16-bit tags: a few
+  // hundred thousand candidates at most).
+  std::vector<uint64_t> same_tag = {1};
+  const uint16_t tag = DedupWindow::TagOf(NodeId(1));
+  for (uint64_t v = 2; same_tag.size() < 3; ++v) {
+    if (DedupWindow::TagOf(NodeId(v)) == tag) same_tag.push_back(v);
+  }
+  const uint64_t a = same_tag[0], b = same_tag[1], c = same_tag[2];
+  DedupWindow window(64, 2);
+  EXPECT_EQ(Insert(&window, Id(a, 1)), Verdict::kNew);
+  EXPECT_EQ(Insert(&window, Id(b, 1)), Verdict::kNew);
+  EXPECT_EQ(window.Check(Id(a, 1)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(b, 1)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(a, 2)), Verdict::kNew);
+  EXPECT_EQ(window.HighestSeen(NodeId(a)), 1u);
+  EXPECT_EQ(Insert(&window, Id(a, 2)), Verdict::kNew);  // b least recent
+  EXPECT_EQ(window.HighestSeen(NodeId(a)), 2u);
+  EXPECT_EQ(window.HighestSeen(NodeId(b)), 1u);
+  // c takes b's slot (b is evicted): same tag, different id.
+  bool evicted = false;
+  EXPECT_EQ(window.Insert(Id(c, 5), &evicted), Verdict::kNew);
+  EXPECT_TRUE(evicted);
+  EXPECT_EQ(window.Check(Id(b, 1)), Verdict::kNew);  // forgotten
+  EXPECT_EQ(window.HighestSeen(NodeId(b)), 0u);
+  EXPECT_EQ(window.HighestSeen(NodeId(c)), 5u);
+  EXPECT_EQ(window.Check(Id(a, 2)), Verdict::kDuplicate);
+  EXPECT_EQ(window.Check(Id(c, 5)), Verdict::kDuplicate);
+}
+
 TEST(DedupWindowTest, InOrderStreamKeepsNoBitmap) {
   DedupWindow window(1024, 16);
   Insert(&window, Id(1, 1));
