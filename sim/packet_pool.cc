@@ -38,6 +38,24 @@ uint64_t HashBytes(std::span<const uint8_t> bytes) {
   return h ^ (h >> 32);
 }
 
+// The tail table's key: the size and four 32-byte windows (start, thirds,
+// end) instead of every byte. A 1 KiB payload hashed whole cost ~600
+// instructions per first forward (4 % of a 30k-node run's instructions);
+// tails that differ only outside the windows get equal keys and are told
+// apart by the byte comparison that confirms every match (the older one
+// then stops being shared: memory only, never the bytes).
+uint64_t TailKey(std::span<const uint8_t> bytes) {
+  constexpr size_t kWindow = 32;
+  const size_t n = bytes.size();
+  if (n < 8 * kWindow) return HashBytes(bytes);
+  uint8_t sample[4 * kWindow];
+  const size_t starts[4] = {0, n / 3, 2 * n / 3, n - kWindow};
+  for (int i = 0; i < 4; ++i) {
+    std::memcpy(sample + i * kWindow, bytes.data() + starts[i], kWindow);
+  }
+  return HashBytes(sample) ^ (n * 0x9e3779b97f4a7c15ull);
+}
+
 }  // namespace
 
 uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
@@ -163,7 +181,7 @@ void PacketPool::ShareLast(Slot* slot) {
 }
 
 uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
-  const uint64_t hash = HashBytes(bytes);
+  const uint64_t hash = TailKey(bytes);
   auto it = tail_by_hash_.find(hash);
   if (it != tail_by_hash_.end()) {
     Tail& held = tails_[it->second];

@@ -135,6 +135,37 @@ TEST(PacketPoolTest, ForwardersShareThePayloadTail) {
   EXPECT_EQ(pool.in_flight(), 0u);
 }
 
+// Tails are looked up by a key over a sample of their bytes; tails that
+// differ only between the sampled windows share a key and must still come
+// back exactly as Put, each with its own storage.
+TEST(PacketPoolTest, TailsDifferingOutsideTheKeySampleStayApart) {
+  PacketPool pool;
+  const std::vector<uint8_t> payload = Bytes(1024, 9);
+  std::vector<std::vector<uint8_t>> variants;
+  for (size_t k = 0; k < 8; ++k) {
+    std::vector<uint8_t> v = payload;
+    v[100 + k * 25] ^= 0x5a;  // one byte, between the first two windows
+    variants.push_back(v);
+  }
+  std::vector<uint32_t> handles;
+  for (size_t k = 0; k < variants.size(); ++k) {
+    handles.push_back(
+        pool.Put(static_cast<uint32_t>(k), Forwarded(1, variants[k])));
+  }
+  EXPECT_EQ(pool.shared_tails(), 0u);
+  for (size_t k = 0; k < variants.size(); ++k) {
+    EXPECT_TRUE(Holds(pool, handles[k], Forwarded(1, variants[k]))) << k;
+  }
+  // An equal tail after them still shares (with the newest holder of the
+  // key, the last variant).
+  const uint32_t same = pool.Put(50, Forwarded(2, variants.back()));
+  EXPECT_EQ(pool.shared_tails(), 1u);
+  EXPECT_TRUE(Holds(pool, same, Forwarded(2, variants.back())));
+  for (uint32_t h : handles) pool.Release(h);
+  pool.Release(same);
+  EXPECT_EQ(pool.in_flight(), 0u);
+}
+
 TEST(PacketPoolTest, SmallDatagramsNeedNoBuffer) {
   PacketPool pool;
   std::vector<uint32_t> handles;
