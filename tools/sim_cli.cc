@@ -578,12 +578,23 @@ std::optional<int> ParseCommandLine(int argc, const char* const* argv,
                        "flag)"));
     }
   }
+  // Help that could not be written (stdout on a full disk) is a failure,
+  // not exit 0.
+  auto print_help = [&](const CLI::Error& e) {
+    const int code = app.exit(e, *io.out, *io.err);
+    io.out->flush();
+    if (!*io.out) {
+      *io.err << "elara-sim: --help: write to stdout failed\n";
+      return kExitBadInput;
+    }
+    return code;
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e, *io.out, *io.err);
+    return print_help(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e, *io.out, *io.err);
+    return print_help(e);
   } catch (const CLI::ParseError& e) {
     for (const Options* o : {&run, &sweep, &verify}) {
       if (o->app->parsed()) {

@@ -672,6 +672,22 @@ class FailingBuffer : public std::streambuf {
   std::streamsize xsputn(const char*, std::streamsize) override { return 0; }
 };
 
+TEST(HelpTest, FailedHelpWriteExitsNonZero) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"--help"}, {"run", "--help"}, {"sweep", "-h"}}) {
+    FailingBuffer buffer;
+    std::ostream out(&buffer);
+    std::ostringstream err;
+    CliIo io{&out, &err, false};
+    const std::vector<const char*> argv = Argv(args);
+    EXPECT_EQ(SimCliMain(static_cast<int>(argv.size()), argv.data(), io),
+              kExitBadInput)
+        << args.back();
+    EXPECT_THAT(err.str(), HasSubstr("--help: write to stdout failed"));
+  }
+}
+
 TEST(RunTest, FailedTableWriteExitsNonZero) {
   FailingBuffer buffer;
   std::ostream out(&buffer);
