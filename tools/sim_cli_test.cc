@@ -852,6 +852,19 @@ TEST(SweepTest, JsonHasPointsFitAndRuns) {
   EXPECT_THAT(o.err, HasSubstr("fit: LDH ="));  // the table, on stderr
 }
 
+// Sweep seeds are --seed + k modulo 2^64 (README): the largest seed is
+// followed by 0, not an error or an overflow.
+TEST(SweepTest, SeedsWrapAroundModulo2To64) {
+  const Output o =
+      Cli(Small({"sweep", "--nodes", "20,40", "--seeds", "2", "--seed",
+                 "18446744073709551615", "--json", "-", "--quiet"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const nlohmann::json j = ParseJson(o.out);
+  ASSERT_EQ(j["runs"].size(), 4u);
+  EXPECT_EQ(j["runs"][0]["seed"].get<uint64_t>(), ~uint64_t{0});
+  EXPECT_EQ(j["runs"][1]["seed"].get<uint64_t>(), 0u);
+}
+
 TEST(SweepTest, StateWorkloadGivesConvergencePerSizeAndAFit) {
   std::vector<std::string> args =
       StateRun({"sweep", "--partition", "0.5@1s-2s", "--json", "-", "--check"});
