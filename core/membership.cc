@@ -104,7 +104,7 @@ bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
 
 bool Membership::WarmAddPassive(const PeerEntry& peer) {
   if (left_ || passive_.size() >= config_.passive_view_size) return false;
-  return AddPassive(peer, {});
+  return AddPassive(peer);
 }
 
 // --- Inputs ----------------------------------------------------------------
@@ -224,7 +224,7 @@ void Membership::HandleForwardJoin(Timestamp now, const PeerEntry& from,
     return;
   }
   if (frame.time_to_live == config_.passive_random_walk_length) {
-    AddPassive(joiner, {});
+    AddPassive(joiner);
   }
   const PeerEntry* next = RandomActiveExcept(from.id, joiner.id);
   if (next == nullptr) {
@@ -329,14 +329,16 @@ void Membership::HandleShuffle(const PeerEntry& from,
     sent.push_back(passive_[i].id);
   }
   outbox_->Send(frame.origin.address, std::move(reply));
-  AddPassive(frame.origin, sent);
-  Integrate(std::span<const PeerEntry>(frame.peers.data(), received), sent);
+  EvictionPreference prefer{sent};
+  AddPassive(frame.origin, &prefer);
+  Integrate(std::span<const PeerEntry>(frame.peers.data(), received), &prefer);
 }
 
 void Membership::HandleShuffleReply(const ShuffleReplyFrame& frame) {
   // Not checked against an outstanding shuffle: a late reply still carries
   // live peers, and the passive view is only a hint.
-  Integrate(frame.peers, last_shuffle_sent_);
+  EvictionPreference prefer{last_shuffle_sent_};
+  Integrate(frame.peers, &prefer);
   last_shuffle_sent_.clear();
 }
 
@@ -545,7 +547,7 @@ void Membership::RemoveActive(Timestamp now, size_t index, PeerDownCause cause,
   active_.erase(active_.begin() + static_cast<ptrdiff_t>(index));
   active_ids_.erase(active_ids_.begin() + static_cast<ptrdiff_t>(index));
   liveness_.erase(liveness_.begin() + static_cast<ptrdiff_t>(index));
-  if (to_passive) AddPassive(peer, {});
+  if (to_passive) AddPassive(peer);
   ++counters_->peers_down;
   EmitDown(now, peer, cause);
 }
@@ -591,26 +593,40 @@ const PeerEntry* Membership::NextCandidate(std::optional<NodeId> exclude) {
   return nullptr;
 }
 
-bool Membership::AddPassive(const PeerEntry& peer,
-                            std::span<const NodeId> prefer_evict) {
+bool Membership::AddPassive(const PeerEntry& peer, EvictionPreference* prefer) {
   if (config_.passive_view_size == 0) return false;
   if (peer.id == self_.id || !peer.address.valid()) return false;
   if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
   if (passive_.size() >= config_.passive_view_size) {
-    EvictPassiveEntry(prefer_evict);
+    EvictPassiveEntry(prefer);
   }
   passive_.push_back(peer);
+  if (prefer != nullptr) {
+    for (size_t j = 0; j < prefer->skippable; ++j) {
+      if (prefer->ids[j] == peer.id) {
+        prefer->skippable = j;  // back in the view: a candidate again
+        break;
+      }
+    }
+  }
   return true;
 }
 
-void Membership::EvictPassiveEntry(std::span<const NodeId> prefer_evict) {
+void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
   ++counters_->passive_view_evictions;
-  for (NodeId id : prefer_evict) {
-    const int index = PassiveIndex(id);
-    if (index >= 0 && PendingIndex(id) < 0) {
-      passive_.erase(passive_.begin() + index);
-      return;
+  if (prefer != nullptr) {
+    // The first preferred id in the view with no request out; every one
+    // before it (checked here or known before) is skippable from now on.
+    for (size_t j = prefer->skippable; j < prefer->ids.size(); ++j) {
+      const NodeId id = prefer->ids[j];
+      const int index = PassiveIndex(id);
+      if (index >= 0 && PendingIndex(id) < 0) {
+        passive_.erase(passive_.begin() + index);
+        prefer->skippable = j + 1;
+        return;
+      }
     }
+    prefer->skippable = prefer->ids.size();
   }
   // A random entry, skipping the (at most kMaxPendingNeighbors) entries a
   // NEIGHBOR request is out for, so their answers still find them.
@@ -623,8 +639,8 @@ void Membership::EvictPassiveEntry(std::span<const NodeId> prefer_evict) {
 }
 
 void Membership::Integrate(std::span<const PeerEntry> peers,
-                           std::span<const NodeId> prefer_evict) {
-  for (const PeerEntry& peer : peers) AddPassive(peer, prefer_evict);
+                           EvictionPreference* prefer) {
+  for (const PeerEntry& peer : peers) AddPassive(peer, prefer);
 }
 
 void Membership::RemovePassive(NodeId id) {

@@ -220,12 +220,23 @@ class Membership {
   // The next passive peer after repair_cursor_ that is not `exclude` and
   // has no request out, or nullptr.
   const PeerEntry* NextCandidate(std::optional<NodeId> exclude);
-  // Adds to the passive view, evicting (preferably an id in `prefer_evict`,
-  // else a random entry that no request is pending on) when full.
-  bool AddPassive(const PeerEntry& peer, std::span<const NodeId> prefer_evict);
-  void EvictPassiveEntry(std::span<const NodeId> prefer_evict);
-  void Integrate(std::span<const PeerEntry> peers,
-                 std::span<const NodeId> prefer_evict);
+  // Ids a full passive view evicts first, in this order (the peers a
+  // shuffle just sent away), for one run of additions. ids[0, skippable)
+  // are known to be out of the passive view or to have a NEIGHBOR request
+  // out, so an eviction starts looking after them: a shuffle's k additions
+  // scan the view O(k) times instead of O(k^2). Within one run nothing
+  // changes the pending requests, and only adding one of those ids back
+  // (AddPassive) can make it a candidate again, which lowers `skippable`.
+  struct EvictionPreference {
+    std::span<const NodeId> ids;
+    size_t skippable = 0;
+  };
+  // Adds to the passive view, evicting (preferably the first candidate of
+  // `prefer`, else a random entry that no request is pending on) when
+  // full.
+  bool AddPassive(const PeerEntry& peer, EvictionPreference* prefer = nullptr);
+  void EvictPassiveEntry(EvictionPreference* prefer);
+  void Integrate(std::span<const PeerEntry> peers, EvictionPreference* prefer);
   void RemovePassive(NodeId id);
   void RemovePending(NodeId id);
   void RememberContact(const Address& contact);

@@ -747,6 +747,57 @@ TEST_F(SingleMembership, ViewsRefuseSelfDuplicatesAndOverflow) {
   ExpectViewInvariants(m_, config_, 0);
 }
 
+// A shuffle reply into a full passive view evicts the ids our shuffle
+// sent, first to last; an id evicted this way and then added back by the
+// same reply is first in line again.
+TEST_F(SingleMembership, ShuffleReplyEvictsWhatWeSentFirstToLast) {
+  for (size_t i = 1; i <= config_.active_view_size; ++i) {
+    ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
+  }
+  for (size_t i = 0; i < config_.passive_view_size; ++i) {
+    ASSERT_TRUE(m_.WarmAddPassive(EntryOf(100 + i)));
+  }
+  // Keep every active peer heard from until our shuffle goes out.
+  std::optional<ShuffleFrame> shuffle;
+  for (int i = 0; i < 1000 && !shuffle; ++i) {
+    now_ = m_.NextTimeout();
+    for (size_t p = 1; p <= config_.active_view_size; ++p) {
+      m_.NoteAlive(now_, EntryOf(p));
+    }
+    m_.HandleTimeout(now_);
+    for (auto& f : TakeFrames()) {
+      if (auto* s = std::get_if<ShuffleFrame>(&f.frame)) shuffle = *s;
+    }
+  }
+  ASSERT_TRUE(shuffle.has_value());
+  // What we sent from the passive view, in the order sent.
+  const std::vector<PeerEntry> passive = m_.passive_view();
+  std::vector<PeerEntry> sent_passive;
+  for (const PeerEntry& p : shuffle->peers) {
+    if (std::find(passive.begin(), passive.end(), p) != passive.end()) {
+      sent_passive.push_back(p);
+    }
+  }
+  ASSERT_GE(sent_passive.size(), 3u);
+  const PeerEntry p0 = sent_passive[0], p1 = sent_passive[1];
+  const PeerEntry fresh1 = EntryOf(900), fresh2 = EntryOf(901);
+  m_.HandleFrame(now_, EntryOf(1), ShuffleReplyFrame{{fresh1, p0, fresh2}});
+  // fresh1 evicts p0; p0 comes back and evicts p1; fresh2 evicts p0 again.
+  auto in_view = [&](const PeerEntry& e) {
+    const std::vector<PeerEntry>& v = m_.passive_view();
+    return std::find(v.begin(), v.end(), e) != v.end();
+  };
+  EXPECT_TRUE(in_view(fresh1));
+  EXPECT_TRUE(in_view(fresh2));
+  EXPECT_FALSE(in_view(p0));
+  EXPECT_FALSE(in_view(p1));
+  for (size_t k = 2; k < sent_passive.size(); ++k) {
+    EXPECT_TRUE(in_view(sent_passive[k])) << k;
+  }
+  EXPECT_EQ(m_.passive_view().size(), config_.passive_view_size);
+  ExpectViewInvariants(m_, config_, 0);
+}
+
 TEST_F(SingleMembership, ContactsAreBounded) {
   for (uint32_t i = 1; i <= Membership::kMaxContacts + 2; ++i) {
     m_.Join(now_, Address::Sim(i));
