@@ -193,8 +193,10 @@ struct IHaveEntry {
 // common datagram of a broadcast after gossip) carry one or two, so
 // decoding and sending them allocates nothing; a heap vector cost a
 // malloc/free pair per frame on each side. Frame does not grow: ShuffleFrame
-// is larger. (GRAFT/IWANT keep std::vector: GCC 12 misreads the move of an
-// empty InlinedVector as a read of uninitialised memory, and they are rare.)
+// is larger. (GCC 12 with optimisation misreads the move of an *empty*
+// InlinedVector as a read of uninitialised memory (-Werror): build an
+// empty IHaveFrame in place, e.g. Frame(std::in_place_type<IHaveFrame>).
+// GRAFT/IWANT, rare and often empty, keep std::vector for that reason.)
 using IHaveList = absl::InlinedVector<IHaveEntry, 2>;
 struct IHaveFrame {
   IHaveList entries;
