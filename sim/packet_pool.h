@@ -26,12 +26,13 @@
 //   - Common tails: a datagram of kTailMinBytes or more is kept as a head
 //     (its first kHeadBytes, inline in the slot) and a tail (the rest);
 //     tails with equal bytes share one refcounted buffer, found through a
-//     hash of their bytes. Every node forwarding a message sends the same
-//     payload behind a different header, so during a flood (a million-node
-//     first broadcast: ~2.8 M datagrams in flight at the peak, ~1.1 KiB
-//     each) almost all in-flight payload bytes are one tail. Bytes() of
-//     such a packet joins head and tail in a scratch buffer (one ~1 KiB
-//     copy).
+//     key over a sample of their bytes (size and four 32-byte windows) and
+//     confirmed by comparing all of them. Every node forwarding a message
+//     sends the same payload behind a different header, so during a flood
+//     (a million-node first broadcast: ~2.8 M datagrams in flight at the
+//     peak, ~1.1 KiB each) almost all in-flight payload bytes are one
+//     tail. Bytes() of such a packet joins head and tail in a scratch
+//     buffer (one ~1 KiB copy).
 //   - Datagrams longer than kInlineBytes and shorter than kTailMinBytes
 //     live whole in a buffer of the pool.
 //
