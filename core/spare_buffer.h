@@ -40,6 +40,7 @@ void BorrowStorage(std::vector<T>* v) {
 // the spare's becomes the spare, the other is freed.
 template <typename T>
 void ParkStorage(std::vector<T>* v) {
+  if (v->capacity() == 0) return;  // nothing borrowed: nothing to hand back
   v->clear();
   std::vector<T>& spare = SpareStorage<T>();
   if (v->capacity() > spare.capacity()) v->swap(spare);
