@@ -143,6 +143,7 @@ void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
   Liveness& liveness = liveness_[static_cast<size_t>(index)];
   liveness.last_heard = std::max(liveness.last_heard, now);
   liveness.ping_nonce = 0;
+  liveness.ping_at = liveness.last_heard + liveness.quiet;
 }
 
 void Membership::HandleTimeout(Timestamp now) {
@@ -157,22 +158,16 @@ void Membership::HandleTimeout(Timestamp now) {
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
   Timestamp next = std::min(next_shuffle_at_, next_rejoin_at_);
-  // min over peers of min(NextPingAt, last_heard + probe_timeout), with the
-  // constant offsets added once: adding a duration keeps the order.
-  Timestamp heard = Timestamp::Infinite();   // min last_heard
-  Timestamp pinged = Timestamp::Infinite();  // min last_ping, ping outstanding
-  Timestamp quiet_end = Timestamp::Infinite();
+  // min over peers of min(ping_at, last_heard + probe_timeout), with the
+  // constant offset added once: adding a duration keeps the order.
+  Timestamp heard = Timestamp::Infinite();  // min last_heard
+  Timestamp ping = Timestamp::Infinite();   // min ping_at
   for (const Liveness& liveness : liveness_) {
     heard = std::min(heard, liveness.last_heard);
-    if (liveness.ping_nonce != 0) {
-      pinged = std::min(pinged, liveness.last_ping);
-    } else {
-      quiet_end = std::min(quiet_end, liveness.last_heard + liveness.quiet);
-    }
+    ping = std::min(ping, liveness.ping_at);
   }
   if (!liveness_.empty()) {
-    next = std::min({next, heard + config_.probe_timeout,
-                     pinged + config_.keep_alive_interval, quiet_end});
+    next = std::min({next, heard + config_.probe_timeout, ping});
   }
   for (const NeighborRequest& request : pending_) {
     next = std::min(next, request.deadline);
@@ -362,6 +357,7 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
   if (liveness.ping_nonce != 0 && liveness.ping_nonce == frame.nonce) {
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
+    liveness.ping_at = liveness.last_heard + liveness.quiet;
   }
 }
 
@@ -394,9 +390,9 @@ void Membership::CheckLiveness(Timestamp now) {
       RemoveActive(now, i, PeerDownCause::kTimeout, /*to_passive=*/false);
       continue;
     }
-    if (now >= NextPingAt(liveness)) {
+    if (now >= liveness.ping_at) {
       liveness.ping_nonce = rng_->Next64() | 1;  // never 0
-      liveness.last_ping = now;
+      liveness.ping_at = now + config_.keep_alive_interval;
       outbox_->Send(active_[i].address, PingFrame{liveness.ping_nonce});
     }
     ++i;
@@ -485,19 +481,13 @@ void Membership::MaybeRejoin(Timestamp now) {
 // jitter often both do. The end with the smaller id pings after
 // keep_alive_interval, the other after 1.5 x: while the first is alive its
 // pings keep the second quiet, so an idle link costs one PING/PONG pair per
-// interval. A probe is repeated every keep_alive_interval while unanswered.
-Timestamp Membership::NextPingAt(const Liveness& liveness) const {
-  if (liveness.ping_nonce != 0) {
-    return liveness.last_ping + config_.keep_alive_interval;
-  }
-  return liveness.last_heard + liveness.quiet;
-}
-
+// interval. A probe is repeated every keep_alive_interval while unanswered
+// (Liveness::ping_at).
 Membership::Liveness Membership::FreshLiveness(Timestamp now,
                                                NodeId peer) const {
   const Duration interval = config_.keep_alive_interval;
-  return Liveness{now, Timestamp::Zero(), 0,
-                  self_.id < peer ? interval : interval + interval / 2};
+  const Duration quiet = self_.id < peer ? interval : interval + interval / 2;
+  return Liveness{now, now + quiet, 0, quiet};
 }
 
 Duration Membership::RejoinDelay() const {

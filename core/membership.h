@@ -168,7 +168,12 @@ class Membership {
   // so that NextTimeout reads this vector alone.
   struct Liveness {
     Timestamp last_heard;
-    Timestamp last_ping;
+    // When to ping next: last_heard + quiet while no ping is out, else the
+    // last ping + keep_alive_interval (a probe repeats while unanswered).
+    // Set at every change of the fields it derives from (FreshLiveness,
+    // NoteAlive, HandlePong, CheckLiveness), so that NextTimeout, run after
+    // every call, reads two fields per peer and no branch.
+    Timestamp ping_at;
     uint64_t ping_nonce = 0;  // 0: no ping outstanding
     Duration quiet;
   };
@@ -249,7 +254,6 @@ class Membership {
   const PeerEntry* RandomActiveExcept(NodeId a, NodeId b);
   void EmitUp(Timestamp now, const PeerEntry& peer);
   void EmitDown(Timestamp now, const PeerEntry& peer, PeerDownCause cause);
-  Timestamp NextPingAt(const Liveness& liveness) const;
   Liveness FreshLiveness(Timestamp now, NodeId peer) const;
   Duration RejoinDelay() const;
 
