@@ -168,6 +168,11 @@ struct RunResult {
   // message; nullopt when nothing was delivered.
   std::optional<Duration> last_delivery;
   uint64_t events = 0;
+  // Timer events popped that did no work (not in `events`): stale ones
+  // (the node's wake time had moved) and ones whose deadline had moved
+  // later (rescheduled without calling the engine). Queue work that
+  // events_per_s does not count.
+  uint64_t timer_pops_skipped = 0;
   double events_per_s = 0;
   double wall_s = 0;
   uint64_t peak_rss_bytes = 0;

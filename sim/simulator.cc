@@ -794,6 +794,7 @@ RunResult Simulator::Collect() {
       static_cast<double>(convergence_us_.Percentile(0.99)) / 1000.0;
   r.convergence_ms.max = static_cast<double>(convergence_us_.Max()) / 1000.0;
   r.events = counters_.events;
+  r.timer_pops_skipped = counters_.stale_timers + counters_.postponed_timers;
   r.state_bytes_per_node = live_.empty()
                                ? 0.0
                                : static_cast<double>(state_bytes) /

@@ -52,7 +52,8 @@
 //     histogram: p50/p99 within 0.4 %, max exact (sim/latency_histogram.h).
 //   - events: events that did work: datagrams handled or dropped, engine
 //     timeouts, workload and fault events (stale timers and timers whose
-//     deadline had moved later are excluded; SimCounters counts them).
+//     deadline had moved later are excluded; SimCounters counts them,
+//     timer_pops_skipped is their sum).
 //   - state_bytes_per_node: mean Engine::StateBytes() over live engines at
 //     the end.
 //   - datagrams_lost: lost by the network model, cut by a partition, or

@@ -65,6 +65,7 @@ Json RunObject(const RunRecord& run, const std::string& replay) {
   j["trace_hash"] = TraceHashHex(r.trace_hash);
   // Beyond the required fields.
   j["setup_s"] = run.setup_s;
+  j["timer_pops_skipped"] = r.timer_pops_skipped;
   j["rss_bytes_per_node"] =
       r.nodes == 0 ? 0.0 : static_cast<double>(r.peak_rss_bytes) / r.nodes;
   j["messages"] = r.messages;

@@ -568,6 +568,8 @@ TEST(RunTest, JsonHasEveryDocumentedField) {
   EXPECT_EQ(hash.size(), 16u);
   EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_GT(j["events"].get<uint64_t>(), 0u);
+  ASSERT_TRUE(j.contains("timer_pops_skipped"));
+  EXPECT_TRUE(j["timer_pops_skipped"].is_number_unsigned());
   EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
   EXPECT_GE(j["reliability"].get<double>(), 0.0);
   EXPECT_LE(j["reliability"].get<double>(), 1.0);
