@@ -110,9 +110,9 @@ uint32_t DedupWindow::Find(NodeId origin) const {
     }
     return kNoSlot;
   }
-  if (index_.empty()) return kNoSlot;
-  auto it = index_.find(origin);
-  return it == index_.end() ? kNoSlot : it->second;
+  if (index_ == nullptr) return kNoSlot;
+  auto it = index_->find(origin);
+  return it == index_->end() ? kNoSlot : it->second;
 }
 
 DedupWindow::Verdict DedupWindow::Check(MessageId id) const {
@@ -239,7 +239,7 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
   if (size_ >= max_origins_) {
     slot = least_recent_;
     Unlink(slot);
-    if (!index_.empty()) index_.erase(origins_[slot].origin);
+    if (index_ != nullptr) index_->erase(origins_[slot].origin);
     spill_words_ -= SpillWords(origins_[slot]);
     origins_[slot] = Origin{};
     ++origins_evicted_;
@@ -250,15 +250,18 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
     PushOrigin();
     if (was_scanning && !Scanning()) {
       // Too many to scan: switch to the hash map for good.
-      index_.reserve(size_);
-      for (uint32_t i = 0; i < slot; ++i) index_.emplace(origins_[i].origin, i);
+      index_ = std::make_unique<absl::flat_hash_map<NodeId, uint32_t>>();
+      index_->reserve(size_);
+      for (uint32_t i = 0; i < slot; ++i) {
+        index_->emplace(origins_[i].origin, i);
+      }
     }
   }
   origins_[slot].origin = origin;
   if (Scanning()) {
     tags_[slot] = TagOf(origin);
   } else {
-    index_[origin] = slot;
+    (*index_)[origin] = slot;
   }
   LinkNewest(slot);
   return slot;
@@ -298,7 +301,11 @@ size_t DedupWindow::HeapBytes() const {
               ? 0
               : OriginsOffset(capacity_) + capacity_ * sizeof(Origin)) +
          spill_words_ * sizeof(uint64_t) +
-         index_.capacity() * (sizeof(std::pair<const NodeId, uint32_t>) + 1);
+         (index_ == nullptr
+              ? 0
+              : sizeof(*index_) +
+                    index_->capacity() *
+                        (sizeof(std::pair<const NodeId, uint32_t>) + 1));
 }
 
 }  // namespace elara

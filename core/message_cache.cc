@@ -49,8 +49,8 @@ uint32_t MessageCache::TagOf(MessageId id) {
 
 size_t MessageCache::FindSlot(MessageId id) const {
   if (Indexed()) {
-    auto it = index_.find(id);
-    return it == index_.end() ? kNotFound : SlotOf(it->second);
+    auto it = index_->find(id);
+    return it == index_->end() ? kNotFound : SlotOf(it->second);
   }
   // Live slots run from head_ for count_ slots, wrapping once at most.
   const uint32_t tag = TagOf(id);
@@ -106,15 +106,16 @@ void MessageCache::Grow() {
   capacity_ = capacity;
   head_ = 0;
   if (Indexed() && !was_indexed) {
+    index_ = std::make_unique<absl::flat_hash_map<MessageId, uint64_t>>();
     for (size_t i = 0; i < count_; ++i) {
-      index_.try_emplace(ring_[i].id, first_ordinal_ + i);
+      index_->try_emplace(ring_[i].id, first_ordinal_ + i);
     }
   }
 }
 
 MessageCache::Payload MessageCache::PopOldest() {
   Entry& oldest = ring_[head_];
-  if (Indexed()) index_.erase(oldest.id);
+  if (Indexed()) index_->erase(oldest.id);
   Payload payload = std::move(oldest.payload);
   if (payload != nullptr) payload_bytes_ -= payload->capacity();
   oldest = Entry{};
@@ -137,7 +138,7 @@ bool MessageCache::Insert(Entry entry, std::vector<Payload>* removed) {
   }
   const uint64_t ordinal = first_ordinal_ + count_;
   if (count_ == capacity_) Grow();
-  if (Indexed()) index_.try_emplace(entry.id, ordinal);
+  if (Indexed()) index_->try_emplace(entry.id, ordinal);
   ++count_;
   if (entry.payload != nullptr) payload_bytes_ += entry.payload->capacity();
   const size_t slot = SlotOf(ordinal);
@@ -166,7 +167,7 @@ size_t MessageCache::Expire(Timestamp now, std::vector<Payload>* removed) {
     tags_ = nullptr;
     ring_ = nullptr;
     capacity_ = 0;
-    index_ = absl::flat_hash_map<MessageId, uint64_t>();
+    index_.reset();
     head_ = 0;
   }
   return expired;
@@ -184,8 +185,11 @@ const MessageCache::Entry& MessageCache::Newest(size_t i) const {
 size_t MessageCache::HeapBytes() const {
   return (capacity_ == 0 ? 0
                          : RingOffset(capacity_) + capacity_ * sizeof(Entry)) +
-         index_.capacity() *
-             (sizeof(std::pair<const MessageId, uint64_t>) + 1) +
+         (index_ == nullptr
+              ? 0
+              : sizeof(*index_) +
+                    index_->capacity() *
+                        (sizeof(std::pair<const MessageId, uint64_t>) + 1)) +
          payload_bytes_ + count_ * kPayloadOverheadBytes;
 }
 

@@ -106,8 +106,9 @@ class MessageCache {
   uint32_t* tags_ = nullptr;  // TagOf(ring_[s].id) for live slots s
   Entry* ring_ = nullptr;
   size_t capacity_ = 0;
-  // id -> arrival ordinal; only while Indexed().
-  absl::flat_hash_map<MessageId, uint64_t> index_;
+  // id -> arrival ordinal; non-null exactly while Indexed() (null: 8
+  // bytes per cache instead of a 40-byte empty map).
+  std::unique_ptr<absl::flat_hash_map<MessageId, uint64_t>> index_;
   size_t head_ = 0;             // slot of the oldest entry
   uint64_t first_ordinal_ = 0;  // arrival ordinal of the oldest entry
   Duration ttl_;

@@ -51,15 +51,6 @@ constexpr size_t kKeptCapacity = 4;
 // Rough per-node overhead of std::set.
 constexpr size_t kSetNodeOverheadBytes = 32;
 
-// Engine::Create validates the config; this only keeps a hand-built one
-// from scheduling a timer at `now` for ever.
-BroadcastConfig Sanitized(BroadcastConfig config) {
-  config.pull_period = std::max(config.pull_period, Duration::Micros(1));
-  config.message_cache_ttl =
-      std::max(config.message_cache_ttl, Duration::Micros(1));
-  return config;
-}
-
 uint32_t NextHop(uint32_t hops) { return hops == UINT32_MAX ? hops : hops + 1; }
 
 size_t MessageIdBytes(MessageId id) { return 8 + VarintBytes(id.sequence); }
@@ -102,7 +93,7 @@ size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
 Plumtree::Plumtree(const BroadcastConfig& config, NodeId self,
                    size_t max_datagram_bytes, Random* rng, Outbox* outbox,
                    EngineCounters* counters)
-    : config_(Sanitized(config)),
+    : config_(config),
       self_(self),
       max_datagram_bytes_(max_datagram_bytes),
       rng_(rng),
@@ -112,7 +103,7 @@ Plumtree::Plumtree(const BroadcastConfig& config, NodeId self,
       redundancy_factor_(0),
       redundant_pushes_(0),
       dedup_(config_.dedup_window, config_.max_tracked_origins),
-      cache_(config_.message_cache_entries, config_.message_cache_ttl) {
+      cache_(config_.message_cache_entries, CacheTtl()) {
   const double threshold = std::clamp(config.adaptive_threshold, 0.0, 1.0);
   threshold_q16_ = static_cast<uint32_t>(std::lround(threshold * kQ16One));
   if (!SetRedundancyFactor(config.redundancy_factor).ok()) {
@@ -159,7 +150,7 @@ void Plumtree::SetMode(Timestamp now, BroadcastMode mode) {
   push_deliveries_ = 0;
   pull_at_ = Timestamp::Infinite();
   if (mode_ != BroadcastMode::kPush && !cache_.empty()) {
-    pull_at_ = now + config_.pull_period;
+    pull_at_ = now + PullPeriod();
   }
 }
 
@@ -234,7 +225,7 @@ void Plumtree::AnnounceCacheTo(Timestamp now, const PeerEntry& peer) {
   for (size_t i = 0; i < cache_.size() && digest.size() < kMaxListEntries;
        ++i) {
     const MessageCache::Entry& entry = cache_.Newest(i);
-    if (entry.stored_at + config_.message_cache_ttl <= now) break;
+    if (entry.stored_at + CacheTtl() <= now) break;
     if (entry.parent == peer.id) continue;
     digest.push_back(IHaveEntry{entry.id, entry.hops});
   }
@@ -247,8 +238,9 @@ void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {
       peers_.begin(), peers_.end(), peer.id,
       [](const PeerState& p, NodeId id) { return p.peer.id < id; });
   if (it != peers_.end() && it->peer.id == peer.id) peers_.erase(it);
+  if (missing_ == nullptr) return;
   // Order-independent: each entry is edited on its own.
-  for (auto& [id, missing] : missing_) {
+  for (auto& [id, missing] : missing_->by_id) {
     auto& announcers = missing.announcers;
     announcers.erase(
         std::remove_if(announcers.begin(), announcers.end(),
@@ -383,7 +375,7 @@ void Plumtree::PushWhatDigestLacks(Timestamp now, const PeerState& peer,
   listed.reserve(frame.entries.size());
   for (const IHaveEntry& entry : frame.entries) listed.push_back(entry.id);
   std::sort(listed.begin(), listed.end());
-  const Timestamp oldest = now - config_.pull_period * kRecentPeriods;
+  const Timestamp oldest = now - PullPeriod() * kRecentPeriods;
   size_t pushed = 0;
   for (size_t i = 0; i < cache_.size() && pushed < kMaxExchangePushes; ++i) {
     const MessageCache::Entry& entry = cache_.Newest(i);
@@ -544,8 +536,9 @@ void Plumtree::SendGossip(const Address& to, MessageId id, uint32_t hops,
 
 void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
                                 MessageId id) {
-  auto it = missing_.find(id);
-  if (it != missing_.end()) {
+  if (missing_ == nullptr) missing_ = std::make_unique<MissingTable>();
+  auto it = missing_->by_id.find(id);
+  if (it != missing_->by_id.end()) {
     auto& announcers = it->second.announcers;
     const bool known =
         std::any_of(announcers.begin(), announcers.end(),
@@ -555,7 +548,8 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
     }
     return;
   }
-  if (missing_.size() >= std::max<size_t>(config_.message_cache_entries, 1)) {
+  if (missing_->by_id.size() >=
+      std::max<size_t>(config_.message_cache_entries, 1)) {
     ++missing_dropped_;
     return;
   }
@@ -565,34 +559,38 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
   Missing missing;
   missing.deadline = now + wait;
   missing.announcers.push_back(from);
-  missing_timers_.emplace(missing.deadline, id);
+  missing_->timers.emplace(missing.deadline, id);
   missing_next_ = std::min(missing_next_, missing.deadline);
-  missing_.emplace(id, std::move(missing));
+  missing_->by_id.emplace(id, std::move(missing));
 }
 
 // Forgets a missing message that just arrived; true when it was requested.
 bool Plumtree::TakeMissing(MessageId id) {
-  auto it = missing_.find(id);
-  if (it == missing_.end()) return false;
+  if (missing_ == nullptr) return false;
+  auto it = missing_->by_id.find(id);
+  if (it == missing_->by_id.end()) return false;
   const bool requested = it->second.requested;
-  missing_timers_.erase({it->second.deadline, id});
+  missing_->timers.erase({it->second.deadline, id});
+  missing_->by_id.erase(it);
   SyncMissingNext();
-  missing_.erase(it);
   CompactMissing();
   return requested;
 }
 
 void Plumtree::SyncMissingNext() {
-  missing_next_ = missing_timers_.empty() ? Timestamp::Infinite()
-                                          : missing_timers_.begin()->first;
+  missing_next_ = missing_ == nullptr || missing_->timers.empty()
+                      ? Timestamp::Infinite()
+                      : missing_->timers.begin()->first;
 }
 
-// A hash map keeps its capacity after erases: give it back once empty, so
-// that a burst of announcements does not cost memory for ever.
+// A hash map keeps its capacity after erases: give the table back once
+// empty, so that a burst of announcements does not cost memory for ever.
+// Every entry has exactly one timer, so no timer is dropped with it.
 void Plumtree::CompactMissing() {
-  if (missing_.empty() && missing_.capacity() > 0) {
-    missing_ = absl::flat_hash_map<MessageId, Missing>();
-  }
+  if (missing_ == nullptr || !missing_->by_id.empty()) return;
+  assert(missing_->timers.empty());
+  missing_.reset();
+  missing_next_ = Timestamp::Infinite();
 }
 
 // For each missing message whose timer is due: ask its first remaining
@@ -600,18 +598,23 @@ void Plumtree::CompactMissing() {
 // otherwise) and give the next announcer graft_timeout / 2 more; give up
 // when no announcer is left. Requests are batched per peer.
 void Plumtree::FireDueRequests(Timestamp now) {
-  if (missing_timers_.empty() || missing_timers_.begin()->first > now) return;
+  if (missing_ == nullptr || missing_->timers.empty() ||
+      missing_->timers.begin()->first > now) {
+    return;
+  }
+  auto& timers = missing_->timers;
+  auto& by_id = missing_->by_id;
   const Duration retry =
       std::max(config_.graft_timeout / 2, Duration::Micros(1));
   std::vector<Request> requests;
-  while (!missing_timers_.empty() && missing_timers_.begin()->first <= now) {
-    const MessageId id = missing_timers_.begin()->second;
-    missing_timers_.erase(missing_timers_.begin());
-    auto it = missing_.find(id);
-    if (it == missing_.end()) continue;
+  while (!timers.empty() && timers.begin()->first <= now) {
+    const MessageId id = timers.begin()->second;
+    timers.erase(timers.begin());
+    auto it = by_id.find(id);
+    if (it == by_id.end()) continue;
     Missing& missing = it->second;
     if (missing.announcers.empty()) {
-      missing_.erase(it);
+      by_id.erase(it);
       continue;
     }
     const PeerEntry to = missing.announcers.front();
@@ -632,7 +635,7 @@ void Plumtree::FireDueRequests(Timestamp now) {
     request->ids.push_back(id);
     missing.requested = true;
     missing.deadline = now + retry;
-    missing_timers_.emplace(missing.deadline, id);
+    timers.emplace(missing.deadline, id);
   }
   SyncMissingNext();
   for (const Request& request : requests) {
@@ -685,13 +688,13 @@ void Plumtree::PullTick(Timestamp now) {
     pull_cursor_ = (pull_cursor_ + 1) % kNoCursor;
     SendIHaveFrames(target.peer.address, digest);
   }
-  pull_at_ = now + config_.pull_period;
+  pull_at_ = now + PullPeriod();
 }
 
 // Hybrid: what arrived in the last kRecentPeriods periods (bounds
 // included, so each message makes two ticks), newest first.
 std::vector<IHaveEntry> Plumtree::RecentDigest(Timestamp now) const {
-  const Timestamp oldest = now - config_.pull_period * kRecentPeriods;
+  const Timestamp oldest = now - PullPeriod() * kRecentPeriods;
   std::vector<IHaveEntry> digest;
   for (size_t i = 0; i < cache_.size() && digest.size() < kMaxListEntries;
        ++i) {
@@ -707,8 +710,7 @@ std::vector<IHaveEntry> Plumtree::RecentDigest(Timestamp now) const {
 // tick to tick, so that every entry gets its turn.
 std::vector<IHaveEntry> Plumtree::CacheDigest(Timestamp now) {
   size_t live = cache_.size();
-  while (live > 0 &&
-         cache_.Newest(live - 1).stored_at + config_.message_cache_ttl <= now) {
+  while (live > 0 && cache_.Newest(live - 1).stored_at + CacheTtl() <= now) {
     --live;
   }
   std::vector<IHaveEntry> digest;
@@ -724,7 +726,7 @@ std::vector<IHaveEntry> Plumtree::CacheDigest(Timestamp now) {
 
 void Plumtree::SchedulePull(Timestamp now) {
   if (mode_ != BroadcastMode::kPush && pull_at_.IsInfinite()) {
-    pull_at_ = now + config_.pull_period;
+    pull_at_ = now + PullPeriod();
   }
 }
 
@@ -811,7 +813,7 @@ double Plumtree::loss_estimate() const {
 void Plumtree::ScheduleSweep() {
   const Timestamp expiry = cache_.NextExpiry();
   // Sweeping a little late batches expiries into few wake-ups.
-  sweep_at_ = expiry + config_.message_cache_ttl / 8;
+  sweep_at_ = expiry + CacheTtl() / 8;
 }
 
 void Plumtree::HandleTimeout(Timestamp now) {
@@ -827,9 +829,9 @@ void Plumtree::HandleTimeout(Timestamp now) {
 }
 
 Timestamp Plumtree::NextTimeout() const {
-  assert(missing_next_ == (missing_timers_.empty()
+  assert(missing_next_ == (missing_ == nullptr || missing_->timers.empty()
                                ? Timestamp::Infinite()
-                               : missing_timers_.begin()->first));
+                               : missing_->timers.begin()->first));
   return std::min({sweep_at_, ihave_flush_at_, pull_at_, missing_next_});
 }
 
@@ -899,15 +901,19 @@ size_t Plumtree::StateBytes() const {
   }
   bytes += dedup_.HeapBytes() + cache_.HeapBytes();
   bytes += retired_.capacity() * sizeof(MessageCache::Payload);
-  bytes +=
-      missing_.capacity() * (sizeof(std::pair<const MessageId, Missing>) + 1);
-  for (const auto& [id, missing] : missing_) {  // a sum: order is irrelevant
-    if (missing.announcers.capacity() > 1) {    // spilled to the heap
-      bytes += missing.announcers.capacity() * sizeof(PeerEntry);
+  if (missing_ != nullptr) {
+    bytes += sizeof(MissingTable) +
+             missing_->by_id.capacity() *
+                 (sizeof(std::pair<const MessageId, Missing>) + 1);
+    // A sum: order is irrelevant.
+    for (const auto& [id, missing] : missing_->by_id) {
+      if (missing.announcers.capacity() > 1) {  // spilled to the heap
+        bytes += missing.announcers.capacity() * sizeof(PeerEntry);
+      }
     }
+    bytes += missing_->timers.size() *
+             (sizeof(std::pair<Timestamp, MessageId>) + kSetNodeOverheadBytes);
   }
-  bytes += missing_timers_.size() *
-           (sizeof(std::pair<Timestamp, MessageId>) + kSetNodeOverheadBytes);
   return bytes;
 }
 

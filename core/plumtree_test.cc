@@ -49,17 +49,20 @@ class Swarm {
 
   Swarm(size_t n, const BroadcastConfig& config, uint64_t seed,
         size_t max_datagram_bytes = kDefaultMaxDatagramBytes)
-      : max_datagram_bytes_(max_datagram_bytes) {
+      : config_(config), max_datagram_bytes_(max_datagram_bytes) {
     Random seeds(seed);
     nodes_.resize(n);
     for (size_t i = 0; i < n; ++i) {
       Node& node = nodes_[i];
       node.rng = std::make_unique<Random>(seeds.DeriveSeed());
-      node.tree = std::make_unique<Plumtree>(config, NodeId(i),
+      node.tree = std::make_unique<Plumtree>(config_, NodeId(i),
                                              max_datagram_bytes, node.rng.get(),
                                              &node.outbox, &node.counters);
     }
   }
+  // The trees refer to config_: neither copied nor moved.
+  Swarm(const Swarm&) = delete;
+  Swarm& operator=(const Swarm&) = delete;
 
   size_t size() const { return nodes_.size(); }
   Node& node(size_t i) { return nodes_[i]; }
@@ -259,6 +262,7 @@ class Swarm {
     node.outbox.events().clear();
   }
 
+  BroadcastConfig config_;  // the trees keep a reference to it
   size_t max_datagram_bytes_;
   std::vector<Node> nodes_;
   std::priority_queue<InFlight, std::vector<InFlight>, Later> in_flight_;
@@ -650,7 +654,9 @@ class PlumtreeTest : public ::testing::Test {
  protected:
   void Make(const BroadcastConfig& config,
             size_t max_datagram_bytes = kDefaultMaxDatagramBytes) {
-    tree_ = std::make_unique<Plumtree>(config, NodeId(100), max_datagram_bytes,
+    tree_.reset();     // it refers to config_
+    config_ = config;  // the tree keeps a reference to it
+    tree_ = std::make_unique<Plumtree>(config_, NodeId(100), max_datagram_bytes,
                                        &rng_, &outbox_, &counters_);
   }
   void Gossip(size_t from, MessageId id, uint32_t hops, bool active = true) {
@@ -703,6 +709,7 @@ class PlumtreeTest : public ::testing::Test {
   Random rng_{99};
   Outbox outbox_;
   EngineCounters counters_;
+  BroadcastConfig config_;
   std::unique_ptr<Plumtree> tree_;
   std::vector<Outbox::PendingFrame> flushed_;
   Timestamp now_ = kStart;
