@@ -13,6 +13,11 @@
 //   - dependent loads: ns per load of a random pointer chase over each
 //     working set in LIST (MiB, one pointer per 64-byte line), huge pages
 //     advised and refused: cache, TLB and page-walk latency together.
+//   - misses in flight: k independent chases at once through 1 GiB (huge
+//     pages), million lines per second for each k in --chains, and the
+//     rate of independent software prefetches there: how many misses one
+//     core overlaps, i.e. what an event loop could reach if its misses
+//     did not wait on one another.
 // Flags out of range exit 2 naming the flag and its range.
 #include <sys/mman.h>
 
@@ -68,11 +73,10 @@ double FirstTouchMsPerMiB(size_t mib, bool huge) {
   return (t1 - t0) * 1e3 / static_cast<double>(mib);
 }
 
-double ChaseNs(size_t mib, bool huge) {
-  void* base;
-  size_t length;
-  char* p = MapAligned(mib * kMiB, huge, &base, &length);
-  const size_t lines = mib * kMiB / 64;
+// Links the `lines` 64-byte lines at p into one fixed random cycle (each
+// line's first 8 bytes point at the next); returns the lines in cycle
+// order.
+std::vector<uint32_t> LinkRandomCycle(char* p, size_t lines) {
   std::vector<uint32_t> order(lines);
   for (size_t i = 0; i < lines; ++i) order[i] = static_cast<uint32_t>(i);
   uint64_t x = 0x9e3779b97f4a7c15ull;  // xorshift64: a fixed permutation
@@ -86,6 +90,15 @@ double ChaseNs(size_t mib, bool huge) {
     char* next = p + size_t{order[(i + 1) % lines]} * 64;
     std::memcpy(p + size_t{order[i]} * 64, &next, sizeof(next));
   }
+  return order;
+}
+
+double ChaseNs(size_t mib, bool huge) {
+  void* base;
+  size_t length;
+  char* p = MapAligned(mib * kMiB, huge, &base, &length);
+  const size_t lines = mib * kMiB / 64;
+  const std::vector<uint32_t> order = LinkRandomCycle(p, lines);
   char* q = p + size_t{order[0]} * 64;
   constexpr size_t kLoads = 20'000'000;
   const double t0 = Seconds();
@@ -96,20 +109,90 @@ double ChaseNs(size_t mib, bool huge) {
   return (t1 - t0) * 1e9 / kLoads;
 }
 
+// Million lines per second with `chains` independent chases at once, each
+// starting at an even share of the cycle in `order`.
+double ChainsMlinesPerS(char* p, const std::vector<uint32_t>& order,
+                        size_t chains) {
+  constexpr size_t kMaxChains = 64;
+  char* q[kMaxChains];
+  for (size_t c = 0; c < chains; ++c) {
+    q[c] = p + size_t{order[order.size() / chains * c]} * 64;
+  }
+  const size_t steps = 20'000'000 / chains;
+  const double t0 = Seconds();
+  for (size_t i = 0; i < steps; ++i) {
+    for (size_t c = 0; c < chains; ++c) std::memcpy(&q[c], q[c], sizeof(q[c]));
+  }
+  const double t1 = Seconds();
+  for (size_t c = 0; c < chains; ++c) {
+    if (q[c] == nullptr) std::puts("");  // keeps the chases
+  }
+  return static_cast<double>(steps * chains) / (t1 - t0) / 1e6;
+}
+
+// Million independent random prefetches per second over `lines` lines.
+double PrefetchMlinesPerS(const char* p, size_t lines) {
+  constexpr size_t kPrefetches = 20'000'000;
+  uint64_t x = 0x2545f4914f6cdd1dull;
+  const double t0 = Seconds();
+  for (size_t i = 0; i < kPrefetches; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    __builtin_prefetch(p + (x % lines) * 64);
+  }
+  const double t1 = Seconds();
+  return static_cast<double>(kPrefetches) / (t1 - t0) / 1e6;
+}
+
+void PrintMissesInFlight(const std::vector<size_t>& chains) {
+  constexpr size_t kMib = 1024;
+  void* base;
+  size_t length;
+  char* p = MapAligned(kMib * kMiB, /*huge=*/true, &base, &length);
+  const size_t lines = kMib * kMiB / 64;
+  const std::vector<uint32_t> order = LinkRandomCycle(p, lines);
+  std::printf(
+      "misses in flight, 1 GiB, huge pages: million lines per second\n");
+  for (const size_t k : chains) {
+    std::printf("  %2zu chains %12.1f\n", k, ChainsMlinesPerS(p, order, k));
+  }
+  std::printf("  prefetches %12.1f\n", PrefetchMlinesPerS(p, lines));
+  munmap(base, length);
+}
+
 [[noreturn]] void Usage(const char* message) {
   std::fprintf(stderr,
                "memory_probe: %s\nusage: memory_probe [--touch-mib N (16 to "
                "16384, default 512)] [--chase-mib LIST (comma-separated, each "
-               "1 to 16384, default 4,16,64,256,1024)]\n",
+               "1 to 16384, default 4,16,64,256,1024)] [--chains LIST "
+               "(comma-separated, each 1 to 64, default 1,2,4,8,16,24)]\n",
                message);
   std::exit(2);
 }
 
-bool ParseMib(const std::string& text, size_t* out) {
+bool ParseInRange(const std::string& text, long long max, size_t* out) {
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || v < 1 || v > 16384) return false;
+  if (text.empty() || *end != '\0' || v < 1 || v > max) return false;
   *out = static_cast<size_t>(v);
+  return true;
+}
+
+// A comma-separated list of integers from 1 to max; false if any is not.
+bool ParseList(const std::string& value, long long max,
+               std::vector<size_t>* out) {
+  out->clear();
+  size_t start = 0;
+  while (start <= value.size()) {
+    const size_t comma = std::min(value.find(',', start), value.size());
+    size_t v;
+    if (!ParseInRange(value.substr(start, comma - start), max, &v)) {
+      return false;
+    }
+    out->push_back(v);
+    start = comma + 1;
+  }
   return true;
 }
 
@@ -118,32 +201,30 @@ bool ParseMib(const std::string& text, size_t* out) {
 int main(int argc, char** argv) {
   size_t touch_mib = 512;
   std::vector<size_t> chase_mib = {4, 16, 64, 256, 1024};
+  std::vector<size_t> chains = {1, 2, 4, 8, 16, 24};
   for (int i = 1; i < argc; ++i) {
     const std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::printf(
-          "memory_probe [--touch-mib N] [--chase-mib LIST]: first-touch cost "
-          "and dependent-load latency of this machine's memory (see the "
-          "header of tools/memory_probe.cc).\n");
+          "memory_probe [--touch-mib N] [--chase-mib LIST] [--chains LIST]: "
+          "first-touch cost, dependent-load latency and misses in flight of "
+          "this machine's memory (see the header of "
+          "tools/memory_probe.cc).\n");
       return 0;
     }
     if (i + 1 >= argc) Usage(("missing value for " + flag).c_str());
     const std::string value = argv[++i];
     if (flag == "--touch-mib") {
-      if (!ParseMib(value, &touch_mib) || touch_mib < 16) {
+      if (!ParseInRange(value, 16384, &touch_mib) || touch_mib < 16) {
         Usage("--touch-mib must be an integer from 16 to 16384");
       }
     } else if (flag == "--chase-mib") {
-      chase_mib.clear();
-      size_t start = 0;
-      while (start <= value.size()) {
-        const size_t comma = std::min(value.find(',', start), value.size());
-        size_t mib;
-        if (!ParseMib(value.substr(start, comma - start), &mib)) {
-          Usage("--chase-mib must list integers from 1 to 16384");
-        }
-        chase_mib.push_back(mib);
-        start = comma + 1;
+      if (!ParseList(value, 16384, &chase_mib)) {
+        Usage("--chase-mib must list integers from 1 to 16384");
+      }
+    } else if (flag == "--chains") {
+      if (!ParseList(value, 64, &chains)) {
+        Usage("--chains must list integers from 1 to 64");
       }
     } else {
       Usage(("unknown flag " + flag).c_str());
@@ -164,5 +245,6 @@ int main(int argc, char** argv) {
     std::printf("  %-10zu %12.1f %12.1f\n", mib, ChaseNs(mib, true),
                 ChaseNs(mib, false));
   }
+  PrintMissesInFlight(chains);
   return 0;
 }
