@@ -193,6 +193,23 @@ std::string FaultWarnings(const sim::Scenario& s, const sim::RunResult& r) {
   return text;
 }
 
+// Some message is incomplete and first deliveries were still happening in
+// the last tenth of the drain (at least its last 100 ms): the run ended
+// while messages spread (pull mode, say, spreads one round per pull
+// period), so reliability counts less than a longer drain would.
+std::string DrainWarning(const sim::Scenario& s, const sim::RunResult& r) {
+  if (r.messages == 0 || r.reliability >= 1.0 || !r.last_delivery) return "";
+  const Duration end = s.End();
+  const Duration tail = std::max(s.drain / 10, Duration::Millis(100));
+  if (*r.last_delivery < end - tail) return "";
+  return absl::StrFormat(
+      "WARNING: messages were still reaching nodes when the run ended (last "
+      "delivery at %s, end at %s): reliability %.6f may be short of what a "
+      "longer --drain (now %s) shows\n",
+      sim::FormatDuration(*r.last_delivery), sim::FormatDuration(end),
+      r.reliability, sim::FormatDuration(s.drain));
+}
+
 std::string Warnings(const sim::RunResult& r) {
   std::string text;
   if (r.broadcasts_failed > 0) {
@@ -409,7 +426,8 @@ std::string RunTable(const RunRecord& run) {
   if (r.state_workload) StateRows(r, &out);
   Row(&out, "trace_hash", TraceHashHex(r.trace_hash),
       "same scenario + binary => same hash");
-  absl::StrAppend(&out, FaultWarnings(run.scenario, r), Warnings(r));
+  absl::StrAppend(&out, FaultWarnings(run.scenario, r),
+                  DrainWarning(run.scenario, r), Warnings(r));
   return out;
 }
 
@@ -477,7 +495,8 @@ std::string SweepTable(const SweepReport& report) {
     }
   }
   for (const RunRecord& run : report.runs) {
-    absl::StrAppend(&out, Warnings(run.result));
+    absl::StrAppend(&out, DrainWarning(run.scenario, run.result),
+                    Warnings(run.result));
   }
   return out;
 }

@@ -781,6 +781,34 @@ TEST(RunTest, FaultsAfterTheTrafficAreWarnedAbout) {
   EXPECT_EQ(sweep.out.find(warning, first + 1), std::string::npos);
 }
 
+// A run that ends while messages still spread says so; one whose
+// messages stopped short (an unhealed partition) does not.
+TEST(RunTest, RunEndingMidSpreadIsWarnedAbout) {
+  // Pull mode spreads one round per pull period (1 s): 3 s of drain
+  // reach a few of 100 nodes, and the last of them just before the end.
+  const Output pull =
+      Cli(Small({"run", "--nodes", "100", "--mode", "pull", "--json", "-"}));
+  ASSERT_EQ(pull.code, kExitOk) << pull.err;
+  EXPECT_LT(ParseJson(pull.out)["reliability"].get<double>(), 1.0);
+  const Output table = Cli(Small({"run", "--nodes", "100", "--mode", "pull"}));
+  ASSERT_EQ(table.code, kExitOk) << table.err;
+  EXPECT_THAT(table.out,
+              HasSubstr("WARNING: messages were still reaching nodes when "
+                        "the run ended"));
+  EXPECT_THAT(table.out, HasSubstr("longer --drain (now 3s)"));
+  // Long enough: complete, no warning.
+  const Output drained = Cli({"run", "--nodes", "100", "--mode", "pull",
+                              "--broadcasts", "3", "--drain", "30s"});
+  ASSERT_EQ(drained.code, kExitOk) << drained.err;
+  EXPECT_THAT(drained.out, Not(HasSubstr("WARNING")));
+  // Half the swarm cut off for the whole run: incomplete, but nothing
+  // arrives late.
+  const Output cut =
+      Cli(Small({"run", "--nodes", "100", "--partition", "0.5@0s-60s"}));
+  ASSERT_EQ(cut.code, kExitOk) << cut.err;
+  EXPECT_THAT(cut.out, Not(HasSubstr("still reaching")));
+}
+
 TEST(RunTest, SameScenarioSameHashOtherSeedOtherHash) {
   const std::vector<std::string> base =
       Small({"run", "--nodes", "50", "--loss", "0.05", "--crash", "0.1@1s"});
