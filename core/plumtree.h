@@ -290,7 +290,8 @@ class Plumtree {
   std::vector<MessageCache::Payload> retired_;
 
   // Messages announced but not received, and their request deadlines:
-  // one timer per entry (the set orders them; the map is only looked up).
+  // one timer per entry (the set orders them; the map is looked up, and
+  // iterated only where order cannot matter).
   // Allocated by the first announcement and freed once empty: most of the
   // time nothing is missing, and an idle node then holds 8 bytes, not 88.
   struct MissingTable {

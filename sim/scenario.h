@@ -167,6 +167,10 @@ struct RunResult {
   // Virtual time (since the start) of the last first delivery of any
   // message; nullopt when nothing was delivered.
   std::optional<Duration> last_delivery;
+  // The same over the deliveries reliability counts: to nodes whose engine
+  // ran since the message's publication (not ones that joined or restarted
+  // later, which may still be catching up on old messages at the end).
+  std::optional<Duration> last_counted_delivery;
   uint64_t events = 0;
   // Timer events popped that did no work (not in `events`): stale ones
   // (the node's wake time had moved) and ones whose deadline had moved

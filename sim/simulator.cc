@@ -150,6 +150,7 @@ absl::Status Simulator::StartEngine(uint32_t node) {
         clock_rng.UniformBelow(static_cast<uint64_t>(skew_us) + 1))));
   }
   started_us_[node] = now_us_;
+  if (now_us_ > origin_.ToMicros()) ++late_starts_;
   hot_[node].wake_us = kNoWake;
   hot_[node].next_us = kNoWake;
   AddLive(node);
@@ -682,6 +683,11 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event) {
   m.max_hops = std::max(m.max_hops, event.hops);
   ldh_ = std::max(ldh_, event.hops);
   last_delivery_us_ = now_us_;
+  // A node that joined or restarted after the publication is not counted
+  // by reliability (TallyMessage); without such nodes, every one is.
+  if (late_starts_ == 0 || started_us_[node] <= m.published.ToMicros()) {
+    last_counted_delivery_us_ = now_us_;
+  }
   convergence_us_.Add(static_cast<uint64_t>(now_us_ - m.published.ToMicros()));
   trace_hash_.AddDelivery(now_us_, node, event.id.origin.value(),
                           event.id.sequence, event.hops);
@@ -767,6 +773,10 @@ RunResult Simulator::Collect() {
                                           static_cast<double>(qualifying);
   }
   r.ldh = ldh_;
+  if (last_counted_delivery_us_ >= 0) {
+    r.last_counted_delivery =
+        Duration::Micros(last_counted_delivery_us_ - origin_.ToMicros());
+  }
   if (last_delivery_us_ >= 0) {
     r.last_delivery = Duration::Micros(last_delivery_us_ - origin_.ToMicros());
   }

@@ -346,6 +346,10 @@ class Simulator {
   LatencyHistogram convergence_us_;
   uint32_t ldh_ = 0;
   int64_t last_delivery_us_ = -1;  // of the last first delivery; -1: none
+  // Of the last first delivery reliability can count (to an engine running
+  // since the message's publication); -1: none.
+  int64_t last_counted_delivery_us_ = -1;
+  uint64_t late_starts_ = 0;  // engines started after the origin
 
   // State workload (off: state_ is null and nothing below is used).
   Random state_rng_;

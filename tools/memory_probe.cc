@@ -2,8 +2,9 @@
 // simulator's figures in BENCHMARKS.md can be read against it.
 //
 //   bazel run -c opt //tools:memory_probe -- [--touch-mib N] [--chase-mib LIST]
+//                                            [--chains LIST]
 //
-// Prints two tables:
+// Prints three tables:
 //   - first touch: ms per MiB to fault in N MiB of fresh anonymous memory
 //     (one write per 4 KiB), with transparent huge pages advised
 //     (MADV_HUGEPAGE, as elara-sim's heap) and refused (MADV_NOHUGEPAGE);

@@ -193,21 +193,25 @@ std::string FaultWarnings(const sim::Scenario& s, const sim::RunResult& r) {
   return text;
 }
 
-// Some message is incomplete and first deliveries were still happening in
-// the last tenth of the drain (at least its last 100 ms): the run ended
-// while messages spread (pull mode, say, spreads one round per pull
-// period), so reliability counts less than a longer drain would.
+// Some message is incomplete and first deliveries that reliability counts
+// were still happening in the last tenth of the drain (at least its last
+// 100 ms): the run ended while messages spread (pull mode, say, spreads
+// one round per pull period), so a longer drain would count more.
+// Deliveries to nodes that joined or restarted after a publication do not
+// count: catching up on old messages, they say nothing about the drain.
 std::string DrainWarning(const sim::Scenario& s, const sim::RunResult& r) {
-  if (r.messages == 0 || r.reliability >= 1.0 || !r.last_delivery) return "";
+  if (r.messages == 0 || r.reliability >= 1.0 || !r.last_counted_delivery) {
+    return "";
+  }
   const Duration end = s.End();
   const Duration tail = std::max(s.drain / 10, Duration::Millis(100));
-  if (*r.last_delivery < end - tail) return "";
+  if (*r.last_counted_delivery < end - tail) return "";
   return absl::StrFormat(
-      "WARNING: messages were still reaching nodes when the run ended (last "
-      "delivery at %s, end at %s): reliability %.6f may be short of what a "
-      "longer --drain (now %s) shows\n",
-      sim::FormatDuration(*r.last_delivery), sim::FormatDuration(end),
-      r.reliability, sim::FormatDuration(s.drain));
+      "WARNING: %d nodes, seed %d: messages were still reaching nodes when "
+      "the run ended (last delivery at %s, end at %s): reliability %.6f may "
+      "be short of what a longer --drain (now %s) shows\n",
+      s.nodes, s.seed, sim::FormatDuration(*r.last_counted_delivery),
+      sim::FormatDuration(end), r.reliability, sim::FormatDuration(s.drain));
 }
 
 std::string Warnings(const sim::RunResult& r) {
