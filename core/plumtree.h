@@ -298,7 +298,8 @@ class Plumtree {
     absl::flat_hash_map<MessageId, Missing> by_id;
     std::set<std::pair<Timestamp, MessageId>> timers;
   };
-  std::unique_ptr<MissingTable> missing_;
+  std::unique_ptr<MissingTable> missing_;  // beside the deadlines: loaded
+                                           // with them (PrefetchDeadlines)
   // The four deadlines NextTimeout reads after every call, side by side
   // (32 bytes: one line, two at most; see PrefetchDeadlines).
   // missing_->timers' first deadline (Infinite when empty), kept so that
