@@ -814,6 +814,17 @@ TEST(RunTest, RunEndingMidSpreadIsWarnedAbout) {
       {"run", "--nodes", "100", "--partition", "0.5@0s-60s", "--churn", "20"}));
   ASSERT_EQ(churn.code, kExitOk) << churn.err;
   EXPECT_THAT(churn.out, Not(HasSubstr("still reaching")));
+  // Both are incomplete, so the warning was not skipped for reliability 1.
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--partition", "0.5@0s-60s"},
+        std::vector<std::string>{"--partition", "0.5@0s-60s", "--churn",
+                                 "20"}}) {
+    std::vector<std::string> args = {"run", "--nodes", "100", "--json", "-"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    const Output json = Cli(Small(args));
+    ASSERT_EQ(json.code, kExitOk) << json.err;
+    EXPECT_LT(ParseJson(json.out)["reliability"].get<double>(), 1.0);
+  }
 }
 
 TEST(RunTest, SameScenarioSameHashOtherSeedOtherHash) {
