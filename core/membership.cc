@@ -125,7 +125,7 @@ void Membership::HandleFrame(Timestamp now, const PeerEntry& from,
   } else if (const auto* f = std::get_if<DisconnectFrame>(&frame)) {
     HandleDisconnect(now, from, *f);
   } else if (const auto* f = std::get_if<ShuffleFrame>(&frame)) {
-    HandleShuffle(from, *f);
+    HandleShuffle(now, from, *f);
   } else if (const auto* f = std::get_if<ShuffleReplyFrame>(&frame)) {
     HandleShuffleReply(*f);
   } else if (const auto* f = std::get_if<PingFrame>(&frame)) {
@@ -296,7 +296,7 @@ void Membership::HandleDisconnect(Timestamp now, const PeerEntry& from,
   OnActiveLoss(now, from.id);
 }
 
-void Membership::HandleShuffle(const PeerEntry& from,
+void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
                                const ShuffleFrame& frame) {
   // Our own walk came back, or an origin we could not answer.
   if (frame.origin.id == self_.id || !frame.origin.address.valid()) return;
@@ -327,6 +327,13 @@ void Membership::HandleShuffle(const PeerEntry& from,
   EvictionPreference prefer{sent};
   AddPassive(frame.origin, &prefer);
   Integrate(std::span<const PeerEntry>(frame.peers.data(), received), &prefer);
+  if (active_.empty()) {
+    // Isolated: the origin is alive, ask it (and any other new candidate)
+    // now rather than at the next repair round.
+    repair_backoff_ = 0;
+    neighbor_attempts_left_ = kNeighborAttemptsPerRound;
+    RequestNeighbors(now, std::nullopt);
+  }
 }
 
 void Membership::HandleShuffleReply(const ShuffleReplyFrame& frame) {
@@ -451,6 +458,14 @@ void Membership::RunShuffle(Timestamp now) {
   }
   const PeerEntry& target = active_[rng_->UniformBelow(active_.size())];
   outbox_->Send(target.address, std::move(shuffle));
+  // The probe: a one-hop shuffle carrying only ourselves to one passive
+  // peer, answered with one of its passive peers. A node that knows no live
+  // node (isolated, its contacts dead) learns of us this way; nothing else
+  // would ever reach it while the nodes that know it have full views.
+  if (!passive_.empty()) {
+    const PeerEntry& probed = passive_[rng_->UniformBelow(passive_.size())];
+    outbox_->Send(probed.address, ShuffleFrame{self_, 0, {}});
+  }
 }
 
 void Membership::MaybeRejoin(Timestamp now) {

@@ -62,6 +62,15 @@
 //     with exponential backoff (1x .. 32x max(neighbor_timeout,
 //     repair_period)). Each such JOIN counts in counters->rejoins, including
 //     the retry of a first JOIN that got no answer.
+//   - Probe: with each SHUFFLE walk a node also sends a one-hop SHUFFLE
+//     carrying only itself (time_to_live 0, no peers) to one random
+//     passive peer, which answers with one passive peer and keeps the
+//     sender as a passive peer. A node that knows no live node (its
+//     contacts and every peer it knew died before its first shuffle) is
+//     otherwise never reached: the nodes holding it in their passive views
+//     have full active views and ask nobody. An isolated node that receives
+//     a SHUFFLE asks for NEIGHBORs at once. Cost: two small datagrams per
+//     node per shuffle_period.
 //   - Leave() tells active peers DISCONNECT(leaving), releases the views and
 //     emits no local events; the node then ignores everything.
 //   - The first SHUFFLE is staggered by a random offset in [0,
@@ -193,7 +202,8 @@ class Membership {
                            const NeighborReplyFrame& frame);
   void HandleDisconnect(Timestamp now, const PeerEntry& from,
                         const DisconnectFrame& frame);
-  void HandleShuffle(const PeerEntry& from, const ShuffleFrame& frame);
+  void HandleShuffle(Timestamp now, const PeerEntry& from,
+                     const ShuffleFrame& frame);
   void HandleShuffleReply(const ShuffleReplyFrame& frame);
   void HandlePing(const PeerEntry& from, const PingFrame& frame);
   void HandlePong(Timestamp now, const PeerEntry& from, const PongFrame& frame);

@@ -118,6 +118,19 @@ class Swarm {
     m(i).Join(now_, Address::Sim(static_cast<uint32_t>(contact)));
     Collect(i);
   }
+  // Warm start: i and j hold each other active (no frames, no events).
+  void WarmLink(size_t i, size_t j) {
+    ASSERT_TRUE(m(i).WarmAddActive(now_, EntryOf(j)));
+    ASSERT_TRUE(m(j).WarmAddActive(now_, EntryOf(i)));
+    for (size_t k : {i, j}) {
+      node(k).listener.calls.pop_back();  // WarmAddActive's OnNeighborUp
+      Collect(k);
+    }
+  }
+  void WarmPassive(size_t i, size_t j) {
+    ASSERT_TRUE(m(i).WarmAddPassive(EntryOf(j)));
+    Collect(i);
+  }
   void Leave(size_t i) {
     m(i).Leave(now_);
     Collect(i);
@@ -758,7 +771,8 @@ TEST_F(SingleMembership, ShuffleReplyEvictsWhatWeSentFirstToLast) {
     ASSERT_TRUE(m_.WarmAddPassive(EntryOf(100 + i)));
   }
   // Keep every active peer heard from until our shuffle goes out.
-  std::optional<ShuffleFrame> shuffle;
+  std::optional<ShuffleFrame> shuffle, probe;
+  Address walk_to, probe_to;
   for (int i = 0; i < 1000 && !shuffle; ++i) {
     now_ = m_.NextTimeout();
     for (size_t p = 1; p <= config_.active_view_size; ++p) {
@@ -766,10 +780,28 @@ TEST_F(SingleMembership, ShuffleReplyEvictsWhatWeSentFirstToLast) {
     }
     m_.HandleTimeout(now_);
     for (auto& f : TakeFrames()) {
-      if (auto* s = std::get_if<ShuffleFrame>(&f.frame)) shuffle = *s;
+      auto* s = std::get_if<ShuffleFrame>(&f.frame);
+      if (s == nullptr) continue;
+      if (s->time_to_live > 0) {
+        ASSERT_FALSE(shuffle.has_value());
+        shuffle = *s;
+        walk_to = f.to;
+      } else {
+        ASSERT_FALSE(probe.has_value());
+        probe = *s;
+        probe_to = f.to;
+      }
     }
   }
   ASSERT_TRUE(shuffle.has_value());
+  // The walk goes to an active peer; with it, the probe (only ourselves)
+  // goes to a passive one.
+  EXPECT_EQ(shuffle->time_to_live, config_.passive_random_walk_length);
+  EXPECT_NE(m_.FindActive(EntryOf(walk_to.sim_index()).id), nullptr);
+  ASSERT_TRUE(probe.has_value());
+  EXPECT_EQ(probe->origin, m_.self());
+  EXPECT_TRUE(probe->peers.empty());
+  EXPECT_GE(probe_to.sim_index(), 100u);
   // What we sent from the passive view, in the order sent.
   const std::vector<PeerEntry> passive = m_.passive_view();
   std::vector<PeerEntry> sent_passive;
@@ -1099,6 +1131,27 @@ TEST(MembershipTest, CutOffNodeComesBackIntoTheSwarm) {
   EXPECT_FALSE(s->m(k).active_view().empty());
   EXPECT_EQ(s->Asymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
+}
+
+// The failure node_crash_test once hit: a node joins late, and before any
+// shuffle every node it knew crashed, its contact included. Its own views
+// cannot help it, and the survivors, whose views are full, never ask a
+// passive peer for a link. Here: nodes 0..5 form a full clique, node 0
+// holds node 6 in its passive view, and node 6 knows only its dead contact,
+// node 7. The survivors' one-hop shuffle to a passive peer reaches node 6.
+TEST(MembershipTest, IsolatedNodeThatKnowsNoLiveNodeIsFound) {
+  Swarm s(8, MembershipConfig{}, /*seed=*/43);
+  for (size_t i = 0; i < 6; ++i) {
+    for (size_t j = i + 1; j < 6; ++j) s.WarmLink(i, j);
+  }
+  s.WarmPassive(0, 6);
+  s.Crash(7);
+  s.Join(6, 7);
+  s.RunFor(Duration::Seconds(45));  // the first shuffles come within 10 s
+  EXPECT_FALSE(s.m(6).active_view().empty());
+  EXPECT_GE(s.node(6).counters.rejoins, 1u);  // the dead contact was tried
+  EXPECT_EQ(s.Asymmetries(), 0u);
+  EXPECT_TRUE(s.Connected());
 }
 
 // --- Memory ----------------------------------------------------------------
