@@ -19,6 +19,9 @@
 //     rate of independent software prefetches there: how many misses one
 //     core overlaps, i.e. what an event loop could reach if its misses
 //     did not wait on one another.
+//   - spread: the same 16 MiB of lines placed 64, 16, 4 or 1 to a 4 KiB
+//     page (one chain, and as many chains as the last of --chains): how
+//     much of a miss is address translation rather than the load.
 // Flags out of range exit 2 naming the flag and its range.
 #include <sys/mman.h>
 
@@ -74,10 +77,17 @@ double FirstTouchMsPerMiB(size_t mib, bool huge) {
   return (t1 - t0) * 1e3 / static_cast<double>(mib);
 }
 
-// Links the `lines` 64-byte lines at p into one fixed random cycle (each
-// line's first 8 bytes point at the next); returns the lines in cycle
-// order.
-std::vector<uint32_t> LinkRandomCycle(char* p, size_t lines) {
+// Line i of a set spread `per_page` lines to each 4 KiB page from p (64:
+// packed, every line used).
+char* LineAt(char* p, size_t i, size_t per_page) {
+  return p + i / per_page * 4096 + i % per_page * 64;
+}
+
+// Links `lines` 64-byte lines at p, `per_page` of them in each 4 KiB page,
+// into one fixed random cycle (each line's first 8 bytes point at the
+// next); returns the lines in cycle order.
+std::vector<uint32_t> LinkRandomCycle(char* p, size_t lines,
+                                      size_t per_page = 64) {
   std::vector<uint32_t> order(lines);
   for (size_t i = 0; i < lines; ++i) order[i] = static_cast<uint32_t>(i);
   uint64_t x = 0x9e3779b97f4a7c15ull;  // xorshift64: a fixed permutation
@@ -88,8 +98,8 @@ std::vector<uint32_t> LinkRandomCycle(char* p, size_t lines) {
     std::swap(order[i], order[x % (i + 1)]);
   }
   for (size_t i = 0; i < lines; ++i) {
-    char* next = p + size_t{order[(i + 1) % lines]} * 64;
-    std::memcpy(p + size_t{order[i]} * 64, &next, sizeof(next));
+    char* next = LineAt(p, order[(i + 1) % lines], per_page);
+    std::memcpy(LineAt(p, order[i], per_page), &next, sizeof(next));
   }
   return order;
 }
@@ -113,11 +123,11 @@ double ChaseNs(size_t mib, bool huge) {
 // Million lines per second with `chains` independent chases at once, each
 // starting at an even share of the cycle in `order`.
 double ChainsMlinesPerS(char* p, const std::vector<uint32_t>& order,
-                        size_t chains) {
+                        size_t chains, size_t per_page = 64) {
   constexpr size_t kMaxChains = 64;
   char* q[kMaxChains];
   for (size_t c = 0; c < chains; ++c) {
-    q[c] = p + size_t{order[order.size() / chains * c]} * 64;
+    q[c] = LineAt(p, order[order.size() / chains * c], per_page);
   }
   const size_t steps = 20'000'000 / chains;
   const double t0 = Seconds();
@@ -160,6 +170,31 @@ void PrintMissesInFlight(const std::vector<size_t>& chains) {
   }
   std::printf("  prefetches %12.1f\n", PrefetchMlinesPerS(p, lines));
   munmap(base, length);
+}
+
+// The same 262,144 lines (16 MiB of them) placed 64, 16, 4 or 1 to a
+// 4 KiB page, so spread over 16 MiB .. 1 GiB: every load misses the
+// caches either way, and what grows with the spread is the number of
+// pages, i.e. address translation (TLB misses and page walks, which under
+// a hypervisor walk the host's tables too).
+void PrintSpread(size_t chains) {
+  constexpr size_t kLines = size_t{1} << 18;
+  std::printf(
+      "the same 16 MiB of lines spread over more pages, huge pages advised\n"
+      "  %-14s %10s %14s %16s\n",
+      "lines per page", "MiB", "ns per load", "M lines/s");
+  for (const size_t per_page : {64, 16, 4, 1}) {
+    const size_t mib = kLines / per_page * 4096 / kMiB;
+    void* base;
+    size_t length;
+    char* p = MapAligned(mib * kMiB, /*huge=*/true, &base, &length);
+    const std::vector<uint32_t> order = LinkRandomCycle(p, kLines, per_page);
+    const double one = 1e3 / ChainsMlinesPerS(p, order, 1, per_page);
+    const double many = ChainsMlinesPerS(p, order, chains, per_page);
+    std::printf("  %-14zu %10zu %14.1f %10.1f (%zu chains)\n", per_page, mib,
+                one, many, chains);
+    munmap(base, length);
+  }
 }
 
 [[noreturn]] void Usage(const char* message) {
@@ -247,5 +282,6 @@ int main(int argc, char** argv) {
                 ChaseNs(mib, false));
   }
   PrintMissesInFlight(chains);
+  PrintSpread(chains.back());
   return 0;
 }
