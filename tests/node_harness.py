@@ -266,6 +266,27 @@ class Swarm:
         for node in self.nodes:
             log("---- %s (%s) alive=%s" % (node.name, node.id, node.alive()))
             log(node.stderr_tail(lines))
+            if node.alive():
+                log(self._views_line(node))
+
+    # What a failed wait needs to tell a node that knew no live peer from
+    # one that was refused or never asked: its views now and the
+    # membership counters. Best effort, with a short deadline each.
+    VIEW_STATS = ("engine.rejoins", "engine.peers_down",
+                  "engine.unknown_sender_frames", "engine.datagrams_in")
+
+    def _views_line(self, node):
+        try:
+            peers = node.request({"op": "peers"}, "peers", timeout=3)
+            stats = node.stats(timeout=3)
+        except (TimeoutError, OSError, ValueError) as e:
+            return "  views: unavailable (%s)" % e
+        def ids(view):
+            return [p.get("peer") for p in peers.get(view, [])]
+        counters = " ".join("%s=%s" % (k.split(".", 1)[1], stats.get(k))
+                            for k in self.VIEW_STATS)
+        return "  active %s passive %s %s" % (ids("active"), ids("passive"),
+                                              counters)
 
 
 def count_per_id(node):
