@@ -16,22 +16,50 @@
 
 namespace elara {
 
+// How an id's integer is stored. A 64-bit id is kept as two 32-bit halves
+// so that it needs only 4-byte alignment: a PeerEntry (id + 20-byte
+// Address) then takes 28 bytes instead of 32, and a node holds dozens of
+// them (the passive view alone, 30). The halves are adjacent and in
+// little-endian order, so value() compiles to one 8-byte load.
+template <typename Rep>
+struct IdStorage {
+  constexpr IdStorage() = default;
+  constexpr explicit IdStorage(Rep value) : v(value) {}
+  constexpr Rep get() const { return v; }
+  constexpr bool operator==(const IdStorage&) const = default;
+  Rep v{};
+};
+template <>
+struct IdStorage<uint64_t> {
+  constexpr IdStorage() = default;
+  constexpr explicit IdStorage(uint64_t value)
+      : lo(static_cast<uint32_t>(value)),
+        hi(static_cast<uint32_t>(value >> 32)) {}
+  constexpr uint64_t get() const { return uint64_t{hi} << 32 | lo; }
+  constexpr bool operator==(const IdStorage&) const = default;
+  uint32_t lo = 0;
+  uint32_t hi = 0;
+};
+
 template <typename Tag, typename Rep>
 class StrongId {
  public:
   using rep_type = Rep;
   constexpr StrongId() = default;
   constexpr explicit StrongId(Rep value) : value_(value) {}
-  constexpr Rep value() const { return value_; }
-  constexpr auto operator<=>(const StrongId&) const = default;
+  constexpr Rep value() const { return value_.get(); }
+  constexpr bool operator==(const StrongId&) const = default;
+  constexpr auto operator<=>(const StrongId& other) const {
+    return value() <=> other.value();
+  }
 
   template <typename H>
   friend H AbslHashValue(H h, const StrongId& id) {
-    return H::combine(std::move(h), id.value_);
+    return H::combine(std::move(h), id.value());
   }
 
  private:
-  Rep value_{};
+  IdStorage<Rep> value_;
 };
 
 struct NodeIdTag {};
@@ -49,6 +77,7 @@ using SegmentId = StrongId<SegmentIdTag, uint64_t>;
 using GroupId = StrongId<GroupIdTag, uint64_t>;
 using SessionId = StrongId<SessionIdTag, uint64_t>;
 using Priority = StrongId<PriorityTag, uint8_t>;
+static_assert(sizeof(NodeId) == 8 && alignof(NodeId) == 4);
 
 // One broadcast message: who authored it and its per-origin sequence number
 // (starting at 1; 0 is never a valid sequence).
