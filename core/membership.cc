@@ -143,7 +143,7 @@ void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
   Liveness& liveness = liveness_[static_cast<size_t>(index)];
   liveness.last_heard = std::max(liveness.last_heard, now);
   liveness.ping_nonce = 0;
-  liveness.ping_at = liveness.last_heard + liveness.quiet;
+  liveness.ping_at = liveness.last_heard + Quiet(from.id);
 }
 
 void Membership::HandleTimeout(Timestamp now) {
@@ -364,7 +364,7 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
   if (liveness.ping_nonce != 0 && liveness.ping_nonce == frame.nonce) {
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
-    liveness.ping_at = liveness.last_heard + liveness.quiet;
+    liveness.ping_at = liveness.last_heard + Quiet(from.id);
   }
 }
 
@@ -500,9 +500,12 @@ void Membership::MaybeRejoin(Timestamp now) {
 // (Liveness::ping_at).
 Membership::Liveness Membership::FreshLiveness(Timestamp now,
                                                NodeId peer) const {
+  return Liveness{now, now + Quiet(peer), 0};
+}
+
+Duration Membership::Quiet(NodeId peer) const {
   const Duration interval = config_.keep_alive_interval;
-  const Duration quiet = self_.id < peer ? interval : interval + interval / 2;
-  return Liveness{now, now + quiet, 0, quiet};
+  return self_.id < peer ? interval : interval + interval / 2;
 }
 
 Duration Membership::RejoinDelay() const {

@@ -170,21 +170,19 @@ class Membership {
   bool WarmAddPassive(const PeerEntry& peer);
 
  private:
-  // Keep-alive state of active_[i], kept in the parallel vector liveness_.
-  // `quiet` is how long the link may stay silent before we ping: the
-  // keep-alive interval on the lower id's side, 1.5 times it on the other,
-  // so both ends do not ping at once. Fixed when the peer becomes active,
-  // so that NextTimeout reads this vector alone.
+  // Keep-alive state of active_[i], kept in the parallel vector liveness_
+  // (24 bytes a peer). How long the link may stay silent before we ping
+  // (Quiet) follows from the ids: the keep-alive interval on the lower
+  // id's side, 1.5 times it on the other, so both ends do not ping at once.
   struct Liveness {
     Timestamp last_heard;
-    // When to ping next: last_heard + quiet while no ping is out, else the
+    // When to ping next: last_heard + Quiet while no ping is out, else the
     // last ping + keep_alive_interval (a probe repeats while unanswered).
     // Set at every change of the fields it derives from (FreshLiveness,
     // NoteAlive, HandlePong, CheckLiveness), so that NextTimeout, run after
     // every call, reads two fields per peer and no branch.
     Timestamp ping_at;
     uint64_t ping_nonce = 0;  // 0: no ping outstanding
-    Duration quiet;
   };
   struct NeighborRequest {
     PeerEntry peer;
@@ -265,6 +263,7 @@ class Membership {
   void EmitUp(Timestamp now, const PeerEntry& peer);
   void EmitDown(Timestamp now, const PeerEntry& peer, PeerDownCause cause);
   Liveness FreshLiveness(Timestamp now, NodeId peer) const;
+  Duration Quiet(NodeId peer) const;
   Duration RejoinDelay() const;
 
   const MembershipConfig& config_;  // the caller's; must outlive this
