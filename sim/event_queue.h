@@ -50,6 +50,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -270,6 +271,12 @@ class CalendarEventQueue {
     if (staging_ || run_pos_ + k >= run_.size()) return nullptr;
     return &run_[run_pos_ + k];
   }
+  // The rest of the current sorted run (PeekAhead(0) onwards), for
+  // prefetching only; empty while staging.
+  std::span<const Event> Upcoming() const {
+    if (staging_) return {};
+    return std::span<const Event>(run_).subspan(run_pos_);
+  }
   // REQUIRES: !empty().
   Event Pop() {
     assert(size_ > 0);
@@ -479,6 +486,41 @@ class CalendarEventQueue {
 };
 
 using EventQueue = CalendarEventQueue;
+
+// Sorts `events` by node, stably: events of one node keep their order (for
+// events popped from a queue, their (time, seq) order). An LSD radix sort
+// on 11-bit digits of the node index (two passes up to 2^22 nodes); short
+// lists use std::stable_sort. `scratch` is working space, reused across
+// calls. O(n + 2^11) per pass.
+inline void StableSortByNode(std::vector<Event>* events,
+                             std::vector<Event>* scratch) {
+  const size_t n = events->size();
+  if (n < 256) {
+    std::stable_sort(
+        events->begin(), events->end(),
+        [](const Event& a, const Event& b) { return a.node < b.node; });
+    return;
+  }
+  uint32_t max_node = 0;
+  for (const Event& e : *events) max_node = std::max(max_node, e.node);
+  constexpr int kDigitBits = 11;
+  constexpr uint32_t kDigits = uint32_t{1} << kDigitBits;
+  scratch->resize(n);
+  std::vector<Event>* from = events;
+  std::vector<Event>* to = scratch;
+  for (int shift = 0; shift < 32; shift += kDigitBits) {
+    if (shift > 0 && (max_node >> shift) == 0) break;
+    uint32_t count[kDigits + 1] = {};
+    for (const Event& e : *from)
+      ++count[((e.node >> shift) & (kDigits - 1)) + 1];
+    for (uint32_t d = 1; d <= kDigits; ++d) count[d] += count[d - 1];
+    for (const Event& e : *from) {
+      (*to)[count[(e.node >> shift) & (kDigits - 1)]++] = e;
+    }
+    std::swap(from, to);
+  }
+  if (from != events) events->swap(*scratch);
+}
 
 }  // namespace elara::sim
 

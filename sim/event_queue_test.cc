@@ -266,5 +266,34 @@ TEST(EventQueueTest, CalendarFarEventBeforeLaterTie) {
   EXPECT_EQ(at_100, (std::vector<uint32_t>{1, 2, 30, 3, 4}));
 }
 
+// StableSortByNode against std::stable_sort, for short lists (insertion
+// path), for radix passes over node ranges of one, two and three 11-bit
+// digits, and with many events per node (stability is visible).
+TEST(EventQueueTest, StableSortByNodeMatchesStableSort) {
+  Random rng(77);
+  std::vector<Event> scratch;
+  for (const size_t n : {0u, 1u, 5u, 255u, 256u, 3000u, 20000u}) {
+    for (const uint64_t nodes : {uint64_t{1}, uint64_t{7}, uint64_t{2048},
+                                 uint64_t{300000}, uint64_t{1} << 32}) {
+      std::vector<Event> events(n);
+      for (size_t i = 0; i < n; ++i) {
+        events[i] = Event{static_cast<int64_t>(i), i << 8,
+                          static_cast<uint32_t>(rng.UniformBelow(nodes)),
+                          static_cast<uint32_t>(i)};
+      }
+      std::vector<Event> expected = events;
+      std::stable_sort(
+          expected.begin(), expected.end(),
+          [](const Event& a, const Event& b) { return a.node < b.node; });
+      StableSortByNode(&events, &scratch);
+      ASSERT_EQ(events.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(events[i].node, expected[i].node) << n << " " << nodes;
+        ASSERT_EQ(events[i].handle, expected[i].handle) << n << " " << nodes;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace elara::sim

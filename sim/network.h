@@ -92,6 +92,8 @@ class NetworkModel {
   // Side of node n in partition p (true = side A). REQUIRES: p valid.
   bool OnSideA(size_t partition, uint32_t node) const;
   bool has_partitions() const { return !partitions_.empty(); }
+  // No delivered datagram arrives sooner than this after its Send.
+  int64_t min_latency_us() const { return latency_min_us_; }
 
   // One latency draw (exposed for tests of the distribution).
   int64_t DrawLatencyUs();

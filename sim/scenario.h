@@ -38,6 +38,16 @@ enum class Bootstrap : uint8_t {
   kWarm = 1,      // overlay built directly (views the protocol could build)
 };
 
+// The order in which the simulator runs events that cannot affect one
+// another (sim/simulator.h, "Lookahead windows"). Both are deterministic
+// and model the same network; they differ in which of two events at
+// different nodes less than the minimum latency apart runs first, so they
+// give different trace hashes.
+enum class EventOrder : uint8_t {
+  kLookahead = 0,  // windows of the minimum latency, node by node (faster)
+  kExact = 1,      // one event at a time in (time, sequence number) order
+};
+
 // A partition splits the swarm for [start, end): `fraction` of the nodes
 // (chosen from the seed) on one side, the rest on the other. Datagrams
 // across the cut are dropped.
@@ -79,6 +89,9 @@ struct Scenario {
   // Churn: nodes leave (gracefully) and fresh nodes join at this rate per
   // second over the whole run; 0 = none.
   double churn_per_s = 0.0;
+
+  // How events that cannot affect one another are ordered.
+  EventOrder event_order = EventOrder::kLookahead;
 
   // Bootstrap and workload.
   Bootstrap bootstrap = Bootstrap::kWarm;

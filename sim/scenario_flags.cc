@@ -104,6 +104,22 @@ std::optional<Bootstrap> ParseBootstrap(std::string_view text) {
   return std::nullopt;
 }
 
+const char* EventOrderName(EventOrder order) {
+  switch (order) {
+    case EventOrder::kLookahead:
+      return "lookahead";
+    case EventOrder::kExact:
+      return "exact";
+  }
+  return "?";
+}
+
+std::optional<EventOrder> ParseEventOrder(std::string_view text) {
+  if (text == "lookahead") return EventOrder::kLookahead;
+  if (text == "exact") return EventOrder::kExact;
+  return std::nullopt;
+}
+
 std::string FormatNumber(double value) {
   // Whole numbers as integers ("40", not the shorter-precision "4e+01").
   if (std::fabs(value) < 1e15 && value == std::trunc(value)) {
@@ -204,6 +220,8 @@ std::string FailureReplay(const Scenario& s) {
     flags.push_back(absl::StrCat("--crash=", FormatCrash(c)));
   }
   flags.push_back(absl::StrCat("--churn=", FormatNumber(s.churn_per_s)));
+  flags.push_back(
+      absl::StrCat("--event-order=", EventOrderName(s.event_order)));
   flags.push_back(absl::StrCat("--bootstrap=", BootstrapName(s.bootstrap)));
   flags.push_back(
       absl::StrCat("--join-spread=", FormatDuration(s.join_spread)));

@@ -22,6 +22,7 @@
 //   partitions (repeatable)             --partition      FRACTION@START-END
 //   crashes (repeatable)                --crash          FRACTION@AT[+RESTART]
 //   churn_per_s                         --churn          number per second
+//   event_order                         --event-order    lookahead | exact
 //   bootstrap                           --bootstrap      protocol | warm
 //   join_spread                         --join-spread    DUR
 //   warmup                              --warmup         DUR
@@ -67,6 +68,8 @@ std::optional<Duration> ParseDuration(std::string_view text);
 const char* LatencyModelName(LatencyModel model);  // "fixed", ...
 std::optional<LatencyModel> ParseLatencyModel(std::string_view text);
 const char* BootstrapName(Bootstrap bootstrap);  // "protocol", "warm"
+const char* EventOrderName(EventOrder order);    // "lookahead", "exact"
+std::optional<EventOrder> ParseEventOrder(std::string_view text);
 std::optional<Bootstrap> ParseBootstrap(std::string_view text);
 
 std::string FormatPartition(const PartitionSpec& p);  // "0.5@5s-15s"

@@ -27,6 +27,12 @@ constexpr uint32_t kNoNode = std::numeric_limits<uint32_t>::max();
 // (ARCHITECTURE.md: the simulator starts its clock above zero).
 constexpr Timestamp kOrigin = Timestamp::FromMicros(1'000'000);
 
+// Events that touch one node's engine and nothing of other nodes but
+// through the network: the ones a lookahead window runs.
+bool IsNodeEvent(const Event& e) {
+  return e.kind() == EventKind::kTimer || e.kind() == EventKind::kPacket;
+}
+
 bool TestBit(const std::vector<uint64_t>& bits, uint32_t i) {
   const size_t word = i / 64;
   return word < bits.size() && (bits[word] >> (i % 64)) & 1;
@@ -117,6 +123,12 @@ absl::Status Simulator::Init() {
     queue_.Push(JoinTimeUs(1), EventKind::kJoin, 1, 0);
   }
   ScheduleFaultsAndWorkload(origin_.ToMicros() + bootstrap_us);
+  // The state workload's convergence tracker reads every node's state in
+  // time order: it runs events one at a time.
+  lookahead_us_ = scenario_.event_order == EventOrder::kLookahead &&
+                          !scenario_.state_workload()
+                      ? network_.min_latency_us()
+                      : 0;
   return absl::OkStatus();
 }
 
@@ -126,6 +138,9 @@ uint32_t Simulator::AddSlot() {
   const uint32_t node = static_cast<uint32_t>(hot_.size());
   node_ids_.emplace_back();
   hot_.push_back(Hot{std::nullopt, kNoWake, kNoWake});
+#ifndef NDEBUG
+  last_call_us_.push_back(0);
+#endif
   started_us_.push_back(0);
   live_index_.push_back(kNotLive);
   network_.Grow(node + 1);
@@ -294,16 +309,21 @@ void Simulator::RunLoop(int64_t limit_us,
   const int64_t span_us = std::max<int64_t>(1, end_us_ - origin_us);
   // Report every kProgressEvents events or 1 % of virtual time, whichever
   // comes first.
-  uint64_t until_progress = kProgressEvents;
+  uint64_t progress_events = counters_.events + kProgressEvents;
   int64_t next_progress_us = now_us_;
   while (!queue_.empty() && queue_.Top().time_us <= limit_us) {
-    const Event e = queue_.Pop();
-    assert(e.time_us >= now_us_);
-    now_us_ = e.time_us;
-    PrefetchAhead();
-    Dispatch(e);
-    if (progress && (--until_progress == 0 || now_us_ >= next_progress_us)) {
-      until_progress = kProgressEvents;
+    if (lookahead_us_ > 0 && IsNodeEvent(queue_.Top())) {
+      RunWindow(limit_us);
+    } else {
+      const Event e = queue_.Pop();
+      assert(e.time_us >= now_us_);
+      now_us_ = e.time_us;
+      PrefetchAhead(queue_.Upcoming());
+      Dispatch(e);
+    }
+    if (progress &&
+        (counters_.events >= progress_events || now_us_ >= next_progress_us)) {
+      progress_events = counters_.events + kProgressEvents;
       next_progress_us = now_us_ + span_us / 100;
       progress(static_cast<double>(now_us_ - origin_us) /
                static_cast<double>(span_us));
@@ -311,22 +331,82 @@ void Simulator::RunLoop(int64_t limit_us,
   }
 }
 
+void Simulator::RunWindow(int64_t limit_us) {
+  const int64_t start_us = queue_.Top().time_us;
+  window_end_us_ = std::min(start_us + lookahead_us_, limit_us + 1);
+  window_.clear();
+  while (!queue_.empty() && queue_.Top().time_us < window_end_us_ &&
+         IsNodeEvent(queue_.Top())) {
+    window_.push_back(queue_.Pop());
+  }
+  // Cut short by another kind of event: it runs next, before anything a
+  // window node would schedule at or after its time.
+  if (!queue_.empty() && queue_.Top().time_us < window_end_us_) {
+    window_end_us_ = queue_.Top().time_us;
+  }
+  StableSortByNode(&window_, &window_scratch_);
+  if (trace_ != nullptr) trace_->BeginWindow();
+  int64_t latest_us = now_us_;
+  const std::span<const Event> events(window_);
+  for (size_t i = 0; i < events.size();) {
+    window_node_ = events[i].node;
+    window_wake_us_ = kNoWake;
+    // The node's events in (time, seq) order, merged with the timer its
+    // own calls schedule inside the window (which comes after any queued
+    // event of the same instant: it was scheduled later).
+    for (;;) {
+      const bool queued = i < events.size() && events[i].node == window_node_;
+      if (window_wake_us_ != kNoWake &&
+          (!queued || window_wake_us_ < events[i].time_us)) {
+        const Event timer{window_wake_us_,
+                          static_cast<uint64_t>(EventKind::kTimer),
+                          window_node_, 0};
+        window_wake_us_ = kNoWake;
+        now_us_ = timer.time_us;
+        Dispatch(timer);
+      } else if (queued) {
+        now_us_ = events[i].time_us;
+        PrefetchAhead(events.subspan(i + 1));
+        Dispatch(events[i]);
+        ++i;
+      } else {
+        break;
+      }
+    }
+    latest_us = std::max(latest_us, now_us_);
+  }
+  window_node_ = kNoNode;
+  now_us_ = latest_us;
+  if (trace_ != nullptr) trace_->EndWindow();
+}
+
+void Simulator::ScheduleWake(uint32_t node, int64_t wake_us) {
+  assert(window_node_ == kNoNode || node == window_node_);
+  if (node == window_node_ && wake_us < window_end_us_) {
+    // A timer already waiting here is stale now, as it would be in the
+    // queue: count it as the queue would when popping it.
+    if (window_wake_us_ != kNoWake) ++counters_.stale_timers;
+    window_wake_us_ = wake_us;
+    return;
+  }
+  queue_.Push(wake_us, EventKind::kTimer, node, 0);
+}
+
 // Each event touches an engine nobody touched for a while: at 10^5 nodes
 // and more, its state is in no cache and the loads behind one another
 // (node record -> engine state -> its views) cost most of the event. The
-// calendar queue's sorted run tells which events come next, so those loads
-// are started a few events early: the node record (which holds the engine
-// object) three events ahead, the engine's state two ahead, the blocks the
-// state points to just before the call.
+// events that run next are known (the window, or the calendar queue's
+// sorted run), so those loads are started a few events early: the node
+// record (which holds the engine object) three events ahead, the engine's
+// state two ahead, the blocks the state points to just before the call.
 // Prefetches never change behaviour; a wrong guess only wastes a load.
-void Simulator::PrefetchAhead() const {
-  auto node_event = [this](const Event* e) {
-    return e != nullptr &&
-           (e->kind() == EventKind::kPacket ||
-            e->kind() == EventKind::kTimer) &&
-           e->node < hot_.size();
+void Simulator::PrefetchAhead(std::span<const Event> next) const {
+  auto node_event = [this, next](size_t k) -> const Event* {
+    if (k >= next.size()) return nullptr;
+    const Event* e = &next[k];
+    return IsNodeEvent(*e) && e->node < hot_.size() ? e : nullptr;
   };
-  if (const Event* e = queue_.PeekAhead(3); node_event(e)) {
+  if (const Event* e = node_event(3)) {
     __builtin_prefetch(&hot_[e->node]);
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 0);
   }
@@ -336,11 +416,11 @@ void Simulator::PrefetchAhead() const {
     return e->kind() == EventKind::kPacket ? packets_.InlineHead(e->handle)
                                            : std::span<const uint8_t>();
   };
-  if (const Event* e = queue_.PeekAhead(2); node_event(e)) {
+  if (const Event* e = node_event(2)) {
     if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(0, head(e));
     if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 1);
   }
-  if (const Event* e = queue_.PeekAhead(0); node_event(e)) {
+  if (const Event* e = node_event(0)) {
     if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(1, head(e));
   }
 }
@@ -400,7 +480,7 @@ void Simulator::OnTimer(const Event& e) {
     ++counters_.postponed_timers;
     hot.wake_us = hot.next_us;
     if (hot.next_us != kNoWake) {
-      queue_.Push(hot.next_us, EventKind::kTimer, node, 0);
+      ScheduleWake(node, hot.next_us);
     }
     return;
   }
@@ -599,6 +679,11 @@ StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
 // --- Engine outputs ---------------------------------------------------------
 
 void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
+#ifndef NDEBUG
+  // Whatever the event order, each node's calls come in time order.
+  assert(now_us_ >= last_call_us_[node]);
+  last_call_us_[node] = now_us_;
+#endif
   Engine& engine = *hot_[node].engine;
   // Send copies each datagram into the packet pool; the engine then
   // recycles the buffers.
@@ -619,7 +704,7 @@ void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
   const int64_t wake_us = std::max(next.ToMicros(), earliest_wake_us);
   if (wake_us < hot_[node].wake_us) {
     hot_[node].wake_us = wake_us;
-    queue_.Push(wake_us, EventKind::kTimer, node, 0);
+    ScheduleWake(node, wake_us);
   }
 }
 
@@ -648,6 +733,9 @@ void Simulator::Send(uint32_t from, const Transmit& transmit) {
   }
   // Copied, then the engine's buffer is recycled (see packet_pool.h).
   const uint32_t handle = packets_.Put(from, transmit.bytes);
+  // The lookahead invariant: nothing a window runs reaches another node
+  // inside the window.
+  assert(window_node_ == kNoNode || decision.arrival_us >= window_end_us_);
   queue_.Push(decision.arrival_us, EventKind::kPacket, to, handle);
 }
 
@@ -682,11 +770,11 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event) {
   ++counters_.deliveries;
   m.max_hops = std::max(m.max_hops, event.hops);
   ldh_ = std::max(ldh_, event.hops);
-  last_delivery_us_ = now_us_;
+  last_delivery_us_ = std::max(last_delivery_us_, now_us_);
   // A node that joined or restarted after the publication is not counted
   // by reliability (TallyMessage); without such nodes, every one is.
   if (late_starts_ == 0 || started_us_[node] <= m.published.ToMicros()) {
-    last_counted_delivery_us_ = now_us_;
+    last_counted_delivery_us_ = std::max(last_counted_delivery_us_, now_us_);
   }
   convergence_us_.Add(static_cast<uint64_t>(now_us_ - m.published.ToMicros()));
   trace_hash_.AddDelivery(now_us_, node, event.id.origin.value(),

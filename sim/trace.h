@@ -19,6 +19,10 @@
 // "burst", "uplink"); drops at arrival (crashed node, partition) are
 // written as {"ev":"drop","reason":"dead"|"partition",...}. Drops are not
 // part of the hash: they follow from the sends and the seed.
+// Lines are in time order: the simulator brackets each lookahead window
+// (whose events run node by node) with BeginWindow/EndWindow, and the
+// window's lines are held and written sorted by time (stably: lines of one
+// instant keep the order they were recorded in).
 //
 // Thread-safety: not thread-safe.
 #ifndef ELARA_SIM_TRACE_H_
@@ -28,6 +32,8 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -80,12 +86,20 @@ class TraceWriter {
   void Drop(int64_t time_us, uint32_t from, uint32_t to, const char* reason);
   void Deliver(int64_t time_us, uint32_t node, uint64_t origin,
                uint64_t sequence, uint32_t hops);
+  // Holds the lines recorded until EndWindow, which writes them sorted by
+  // time.
+  void BeginWindow() { holding_ = true; }
+  void EndWindow();
   // Flushes and closes; an I/O error on any earlier write is reported here.
   absl::Status Close();
 
  private:
   explicit TraceWriter(std::FILE* file) : file_(file) {}
+  void Write(int64_t time_us, std::string line);
+
   std::FILE* file_;
+  bool holding_ = false;
+  std::vector<std::pair<int64_t, std::string>> held_;
 };
 
 }  // namespace elara::sim

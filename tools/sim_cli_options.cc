@@ -256,6 +256,13 @@ absl::Status ApplyBootstrap(std::string_view text, Scenario* s) {
   return absl::OkStatus();
 }
 
+absl::Status ApplyEventOrder(std::string_view text, Scenario* s) {
+  std::optional<sim::EventOrder> order = sim::ParseEventOrder(text);
+  if (!order) return Expected("lookahead or exact", text);
+  s->event_order = *order;
+  return absl::OkStatus();
+}
+
 Setting Text(const char* key, const char* flags, const char* value_name,
              const char* help,
              absl::Status (*apply)(std::string_view, Scenario*),
@@ -413,6 +420,14 @@ std::vector<Setting> ScenarioSettings() {
       "Nodes leaving (and fresh nodes joining) per second, "
       "0..1000000",
       [](auto& s) -> auto& { return s.churn_per_s; }));
+  t.push_back(
+      Text("event_order", "--event-order", "ORDER",
+           "lookahead (default: events less than the minimum latency apart run "
+           "node by node, faster at scale) or exact (one at a time in time "
+           "order); same model, different trace hash",
+           &ApplyEventOrder, [](const Scenario& s) {
+             return std::string(sim::EventOrderName(s.event_order));
+           }));
   t.push_back(Text("bootstrap", "--bootstrap", "HOW",
                    "warm (overlay built directly) or protocol (nodes JOIN "
                    "over --join-spread)",

@@ -145,11 +145,12 @@ std::string Latency(const sim::Scenario& s) {
 std::string ScenarioLines(const sim::Scenario& s, bool with_nodes) {
   std::string text = absl::StrFormat(
       "%smode %s, seed %d, %d broadcasts x %d B every %s, loss %s, latency "
-      "%s, bootstrap %s\n",
+      "%s, bootstrap %s, event order %s\n",
       with_nodes ? absl::StrCat(s.nodes, " nodes, ") : "",
       BroadcastModeName(s.engine.broadcast.mode), s.seed, s.broadcasts,
       s.payload_bytes, sim::FormatDuration(s.broadcast_interval),
-      sim::FormatNumber(s.loss), Latency(s), sim::BootstrapName(s.bootstrap));
+      sim::FormatNumber(s.loss), Latency(s), sim::BootstrapName(s.bootstrap),
+      sim::EventOrderName(s.event_order));
   std::vector<std::string> faults;
   for (const sim::PartitionSpec& p : s.partitions) {
     faults.push_back(absl::StrCat("partition ", sim::FormatPartition(p)));

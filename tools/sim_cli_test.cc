@@ -153,6 +153,7 @@ TEST(ParseTest, ReplayCommandParsesBackToTheSameScenario) {
   s.crashes.push_back({0.1, Duration::Seconds(2), Duration::Seconds(3)});
   s.churn_per_s = 2.5;
   s.bootstrap = sim::Bootstrap::kProtocol;
+  s.event_order = sim::EventOrder::kExact;
   s.broadcasts = 7;
   s.payload_bytes = 300;
   s.broadcast_interval = Duration::Millis(250);
@@ -206,6 +207,8 @@ TEST(ParseTest, BadInputExitsTwoNamingTheFlag) {
       {{"run", "--mode", "flood"},
        "--mode flood: expected push, pull or "
        "hybrid"},
+      {{"run", "--event-order", "random"},
+       "--event-order random: expected lookahead or exact"},
       {{"run", "--partition", "0.5@30s-10s"},
        "--partition 0.5@30s-10s: the window must end after it starts"},
       {{"run", "--partition", "half"},
