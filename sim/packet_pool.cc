@@ -92,15 +92,16 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
   return handle;
 }
 
-std::span<const uint8_t> PacketPool::Bytes(uint32_t handle) {
+std::span<const uint8_t> PacketPool::Bytes(
+    uint32_t handle, std::vector<uint8_t>* scratch) const {
   assert(handle < slot_count_);
   const Slot& slot = SlotAt(handle);
   if (slot.tail == kNone) return {HeadData(slot), slot.size};
   const Tail& tail = tails_[slot.tail];
-  joined_.resize(slot.size);
-  std::memcpy(joined_.data(), slot.inline_bytes, kHeadBytes);
-  std::memcpy(joined_.data() + kHeadBytes, tail.data, tail.size);
-  return joined_;
+  scratch->resize(slot.size);
+  std::memcpy(scratch->data(), slot.inline_bytes, kHeadBytes);
+  std::memcpy(scratch->data() + kHeadBytes, tail.data, tail.size);
+  return *scratch;
 }
 
 void PacketPool::Release(uint32_t handle) {

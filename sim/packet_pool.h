@@ -90,7 +90,15 @@ class PacketPool {
   uint32_t size(uint32_t handle) const { return SlotAt(handle).size; }
   // The bytes given to Put. Valid until the next Bytes() call or the
   // handle's Release, whichever comes first.
-  std::span<const uint8_t> Bytes(uint32_t handle);
+  std::span<const uint8_t> Bytes(uint32_t handle) {
+    return Bytes(handle, &joined_);
+  }
+  // Same, joining a split packet in `*scratch` instead of the pool's own
+  // buffer (valid until *scratch changes or the Release): with one scratch
+  // per thread, several threads may read packets at once while nothing
+  // calls Put or Release.
+  std::span<const uint8_t> Bytes(uint32_t handle,
+                                 std::vector<uint8_t>* scratch) const;
   // The first bytes of the datagram that its slot holds (up to
   // kInlineBytes; fewer, or none, for a datagram kept whole in a buffer).
   // A cache hint's input: reads only the slot. Valid like Bytes().
@@ -107,6 +115,10 @@ class PacketPool {
   // tail's record, or its buffer and the buffer's shared count (read by
   // Bytes/Release).
   void Prefetch(uint32_t handle, int stage) const;
+  // A cache hint before Release(handle): its slot, for writing.
+  void PrefetchRelease(uint32_t handle) const {
+    __builtin_prefetch(&SlotAt(handle), 1);
+  }
 
   uint64_t in_flight() const { return in_flight_; }
   uint64_t peak_in_flight() const { return peak_in_flight_; }

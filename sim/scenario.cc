@@ -273,6 +273,10 @@ absl::Status Scenario::Validate() const {
     status.Update(absl::InvalidArgumentError(
         absl::StrCat("engine config: ", engine_status.message())));
   }
+  if (threads < 1 || threads > kMaxThreads) {
+    status.Update(
+        Bad("threads", absl::StrFormat("1..%d, got %d", kMaxThreads, threads)));
+  }
   status.Update(ValidateNetwork(*this));
   status.Update(ValidateFaults(*this));
   status.Update(ValidateStateWorkload(*this));

@@ -147,6 +147,13 @@ struct Scenario {
   std::vector<std::string> UnexercisedFaults(
       std::optional<Duration> last_delivery) const;
 
+  // Threads that run the engines of a lookahead window (EventOrder::
+  // kLookahead), 1..kMaxThreads. The run is the same, bit for bit, with any
+  // count: only wall time changes. Used only where windows are (lookahead
+  // on, no trace file); otherwise one thread runs everything.
+  uint32_t threads = 1;
+  static constexpr uint32_t kMaxThreads = 64;
+
   // Small runs only: write every send/delivery as JSON lines here.
   // Refused (by Validate) when nodes > kMaxTraceNodes: a 10^6-node trace
   // would be hundreds of GB.
@@ -190,6 +197,13 @@ struct RunResult {
   // later (rescheduled without calling the engine). Queue work that
   // events_per_s does not count.
   uint64_t timer_pops_skipped = 0;
+  // Lookahead windows run, and how many of them were split over several
+  // threads; `threads`: threads that ran windows (1 unless
+  // Scenario::threads > 1 and windows are on). events_per_s counts the
+  // events of all of them.
+  uint64_t lookahead_windows = 0;
+  uint64_t split_windows = 0;
+  uint32_t threads = 1;
   double events_per_s = 0;
   double wall_s = 0;
   uint64_t peak_rss_bytes = 0;

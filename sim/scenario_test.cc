@@ -275,6 +275,7 @@ TEST(ScenarioFlagsTest, FailureReplayWritesEveryFlag) {
                            "--partition=0.5@5s-7s ",
                            "--crash=0.25@3s+2s ",
                            "--churn=0 ",
+                           "--event-order=lookahead ",
                            "--bootstrap=warm ",
                            "--join-spread=5s ",
                            "--warmup=2s ",

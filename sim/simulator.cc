@@ -6,11 +6,13 @@
 #include "sim/simulator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cmath>
 #include <limits>
 #include <span>
+#include <thread>
 #include <utility>
 #include <variant>
 
@@ -55,6 +57,67 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(
   return sim;
 }
 
+// A thread that runs one deferred lane of each split window: Start hands it
+// its events, Wait returns once it has run them. Between windows it sleeps
+// (a futex wait on `go_`, after a short spin).
+class Simulator::Worker {
+ public:
+  explicit Worker(Simulator* sim) : sim_(sim) {
+    lane.deferred = true;
+    lane.counters = &lane.own_counters;
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Worker() {
+    stop_.store(true, std::memory_order_relaxed);
+    go_.fetch_add(1, std::memory_order_release);
+    go_.notify_one();
+    thread_.join();
+  }
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // REQUIRES: the previous Start was waited for.
+  void Start(std::span<const Event> events) {
+    events_ = events;
+    go_.fetch_add(1, std::memory_order_release);
+    go_.notify_one();
+  }
+  void Wait() {
+    const uint32_t want = go_.load(std::memory_order_relaxed);
+    AwaitValue(done_, want);
+  }
+
+  Lane lane;
+
+ private:
+  // Returns once `a` holds `want`.
+  static void AwaitValue(const std::atomic<uint32_t>& a, uint32_t want) {
+    for (int spin = 0; spin < 4096; ++spin) {
+      if (a.load(std::memory_order_acquire) == want) return;
+      __builtin_ia32_pause();
+    }
+    for (uint32_t seen; (seen = a.load(std::memory_order_acquire)) != want;) {
+      a.wait(seen, std::memory_order_acquire);
+    }
+  }
+  void Loop() {
+    for (uint32_t round = 1;; ++round) {
+      AwaitValue(go_, round);
+      if (stop_.load(std::memory_order_relaxed)) return;
+      sim_->RunNodes(lane, events_);
+      done_.store(round, std::memory_order_release);
+      done_.notify_one();
+    }
+  }
+
+  Simulator* const sim_;
+  std::span<const Event> events_;
+  std::atomic<uint32_t> go_{0};
+  std::atomic<uint32_t> done_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: starts once everything above exists
+};
+
 Simulator::Simulator(const Scenario& scenario)
     : scenario_(scenario),
       origin_(kOrigin),
@@ -63,6 +126,7 @@ Simulator::Simulator(const Scenario& scenario)
       fault_rng_(StreamSeed(scenario.seed, SeedStream::kFaults)),
       workload_rng_(StreamSeed(scenario.seed, SeedStream::kWorkload)),
       bootstrap_rng_(StreamSeed(scenario.seed, SeedStream::kBootstrap)),
+      payload_interner_(scenario.threads > 1),
       engine_config_(std::make_shared<const DiffusionConfig>(scenario.engine)),
       state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {}
 
@@ -129,6 +193,16 @@ absl::Status Simulator::Init() {
                           !scenario_.state_workload()
                       ? network_.min_latency_us()
                       : 0;
+  main_lane_.counters = &counters_;
+  split_lane_.deferred = true;
+  split_lane_.counters = &split_lane_.own_counters;
+  // Windows split over threads only without a trace file (whose lines the
+  // lanes would have to hold too).
+  if (lookahead_us_ > 0 && trace_ == nullptr) {
+    for (uint32_t t = 1; t < scenario_.threads; ++t) {
+      workers_.push_back(std::make_unique<Worker>(this));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -264,7 +338,7 @@ void Simulator::WarmStart() {
     }
   }
   overlay = WarmOverlay();  // free before the run
-  for (uint32_t i = 0; i < n; ++i) AfterCall(i, now_us_);
+  for (uint32_t i = 0; i < n; ++i) AfterCall(Main(), i, now_us_);
 }
 
 void Simulator::ScheduleFaultsAndWorkload(int64_t bootstrap_end_us) {
@@ -333,63 +407,179 @@ void Simulator::RunLoop(int64_t limit_us,
 
 void Simulator::RunWindow(int64_t limit_us) {
   const int64_t start_us = queue_.Top().time_us;
-  window_end_us_ = std::min(start_us + lookahead_us_, limit_us + 1);
+  int64_t end_us = std::min(start_us + lookahead_us_, limit_us + 1);
   window_.clear();
-  while (!queue_.empty() && queue_.Top().time_us < window_end_us_ &&
+  while (!queue_.empty() && queue_.Top().time_us < end_us &&
          IsNodeEvent(queue_.Top())) {
     window_.push_back(queue_.Pop());
   }
   // Cut short by another kind of event: it runs next, before anything a
   // window node would schedule at or after its time.
-  if (!queue_.empty() && queue_.Top().time_us < window_end_us_) {
-    window_end_us_ = queue_.Top().time_us;
+  if (!queue_.empty() && queue_.Top().time_us < end_us) {
+    end_us = queue_.Top().time_us;
   }
   StableSortByNode(&window_, &window_scratch_);
-  if (trace_ != nullptr) trace_->BeginWindow();
-  int64_t latest_us = now_us_;
   const std::span<const Event> events(window_);
+  const size_t lanes = workers_.size() + 1;
+  ++counters_.windows;
+  if (lanes == 1 || events.size() < kMinEventsPerLane * lanes) {
+    if (trace_ != nullptr) trace_->BeginWindow();
+    Lane& lane = Main();
+    lane.window_end_us = end_us;
+    RunNodes(lane, events);
+    now_us_ = lane.latest_us;
+    if (trace_ != nullptr) trace_->EndWindow();
+    return;
+  }
+  ++counters_.split_windows;
+  // Split at node boundaries into runs of about equal length: lane 0 on
+  // this thread, lane k on worker k - 1. Their outputs are then applied in
+  // lane order, which is the order one thread would have made them in.
+  size_t begin = 0;
+  for (size_t k = 0; k < lanes; ++k) {
+    size_t end =
+        k + 1 == lanes ? events.size() : events.size() * (k + 1) / lanes;
+    end = std::max(end, begin);
+    while (end > begin && end < events.size() &&
+           events[end].node == events[end - 1].node) {
+      ++end;
+    }
+    Lane& lane = k == 0 ? split_lane_ : workers_[k - 1]->lane;
+    lane.now_us = now_us_;
+    lane.latest_us = now_us_;
+    lane.window_end_us = end_us;
+    if (k == 0) {
+      split_events_ = events.subspan(begin, end - begin);
+    } else {
+      workers_[k - 1]->Start(events.subspan(begin, end - begin));
+    }
+    begin = end;
+  }
+  RunNodes(split_lane_, split_events_);
+  // Every lane reads the packet pool until it is done; applying writes it.
+  for (const std::unique_ptr<Worker>& worker : workers_) worker->Wait();
+  int64_t latest_us = split_lane_.latest_us;
+  Main().window_end_us = end_us;  // Send's lookahead check while applying
+  Apply(&split_lane_);
+  for (const std::unique_ptr<Worker>& worker : workers_) {
+    latest_us = std::max(latest_us, worker->lane.latest_us);
+    Apply(&worker->lane);
+  }
+  now_us_ = std::max(now_us_, latest_us);
+}
+
+void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {
   for (size_t i = 0; i < events.size();) {
-    window_node_ = events[i].node;
-    window_wake_us_ = kNoWake;
+    lane.window_node = events[i].node;
+    lane.window_wake_us = kNoWake;
     // The node's events in (time, seq) order, merged with the timer its
     // own calls schedule inside the window (which comes after any queued
     // event of the same instant: it was scheduled later).
     for (;;) {
-      const bool queued = i < events.size() && events[i].node == window_node_;
-      if (window_wake_us_ != kNoWake &&
-          (!queued || window_wake_us_ < events[i].time_us)) {
-        const Event timer{window_wake_us_,
+      const bool queued =
+          i < events.size() && events[i].node == lane.window_node;
+      if (lane.window_wake_us != kNoWake &&
+          (!queued || lane.window_wake_us < events[i].time_us)) {
+        const Event timer{lane.window_wake_us,
                           static_cast<uint64_t>(EventKind::kTimer),
-                          window_node_, 0};
-        window_wake_us_ = kNoWake;
-        now_us_ = timer.time_us;
-        Dispatch(timer);
+                          lane.window_node, 0};
+        lane.window_wake_us = kNoWake;
+        lane.now_us = timer.time_us;
+        DispatchNode(lane, timer);
       } else if (queued) {
-        now_us_ = events[i].time_us;
+        lane.now_us = events[i].time_us;
         PrefetchAhead(events.subspan(i + 1));
-        Dispatch(events[i]);
+        DispatchNode(lane, events[i]);
         ++i;
       } else {
         break;
       }
     }
-    latest_us = std::max(latest_us, now_us_);
+    lane.latest_us = std::max(lane.latest_us, lane.now_us);
   }
-  window_node_ = kNoNode;
-  now_us_ = latest_us;
-  if (trace_ != nullptr) trace_->EndWindow();
+  lane.window_node = kNoNode;
 }
 
-void Simulator::ScheduleWake(uint32_t node, int64_t wake_us) {
-  assert(window_node_ == kNoNode || node == window_node_);
-  if (node == window_node_ && wake_us < window_end_us_) {
+Simulator::Lane& Simulator::Main() {
+  main_lane_.now_us = now_us_;
+  main_lane_.latest_us = now_us_;
+  main_lane_.window_node = kNoNode;
+  main_lane_.window_end_us = std::numeric_limits<int64_t>::min();
+  return main_lane_;
+}
+
+void Simulator::Apply(Lane* lane) {
+  Lane& main = main_lane_;
+  const std::span<const Lane::Output> outputs(lane->outputs);
+  // The slots to release were last read on another core (or long ago).
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < std::min(kAhead, outputs.size()); ++i) {
+    if (outputs[i].kind == Lane::OutputKind::kRelease) {
+      packets_.PrefetchRelease(outputs[i].index);
+    }
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Lane::Output& out = outputs[i];
+    if (i + kAhead < outputs.size() &&
+        outputs[i + kAhead].kind == Lane::OutputKind::kRelease) {
+      packets_.PrefetchRelease(outputs[i + kAhead].index);
+    }
+    main.now_us = out.time_us;
+    switch (out.kind) {
+      case Lane::OutputKind::kSend: {
+        const Lane::SentDatagram& d = lane->sends[out.index];
+        Send(main, out.node, d.to,
+             std::span<const uint8_t>(lane->bytes).subspan(d.offset, d.size));
+        break;
+      }
+      case Lane::OutputKind::kWake:
+        queue_.Push(out.time_us, EventKind::kTimer, out.node, 0);
+        break;
+      case Lane::OutputKind::kEvent:
+        OnEngineEvent(main, out.node, std::move(lane->events[out.index]));
+        break;
+      case Lane::OutputKind::kRelease:
+        packets_.Release(out.index);
+        break;
+    }
+  }
+  lane->outputs.clear();
+  lane->sends.clear();
+  lane->bytes.clear();
+  lane->events.clear();
+  SimCounters& c = lane->own_counters;
+  counters_.events += c.events;
+  counters_.stale_timers += c.stale_timers;
+  counters_.postponed_timers += c.postponed_timers;
+  counters_.timer_stalls += c.timer_stalls;
+  counters_.dropped_dead += c.dropped_dead;
+  counters_.dropped_partition += c.dropped_partition;
+  c = SimCounters();
+}
+
+void Simulator::ScheduleWake(Lane& lane, uint32_t node, int64_t wake_us) {
+  assert(lane.window_node == kNoNode || node == lane.window_node);
+  if (node == lane.window_node && wake_us < lane.window_end_us) {
     // A timer already waiting here is stale now, as it would be in the
     // queue: count it as the queue would when popping it.
-    if (window_wake_us_ != kNoWake) ++counters_.stale_timers;
-    window_wake_us_ = wake_us;
+    if (lane.window_wake_us != kNoWake) ++lane.counters->stale_timers;
+    lane.window_wake_us = wake_us;
+    return;
+  }
+  if (lane.deferred) {
+    lane.outputs.push_back({wake_us, node, Lane::OutputKind::kWake, 0});
     return;
   }
   queue_.Push(wake_us, EventKind::kTimer, node, 0);
+}
+
+void Simulator::ReleasePacket(Lane& lane, uint32_t handle) {
+  if (lane.deferred) {
+    lane.outputs.push_back(
+        {lane.now_us, kNoNode, Lane::OutputKind::kRelease, handle});
+    return;
+  }
+  packets_.Release(handle);
 }
 
 // Each event touches an engine nobody touched for a while: at 10^5 nodes
@@ -425,14 +615,21 @@ void Simulator::PrefetchAhead(std::span<const Event> next) const {
   }
 }
 
+void Simulator::DispatchNode(Lane& lane, const Event& e) {
+  if (e.kind() == EventKind::kTimer) {
+    OnTimer(lane, e);  // counts itself when it does work
+    return;
+  }
+  OnPacket(lane, e);
+  ++lane.counters->events;
+}
+
 void Simulator::Dispatch(const Event& e) {
   switch (e.kind()) {
     case EventKind::kTimer:
-      OnTimer(e);
-      return;
     case EventKind::kPacket:
-      OnPacket(e);
-      break;
+      DispatchNode(Main(), e);
+      return;
     case EventKind::kBroadcast:
       OnBroadcast();
       break;
@@ -460,14 +657,14 @@ void Simulator::Dispatch(const Event& e) {
   ++counters_.events;
 }
 
-void Simulator::OnTimer(const Event& e) {
+void Simulator::OnTimer(Lane& lane, const Event& e) {
   const uint32_t node = e.node;
   Hot& hot = hot_[node];
   if (!hot.engine || hot.wake_us != e.time_us) {
-    ++counters_.stale_timers;
+    ++lane.counters->stale_timers;
     return;
   }
-  if (hot.next_us > now_us_) {
+  if (hot.next_us > lane.now_us) {
     // The deadline moved later since this event was scheduled (a datagram
     // postponed a keep-alive, say). An engine's deadline changes only when
     // it is called, and next_us holds it as of the last call: reschedule
@@ -477,40 +674,40 @@ void Simulator::OnTimer(const Event& e) {
     assert(hot.next_us == (hot.engine->NextTimeout().IsInfinite()
                                ? kNoWake
                                : hot.engine->NextTimeout().ToMicros()));
-    ++counters_.postponed_timers;
+    ++lane.counters->postponed_timers;
     hot.wake_us = hot.next_us;
     if (hot.next_us != kNoWake) {
-      ScheduleWake(node, hot.next_us);
+      ScheduleWake(lane, node, hot.next_us);
     }
     return;
   }
-  ++counters_.events;
+  ++lane.counters->events;
   hot.wake_us = kNoWake;
-  hot.engine->HandleTimeout(Timestamp::FromMicros(now_us_));
+  hot.engine->HandleTimeout(Timestamp::FromMicros(lane.now_us));
   // Never wake the same node twice at one instant for the same deadline.
-  AfterCall(node, now_us_ + 1);
+  AfterCall(lane, node, lane.now_us + 1);
 }
 
-void Simulator::OnPacket(const Event& e) {
+void Simulator::OnPacket(Lane& lane, const Event& e) {
   const uint32_t to = e.node;
   const uint32_t from = packets_.from(e.handle);
   Engine* engine = EngineAt(to);
   if (engine == nullptr) {
-    ++counters_.dropped_dead;
-    if (trace_ != nullptr) trace_->Drop(now_us_, from, to, "dead");
-    packets_.Release(e.handle);
+    ++lane.counters->dropped_dead;
+    if (trace_ != nullptr) trace_->Drop(lane.now_us, from, to, "dead");
+    ReleasePacket(lane, e.handle);
     return;
   }
-  if (network_.has_partitions() && network_.Cut(now_us_, from, to)) {
-    ++counters_.dropped_partition;
-    if (trace_ != nullptr) trace_->Drop(now_us_, from, to, "partition");
-    packets_.Release(e.handle);
+  if (network_.has_partitions() && network_.Cut(lane.now_us, from, to)) {
+    ++lane.counters->dropped_partition;
+    if (trace_ != nullptr) trace_->Drop(lane.now_us, from, to, "partition");
+    ReleasePacket(lane, e.handle);
     return;
   }
-  engine->HandleDatagram(Timestamp::FromMicros(now_us_), Address::Sim(from),
-                         packets_.Bytes(e.handle));
-  packets_.Release(e.handle);  // before AfterCall: Send may grow the pool
-  AfterCall(to, now_us_);
+  engine->HandleDatagram(Timestamp::FromMicros(lane.now_us), Address::Sim(from),
+                         packets_.Bytes(e.handle, &lane.joined));
+  ReleasePacket(lane, e.handle);  // before AfterCall: Send may grow the pool
+  AfterCall(lane, to, lane.now_us);
 }
 
 void Simulator::OnJoin(uint32_t node) {
@@ -518,7 +715,7 @@ void Simulator::OnJoin(uint32_t node) {
     const uint32_t contact =
         static_cast<uint32_t>(bootstrap_rng_.UniformBelow(node));
     EngineAt(node)->Join(Timestamp::FromMicros(now_us_), Address::Sim(contact));
-    AfterCall(node, now_us_);
+    AfterCall(Main(), node, now_us_);
   }
   if (node + 1 < scenario_.nodes) {
     queue_.Push(JoinTimeUs(node + 1), EventKind::kJoin, node + 1, 0);
@@ -554,7 +751,7 @@ void Simulator::OnBroadcast() {
   } else {
     ++counters_.broadcasts_failed;
   }
-  AfterCall(origin, now_us_);
+  AfterCall(Main(), origin, now_us_);
 }
 
 void Simulator::OnCrash(uint32_t spec) {
@@ -596,7 +793,7 @@ void Simulator::OnChurn() {
   const uint32_t leaver = RandomLiveNode(&fault_rng_, kNoNode);
   if (leaver != kNoNode) {
     EngineAt(leaver)->Leave(Timestamp::FromMicros(now_us_));
-    AfterCall(leaver, now_us_);
+    AfterCall(Main(), leaver, now_us_);
     StopEngine(leaver);
     ++counters_.churn_leaves;
   }
@@ -613,7 +810,7 @@ void Simulator::JoinThroughRandomContact(uint32_t node) {
   if (contact != kNoNode) {
     EngineAt(node)->Join(Timestamp::FromMicros(now_us_), Address::Sim(contact));
   }
-  AfterCall(node, now_us_);
+  AfterCall(Main(), node, now_us_);
 }
 
 // --- State workload ---------------------------------------------------------
@@ -650,7 +847,7 @@ void Simulator::OnStateWrite() {
   } else {
     ++counters_.state_writes_failed;
   }
-  AfterCall(writer, now_us_);
+  AfterCall(Main(), writer, now_us_);
 }
 
 void Simulator::RecordStateSides(uint32_t writer, uint32_t key) {
@@ -678,53 +875,64 @@ StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
 
 // --- Engine outputs ---------------------------------------------------------
 
-void Simulator::AfterCall(uint32_t node, int64_t earliest_wake_us) {
+void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
+  const int64_t now_us = lane.now_us;
 #ifndef NDEBUG
   // Whatever the event order, each node's calls come in time order.
-  assert(now_us_ >= last_call_us_[node]);
-  last_call_us_[node] = now_us_;
+  assert(now_us >= last_call_us_[node]);
+  last_call_us_[node] = now_us;
 #endif
   Engine& engine = *hot_[node].engine;
-  // Send copies each datagram into the packet pool; the engine then
-  // recycles the buffers.
-  engine.DrainTransmits(
-      [&](const Transmit& transmit) { Send(node, transmit); });
+  // Send copies each datagram into the packet pool (or the lane); the
+  // engine then recycles the buffers.
+  engine.DrainTransmits([&](const Transmit& transmit) {
+    Send(lane, node, transmit.to, transmit.bytes);
+  });
   while (std::optional<EngineEvent> event = engine.PollEvent()) {
-    OnEngineEvent(node, *event);
+    OnEngineEvent(lane, node, std::move(*event));
   }
-  if (state_tracking_) state_->Observe(now_us_, StateOf(node));
+  if (state_tracking_) state_->Observe(now_us, StateOf(node));
   const Timestamp next = engine.NextTimeout();
   hot_[node].next_us = next.IsInfinite() ? kNoWake : next.ToMicros();
   if (next.IsInfinite()) return;
   // A deadline at or before now right after HandleTimeout(now) means the
   // engine did not handle it; wake it 1 us later rather than spin.
-  if (earliest_wake_us > now_us_ && next.ToMicros() <= now_us_) {
-    ++counters_.timer_stalls;
+  if (earliest_wake_us > now_us && next.ToMicros() <= now_us) {
+    ++lane.counters->timer_stalls;
   }
   const int64_t wake_us = std::max(next.ToMicros(), earliest_wake_us);
   if (wake_us < hot_[node].wake_us) {
     hot_[node].wake_us = wake_us;
-    ScheduleWake(node, wake_us);
+    ScheduleWake(lane, node, wake_us);
   }
 }
 
-void Simulator::Send(uint32_t from, const Transmit& transmit) {
-  const uint64_t bytes = transmit.bytes.size();
+void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
+                     std::span<const uint8_t> datagram) {
+  if (lane.deferred) {
+    lane.outputs.push_back({lane.now_us, from, Lane::OutputKind::kSend,
+                            static_cast<uint32_t>(lane.sends.size())});
+    lane.sends.push_back({to_address, lane.bytes.size(), datagram.size()});
+    lane.bytes.insert(lane.bytes.end(), datagram.begin(), datagram.end());
+    return;
+  }
+  const int64_t now_us = lane.now_us;
+  const uint64_t bytes = datagram.size();
   ++counters_.datagrams_sent;
   counters_.bytes_sent += bytes;
   if (measuring_) bytes_sent_window_ += bytes;
-  if (transmit.to.kind() != Address::Kind::kSim ||
-      transmit.to.sim_index() >= hot_.size() || bytes > PacketPool::kMaxBytes) {
+  if (to_address.kind() != Address::Kind::kSim ||
+      to_address.sim_index() >= hot_.size() || bytes > PacketPool::kMaxBytes) {
     ++counters_.dropped_misaddressed;
-    trace_hash_.AddSend(now_us_, from, kNoNode, bytes);
+    trace_hash_.AddSend(now_us, from, kNoNode, bytes);
     return;
   }
-  const uint32_t to = transmit.to.sim_index();
-  trace_hash_.AddSend(now_us_, from, to, bytes);
+  const uint32_t to = to_address.sim_index();
+  trace_hash_.AddSend(now_us, from, to, bytes);
   const NetworkModel::Decision decision =
-      network_.Send(now_us_, from, to, bytes);
+      network_.Send(now_us, from, to, bytes);
   if (trace_ != nullptr) {
-    trace_->Send(now_us_, from, to, bytes, DatagramFateName(decision.fate));
+    trace_->Send(now_us, from, to, bytes, DatagramFateName(decision.fate));
   }
   if (decision.fate != DatagramFate::kDelivered) return;
   if (packets_.in_flight() >= kMaxPacketsInFlight) {
@@ -732,16 +940,22 @@ void Simulator::Send(uint32_t from, const Transmit& transmit) {
     return;
   }
   // Copied, then the engine's buffer is recycled (see packet_pool.h).
-  const uint32_t handle = packets_.Put(from, transmit.bytes);
+  const uint32_t handle = packets_.Put(from, datagram);
   // The lookahead invariant: nothing a window runs reaches another node
   // inside the window.
-  assert(window_node_ == kNoNode || decision.arrival_us >= window_end_us_);
+  assert(decision.arrival_us >= lane.window_end_us);
   queue_.Push(decision.arrival_us, EventKind::kPacket, to, handle);
 }
 
-void Simulator::OnEngineEvent(uint32_t node, const EngineEvent& event) {
+void Simulator::OnEngineEvent(Lane& lane, uint32_t node, EngineEvent&& event) {
+  if (lane.deferred) {
+    lane.outputs.push_back({lane.now_us, node, Lane::OutputKind::kEvent,
+                            static_cast<uint32_t>(lane.events.size())});
+    lane.events.push_back(std::move(event));
+    return;
+  }
   if (const auto* delivered = std::get_if<DeliveredEvent>(&event)) {
-    OnDelivered(node, *delivered);
+    OnDelivered(node, *delivered, lane.now_us);
   } else if (std::holds_alternative<PeerUpEvent>(event)) {
     ++counters_.peer_up;
   } else if (std::holds_alternative<PeerDownEvent>(event)) {
@@ -751,7 +965,8 @@ void Simulator::OnEngineEvent(uint32_t node, const EngineEvent& event) {
   }
 }
 
-void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event) {
+void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event,
+                            int64_t now_us) {
   const auto it = message_index_.find(event.id);
   if (it == message_index_.end()) {
     ++counters_.unknown_deliveries;
@@ -770,17 +985,17 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event) {
   ++counters_.deliveries;
   m.max_hops = std::max(m.max_hops, event.hops);
   ldh_ = std::max(ldh_, event.hops);
-  last_delivery_us_ = std::max(last_delivery_us_, now_us_);
+  last_delivery_us_ = std::max(last_delivery_us_, now_us);
   // A node that joined or restarted after the publication is not counted
   // by reliability (TallyMessage); without such nodes, every one is.
   if (late_starts_ == 0 || started_us_[node] <= m.published.ToMicros()) {
-    last_counted_delivery_us_ = std::max(last_counted_delivery_us_, now_us_);
+    last_counted_delivery_us_ = std::max(last_counted_delivery_us_, now_us);
   }
-  convergence_us_.Add(static_cast<uint64_t>(now_us_ - m.published.ToMicros()));
-  trace_hash_.AddDelivery(now_us_, node, event.id.origin.value(),
+  convergence_us_.Add(static_cast<uint64_t>(now_us - m.published.ToMicros()));
+  trace_hash_.AddDelivery(now_us, node, event.id.origin.value(),
                           event.id.sequence, event.hops);
   if (trace_ != nullptr) {
-    trace_->Deliver(now_us_, node, event.id.origin.value(), event.id.sequence,
+    trace_->Deliver(now_us, node, event.id.origin.value(), event.id.sequence,
                     event.hops);
   }
 }
@@ -893,6 +1108,9 @@ RunResult Simulator::Collect() {
   r.convergence_ms.max = static_cast<double>(convergence_us_.Max()) / 1000.0;
   r.events = counters_.events;
   r.timer_pops_skipped = counters_.stale_timers + counters_.postponed_timers;
+  r.lookahead_windows = counters_.windows;
+  r.split_windows = counters_.split_windows;
+  r.threads = static_cast<uint32_t>(workers_.size()) + 1;
   r.state_bytes_per_node = live_.empty()
                                ? 0.0
                                : static_cast<double>(state_bytes) /

@@ -393,5 +393,49 @@ TEST(SimulatorTest, ZeroMinimumLatencyRunsEventsOneAtATime) {
   EXPECT_EQ(a.trace_hash, MustRun(exact).trace_hash) << REPLAY(s);
 }
 
+// Threads change wall time only: the run, hash included, is the same with
+// one, two or three threads, through loss, bursts, partitions, crashes
+// with restarts and churn (which cut windows short), and the counters
+// the lanes keep add up to the same totals.
+TEST(SimulatorTest, ThreadsGiveTheSameRun) {
+  Scenario s = SmallScenario(43);
+  s.nodes = 3000;  // windows large enough to split
+  s.loss = 0.02;
+  s.burst_loss_enter = 0.01;
+  s.burst_loss_exit = 0.3;
+  s.partitions.push_back(
+      PartitionSpec{0.5, Duration::Millis(2100), Duration::Millis(2600)});
+  s.crashes.push_back(
+      CrashSpec{0.1, Duration::Millis(2300), Duration::Millis(700)});
+  s.churn_per_s = 20;
+  std::unique_ptr<Simulator> one_sim;
+  const RunResult one = MustRun(s, &one_sim);
+  for (const uint32_t threads : {2u, 3u}) {
+    Scenario t = s;
+    t.threads = threads;
+    std::unique_ptr<Simulator> sim;
+    const RunResult r = MustRun(t, &sim);
+    EXPECT_EQ(r.trace_hash, one.trace_hash) << threads << " threads";
+    EXPECT_EQ(r.events, one.events);
+    EXPECT_EQ(r.datagrams_sent, one.datagrams_sent);
+    EXPECT_EQ(r.reliability, one.reliability);
+    EXPECT_EQ(r.convergence_ms.max, one.convergence_ms.max);
+    EXPECT_EQ(sim->counters().stale_timers, one_sim->counters().stale_timers);
+    EXPECT_EQ(sim->counters().postponed_timers,
+              one_sim->counters().postponed_timers);
+    EXPECT_EQ(sim->counters().dropped_partition,
+              one_sim->counters().dropped_partition);
+    EXPECT_EQ(sim->counters().dropped_dead, one_sim->counters().dropped_dead);
+    EXPECT_EQ(sim->counters().peer_down, one_sim->counters().peer_down);
+    EXPECT_EQ(sim->counters().windows, one_sim->counters().windows);
+    // Most of the broadcast's windows were split.
+    EXPECT_GT(sim->counters().split_windows, 100u) << threads << " threads";
+  }
+  EXPECT_EQ(one_sim->counters().split_windows, 0u);
+  EXPECT_GT(one_sim->counters().windows, 1000u);
+  EXPECT_GT(one_sim->counters().dropped_partition, 0u);
+  EXPECT_GT(one_sim->counters().dropped_dead, 0u);
+}
+
 }  // namespace
 }  // namespace elara::sim

@@ -428,6 +428,12 @@ std::vector<Setting> ScenarioSettings() {
            &ApplyEventOrder, [](const Scenario& s) {
              return std::string(sim::EventOrderName(s.event_order));
            }));
+  t.push_back(Unsigned(
+      "threads", false, "--threads",
+      "Threads that run the nodes of each lookahead window, 1..64; the "
+      "result (trace hash included) is the same with any count, only wall "
+      "time changes; events_per_s is then no longer single-threaded",
+      "1..64", kU32, [](auto& s) -> auto& { return s.threads; }));
   t.push_back(Text("bootstrap", "--bootstrap", "HOW",
                    "warm (overlay built directly) or protocol (nodes JOIN "
                    "over --join-spread)",

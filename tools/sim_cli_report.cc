@@ -66,6 +66,9 @@ Json RunObject(const RunRecord& run, const std::string& replay) {
   // Beyond the required fields.
   j["setup_s"] = run.setup_s;
   j["timer_pops_skipped"] = r.timer_pops_skipped;
+  j["threads"] = r.threads;
+  j["lookahead_windows"] = r.lookahead_windows;
+  j["split_windows"] = r.split_windows;
   j["rss_bytes_per_node"] =
       r.nodes == 0 ? 0.0 : static_cast<double>(r.peak_rss_bytes) / r.nodes;
   j["messages"] = r.messages;
@@ -417,7 +420,9 @@ std::string RunTable(const RunRecord& run) {
       "");
   Row(&out, "events", absl::StrCat(r.events), "");
   Row(&out, "events_per_s", absl::StrFormat("%.3g", r.events_per_s),
-      "events / wall_s");
+      r.threads == 1
+          ? std::string("events / wall_s")
+          : absl::StrCat("events / wall_s, ", r.threads, " threads"));
   Row(&out, "wall_s", absl::StrFormat("%.2f", r.wall_s),
       absl::StrFormat("Run() only; setup %.2f s", run.setup_s));
   Row(&out, "peak_rss", absl::StrFormat("%.1f MiB", r.peak_rss_bytes / kMiB),

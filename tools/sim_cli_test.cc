@@ -207,6 +207,8 @@ TEST(ParseTest, BadInputExitsTwoNamingTheFlag) {
       {{"run", "--mode", "flood"},
        "--mode flood: expected push, pull or "
        "hybrid"},
+      {{"run", "--threads", "0"}, "--threads: allowed 1..64, got 0"},
+      {{"run", "--threads", "65"}, "--threads: allowed 1..64, got 65"},
       {{"run", "--event-order", "random"},
        "--event-order random: expected lookahead or exact"},
       {{"run", "--partition", "0.5@30s-10s"},
@@ -571,6 +573,10 @@ TEST(RunTest, JsonHasEveryDocumentedField) {
   EXPECT_EQ(hash.size(), 16u);
   EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_GT(j["events"].get<uint64_t>(), 0u);
+  for (const char* key : {"threads", "lookahead_windows", "split_windows"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+    EXPECT_TRUE(j[key].is_number_unsigned()) << key;
+  }
   ASSERT_TRUE(j.contains("timer_pops_skipped"));
   EXPECT_TRUE(j["timer_pops_skipped"].is_number_unsigned());
   EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
