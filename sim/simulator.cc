@@ -420,42 +420,75 @@ void Simulator::RunWindow(int64_t limit_us) {
   }
   StableSortByNode(&window_, &window_scratch_);
   const std::span<const Event> events(window_);
-  const size_t lanes = workers_.size() + 1;
   ++counters_.windows;
-  if (lanes == 1 || events.size() < kMinEventsPerLane * lanes) {
-    if (trace_ != nullptr) trace_->BeginWindow();
+  if (trace_ != nullptr) trace_->BeginWindow();
+  int64_t latest_us = now_us_;
+  const size_t lanes = workers_.size() + 1;
+  if (lanes == 1) {
     Lane& lane = Main();
     lane.window_end_us = end_us;
     RunNodes(lane, events);
-    now_us_ = lane.latest_us;
-    if (trace_ != nullptr) trace_->EndWindow();
-    return;
+    latest_us = lane.latest_us;
+  } else {
+    // In chunks of at most kMaxEventsPerLane events per thread (cut at node
+    // boundaries), which bounds what the lanes hold; chunks run and are
+    // applied in window order.
+    bool split = false;
+    for (size_t begin = 0; begin < events.size();) {
+      const size_t end =
+          NodeBoundary(events, begin, begin + kMaxEventsPerLane * lanes);
+      const std::span<const Event> chunk = events.subspan(begin, end - begin);
+      if (chunk.size() < kMinEventsPerLane * lanes) {
+        Lane& lane = Main();
+        lane.window_end_us = end_us;
+        RunNodes(lane, chunk);
+        latest_us = std::max(latest_us, lane.latest_us);
+      } else {
+        latest_us = std::max(latest_us, RunSplit(chunk, end_us));
+        split = true;
+      }
+      begin = end;
+    }
+    if (split) ++counters_.split_windows;
   }
-  ++counters_.split_windows;
-  // Split at node boundaries into runs of about equal length: lane 0 on
-  // this thread, lane k on worker k - 1. Their outputs are then applied in
-  // lane order, which is the order one thread would have made them in.
+  now_us_ = std::max(now_us_, latest_us);
+  if (trace_ != nullptr) trace_->EndWindow();
+}
+
+size_t Simulator::NodeBoundary(std::span<const Event> events, size_t begin,
+                               size_t at) {
+  size_t end = std::clamp(at, begin, events.size());
+  while (end > begin && end < events.size() &&
+         events[end].node == events[end - 1].node) {
+    ++end;
+  }
+  return end;
+}
+
+int64_t Simulator::RunSplit(std::span<const Event> events, int64_t end_us) {
+  // Runs of about equal length at node boundaries: lane 0 on this thread,
+  // lane k on worker k - 1. Their outputs are then applied in lane order,
+  // which is the order one thread would have made them in.
+  const size_t lanes = workers_.size() + 1;
+  std::span<const Event> own;
   size_t begin = 0;
   for (size_t k = 0; k < lanes; ++k) {
-    size_t end =
-        k + 1 == lanes ? events.size() : events.size() * (k + 1) / lanes;
-    end = std::max(end, begin);
-    while (end > begin && end < events.size() &&
-           events[end].node == events[end - 1].node) {
-      ++end;
-    }
+    const size_t end =
+        k + 1 == lanes
+            ? events.size()
+            : NodeBoundary(events, begin, events.size() * (k + 1) / lanes);
     Lane& lane = k == 0 ? split_lane_ : workers_[k - 1]->lane;
     lane.now_us = now_us_;
     lane.latest_us = now_us_;
     lane.window_end_us = end_us;
     if (k == 0) {
-      split_events_ = events.subspan(begin, end - begin);
+      own = events.subspan(begin, end - begin);
     } else {
       workers_[k - 1]->Start(events.subspan(begin, end - begin));
     }
     begin = end;
   }
-  RunNodes(split_lane_, split_events_);
+  RunNodes(split_lane_, own);
   // Every lane reads the packet pool until it is done; applying writes it.
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Wait();
   int64_t latest_us = split_lane_.latest_us;
@@ -465,7 +498,7 @@ void Simulator::RunWindow(int64_t limit_us) {
     latest_us = std::max(latest_us, worker->lane.latest_us);
     Apply(&worker->lane);
   }
-  now_us_ = std::max(now_us_, latest_us);
+  return latest_us;
 }
 
 void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {

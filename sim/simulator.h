@@ -324,6 +324,12 @@ class Simulator {
   // queue's first event, node by node (see "Lookahead windows" above),
   // split over the worker threads when there are any.
   void RunWindow(int64_t limit_us);
+  // Runs `events` (one chunk of a window) split over every thread, applies
+  // the lanes' outputs; returns the latest event time run.
+  int64_t RunSplit(std::span<const Event> events, int64_t end_us);
+  // The first node boundary at or after `at` (clamped to [begin, size]).
+  static size_t NodeBoundary(std::span<const Event> events, size_t begin,
+                             size_t at);
   // Runs `events` (sorted by node) in `lane`, node by node.
   void RunNodes(Lane& lane, std::span<const Event> events);
   // The main lane, its clock set to now_us_, outside any window.
@@ -387,11 +393,14 @@ class Simulator {
   int64_t lookahead_us_ = 0;
   std::vector<Event> window_;          // the current window, by node
   std::vector<Event> window_scratch_;  // StableSortByNode's working space
-  // A window splits over threads only when each lane gets this many events.
+  // A window (or a chunk of it) splits over threads only when each lane
+  // gets this many events; a lane runs at most kMaxEventsPerLane events
+  // before its outputs are applied (each may send a few datagrams of up to
+  // max_datagram_bytes: this bounds a lane's buffers).
   static constexpr size_t kMinEventsPerLane = 128;
+  static constexpr size_t kMaxEventsPerLane = 2048;
   Lane main_lane_;
   Lane split_lane_;  // this thread's share of a split window (deferred)
-  std::span<const Event> split_events_;
   std::vector<std::unique_ptr<Worker>> workers_;  // threads - 1
   NetworkModel network_;
   PacketPool packets_;
