@@ -68,7 +68,7 @@ class Simulator::Worker {
     thread_ = std::thread([this] { Loop(); });
   }
   ~Worker() {
-    stop_.store(true, std::memory_order_relaxed);
+    stop_.store(true, std::memory_order_release);
     go_.fetch_add(1, std::memory_order_release);
     go_.notify_one();
     thread_.join();
@@ -92,20 +92,32 @@ class Simulator::Worker {
  private:
   // Returns once `a` holds `want`.
   static void AwaitValue(const std::atomic<uint32_t>& a, uint32_t want) {
+    AwaitChange(a, [want](uint32_t v) { return v == want; });
+  }
+  // Returns once `a`'s value satisfies `done` (a short spin, then futex
+  // waits).
+  template <typename Done>
+  static void AwaitChange(const std::atomic<uint32_t>& a, Done done) {
     for (int spin = 0; spin < 4096; ++spin) {
-      if (a.load(std::memory_order_acquire) == want) return;
+      if (done(a.load(std::memory_order_acquire))) return;
+#if defined(__x86_64__) || defined(__i386__)
       __builtin_ia32_pause();
+#endif
     }
-    for (uint32_t seen; (seen = a.load(std::memory_order_acquire)) != want;) {
+    for (uint32_t seen; !done(seen = a.load(std::memory_order_acquire));) {
       a.wait(seen, std::memory_order_acquire);
     }
   }
   void Loop() {
-    for (uint32_t round = 1;; ++round) {
-      AwaitValue(go_, round);
-      if (stop_.load(std::memory_order_relaxed)) return;
+    // Any new value of go_ is work or (with stop_) the end: a Start and the
+    // destructor's wake-up may come together (the main thread unwinding
+    // between Start and Wait), and the end wins.
+    for (uint32_t seen = 0;;) {
+      AwaitChange(go_, [seen](uint32_t v) { return v != seen; });
+      seen = go_.load(std::memory_order_acquire);
+      if (stop_.load(std::memory_order_acquire)) return;
       sim_->RunNodes(lane, events_);
-      done_.store(round, std::memory_order_release);
+      done_.store(seen, std::memory_order_release);
       done_.notify_one();
     }
   }
@@ -128,9 +140,17 @@ Simulator::Simulator(const Scenario& scenario)
       bootstrap_rng_(StreamSeed(scenario.seed, SeedStream::kBootstrap)),
       payload_interner_(scenario.threads > 1),
       engine_config_(std::make_shared<const DiffusionConfig>(scenario.engine)),
-      state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {}
+      state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {
+  main_lane_.counters = &counters_;
+  split_lane_.deferred = true;
+  split_lane_.counters = &split_lane_.own_counters;
+}
 
-Simulator::~Simulator() = default;
+Simulator::~Simulator() {
+  // Join the workers before any engine they might be running goes away
+  // (only if a call unwound mid-window: otherwise they are idle).
+  workers_.clear();
+}
 
 absl::Status Simulator::Init() {
   if (!scenario_.trace_path.empty()) {
@@ -193,9 +213,6 @@ absl::Status Simulator::Init() {
                           !scenario_.state_workload()
                       ? network_.min_latency_us()
                       : 0;
-  main_lane_.counters = &counters_;
-  split_lane_.deferred = true;
-  split_lane_.counters = &split_lane_.own_counters;
   // Windows split over threads only without a trace file (whose lines the
   // lanes would have to hold too).
   if (lookahead_us_ > 0 && trace_ == nullptr) {
@@ -387,7 +404,7 @@ void Simulator::RunLoop(int64_t limit_us,
   int64_t next_progress_us = now_us_;
   while (!queue_.empty() && queue_.Top().time_us <= limit_us) {
     if (lookahead_us_ > 0 && IsNodeEvent(queue_.Top())) {
-      RunWindow(limit_us);
+      RunWindow();
     } else {
       const Event e = queue_.Pop();
       assert(e.time_us >= now_us_);
@@ -405,9 +422,11 @@ void Simulator::RunLoop(int64_t limit_us,
   }
 }
 
-void Simulator::RunWindow(int64_t limit_us) {
+void Simulator::RunWindow() {
   const int64_t start_us = queue_.Top().time_us;
-  int64_t end_us = std::min(start_us + lookahead_us_, limit_us + 1);
+  // Never past the run's end, but not cut at a RunUntil limit: where a
+  // window ends must not depend on where a caller stopped to look.
+  int64_t end_us = std::min(start_us + lookahead_us_, end_us_ + 1);
   window_.clear();
   while (!queue_.empty() && queue_.Top().time_us < end_us &&
          IsNodeEvent(queue_.Top())) {
@@ -725,6 +744,7 @@ void Simulator::OnPacket(Lane& lane, const Event& e) {
   const uint32_t to = e.node;
   const uint32_t from = packets_.from(e.handle);
   Engine* engine = EngineAt(to);
+  assert(!lane.deferred || trace_ == nullptr);  // the writer is not shared
   if (engine == nullptr) {
     ++lane.counters->dropped_dead;
     if (trace_ != nullptr) trace_->Drop(lane.now_us, from, to, "dead");

@@ -230,6 +230,9 @@ class Simulator {
   RunResult Run(const std::function<void(double fraction)>& progress = {});
   // Runs the events up to and including virtual time origin() + t (tests:
   // look at the swarm mid-run, then RunUntil further or Run to finish).
+  // With lookahead windows it finishes the window that starts at or before
+  // t, i.e. runs up to the minimum latency past t, so that stopping to look
+  // does not change the run: RunUntil then Run gives Run's trace hash.
   void RunUntil(Duration t);
 
   // --- Introspection (tests, reports) ---
@@ -323,7 +326,7 @@ class Simulator {
   // Runs the node events of one lookahead window that starts at the
   // queue's first event, node by node (see "Lookahead windows" above),
   // split over the worker threads when there are any.
-  void RunWindow(int64_t limit_us);
+  void RunWindow();
   // Runs `events` (one chunk of a window) split over every thread, applies
   // the lanes' outputs; returns the latest event time run.
   int64_t RunSplit(std::span<const Event> events, int64_t end_us);

@@ -437,5 +437,42 @@ TEST(SimulatorTest, ThreadsGiveTheSameRun) {
   EXPECT_GT(one_sim->counters().dropped_dead, 0u);
 }
 
+// Stopping to look (RunUntil) does not change a lookahead run: windows
+// never end at a RunUntil limit.
+TEST(SimulatorTest, RunUntilThenRunGivesRunsHash) {
+  Scenario s = SmallScenario(47);
+  s.loss = 0.02;
+  const RunResult whole = MustRun(s);
+  absl::StatusOr<std::unique_ptr<Simulator>> sim = Simulator::Create(s);
+  ASSERT_TRUE(sim.ok());
+  for (int64_t ms = 1500; ms < 6000; ms += 77) {
+    (*sim)->RunUntil(Duration::Millis(ms) + Duration::Micros(ms % 13));
+  }
+  EXPECT_EQ((*sim)->Run().trace_hash, whole.trace_hash) << REPLAY(s);
+}
+
+// The thread test again over what it leaves out: an uplink bandwidth
+// limit, Pareto latency and the protocol bootstrap (joins are barriers).
+TEST(SimulatorTest, ThreadsGiveTheSameRunWithBandwidthParetoAndJoins) {
+  Scenario s = SmallScenario(53);
+  s.nodes = 2000;
+  s.bootstrap = Bootstrap::kProtocol;
+  s.join_spread = Duration::Seconds(2);
+  s.latency_model = LatencyModel::kPareto;
+  s.latency_max = Duration::Millis(300);
+  s.bandwidth_bytes_per_s = 2'000'000;
+  s.loss = 0.01;
+  std::unique_ptr<Simulator> one_sim;
+  const RunResult one = MustRun(s, &one_sim);
+  Scenario t = s;
+  t.threads = 2;
+  std::unique_ptr<Simulator> sim;
+  const RunResult r = MustRun(t, &sim);
+  EXPECT_EQ(r.trace_hash, one.trace_hash) << REPLAY(t);
+  EXPECT_EQ(r.events, one.events);
+  EXPECT_EQ(r.reliability, one.reliability);
+  EXPECT_GT(sim->counters().split_windows, 10u);
+}
+
 }  // namespace
 }  // namespace elara::sim

@@ -19,6 +19,9 @@
 // "burst", "uplink"); drops at arrival (crashed node, partition) are
 // written as {"ev":"drop","reason":"dead"|"partition",...}. Drops are not
 // part of the hash: they follow from the sends and the seed.
+// The hash mixes records in the order the simulator made them (inside a
+// lookahead window: node by node), the file is in time order, so the hash
+// cannot be recomputed from the file; both are fixed by the run.
 // Lines are in time order: the simulator brackets each lookahead window
 // (whose events run node by node) with BeginWindow/EndWindow, and the
 // window's lines are held and written sorted by time (stably: lines of one
