@@ -51,11 +51,12 @@ void Membership::Join(Timestamp now, const Address& contact) {
   RememberContact(contact);
   StartTimers(now);
   outbox_->Send(contact, JoinFrame{});
-  if (active_.empty()) {
-    if (isolated_since_.IsInfinite()) isolated_since_ = now;
-    // Retry through a contact if no JOIN_REPLY comes back.
-    next_rejoin_at_ = now + RejoinDelay();
-  }
+  if (active_.empty() && isolated_since_.IsInfinite()) isolated_since_ = now;
+  // Retry through a contact until a JOIN_REPLY comes back, whatever else
+  // fills the active view meanwhile: a node that joins *through us* before
+  // our JOIN got in links us to itself, not to the overlay.
+  join_unanswered_ = true;
+  next_rejoin_at_ = now + RejoinDelay();
 }
 
 void Membership::Leave(Timestamp /*now*/) {
@@ -204,7 +205,12 @@ void Membership::HandleJoin(Timestamp now, const PeerEntry& from) {
 
 // The sender holds us in its active view; symmetry says we must hold it.
 void Membership::HandleJoinReply(Timestamp now, const PeerEntry& from) {
-  if (ActiveIndex(from.id) >= 0) return;
+  join_unanswered_ = false;  // our JOIN got in (at the contact or a walk)
+  if (ActiveIndex(from.id) >= 0) {
+    next_rejoin_at_ = Timestamp::Infinite();
+    rejoin_backoff_ = 0;
+    return;
+  }
   AddActive(now, from, /*evict_if_full=*/true);
 }
 
@@ -469,15 +475,16 @@ void Membership::RunShuffle(Timestamp now) {
 }
 
 void Membership::MaybeRejoin(Timestamp now) {
-  if (!active_.empty() || contacts_.empty()) {
+  if ((!active_.empty() && !join_unanswered_) || contacts_.empty()) {
     next_rejoin_at_ = Timestamp::Infinite();
     return;
   }
   const bool passive_exhausted = passive_.empty() && pending_.empty();
   const bool isolated_too_long =
+      !isolated_since_.IsInfinite() &&
       now - isolated_since_ >=
-      config_.neighbor_timeout * kIsolationRejoinFactor;
-  if (!passive_exhausted && !isolated_too_long) {
+          config_.neighbor_timeout * kIsolationRejoinFactor;
+  if (!join_unanswered_ && !passive_exhausted && !isolated_too_long) {
     next_rejoin_at_ = now + RejoinDelay();  // look again later
     return;
   }
@@ -536,8 +543,11 @@ bool Membership::AddActive(Timestamp now, const PeerEntry& peer,
   active_ids_.push_back(peer.id);
   liveness_.push_back(FreshLiveness(now, peer.id));
   StartTimers(now);
-  next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
-  rejoin_backoff_ = 0;
+  isolated_since_ = Timestamp::Infinite();
+  if (!join_unanswered_) {
+    next_rejoin_at_ = Timestamp::Infinite();
+    rejoin_backoff_ = 0;
+  }
   EmitUp(now, peer);
   return true;
 }

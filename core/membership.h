@@ -62,6 +62,13 @@
 //     with exponential backoff (1x .. 32x max(neighbor_timeout,
 //     repair_period)). Each such JOIN counts in counters->rejoins, including
 //     the retry of a first JOIN that got no answer.
+//   - Unanswered JOIN: after Join() the node retries its JOIN (same
+//     schedule) until a JOIN_REPLY comes back, even once its active view
+//     is not empty: nodes that joined *through it* meanwhile are no way
+//     into the overlay (its first JOIN lost, it and everyone joining
+//     through it formed an island that no full view ever asks to merge).
+//     A node whose contacts all died keeps sending one small JOIN per
+//     backoff period (<= 32 x max(neighbor_timeout, repair_period)).
 //   - Probe: with each SHUFFLE walk a node also sends a one-hop SHUFFLE
 //     carrying only itself (time_to_live 0, no peers) to one random
 //     passive peer, which answers with one passive peer and keeps the
@@ -281,6 +288,9 @@ class Membership {
   uint8_t repair_backoff_ = 0;  // repair rounds every period << this
   uint8_t rejoin_backoff_ = 0;
   uint8_t neighbor_attempts_left_ = 0;
+  // Join() sent a JOIN and no JOIN_REPLY has come back yet: MaybeRejoin
+  // retries it even while the active view is not empty.
+  bool join_unanswered_ = false;
   Timestamp next_shuffle_at_ = Timestamp::Infinite();
   Timestamp next_repair_at_ = Timestamp::Infinite();
   Timestamp next_rejoin_at_ = Timestamp::Infinite();

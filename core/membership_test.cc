@@ -1133,6 +1133,33 @@ TEST(MembershipTest, CutOffNodeComesBackIntoTheSwarm) {
   EXPECT_TRUE(s->Connected());
 }
 
+// A node whose JOIN was lost, and through which another node joined before
+// the retry, holds that joiner but is not in the overlay: it must keep
+// retrying its JOIN until a JOIN_REPLY comes (an active view filled by
+// joiners is no sign of having got in). Here node 1's JOIN to node 0 is
+// lost and node 2 joins through node 1: without the retry, {1, 2} and {0}
+// stay apart for good (no node of either side knows one of the other).
+TEST(MembershipTest, LostJoinIsRetriedAfterAJoinerFillsTheView) {
+  Swarm s(3, MembershipConfig{}, /*seed=*/47);
+  s.Cut(0);
+  s.Join(1, 0);
+  s.RunFor(Duration::Millis(20));  // the JOIN is lost
+  s.Heal(0);
+  s.Join(2, 1);
+  s.RunFor(Duration::Millis(100));
+  ASSERT_NE(s.m(1).FindActive(IdOf(2)), nullptr);
+  ASSERT_TRUE(s.m(0).active_view().empty());
+  s.RunFor(Duration::Seconds(30));
+  EXPECT_GE(s.node(1).counters.rejoins, 1u);
+  EXPECT_NE(s.m(0).FindActive(IdOf(1)), nullptr);
+  EXPECT_EQ(s.Asymmetries(), 0u);
+  EXPECT_TRUE(s.Connected());
+  // In, and then quiet: no more JOINs once one was answered.
+  const uint64_t rejoins_in = s.node(1).counters.rejoins;
+  s.RunFor(Duration::Seconds(60));
+  EXPECT_EQ(s.node(1).counters.rejoins, rejoins_in);
+}
+
 // The failure node_crash_test once hit: a node joins late, and before any
 // shuffle every node it knew crashed, its contact included. Its own views
 // cannot help it, and the survivors, whose views are full, never ask a

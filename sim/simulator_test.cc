@@ -142,6 +142,22 @@ TEST(SimulatorTest, ProtocolBootstrapDeliversEveryBroadcast) {
   EXPECT_EQ(r.duplicate_deliveries, 0u) << REPLAY(s);
 }
 
+// With loss, some early joiner's JOIN is lost while later nodes already
+// join through it; it must not count them as its way in (membership.cc,
+// Join/MaybeRejoin), or it and everyone joining through it form an island
+// that no broadcast from the rest reaches, whatever the warmup.
+TEST(SimulatorTest, ProtocolBootstrapWithLossDeliversEveryBroadcast) {
+  Scenario s = SmallScenario(4);
+  s.nodes = 1000;
+  s.loss = 0.01;
+  s.bootstrap = Bootstrap::kProtocol;
+  s.join_spread = Duration::Seconds(4);
+  s.warmup = Duration::Seconds(10);
+  const RunResult r = MustRun(s);
+  EXPECT_EQ(r.messages, 10u) << REPLAY(s);
+  EXPECT_EQ(r.reliability, 1.0) << REPLAY(s);
+}
+
 TEST(SimulatorTest, SameSeedSameTraceHashDifferentSeedDifferentHash) {
   Scenario s = SmallScenario(5);
   s.loss = 0.02;
