@@ -263,16 +263,9 @@ class CalendarEventQueue {
     return run_[run_pos_];
   }
 
-  // A guess at the event that pops k pops from now (0: the next), for
-  // prefetching only: the k-th remaining event of the current sorted run,
-  // blind to events pushed into the current bucket meanwhile. nullptr when
-  // the run has fewer events left (or while staging).
-  const Event* PeekAhead(size_t k) const {
-    if (staging_ || run_pos_ + k >= run_.size()) return nullptr;
-    return &run_[run_pos_ + k];
-  }
-  // The rest of the current sorted run (PeekAhead(0) onwards), for
-  // prefetching only; empty while staging.
+  // A guess at the events that pop next, in order, for prefetching only:
+  // the rest of the current sorted run, blind to events pushed into the
+  // current bucket meanwhile; empty while staging.
   std::span<const Event> Upcoming() const {
     if (staging_) return {};
     return std::span<const Event>(run_).subspan(run_pos_);

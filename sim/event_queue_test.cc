@@ -187,11 +187,10 @@ void CheckMixAgainstPriorityQueue(Queue& queue, uint64_t seed, int steps) {
       ASSERT_EQ(got.node, want.node);
       ASSERT_EQ(got.handle, want.handle);
       now = got.time_us;
-      if constexpr (requires { queue.PeekAhead(0); }) {
-        for (size_t k = 0; k < 4; ++k) {
-          if (const Event* next = queue.PeekAhead(k); next != nullptr) {
-            ASSERT_GE(next->time_us, now);
-          }
+      if constexpr (requires { queue.Upcoming(); }) {
+        for (const Event& next : queue.Upcoming().first(
+                 std::min<size_t>(4, queue.Upcoming().size()))) {
+          ASSERT_GE(next.time_us, now);
         }
       }
     } else {
