@@ -55,12 +55,14 @@
 // order), or on request.
 //
 // Threads (Scenario::threads > 1, lookahead on, no trace file). A window
-// whose events would give every thread at least kMinEventsPerLane is cut
-// at node boundaries into one run per thread; each thread runs its nodes'
-// engines in a Lane that records its outputs (datagrams sent, timers to
-// schedule, engine events, packets to release) instead of applying them.
-// Once every thread is done, the main thread applies the records, run by
-// run, in order: the same calls in the same order as one thread running
+// runs in chunks of at most kMaxEventsPerLane events per thread (cut at
+// node boundaries; this bounds what the lanes hold). A chunk that gives
+// every thread at least kMinEventsPerLane is cut at node boundaries into
+// one run per thread; each thread runs its nodes' engines in a Lane that
+// records its outputs (datagrams sent, timers to schedule, engine events,
+// packets to release) instead of applying them. Once every thread is done,
+// the main thread applies the records, run by run, in order, before the
+// next chunk: the same calls in the same order as one thread running
 // the window, so the run and its trace hash do not depend on the thread
 // count. While threads run, only engines (each on one thread), their
 // per-node records and reads of the packet pool are touched; the payload
@@ -291,7 +293,7 @@ class Simulator {
   // main lane applies every output at once; a deferred lane (one run of a
   // window split over threads) touches nothing shared: it records its
   // sends, timer pushes, engine events and packet releases in order, and
-  // the main thread applies them after the window (Apply), in the order
+  // the main thread applies them after the chunk (Apply), in the order
   // one thread would have made them.
   struct Lane {
     enum class OutputKind : uint8_t { kSend, kWake, kEvent, kRelease };
