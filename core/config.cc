@@ -54,6 +54,12 @@ absl::Status ValidateMembership(const MembershipConfig& m) {
   s.Update(CheckPositive("membership.probe_timeout", m.probe_timeout));
   s.Update(CheckPositive("membership.repair_period", m.repair_period));
   s.Update(CheckPositive("membership.neighbor_timeout", m.neighbor_timeout));
+  if (m.swap_period < Duration::Zero() || m.swap_period.IsInfinite()) {
+    s.Update(
+        OutOfRange("membership.swap_period",
+                   absl::StrFormat("0 (off) or a finite duration > 0, got %s",
+                                   m.swap_period.ToString())));
+  }
   if (s.ok() && m.probe_timeout <= m.keep_alive_interval) {
     s = OutOfRange("membership.probe_timeout",
                    "greater than membership.keep_alive_interval");

@@ -44,6 +44,10 @@ struct MembershipConfig {
   Duration repair_period = Duration::Millis(500);
   // How long a NEIGHBOR request may stay unanswered.
   Duration neighbor_timeout = Duration::Seconds(1);
+  // Period of link swaps (core/membership.h): a node with a full active
+  // view trades one of its links with a random passive peer, which merges
+  // islands of full views that nothing else would. Zero turns them off.
+  Duration swap_period = Duration::Seconds(30);
 };
 
 struct BroadcastConfig {

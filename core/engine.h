@@ -136,7 +136,9 @@ struct EngineCounters {
   uint64_t frames_too_large = 0;       // a frame that fit no datagram
   uint64_t passive_view_evictions = 0;
   uint64_t peers_down = 0;
-  uint64_t rejoins = 0;  // rejoin attempts after isolation
+  uint64_t rejoins = 0;         // rejoin attempts after isolation
+  uint64_t swaps_sent = 0;      // link swaps offered (SWAP sent)
+  uint64_t swaps_accepted = 0;  // ... and accepted by the peer asked
 
   // State propagation (core/state_sync.h).
   uint64_t state_writes = 0;        // local writes and deletes accepted

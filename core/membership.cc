@@ -16,6 +16,7 @@ namespace {
 
 constexpr uint8_t kMaxRepairBackoffShift = 2;  // x4 repair_period
 constexpr uint8_t kMaxRejoinBackoffShift = 5;  // x32 the rejoin base delay
+constexpr uint8_t kMaxSwapBackoffShift = 4;    // x16 swap_period
 // Isolated this many neighbor_timeouts with a non-empty passive view whose
 // candidates all fail: give up on it and rejoin through a contact.
 constexpr int64_t kIsolationRejoinFactor = 4;
@@ -97,6 +98,9 @@ bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
   active_.push_back(peer);
   active_ids_.push_back(peer.id);
   liveness_.push_back(FreshLiveness(now, peer.id));
+  // A warm overlay stands for one that has been running a while: its
+  // swaps have backed off.
+  swap_backoff_ = kMaxSwapBackoffShift;
   StartTimers(now);
   next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
   listener_->OnNeighborUp(now, peer);
@@ -133,6 +137,10 @@ void Membership::HandleFrame(Timestamp now, const PeerEntry& from,
     HandlePing(from, *f);
   } else if (const auto* f = std::get_if<PongFrame>(&frame)) {
     HandlePong(now, from, *f);
+  } else if (const auto* f = std::get_if<SwapFrame>(&frame)) {
+    HandleSwap(now, from, *f);
+  } else if (const auto* f = std::get_if<SwapReplyFrame>(&frame)) {
+    HandleSwapReply(now, from, *f);
   }
   // Broadcast frames are not ours: ignored.
 }
@@ -154,11 +162,12 @@ void Membership::HandleTimeout(Timestamp now) {
   if (now >= next_repair_at_) RunRepairRound(now);
   if (now >= next_shuffle_at_) RunShuffle(now);
   if (now >= next_rejoin_at_) MaybeRejoin(now);
+  if (now >= next_swap_at_) RunSwap(now);
 }
 
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
-  Timestamp next = std::min(next_shuffle_at_, next_rejoin_at_);
+  Timestamp next = std::min({next_shuffle_at_, next_rejoin_at_, next_swap_at_});
   // min over peers of min(ping_at, last_heard + probe_timeout), with the
   // constant offset added once: adding a duration keeps the order.
   Timestamp heard = Timestamp::Infinite();  // min last_heard
@@ -299,7 +308,9 @@ void Membership::HandleDisconnect(Timestamp now, const PeerEntry& from,
   RemoveActive(now, static_cast<size_t>(index),
                leaving ? PeerDownCause::kLeft : PeerDownCause::kEvicted,
                /*to_passive=*/!leaving);
-  OnActiveLoss(now, from.id);
+  OnActiveLoss(now, from.id,
+               frame.reason == DisconnectReason::kSwapped ? &frame.replacement
+                                                          : nullptr);
 }
 
 void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
@@ -374,6 +385,85 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
   }
 }
 
+// A full active view takes the swapping node by handing one of its peers
+// over to the offer; a view with room simply takes it.
+void Membership::HandleSwap(Timestamp now, const PeerEntry& from,
+                            const SwapFrame& frame) {
+  if (ActiveIndex(from.id) >= 0) {
+    // Already neighbours (our earlier reply was lost): confirm again.
+    outbox_->Send(from.address, SwapReplyFrame{true, std::nullopt});
+    return;
+  }
+  if (active_.size() < config_.active_view_size) {
+    AddActive(now, from, /*evict_if_full=*/false);
+    outbox_->Send(from.address, SwapReplyFrame{true, std::nullopt});
+    return;
+  }
+  // The offer is the sender itself when it asks us to split a link.
+  const PeerEntry& offer = frame.offer;
+  const PeerEntry* partner = offer.id == self_.id || ActiveIndex(offer.id) >= 0
+                                 ? nullptr
+                                 : RandomActiveExcept(from.id, offer.id);
+  if (partner == nullptr) {
+    outbox_->Send(from.address, SwapReplyFrame{false, std::nullopt});
+    return;
+  }
+  const PeerEntry dropped = *partner;
+  outbox_->Send(dropped.address,
+                DisconnectFrame{DisconnectReason::kSwapped, offer});
+  RemoveActive(now, static_cast<size_t>(ActiveIndex(dropped.id)),
+               PeerDownCause::kEvicted, /*to_passive=*/true);
+  AddActive(now, from, /*evict_if_full=*/false);
+  outbox_->Send(from.address, SwapReplyFrame{true, dropped});
+}
+
+// Accepted: the offered peer makes room for the new one and is told whom
+// to link with instead (the peer the other side dropped).
+void Membership::HandleSwapReply(Timestamp now, const PeerEntry& from,
+                                 const SwapReplyFrame& frame) {
+  const int pending_index = PendingIndex(from.id);
+  if (pending_index < 0 || !pending_[static_cast<size_t>(pending_index)].swap) {
+    ++counters_->unknown_sender_frames;  // an answer to nothing we asked
+    return;
+  }
+  const NodeId offer = pending_[static_cast<size_t>(pending_index)].offer;
+  pending_.erase(pending_.begin() + pending_index);
+  if (!frame.accepted) {
+    RequestNeighbors(now, from.id);  // in case a peer was lost meanwhile
+    return;
+  }
+  ++counters_->swaps_accepted;
+  if (ActiveIndex(from.id) >= 0) return;
+  if (offer == self_.id) {
+    // A split: the partner will ask us for a link too. Filled up while
+    // the request was out: undo the peer's side, as for a NEIGHBOR.
+    if (!AddActive(now, from, /*evict_if_full=*/false)) {
+      outbox_->Send(from.address, DisconnectFrame{DisconnectReason::kEvicted});
+    } else {
+      repair_backoff_ = 0;
+    }
+    return;
+  }
+  if (active_.size() >= config_.active_view_size) {
+    const int offer_index = ActiveIndex(offer);
+    if (offer_index < 0) {
+      EvictRandomActive(now);
+    } else {
+      const PeerEntry dropped = active_[static_cast<size_t>(offer_index)];
+      DisconnectFrame disconnect{DisconnectReason::kEvicted};
+      if (frame.partner && frame.partner->id != offer &&
+          frame.partner->id != self_.id) {
+        disconnect =
+            DisconnectFrame{DisconnectReason::kSwapped, *frame.partner};
+      }
+      outbox_->Send(dropped.address, disconnect);
+      RemoveActive(now, static_cast<size_t>(offer_index),
+                   PeerDownCause::kEvicted, /*to_passive=*/true);
+    }
+  }
+  AddActive(now, from, /*evict_if_full=*/true);
+}
+
 // --- Timers ----------------------------------------------------------------
 
 void Membership::StartTimers(Timestamp now) {
@@ -387,6 +477,19 @@ void Membership::StartTimers(Timestamp now) {
   if (next_repair_at_.IsInfinite()) {
     next_repair_at_ = now + config_.repair_period;
   }
+  if (next_swap_at_.IsInfinite()) ScheduleSwapWithin(now);
+}
+
+// The first swap after a start or a reset: a random point of one swap
+// interval, so that nodes started (or disturbed) together do not swap
+// together.
+void Membership::ScheduleSwapWithin(Timestamp now) {
+  if (config_.swap_period <= Duration::Zero()) return;
+  const uint64_t interval_us = static_cast<uint64_t>(
+      (config_.swap_period * (int64_t{1} << swap_backoff_)).ToMicros());
+  next_swap_at_ =
+      std::min(next_swap_at_, now + Duration::Micros(static_cast<int64_t>(
+                                        1 + rng_->UniformBelow(interval_us))));
 }
 
 // Pings peers silent for their ping delay (again every keep_alive_interval
@@ -400,6 +503,7 @@ void Membership::CheckLiveness(Timestamp now) {
     if (now >= liveness.last_heard + config_.probe_timeout) {
       lost = active_[i].id;
       any_lost = true;
+      swap_backoff_ = 0;  // a failure, maybe a partition: swap often again
       RemoveActive(now, i, PeerDownCause::kTimeout, /*to_passive=*/false);
       continue;
     }
@@ -410,7 +514,10 @@ void Membership::CheckLiveness(Timestamp now) {
     }
     ++i;
   }
-  if (any_lost) OnActiveLoss(now, lost);
+  if (any_lost) {
+    ScheduleSwapWithin(now);
+    OnActiveLoss(now, lost);
+  }
 }
 
 // Paper: a candidate that does not answer is dead, so it leaves the
@@ -436,6 +543,9 @@ void Membership::RunRepairRound(Timestamp now) {
   if (active_.size() >= config_.active_view_size) return;
   neighbor_attempts_left_ = kNeighborAttemptsPerRound;
   RequestNeighbors(now, std::nullopt);
+  if (Stranded() && next_rejoin_at_.IsInfinite() && !HoldsAllContacts()) {
+    next_rejoin_at_ = now + RejoinDelay();  // see MaybeRejoin
+  }
   // Back off until something changes (a loss or an acceptance resets it):
   // an under-full view among full ones must not knock every 500 ms forever.
   repair_backoff_ =
@@ -474,8 +584,30 @@ void Membership::RunShuffle(Timestamp now) {
   }
 }
 
+// Swap: a full view trades one of its links for one with a random passive
+// peer (see the file comment). Not while a NEIGHBOR request is out.
+void Membership::RunSwap(Timestamp now) {
+  next_swap_at_ = now + config_.swap_period * (int64_t{1} << swap_backoff_);
+  swap_backoff_ = std::min<uint8_t>(swap_backoff_ + 1, kMaxSwapBackoffShift);
+  if (active_.size() < config_.active_view_size || passive_.empty() ||
+      !pending_.empty()) {
+    return;
+  }
+  const PeerEntry& target = passive_[rng_->UniformBelow(passive_.size())];
+  const PeerEntry& offer = active_[rng_->UniformBelow(active_.size())];
+  pending_.push_back(NeighborRequest{target, now + config_.neighbor_timeout,
+                                     /*swap=*/true, offer.id});
+  ++counters_->swaps_sent;
+  outbox_->Send(target.address, SwapFrame{offer});
+}
+
+// Also when the view is short and nobody is left to ask (Stranded): a few
+// nodes holding only each other, their passive views run dry, are an
+// island that only a contact can bring back in.
 void Membership::MaybeRejoin(Timestamp now) {
-  if ((!active_.empty() && !join_unanswered_) || contacts_.empty()) {
+  const bool stranded = !active_.empty() && !join_unanswered_ && Stranded();
+  if ((!active_.empty() && !join_unanswered_ && !stranded) ||
+      contacts_.empty()) {
     next_rejoin_at_ = Timestamp::Infinite();
     return;
   }
@@ -488,15 +620,38 @@ void Membership::MaybeRejoin(Timestamp now) {
     next_rejoin_at_ = now + RejoinDelay();  // look again later
     return;
   }
-  rejoin_cursor_ %= contacts_.size();
-  const Address& contact = contacts_[rejoin_cursor_];
-  rejoin_cursor_ =
-      static_cast<uint8_t>((rejoin_cursor_ + 1) % contacts_.size());
+  // A stranded node asks only contacts it does not hold: a JOIN to an
+  // active peer just confirms the link.
+  const Address* contact = NextRejoinContact(/*skip_held=*/stranded);
+  if (contact == nullptr) {
+    next_rejoin_at_ = Timestamp::Infinite();
+    return;
+  }
   ++counters_->rejoins;
-  outbox_->Send(contact, JoinFrame{});
+  outbox_->Send(*contact, JoinFrame{});
   rejoin_backoff_ =
       std::min<uint8_t>(rejoin_backoff_ + 1, kMaxRejoinBackoffShift);
   next_rejoin_at_ = now + RejoinDelay();
+}
+
+const Address* Membership::NextRejoinContact(bool skip_held) {
+  for (size_t k = 0; k < contacts_.size(); ++k) {
+    const size_t index = (rejoin_cursor_ + k) % contacts_.size();
+    if (skip_held && Holds(contacts_[index])) continue;
+    rejoin_cursor_ = static_cast<uint8_t>((index + 1) % contacts_.size());
+    return &contacts_[index];
+  }
+  return nullptr;
+}
+
+bool Membership::HoldsAllContacts() const {
+  return std::all_of(contacts_.begin(), contacts_.end(),
+                     [this](const Address& c) { return Holds(c); });
+}
+
+bool Membership::Holds(const Address& address) const {
+  return std::any_of(active_.begin(), active_.end(),
+                     [&](const PeerEntry& p) { return p.address == address; });
 }
 
 // On an idle link both ends would ping about once per interval, and with
@@ -570,7 +725,8 @@ void Membership::RemoveActive(Timestamp now, size_t index, PeerDownCause cause,
   EmitDown(now, peer, cause);
 }
 
-void Membership::OnActiveLoss(Timestamp now, NodeId lost) {
+void Membership::OnActiveLoss(Timestamp now, NodeId lost,
+                              const PeerEntry* first) {
   if (active_.empty() && isolated_since_.IsInfinite()) {
     isolated_since_ = now;
     next_rejoin_at_ = now + RejoinDelay();
@@ -578,6 +734,16 @@ void Membership::OnActiveLoss(Timestamp now, NodeId lost) {
   repair_backoff_ = 0;
   neighbor_attempts_left_ = kNeighborAttemptsPerRound;
   next_repair_at_ = now + config_.repair_period;
+  if (first != nullptr && first->id != self_.id && first->id != lost &&
+      first->address.valid() && ActiveIndex(first->id) < 0 &&
+      PendingIndex(first->id) < 0 && pending_.size() < kMaxPendingNeighbors &&
+      active_.size() + PendingSlots() < config_.active_view_size) {
+    // A candidate stays in the passive view while its request is out.
+    AddPassive(*first);
+    --neighbor_attempts_left_;
+    pending_.push_back(NeighborRequest{*first, now + config_.neighbor_timeout});
+    outbox_->Send(first->address, NeighborFrame{active_.empty()});
+  }
   RequestNeighbors(now, lost);
 }
 
@@ -585,18 +751,40 @@ void Membership::OnActiveLoss(Timestamp now, NodeId lost) {
 // the next one"), so a node one short in a swarm of full views finds the
 // few others that are short within one pass, instead of redrawing the same
 // refusers at random.
+//
+// With two or more free slots (and at least one peer: an empty view asks
+// with high priority instead) the request is a SWAP offering ourselves: a
+// full candidate splits one of its links for us, so we gain two peers and
+// nobody loses one. Full views refuse a plain NEIGHBOR, so without this a
+// few short nodes that only know full ones would stay an island.
 void Membership::RequestNeighbors(Timestamp now,
                                   std::optional<NodeId> exclude) {
-  while (active_.size() + pending_.size() < config_.active_view_size &&
+  while (active_.size() + PendingSlots() < config_.active_view_size &&
          pending_.size() < kMaxPendingNeighbors &&
          neighbor_attempts_left_ > 0) {
     const PeerEntry* candidate = NextCandidate(exclude);
     if (candidate == nullptr) return;
     --neighbor_attempts_left_;
-    pending_.push_back(
-        NeighborRequest{*candidate, now + config_.neighbor_timeout});
-    outbox_->Send(candidate->address, NeighborFrame{active_.empty()});
+    const bool split =
+        !active_.empty() &&
+        active_.size() + PendingSlots() + 2 <= config_.active_view_size;
+    pending_.push_back(NeighborRequest{
+        *candidate, now + config_.neighbor_timeout, split, self_.id});
+    if (split) {
+      ++counters_->swaps_sent;
+      outbox_->Send(candidate->address, SwapFrame{self_});
+    } else {
+      outbox_->Send(candidate->address, NeighborFrame{active_.empty()});
+    }
   }
+}
+
+size_t Membership::PendingSlots() const {
+  size_t slots = 0;
+  for (const NeighborRequest& request : pending_) {
+    slots += request.swap && request.offer == self_.id ? 2 : 1;
+  }
+  return slots;
 }
 
 const PeerEntry* Membership::NextCandidate(std::optional<NodeId> exclude) {

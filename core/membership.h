@@ -78,6 +78,31 @@
 //     have full active views and ask nobody. An isolated node that receives
 //     a SHUFFLE asks for NEIGHBORs at once. Cost: two small datagrams per
 //     node per shuffle_period.
+//   - Link swaps (not in the paper): HyParView never merges two groups of
+//     full active views, nor a few short nodes whose candidates are all
+//     full (a full view refuses a low-priority NEIGHBOR): with loss, the
+//     protocol bootstrap left such islands at 10^3-10^4 nodes. So:
+//       * every swap_period, a node with a full active view sends SWAP
+//         (offer: one of its active peers, a1) to a random passive peer B.
+//         A full B drops a random peer b1 with DISCONNECT(swapped, a1),
+//         takes the sender, and answers SWAP_REPLY(accepted, b1); the
+//         sender then drops a1 with DISCONNECT(swapped, b1). a1 and b1 ask
+//         each other first (NEIGHBOR), so two links change and, unless a
+//         frame is lost or a1 and b1 were already linked, no view shrinks.
+//         A B with room just takes the sender (the sender drops a1
+//         plainly). The interval doubles after each swap up to 16 x, starts
+//         at 16 x for a warm view (WarmAddActive: an overlay that has run a
+//         while), and is reset when an active peer times out (a crash or a
+//         partition: when islands form). swap_period 0 turns swaps off.
+//       * splits: a repair request from a node with two or more free slots
+//         (and at least one peer) is a SWAP offering itself: a full
+//         candidate drops b1 with DISCONNECT(swapped, requester) and takes
+//         the requester, which so gains two peers while nobody loses one.
+//       * stranded: a short node with an empty passive view and no request
+//         out re-sends JOIN (the rejoin schedule below) to a contact that
+//         is not one of its active peers.
+//     Counted in counters->swaps_sent (splits included) and
+//     swaps_accepted.
 //   - Leave() tells active peers DISCONNECT(leaving), releases the views and
 //     emits no local events; the node then ignores everything.
 //   - The first SHUFFLE is staggered by a random offset in [0,
@@ -191,9 +216,12 @@ class Membership {
     Timestamp ping_at;
     uint64_t ping_nonce = 0;  // 0: no ping outstanding
   };
+  // An outstanding NEIGHBOR request, or (swap) a SWAP offering `offer`.
   struct NeighborRequest {
     PeerEntry peer;
     Timestamp deadline;
+    bool swap = false;
+    NodeId offer;
   };
 
   // Frame handlers.
@@ -212,12 +240,18 @@ class Membership {
   void HandleShuffleReply(const ShuffleReplyFrame& frame);
   void HandlePing(const PeerEntry& from, const PingFrame& frame);
   void HandlePong(Timestamp now, const PeerEntry& from, const PongFrame& frame);
+  void HandleSwap(Timestamp now, const PeerEntry& from, const SwapFrame& frame);
+  void HandleSwapReply(Timestamp now, const PeerEntry& from,
+                       const SwapReplyFrame& frame);
 
   // Timers.
   void CheckLiveness(Timestamp now);
   void ExpireNeighborRequests(Timestamp now);
   void RunRepairRound(Timestamp now);
   void RunShuffle(Timestamp now);
+  void RunSwap(Timestamp now);
+  // next_swap_at_ = min(itself, a random time within one swap interval).
+  void ScheduleSwapWithin(Timestamp now);
   void MaybeRejoin(Timestamp now);
   void StartTimers(Timestamp now);
 
@@ -234,9 +268,20 @@ class Membership {
   // backup.
   void RemoveActive(Timestamp now, size_t index, PeerDownCause cause,
                     bool to_passive);
-  // Starts repair after a loss (never picking `lost` first).
-  void OnActiveLoss(Timestamp now, NodeId lost);
+  // Starts repair after a loss (never picking `lost` first); `first`, when
+  // given, is asked before any passive peer (a swap's replacement).
+  void OnActiveLoss(Timestamp now, NodeId lost,
+                    const PeerEntry* first = nullptr);
   void RequestNeighbors(Timestamp now, std::optional<NodeId> exclude);
+  // Active slots the outstanding requests may fill: two for a SWAP that
+  // offers ourselves (a split), one for anything else.
+  size_t PendingSlots() const;
+  // Short of peers with no candidate left: passive view empty, no request
+  // out.
+  bool Stranded() const {
+    return active_.size() < config_.active_view_size && passive_.empty() &&
+           pending_.empty();
+  }
   // The next passive peer after repair_cursor_ that is not `exclude` and
   // has no request out, or nullptr.
   const PeerEntry* NextCandidate(std::optional<NodeId> exclude);
@@ -260,6 +305,12 @@ class Membership {
   void RemovePassive(NodeId id);
   void RemovePending(NodeId id);
   void RememberContact(const Address& contact);
+  // The next contact round robin (skipping those an active peer has, if
+  // `skip_held`), or nullptr.
+  const Address* NextRejoinContact(bool skip_held);
+  // Every contact is the address of an active peer (true when none).
+  bool HoldsAllContacts() const;
+  bool Holds(const Address& address) const;  // an active peer's address
 
   // Lookups: index or -1.
   int ActiveIndex(NodeId id) const;
@@ -287,6 +338,7 @@ class Membership {
   uint16_t repair_cursor_ = 0;  // next passive index to ask for NEIGHBOR
   uint8_t repair_backoff_ = 0;  // repair rounds every period << this
   uint8_t rejoin_backoff_ = 0;
+  uint8_t swap_backoff_ = 0;  // swaps every swap_period << this
   uint8_t neighbor_attempts_left_ = 0;
   // Join() sent a JOIN and no JOIN_REPLY has come back yet: MaybeRejoin
   // retries it even while the active view is not empty.
@@ -294,6 +346,7 @@ class Membership {
   Timestamp next_shuffle_at_ = Timestamp::Infinite();
   Timestamp next_repair_at_ = Timestamp::Infinite();
   Timestamp next_rejoin_at_ = Timestamp::Infinite();
+  Timestamp next_swap_at_ = Timestamp::Infinite();
   // The active view is stored inside this object up to kInlineActive peers
   // (the default view) instead of in heap blocks of its own: active_ids_
   // (searched by every datagram) and liveness_ (read after every call) are

@@ -610,6 +610,14 @@ class SingleMembership : public testing::Test {
     }
     now_ = until;
   }
+  // Same, in 100 ms steps, hearing from every active peer after each.
+  void RunHearingPeers(Duration d) {
+    const Timestamp until = now_ + d;
+    while (now_ < until) {
+      RunUntil(std::min(until, now_ + Duration::Millis(100)));
+      for (const PeerEntry& p : m_.active_view()) m_.NoteAlive(now_, p);
+    }
+  }
 
   MembershipConfig config_;
   Random rng_;
@@ -1039,13 +1047,15 @@ TEST_F(SingleMembership, DisconnectEvictedKeepsThePeerAsBackup) {
   ASSERT_EQ(outbox_.events().size(), 1u);
   EXPECT_EQ(std::get<PeerDownEvent>(outbox_.events()[0]).cause,
             PeerDownCause::kEvicted);
-  // Repair asks c (low priority: a is still active), not b.
+  // Repair asks c, not b. With a still active and four slots free, it
+  // asks c to split a link for us (a SWAP offering ourselves).
   auto frames = TakeFrames();
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].to, c.address);
-  EXPECT_FALSE(std::get<NeighborFrame>(frames[0].frame).high_priority);
-  // c accepts: it becomes active and leaves the passive view.
-  m_.HandleFrame(now_, c, NeighborReplyFrame{true});
+  EXPECT_EQ(std::get<SwapFrame>(frames[0].frame).offer, EntryOf(0));
+  // c accepts (it had room: no partner): it becomes active and leaves the
+  // passive view.
+  m_.HandleFrame(now_, c, SwapReplyFrame{true, std::nullopt});
   EXPECT_NE(m_.FindActive(c.id), nullptr);
   EXPECT_EQ(m_.passive_view(), std::vector<PeerEntry>{b});
   // A leaving peer is forgotten altogether.
@@ -1179,6 +1189,187 @@ TEST(MembershipTest, IsolatedNodeThatKnowsNoLiveNodeIsFound) {
   EXPECT_GE(s.node(6).counters.rejoins, 1u);  // the dead contact was tried
   EXPECT_EQ(s.Asymmetries(), 0u);
   EXPECT_TRUE(s.Connected());
+}
+
+// --- Link swaps --------------------------------------------------------------
+
+// A full view asked to swap takes the sender and hands a random peer of its
+// own over to the offer: DISCONNECT(swapped, offer) to it, the peer in the
+// SWAP_REPLY. Degrees stay as they were.
+TEST_F(SingleMembership, FullViewSwapHandsAPeerOverToTheOffer) {
+  for (size_t i = 1; i <= 5; ++i)
+    ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
+  TakeFrames();
+  // An offer we already hold cannot take one of our links: refused.
+  m_.HandleFrame(now_, EntryOf(8), SwapFrame{EntryOf(3)});
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].to, EntryOf(8).address);
+  EXPECT_EQ(std::get<SwapReplyFrame>(frames[0].frame),
+            (SwapReplyFrame{false, std::nullopt}));
+  EXPECT_EQ(m_.FindActive(IdOf(8)), nullptr);
+
+  m_.HandleFrame(now_, EntryOf(8), SwapFrame{EntryOf(9)});
+  frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 2u);
+  const auto& disconnect = std::get<DisconnectFrame>(frames[0].frame);
+  EXPECT_EQ(disconnect.reason, DisconnectReason::kSwapped);
+  EXPECT_EQ(disconnect.replacement, EntryOf(9));
+  const uint32_t dropped = frames[0].to.sim_index();
+  EXPECT_GE(dropped, 1u);
+  EXPECT_LE(dropped, 5u);
+  EXPECT_EQ(frames[1].to, EntryOf(8).address);
+  EXPECT_EQ(std::get<SwapReplyFrame>(frames[1].frame),
+            (SwapReplyFrame{true, EntryOf(dropped)}));
+  EXPECT_EQ(m_.active_view().size(), 5u);
+  EXPECT_NE(m_.FindActive(IdOf(8)), nullptr);
+  EXPECT_EQ(m_.FindActive(IdOf(dropped)), nullptr);
+  EXPECT_EQ(m_.passive_view(), std::vector<PeerEntry>{EntryOf(dropped)});
+  // A repeated SWAP (our reply lost) is confirmed, nothing else changes.
+  m_.HandleFrame(now_, EntryOf(8), SwapFrame{EntryOf(9)});
+  frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(std::get<SwapReplyFrame>(frames[0].frame).accepted);
+  EXPECT_EQ(m_.active_view().size(), 5u);
+}
+
+// The initiator: every swap period (backed off after each, and from the
+// longest interval for a warm view) a full view offers one of its peers to
+// a passive one; on acceptance that peer is dropped and told whom to link
+// with instead.
+TEST_F(SingleMembership, AcceptedSwapDropsTheOfferedPeerWithThePartner) {
+  config_.swap_period = Duration::Millis(100);
+  for (size_t i = 1; i <= 5; ++i)
+    ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
+  ASSERT_TRUE(m_.WarmAddPassive(EntryOf(8)));
+  RunUntil(now_ + config_.swap_period * 16);
+  std::vector<size_t> swaps;
+  for (size_t k = 0; k < sent_.size(); ++k) {
+    if (std::holds_alternative<SwapFrame>(sent_[k].frame)) swaps.push_back(k);
+  }
+  ASSERT_EQ(swaps.size(), 1u);  // one within the longest interval
+  const Outbox::PendingFrame swap = sent_[swaps[0]];
+  EXPECT_EQ(swap.to, EntryOf(8).address);
+  const PeerEntry offer = std::get<SwapFrame>(swap.frame).offer;
+  ASSERT_NE(m_.FindActive(offer.id), nullptr);
+  EXPECT_EQ(counters_.swaps_sent, 1u);
+
+  m_.HandleFrame(now_, EntryOf(8), SwapReplyFrame{true, EntryOf(9)});
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].to, offer.address);
+  EXPECT_EQ(std::get<DisconnectFrame>(frames[0].frame),
+            (DisconnectFrame{DisconnectReason::kSwapped, EntryOf(9)}));
+  EXPECT_EQ(m_.active_view().size(), 5u);
+  EXPECT_NE(m_.FindActive(IdOf(8)), nullptr);
+  EXPECT_EQ(m_.FindActive(offer.id), nullptr);
+  EXPECT_EQ(m_.passive_view(), std::vector<PeerEntry>{offer});
+  EXPECT_EQ(counters_.swaps_accepted, 1u);
+  // A second reply answers nothing we asked.
+  m_.HandleFrame(now_, EntryOf(8), SwapReplyFrame{true, std::nullopt});
+  EXPECT_EQ(counters_.unknown_sender_frames, 1u);
+}
+
+// Dropped by a swap, a node asks the replacement before any passive peer.
+TEST_F(SingleMembership, SwappedDisconnectAsksTheReplacementFirst) {
+  for (size_t i = 1; i <= 5; ++i)
+    ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
+  ASSERT_TRUE(m_.WarmAddPassive(EntryOf(6)));
+  TakeFrames();
+  m_.HandleFrame(now_, EntryOf(2),
+                 DisconnectFrame{DisconnectReason::kSwapped, EntryOf(9)});
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);  // one slot free: one request
+  EXPECT_EQ(frames[0].to, EntryOf(9).address);
+  EXPECT_FALSE(std::get<NeighborFrame>(frames[0].frame).high_priority);
+  m_.HandleFrame(now_, EntryOf(9), NeighborReplyFrame{true});
+  EXPECT_NE(m_.FindActive(IdOf(9)), nullptr);
+  EXPECT_EQ(m_.active_view().size(), 5u);
+}
+
+// A short node whose passive view ran dry rejoins through a contact it does
+// not hold; while its only contact is an active peer it does not.
+TEST_F(SingleMembership, StrandedShortViewRejoinsThroughAContact) {
+  const PeerEntry contact = EntryOf(1), peer = EntryOf(2);
+  m_.Join(now_, contact.address);
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  ASSERT_TRUE(m_.WarmAddActive(now_, peer));
+  RunHearingPeers(Duration::Seconds(60));
+  EXPECT_EQ(counters_.rejoins, 0u);  // the contact is held
+  // Evicted by the contact, which then ignores our NEIGHBOR requests until
+  // it has left the passive view: nobody is left to ask.
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  sent_.clear();
+  RunHearingPeers(Duration::Seconds(10));
+  EXPECT_TRUE(m_.passive_view().empty());
+  EXPECT_EQ(m_.active_view(), std::vector<PeerEntry>{peer});
+  EXPECT_GE(counters_.rejoins, 1u);
+  bool joined = false;
+  for (const auto& f : sent_) {
+    joined |=
+        f.to == contact.address && std::holds_alternative<JoinFrame>(f.frame);
+  }
+  EXPECT_TRUE(joined);
+}
+
+// Two islands of full views (two 6-cliques) that know of each other only
+// through passive views: HyParView alone never merges them, link swaps do,
+// and every view stays full.
+std::unique_ptr<Swarm> TwoFullIslands(const MembershipConfig& config) {
+  auto s = std::make_unique<Swarm>(12, config, /*seed=*/53);
+  for (size_t base : {0, 6}) {
+    for (size_t i = base; i < base + 6; ++i) {
+      for (size_t j = i + 1; j < base + 6; ++j) s->WarmLink(i, j);
+    }
+  }
+  for (size_t i = 0; i < 6; ++i) {
+    s->WarmPassive(i, 6 + (i + 1) % 6);
+    s->WarmPassive(6 + i, (i + 2) % 6);
+  }
+  return s;
+}
+
+TEST(MembershipTest, LinkSwapsMergeIslandsOfFullViews) {
+  MembershipConfig config;
+  config.swap_period = Duration::Zero();
+  auto apart = TwoFullIslands(config);
+  apart->RunFor(Duration::Seconds(600));
+  EXPECT_FALSE(apart->Connected());
+  EXPECT_EQ(apart->Sum(&EngineCounters::swaps_sent), 0u);
+
+  auto s = TwoFullIslands(MembershipConfig{});
+  s->RunFor(Duration::Seconds(600));  // warm views swap within 16 periods
+  EXPECT_TRUE(s->Connected());
+  EXPECT_GE(s->Sum(&EngineCounters::swaps_accepted), 1u);
+  EXPECT_EQ(s->Asymmetries(), 0u);
+  // A swap whose two dropped peers were already linked leaves both one
+  // short (common in a 12-node swarm, rare in a large one); none loses
+  // more.
+  for (size_t i = 0; i < s->size(); ++i) {
+    EXPECT_GE(s->m(i).active_view().size(), 4u) << "node " << i;
+  }
+}
+
+// Two nodes holding only each other, one of them knowing a node of a full
+// clique: full views refuse NEIGHBOR requests, but a SWAP offering the
+// asker itself splits one of their links, and nobody loses a peer.
+TEST(MembershipTest, ShortNodeSplitsALinkOfAFullView) {
+  MembershipConfig config;
+  config.swap_period = Duration::Zero();  // splits only
+  Swarm s(8, config, /*seed=*/59);
+  for (size_t i = 0; i < 6; ++i) {
+    for (size_t j = i + 1; j < 6; ++j) s.WarmLink(i, j);
+  }
+  s.WarmLink(6, 7);
+  s.WarmPassive(6, 0);
+  s.RunFor(Duration::Seconds(30));
+  EXPECT_TRUE(s.Connected());
+  EXPECT_GE(s.Sum(&EngineCounters::swaps_accepted), 1u);
+  EXPECT_EQ(s.Asymmetries(), 0u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_GE(s.m(i).active_view().size(), 4u) << "node " << i;
+  }
+  EXPECT_GE(s.m(6).active_view().size(), 3u);
 }
 
 // --- Memory ----------------------------------------------------------------

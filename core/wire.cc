@@ -21,8 +21,13 @@
 //   ForwardJoin     := joiner:PeerEntry time_to_live:u8
 //   Neighbor        := high_priority:bool
 //   NeighborReply   := accepted:bool
-//   Disconnect      := reason:u8          (0 evicted, 1 leaving, else
-//                                          kBadField)
+//   Disconnect      := reason:u8          (0 evicted, 1 leaving, 2 swapped,
+//                                          else kBadField)
+//                      then, for 2 only, replacement:PeerEntry
+//   Swap            := offer:PeerEntry
+//   SwapReply       := flags:u8 (bit 0 accepted, bit 1 has partner; other
+//                      bits, or a partner without bit 0 -> kBadField)
+//                      then, with bit 1, partner:PeerEntry
 //   Shuffle         := origin:PeerEntry time_to_live:u8 peers:list<PeerEntry>
 //   ShuffleReply    := peers:list<PeerEntry>
 //   Ping, Pong      := nonce: 8 bytes (random, so fixed width)
@@ -128,7 +133,15 @@ size_t BodyBytes(const ForwardJoinFrame& f) {
 }
 size_t BodyBytes(const NeighborFrame&) { return 1; }
 size_t BodyBytes(const NeighborReplyFrame&) { return 1; }
-size_t BodyBytes(const DisconnectFrame&) { return 1; }
+size_t BodyBytes(const DisconnectFrame& f) {
+  return f.reason == DisconnectReason::kSwapped
+             ? 1 + PeerEntryBytes(f.replacement)
+             : 1;
+}
+size_t BodyBytes(const SwapFrame& f) { return PeerEntryBytes(f.offer); }
+size_t BodyBytes(const SwapReplyFrame& f) {
+  return f.partner ? 1 + PeerEntryBytes(*f.partner) : 1;
+}
 size_t BodyBytes(const ShuffleFrame& f) {
   return PeerEntryBytes(f.origin) + 1 + PeerListBytes(f.peers);
 }
@@ -221,10 +234,20 @@ WireError Check(const ForwardJoinFrame& f) {
   return CheckAddress(f.joiner.address);
 }
 WireError Check(const DisconnectFrame& f) {
-  return f.reason == DisconnectReason::kEvicted ||
-                 f.reason == DisconnectReason::kLeaving
-             ? WireError::kOk
-             : WireError::kBadField;
+  switch (f.reason) {
+    case DisconnectReason::kEvicted:
+    case DisconnectReason::kLeaving:
+      return WireError::kOk;
+    case DisconnectReason::kSwapped:
+      return CheckAddress(f.replacement.address);
+  }
+  return WireError::kBadField;
+}
+WireError Check(const SwapFrame& f) { return CheckAddress(f.offer.address); }
+WireError Check(const SwapReplyFrame& f) {
+  if (!f.partner) return WireError::kOk;
+  if (!f.accepted) return WireError::kBadField;
+  return CheckAddress(f.partner->address);
 }
 WireError Check(const ShuffleFrame& f) {
   if (WireError e = CheckPeers(f.peers); e != WireError::kOk) return e;
@@ -393,6 +416,15 @@ void EncodeBody(const NeighborFrame& f, Writer* w) { w->Bool(f.high_priority); }
 void EncodeBody(const NeighborReplyFrame& f, Writer* w) { w->Bool(f.accepted); }
 void EncodeBody(const DisconnectFrame& f, Writer* w) {
   w->U8(static_cast<uint8_t>(f.reason));
+  if (f.reason == DisconnectReason::kSwapped) w->Peer(f.replacement);
+}
+constexpr uint8_t kSwapAccepted = 1;
+constexpr uint8_t kSwapHasPartner = 2;
+void EncodeBody(const SwapFrame& f, Writer* w) { w->Peer(f.offer); }
+void EncodeBody(const SwapReplyFrame& f, Writer* w) {
+  w->U8(static_cast<uint8_t>((f.accepted ? kSwapAccepted : 0) |
+                             (f.partner ? kSwapHasPartner : 0)));
+  if (f.partner) w->Peer(*f.partner);
 }
 void EncodeBody(const ShuffleFrame& f, Writer* w) {
   w->Peer(f.origin);
@@ -689,11 +721,25 @@ WireError DecodeBody(Reader* r, NeighborReplyFrame* f) {
 WireError DecodeBody(Reader* r, DisconnectFrame* f) {
   uint8_t reason = 0;
   if (WireError e = r->U8(&reason); e != WireError::kOk) return e;
-  if (reason > static_cast<uint8_t>(DisconnectReason::kLeaving)) {
+  if (reason > static_cast<uint8_t>(DisconnectReason::kSwapped)) {
     return WireError::kBadField;
   }
   f->reason = static_cast<DisconnectReason>(reason);
-  return WireError::kOk;
+  if (f->reason != DisconnectReason::kSwapped) return WireError::kOk;
+  return r->Peer(&f->replacement);
+}
+WireError DecodeBody(Reader* r, SwapFrame* f) { return r->Peer(&f->offer); }
+WireError DecodeBody(Reader* r, SwapReplyFrame* f) {
+  uint8_t flags = 0;
+  if (WireError e = r->U8(&flags); e != WireError::kOk) return e;
+  if ((flags & ~(kSwapAccepted | kSwapHasPartner)) != 0 ||
+      flags == kSwapHasPartner) {
+    return WireError::kBadField;
+  }
+  f->accepted = (flags & kSwapAccepted) != 0;
+  if ((flags & kSwapHasPartner) == 0) return WireError::kOk;
+  f->partner.emplace();
+  return r->Peer(&*f->partner);
 }
 WireError DecodePeers(Reader* r, std::vector<PeerEntry>* peers) {
   size_t count = 0;
@@ -881,6 +927,10 @@ WireError DecodeFrameOfType(uint8_t type, Reader* body,
       return DecodeFrame<PongFrame>(body, frames);
     case FrameType::kJoinReply:
       return DecodeFrame<JoinReplyFrame>(body, frames);
+    case FrameType::kSwap:
+      return DecodeFrame<SwapFrame>(body, frames);
+    case FrameType::kSwapReply:
+      return DecodeFrame<SwapReplyFrame>(body, frames);
     case FrameType::kGossip:
       return DecodeFrame<GossipFrame>(body, frames);
     case FrameType::kIHave:
@@ -954,6 +1004,8 @@ constexpr FrameType kTypeOfIndex[] = {
     FrameType::kStateDelta,
     FrameType::kStateRequest,
     FrameType::kStateStreamRequest,
+    FrameType::kSwap,
+    FrameType::kSwapReply,
 };
 static_assert(std::size(kTypeOfIndex) == std::variant_size_v<Frame>);
 
@@ -1013,6 +1065,10 @@ const char* FrameTypeName(FrameType type) {
       return "pong";
     case FrameType::kJoinReply:
       return "join_reply";
+    case FrameType::kSwap:
+      return "swap";
+    case FrameType::kSwapReply:
+      return "swap_reply";
     case FrameType::kGossip:
       return "gossip";
     case FrameType::kIHave:

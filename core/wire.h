@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <variant>
@@ -70,6 +71,8 @@ enum class FrameType : uint8_t {
   kPing = 8,
   kPong = 9,
   kJoinReply = 10,
+  kSwap = 11,
+  kSwapReply = 12,
   // Broadcast (Plumtree + pull).
   kGossip = 16,
   kIHave = 17,
@@ -142,9 +145,11 @@ struct NeighborReplyFrame {
 enum class DisconnectReason : uint8_t {
   kEvicted = 0,  // dropped to make room; the sender stays alive
   kLeaving = 1,  // the sender leaves the swarm
+  kSwapped = 2,  // dropped by a link swap: link with `replacement` instead
 };
 struct DisconnectFrame {
   DisconnectReason reason = DisconnectReason::kEvicted;
+  PeerEntry replacement;  // on the wire only when reason is kSwapped
   auto operator<=>(const DisconnectFrame&) const = default;
 };
 // Passive-view exchange: `origin` started the walk, `peers` is its sample.
@@ -157,6 +162,21 @@ struct ShuffleFrame {
 struct ShuffleReplyFrame {
   std::vector<PeerEntry> peers;
   auto operator<=>(const ShuffleReplyFrame&) const = default;
+};
+// Link swap (core/membership.h): the sender, whose active view is full,
+// asks the receiver to take it into its active view and, when that view is
+// full too, to hand one of its own active peers over to `offer` (one of
+// the sender's, which the sender then drops). Two links change, no degree.
+struct SwapFrame {
+  PeerEntry offer;
+  auto operator<=>(const SwapFrame&) const = default;
+};
+// The answer to a SWAP. `partner`, only when accepted, is the peer the
+// receiver dropped (and told to link with the offer) to take the sender.
+struct SwapReplyFrame {
+  bool accepted = false;
+  std::optional<PeerEntry> partner;
+  auto operator<=>(const SwapReplyFrame&) const = default;
 };
 // Liveness probe of an active peer and its answer, matched by nonce.
 struct PingFrame {
@@ -351,14 +371,13 @@ struct StateStreamRequestFrame {
   auto operator<=>(const StateStreamRequestFrame&) const = default;
 };
 
-using Frame =
-    std::variant<JoinFrame, JoinReplyFrame, ForwardJoinFrame, NeighborFrame,
-                 NeighborReplyFrame, DisconnectFrame, ShuffleFrame,
-                 ShuffleReplyFrame, PingFrame, PongFrame, GossipFrame,
-                 IHaveFrame, GraftFrame, PruneFrame, IWantFrame,
-                 StateUpdateFrame, StateDigestFrame, StateRangesFrame,
-                 StateSketchRequestFrame, StateSketchFrame, StateDeltaFrame,
-                 StateRequestFrame, StateStreamRequestFrame>;
+using Frame = std::variant<
+    JoinFrame, JoinReplyFrame, ForwardJoinFrame, NeighborFrame,
+    NeighborReplyFrame, DisconnectFrame, ShuffleFrame, ShuffleReplyFrame,
+    PingFrame, PongFrame, GossipFrame, IHaveFrame, GraftFrame, PruneFrame,
+    IWantFrame, StateUpdateFrame, StateDigestFrame, StateRangesFrame,
+    StateSketchRequestFrame, StateSketchFrame, StateDeltaFrame,
+    StateRequestFrame, StateStreamRequestFrame, SwapFrame, SwapReplyFrame>;
 static_assert(sizeof(IHaveFrame) <= sizeof(ShuffleFrame),
               "an inline IHAVE list must not grow every Frame");
 

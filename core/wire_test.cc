@@ -230,8 +230,14 @@ class FrameGenerator {
       case 4:
         return NeighborReplyFrame{Bool()};
       case 5:
-        return DisconnectFrame{Bool() ? DisconnectReason::kLeaving
-                                      : DisconnectReason::kEvicted};
+        switch (rng_.UniformBelow(3)) {
+          case 0:
+            return DisconnectFrame{DisconnectReason::kEvicted};
+          case 1:
+            return DisconnectFrame{DisconnectReason::kLeaving};
+          default:
+            return DisconnectFrame{DisconnectReason::kSwapped, Peer()};
+        }
       case 6:
         return ShuffleFrame{Peer(), static_cast<uint8_t>(U64()), Peers()};
       case 7:
@@ -279,10 +285,18 @@ class FrameGenerator {
         for (StateKeyTag& k : f.keys) k = StateKeyTag{StateId(U64()), U32()};
         return f;
       }
-      default: {
+      case 22: {
         uint64_t a = U64(), b = U64();
         if (a > b) std::swap(a, b);
         return StateStreamRequestFrame{U32(), a, b, Count32()};
+      }
+      case 23:
+        return SwapFrame{Peer()};
+      default: {
+        const bool accepted = Bool();
+        return SwapReplyFrame{accepted, accepted && Bool()
+                                            ? std::optional<PeerEntry>(Peer())
+                                            : std::nullopt};
       }
     }
   }
@@ -632,7 +646,12 @@ TEST(DatagramBuilderTest, RefusesInvalidFramesUnchanged) {
       {GraftFrame{{good, zero}}, WireError::kBadField},
       {IWantFrame{{zero}}, WireError::kBadField},
       {IHaveFrame{{{good, 1}, {zero, 1}}}, WireError::kBadField},
-      {DisconnectFrame{static_cast<DisconnectReason>(2)}, WireError::kBadField},
+      {DisconnectFrame{static_cast<DisconnectReason>(3)}, WireError::kBadField},
+      {DisconnectFrame{DisconnectReason::kSwapped, nowhere},
+       WireError::kBadAddress},
+      {SwapFrame{nowhere}, WireError::kBadAddress},
+      {SwapReplyFrame{false, peer}, WireError::kBadField},
+      {SwapReplyFrame{true, nowhere}, WireError::kBadAddress},
       {ForwardJoinFrame{nowhere, 1}, WireError::kBadAddress},
       {ShuffleFrame{nowhere, 1, {}}, WireError::kBadAddress},
       {ShuffleFrame{peer, 1, {peer, nowhere}}, WireError::kBadAddress},
@@ -870,7 +889,7 @@ TEST(DecodeErrorTest, BadVarints) {
 }
 
 TEST(DecodeErrorTest, UnknownFrameTypes) {
-  for (int type : {0, 11, 12, 15, 21, 31, 40, 47, 48, 64, 255}) {
+  for (int type : {0, 13, 14, 15, 21, 31, 40, 47, 48, 64, 255}) {
     EXPECT_EQ(Decode(RawFrame(static_cast<uint8_t>(type), {})),
               WireError::kUnknownFrameType)
         << type;
@@ -938,9 +957,23 @@ TEST(DecodeErrorTest, BadFields) {
   EXPECT_EQ(Decode(RawFrame(3, {2})), WireError::kBadField);
   EXPECT_EQ(Decode(RawFrame(4, {255})), WireError::kBadField);
   EXPECT_EQ(Decode(RawFrame(4, {1})), WireError::kOk);
-  // Unknown disconnect reason.
-  EXPECT_EQ(Decode(RawFrame(5, {2})), WireError::kBadField);
+  // Unknown disconnect reason; a swap's replacement must follow reason 2.
+  EXPECT_EQ(Decode(RawFrame(5, {3})), WireError::kBadField);
   EXPECT_EQ(Decode(RawFrame(5, {1})), WireError::kOk);
+  const std::vector<uint8_t> peer = Concat({Le64(4), {1, 4}});  // sim node 4
+  EXPECT_EQ(Decode(RawFrame(5, {2})), WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(5, Concat({{2}, peer}))), WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(5, Concat({{1}, peer}))), WireError::kBadLength);
+  // SwapReply flags: bit 0 accepted, bit 1 a partner follows (only with
+  // bit 0); nothing else.
+  EXPECT_EQ(Decode(RawFrame(12, {0})), WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(12, {1})), WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(12, Concat({{3}, peer}))), WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(12, Concat({{2}, peer}))), WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(12, {4})), WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(12, {3})), WireError::kBadLength);
+  EXPECT_EQ(Decode(RawFrame(11, peer)), WireError::kOk);
+  EXPECT_EQ(Decode(RawFrame(11, {})), WireError::kBadLength);
 }
 
 TEST(DecodeErrorTest, BadAddresses) {

@@ -156,6 +156,8 @@ void ForEachEngineCounter(const EngineCounters& c, StatVisitor visit) {
   visit("passive_view_evictions", c.passive_view_evictions);
   visit("peers_down", c.peers_down);
   visit("rejoins", c.rejoins);
+  visit("swaps_sent", c.swaps_sent);
+  visit("swaps_accepted", c.swaps_accepted);
   visit("state_writes", c.state_writes);
   visit("state_updates_sent", c.state_updates_sent);
   visit("state_updates_received", c.state_updates_received);

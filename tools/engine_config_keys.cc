@@ -93,6 +93,9 @@ void AddMembershipKeys(std::vector<EngineKey>* t) {
                       ELARA_M(repair_period)));
   t->push_back(Millis("neighbor_timeout_ms", "NEIGHBOR request timeout, > 0",
                       ELARA_M(neighbor_timeout)));
+  t->push_back(Millis("swap_period_ms",
+                      "Link swap period of a full active view, 0 (off) or > 0",
+                      ELARA_M(swap_period)));
 }
 
 void AddBroadcastKeys(std::vector<EngineKey>* t) {

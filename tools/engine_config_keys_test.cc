@@ -76,7 +76,7 @@ TEST(EngineConfigKeysTest, KeysAreUniqueAndReadBackWhatTheySet) {
     EXPECT_EQ(k.kind == EngineKeyKind::kMillis, absl::EndsWith(k.key, "_ms"))
         << k.key;
   }
-  EXPECT_EQ(names.size(), 33u);  // every DiffusionConfig field but the mode
+  EXPECT_EQ(names.size(), 34u);  // every DiffusionConfig field but the mode
 }
 
 // A value of `key`'s kind that differs from the default, as TOML text:

@@ -543,7 +543,7 @@ TEST(ConfigTest, EveryEngineFieldHasAKey) {
   // A DiffusionConfig field missing here could not be set from a file.
   int engine_keys = 0;
   for (const Setting& s : Settings()) engine_keys += s.engine_table ? 1 : 0;
-  EXPECT_EQ(engine_keys, 33);
+  EXPECT_EQ(engine_keys, 34);
 }
 
 nlohmann::json ParseJson(const std::string& text) {
