@@ -77,6 +77,8 @@ void Membership::Leave(Timestamp /*now*/) {
   std::vector<Address>().swap(contacts_);
   std::vector<NodeId>().swap(last_shuffle_sent_);
   next_shuffle_at_ = next_repair_at_ = next_rejoin_at_ = Timestamp::Infinite();
+  next_swap_at_ = Timestamp::Infinite();
+  SyncPeriodic();
   left_ = true;
 }
 
@@ -160,14 +162,17 @@ void Membership::HandleTimeout(Timestamp now) {
   CheckLiveness(now);
   ExpireNeighborRequests(now);
   if (now >= next_repair_at_) RunRepairRound(now);
-  if (now >= next_shuffle_at_) RunShuffle(now);
+  if (now >= next_periodic_at_) {
+    if (now >= next_shuffle_at_) RunShuffle(now);
+    if (now >= next_swap_at_) RunSwap(now);
+    SyncPeriodic();
+  }
   if (now >= next_rejoin_at_) MaybeRejoin(now);
-  if (now >= next_swap_at_) RunSwap(now);
 }
 
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
-  Timestamp next = std::min({next_shuffle_at_, next_rejoin_at_, next_swap_at_});
+  Timestamp next = std::min(next_periodic_at_, next_rejoin_at_);
   // min over peers of min(ping_at, last_heard + probe_timeout), with the
   // constant offset added once: adding a duration keeps the order.
   Timestamp heard = Timestamp::Infinite();  // min last_heard
@@ -478,6 +483,7 @@ void Membership::StartTimers(Timestamp now) {
     next_repair_at_ = now + config_.repair_period;
   }
   if (next_swap_at_.IsInfinite()) ScheduleSwapWithin(now);
+  SyncPeriodic();
 }
 
 // The first swap after a start or a reset: a random point of one swap
@@ -490,6 +496,7 @@ void Membership::ScheduleSwapWithin(Timestamp now) {
   next_swap_at_ =
       std::min(next_swap_at_, now + Duration::Micros(static_cast<int64_t>(
                                         1 + rng_->UniformBelow(interval_us))));
+  SyncPeriodic();
 }
 
 // Pings peers silent for their ping delay (again every keep_alive_interval

@@ -112,6 +112,7 @@
 #ifndef ELARA_CORE_MEMBERSHIP_H_
 #define ELARA_CORE_MEMBERSHIP_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -252,6 +253,9 @@ class Membership {
   void RunSwap(Timestamp now);
   // next_swap_at_ = min(itself, a random time within one swap interval).
   void ScheduleSwapWithin(Timestamp now);
+  void SyncPeriodic() {
+    next_periodic_at_ = std::min(next_shuffle_at_, next_swap_at_);
+  }
   void MaybeRejoin(Timestamp now);
   void StartTimers(Timestamp now);
 
@@ -338,15 +342,15 @@ class Membership {
   uint16_t repair_cursor_ = 0;  // next passive index to ask for NEIGHBOR
   uint8_t repair_backoff_ = 0;  // repair rounds every period << this
   uint8_t rejoin_backoff_ = 0;
-  uint8_t swap_backoff_ = 0;  // swaps every swap_period << this
   uint8_t neighbor_attempts_left_ = 0;
   // Join() sent a JOIN and no JOIN_REPLY has come back yet: MaybeRejoin
   // retries it even while the active view is not empty.
   bool join_unanswered_ = false;
-  Timestamp next_shuffle_at_ = Timestamp::Infinite();
+  // min(next_shuffle_at_, next_swap_at_), which live with the cold fields
+  // (SyncPeriodic keeps it).
+  Timestamp next_periodic_at_ = Timestamp::Infinite();
   Timestamp next_repair_at_ = Timestamp::Infinite();
   Timestamp next_rejoin_at_ = Timestamp::Infinite();
-  Timestamp next_swap_at_ = Timestamp::Infinite();
   // The active view is stored inside this object up to kInlineActive peers
   // (the default view) instead of in heap blocks of its own: active_ids_
   // (searched by every datagram) and liveness_ (read after every call) are
@@ -362,6 +366,9 @@ class Membership {
   std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
   Timestamp isolated_since_ = Timestamp::Infinite();
   uint64_t contacts_dropped_ = 0;
+  Timestamp next_shuffle_at_ = Timestamp::Infinite();
+  Timestamp next_swap_at_ = Timestamp::Infinite();
+  uint8_t swap_backoff_ = 0;  // swaps every swap_period << this
 };
 
 }  // namespace elara
