@@ -258,7 +258,9 @@ void Plumtree::HandleFrame(Timestamp now, const PeerEntry& from,
   if (const auto* gossip = std::get_if<GossipFrame>(&frame)) {
     HandleGossip(now, from, peer, *gossip);
   } else if (const auto* ihave = std::get_if<IHaveFrame>(&frame)) {
-    HandleIHave(now, from, peer, *ihave);
+    HandleIHave(now, from, peer, ihave->entries, /*digest=*/false);
+  } else if (const auto* digest = std::get_if<DigestFrame>(&frame)) {
+    HandleIHave(now, from, peer, digest->entries, /*digest=*/true);
   } else if (const auto* graft = std::get_if<GraftFrame>(&frame)) {
     HandleGraft(now, from, peer, *graft);
   } else if (std::holds_alternative<PruneFrame>(frame)) {
@@ -346,9 +348,10 @@ void Plumtree::OnDuplicate(PeerState* peer) {
 }
 
 void Plumtree::HandleIHave(Timestamp now, const PeerEntry& from,
-                           PeerState* peer, const IHaveFrame& frame) {
+                           PeerState* peer, std::span<const IHaveEntry> entries,
+                           bool digest) {
   bool optimized = false;
-  for (const IHaveEntry& entry : frame.entries) {
+  for (const IHaveEntry& entry : entries) {
     if (!Known(entry.id, now)) {
       NoteAnnouncement(now, from, entry.id);
     } else if (!optimized && peer != nullptr &&
@@ -358,9 +361,7 @@ void Plumtree::HandleIHave(Timestamp now, const PeerEntry& from,
   }
   // Pull mode asks at once (deadline now); anything else overdue goes too.
   FireDueRequests(now);
-  if (mode_ == BroadcastMode::kPull && peer != nullptr) {
-    PushWhatDigestLacks(now, *peer, frame);
-  }
+  if (digest && peer != nullptr) AnswerDigest(now, *peer, entries);
 }
 
 // Pull mode is an exchange (push-pull anti-entropy): a complete digest also
@@ -368,25 +369,43 @@ void Plumtree::HandleIHave(Timestamp now, const PeerEntry& from,
 // back as payloads. Only complete digests (shorter than kMaxListEntries),
 // only messages from the last kRecentPeriods that did not come from that
 // peer, at most kMaxExchangePushes: few duplicates, no amplification.
-void Plumtree::PushWhatDigestLacks(Timestamp now, const PeerState& peer,
-                                   const IHaveFrame& frame) {
-  if (frame.entries.size() >= kMaxListEntries) return;
+//
+// Hybrid mode answers a complete digest with an IHAVE of those messages
+// instead (no payload): the peer asks (GRAFT) for what it really lacks,
+// after graft_timeout as for any announcement, and a message it had before
+// its digest's window costs one IHAVE entry, not a duplicate payload. This
+// is the repair of a node whose only links are eager (no lazy peer
+// announces to it) when an eager push to it was lost: its own digests go to
+// its peers every period.
+void Plumtree::AnswerDigest(Timestamp now, const PeerState& peer,
+                            std::span<const IHaveEntry> entries) {
+  if (mode_ == BroadcastMode::kPush || entries.size() >= kMaxListEntries) {
+    return;
+  }
   std::vector<MessageId> listed;
-  listed.reserve(frame.entries.size());
-  for (const IHaveEntry& entry : frame.entries) listed.push_back(entry.id);
+  listed.reserve(entries.size());
+  for (const IHaveEntry& entry : entries) listed.push_back(entry.id);
   std::sort(listed.begin(), listed.end());
   const Timestamp oldest = now - PullPeriod() * kRecentPeriods;
-  size_t pushed = 0;
-  for (size_t i = 0; i < cache_.size() && pushed < kMaxExchangePushes; ++i) {
+  const bool push = mode_ == BroadcastMode::kPull;
+  // Hybrid: not what may still be on its way to the peer down the tree.
+  const Timestamp settled = push ? now : now - PullPeriod() / 2;
+  std::vector<IHaveEntry> lacking;
+  for (size_t i = 0; i < cache_.size() && lacking.size() < kMaxExchangePushes;
+       ++i) {
     const MessageCache::Entry& entry = cache_.Newest(i);
     if (entry.stored_at < oldest) break;
-    if (entry.parent == peer.peer.id ||
+    if (entry.stored_at > settled || entry.parent == peer.peer.id ||
         std::binary_search(listed.begin(), listed.end(), entry.id)) {
       continue;
     }
-    SendGossip(peer.peer.address, entry.id, NextHop(entry.hops), entry.payload);
-    ++pushed;
+    if (push) {
+      SendGossip(peer.peer.address, entry.id, NextHop(entry.hops),
+                 entry.payload);
+    }
+    lacking.push_back(IHaveEntry{entry.id, entry.hops});
   }
+  if (!push && !lacking.empty()) SendIHaveFrames(peer.peer.address, lacking);
 }
 
 bool Plumtree::Known(MessageId id, Timestamp now) const {
@@ -686,7 +705,7 @@ void Plumtree::PullTick(Timestamp now) {
     }
     const PeerState& target = peers_[pull_cursor_ % peers_.size()];
     pull_cursor_ = (pull_cursor_ + 1) % kNoCursor;
-    SendIHaveFrames(target.peer.address, digest);
+    SendIHaveFrames(target.peer.address, digest, /*as_digest=*/true);
   }
   pull_at_ = now + PullPeriod();
 }
@@ -733,14 +752,18 @@ void Plumtree::SchedulePull(Timestamp now) {
 // --- Frame splitting -------------------------------------------------------
 
 size_t Plumtree::SendIHaveFrames(const Address& to,
-                                 std::span<const IHaveEntry> entries) {
+                                 std::span<const IHaveEntry> entries,
+                                 bool as_digest) {
   const size_t budget = max_datagram_bytes_ - kDatagramHeaderBytes;
   const size_t frames =
       ForEachChunk(entries, budget, [&](size_t first, size_t count) {
-        IHaveFrame frame;
-        frame.entries.assign(entries.begin() + first,
-                             entries.begin() + first + count);
-        outbox_->Send(to, std::move(frame));
+        IHaveList list(entries.begin() + first,
+                       entries.begin() + first + count);
+        if (as_digest) {
+          outbox_->Send(to, DigestFrame{std::move(list)});
+        } else {
+          outbox_->Send(to, IHaveFrame{std::move(list)});
+        }
       });
   counters_->ihave_sent += frames;
   return frames;

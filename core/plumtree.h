@@ -15,13 +15,19 @@
 //            than optimization_hop_threshold hops GRAFTs the announcer and
 //            PRUNEs the old parent. Pull repair on top: every pull_period,
 //            while something was delivered in the last two periods, one
-//            active peer (round-robin from a random start) gets an IHAVE
-//            digest of those recent ids, so each message is in exactly two
-//            digests per node, sent to two different peers.
+//            active peer (round-robin from a random start) gets a digest
+//            (DigestFrame) of those recent ids, so each message is in
+//            exactly two digests per node, sent to two different peers. The
+//            receiver asks for what it lacks, and answers a complete digest
+//            with an IHAVE of its recent messages (held for at least half a
+//            pull period, not received from that peer) that the digest
+//            lacks: a node whose links are all eager, which no lazy peer
+//            announces to, so gets back a message whose eager push was
+//            lost (its own digests go to its peers every period).
 //   kPush    Each new message is pushed to fanout() random active peers
 //            (other than the one it came from). No IHAVE, no PRUNE.
 //   kPull    Nothing is pushed on delivery. Every pull_period, while the
-//            cache is not empty, one active peer (round-robin) gets an IHAVE
+//            cache is not empty, one active peer (round-robin) gets a
 //            digest of the cached ids (newest first; beyond kMaxListEntries
 //            a window that rotates over the cache). The receiver answers
 //            IWANT at once for what it misses (and gets GossipFrames back),
@@ -203,15 +209,17 @@ class Plumtree {
   void AnnounceCacheTo(Timestamp now, const PeerEntry& peer);
   void HandleGossip(Timestamp now, const PeerEntry& from, PeerState* peer,
                     const GossipFrame& frame);
+  // An IHAVE, or (digest) a pull digest, which also tells what its sender
+  // lacks (AnswerDigest).
   void HandleIHave(Timestamp now, const PeerEntry& from, PeerState* peer,
-                   const IHaveFrame& frame);
+                   std::span<const IHaveEntry> entries, bool digest);
   void HandleGraft(Timestamp now, const PeerEntry& from, PeerState* peer,
                    const GraftFrame& frame);
   void HandlePrune(PeerState* peer);
   void SendFromCache(Timestamp now, const Address& to,
                      std::span<const MessageId> ids);
-  void PushWhatDigestLacks(Timestamp now, const PeerState& peer,
-                           const IHaveFrame& frame);
+  void AnswerDigest(Timestamp now, const PeerState& peer,
+                    std::span<const IHaveEntry> entries);
 
   // Delivery and dissemination.
   void Accept(Timestamp now, MessageId id, uint32_t hops, NodeId parent,
@@ -247,8 +255,9 @@ class Plumtree {
   void SchedulePull(Timestamp now);
 
   // Frame splitting under kMaxListEntries and the datagram budget.
-  size_t SendIHaveFrames(const Address& to,
-                         std::span<const IHaveEntry> entries);
+  // IHAVE frames, or DIGEST frames when `as_digest`.
+  size_t SendIHaveFrames(const Address& to, std::span<const IHaveEntry> entries,
+                         bool as_digest = false);
   size_t SendIdFrames(const Address& to, bool graft,
                       std::span<const MessageId> ids);
 

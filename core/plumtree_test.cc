@@ -593,7 +593,8 @@ TEST(PlumtreeSwarmTest, HybridPullRepairsWhenEagerAndIHaveAreLost) {
     if (const auto* g = std::get_if<GossipFrame>(&frame)) {
       return g->id.origin == NodeId(3);
     }
-    return std::holds_alternative<IHaveFrame>(frame);
+    return std::holds_alternative<IHaveFrame>(frame) ||
+           std::holds_alternative<DigestFrame>(frame);
   });
   const MessageId id = swarm.Broadcast(3);
   swarm.RunFor(Duration::Millis(600));
@@ -1054,11 +1055,11 @@ TEST_F(PlumtreeTest, PullModeSendsDigestToOnePeerAndAsksAtOnce) {
   RunTimersUntil(now_ + config.pull_period);
   std::vector<Outbox::PendingFrame> frames = TakeFrames();
   ASSERT_EQ(frames.size(), 1u);
-  EXPECT_EQ(std::get<IHaveFrame>(frames[0].frame).entries.size(), 1u);
+  EXPECT_EQ(std::get<DigestFrame>(frames[0].frame).entries.size(), 1u);
   // A digest with something missing is answered with IWANT right away.
   const MessageId missing{NodeId(60), 4};
-  Receive(2, IHaveFrame{{IHaveEntry{MessageId{NodeId(100), 1}, 0},
-                         IHaveEntry{missing, 2}}});
+  Receive(2, DigestFrame{{IHaveEntry{MessageId{NodeId(100), 1}, 0},
+                          IHaveEntry{missing, 2}}});
   frames = TakeFrames();
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(frames[0].to, Peer(2).address);
@@ -1077,7 +1078,7 @@ TEST_F(PlumtreeTest, PullModeExchangePushesWhatDigestLacks) {
   Gossip(1, from_one, 1);
   TakeFrames();
   // Peer 3's digest lacks both: both go back, except what came from 3.
-  Receive(3, IHaveFrame{{IHaveEntry{MessageId{NodeId(61), 1}, 1}}});
+  Receive(3, DigestFrame{{IHaveEntry{MessageId{NodeId(61), 1}, 1}}});
   std::vector<Outbox::PendingFrame> frames = OfType<GossipFrame>(TakeFrames());
   ASSERT_EQ(frames.size(), 2u);
   EXPECT_EQ(std::get<GossipFrame>(frames[0].frame).id, from_one);  // newest
@@ -1085,7 +1086,7 @@ TEST_F(PlumtreeTest, PullModeExchangePushesWhatDigestLacks) {
   // Peer 1 gave us from_one: only our own message goes back to it.
   // (An empty digest built in place: GCC 12 at -O1 takes the move of an
   // empty absl::InlinedVector for a read of uninitialised memory.)
-  const Frame empty_digest(std::in_place_type<IHaveFrame>);
+  const Frame empty_digest(std::in_place_type<DigestFrame>);
   Receive(1, empty_digest);
   frames = OfType<GossipFrame>(TakeFrames());
   ASSERT_EQ(frames.size(), 1u);
@@ -1097,6 +1098,40 @@ TEST_F(PlumtreeTest, PullModeExchangePushesWhatDigestLacks) {
   TakeFrames();
   Receive(2, empty_digest);
   EXPECT_TRUE(OfType<GossipFrame>(TakeFrames()).empty());
+}
+
+// Hybrid mode answers a complete digest with an IHAVE (never a payload) of
+// the recent messages it lacks: those held for at least half a pull period,
+// not received from that peer.
+TEST_F(PlumtreeTest, HybridAnswersADigestWithAnIHaveOfWhatItLacks) {
+  const BroadcastConfig config = HybridConfig();
+  Make(config);
+  for (size_t p : {1, 2, 3}) tree_->OnNeighborUp(now_, Peer(p));
+  const MessageId from_one{NodeId(60), 1};
+  const MessageId from_two{NodeId(61), 1};
+  Gossip(1, from_one, 1);
+  Gossip(2, from_two, 1);
+  RunTimersUntil(now_ + config.pull_period / 2);
+  TakeFrames();
+  // Peer 3 lacks both.
+  Receive(3, DigestFrame{{IHaveEntry{MessageId{NodeId(62), 1}, 1}}});
+  std::vector<Outbox::PendingFrame> frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].to, Peer(3).address);
+  EXPECT_EQ(std::get<IHaveFrame>(frames[0].frame).entries,
+            (IHaveList{IHaveEntry{from_two, 1}, IHaveEntry{from_one, 1}}));
+  // Peer 1 gave us from_one and lists from_two: nothing to say.
+  Receive(1, DigestFrame{{IHaveEntry{from_two, 2}}});
+  EXPECT_TRUE(TakeFrames().empty());
+  // A message only just received may still be on its way to the peer.
+  const MessageId fresh{NodeId(63), 1};
+  Gossip(1, fresh, 1);
+  TakeFrames();
+  Receive(2, DigestFrame{{IHaveEntry{from_one, 2}, IHaveEntry{from_two, 1}}});
+  EXPECT_TRUE(TakeFrames().empty());
+  // An IHAVE is no digest: nothing comes back.
+  Receive(3, IHaveFrame{{IHaveEntry{MessageId{NodeId(64), 1}, 1}}});
+  EXPECT_TRUE(OfType<IHaveFrame>(TakeFrames()).empty());
 }
 
 TEST_F(PlumtreeTest, MissingTableIsBounded) {
@@ -1200,7 +1235,10 @@ TEST(PlumtreeSwarmTest, SequenceGapRepairsALeafLongAfterPullMovedOn) {
   bool first_copy = true;
   swarm.set_drop([&](size_t, size_t to, const Frame& frame) {
     if (to != 2) return false;
-    if (std::holds_alternative<IHaveFrame>(frame)) return true;
+    if (std::holds_alternative<IHaveFrame>(frame) ||
+        std::holds_alternative<DigestFrame>(frame)) {
+      return true;
+    }
     const auto* g = std::get_if<GossipFrame>(&frame);
     if (g != nullptr && g->id.sequence == 2 && first_copy) {
       first_copy = false;

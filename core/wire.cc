@@ -33,7 +33,7 @@
 //   Ping, Pong      := nonce: 8 bytes (random, so fixed width)
 //   Gossip          := id:MessageId hops payload (the rest of the body: the
 //                      frame length already delimits it)
-//   IHave           := entries:list<MessageId hops>
+//   IHave, Digest   := entries:list<MessageId hops>
 //   Graft, IWant    := ids:list<MessageId>
 //
 //   round           := 4 bytes (u32)
@@ -151,13 +151,16 @@ size_t BodyBytes(const PongFrame&) { return 8; }
 size_t BodyBytes(const GossipFrame& f) {
   return MessageIdBytes(f.id) + VarintBytes(f.hops) + f.payload.size();
 }
-size_t BodyBytes(const IHaveFrame& f) {
+template <typename AnnounceFrame>  // IHaveFrame or DigestFrame
+size_t AnnounceBytes(const AnnounceFrame& f) {
   size_t n = VarintBytes(f.entries.size());
   for (const IHaveEntry& e : f.entries) {
     n += MessageIdBytes(e.id) + VarintBytes(e.hops);
   }
   return n;
 }
+size_t BodyBytes(const IHaveFrame& f) { return AnnounceBytes(f); }
+size_t BodyBytes(const DigestFrame& f) { return AnnounceBytes(f); }
 size_t BodyBytes(const GraftFrame& f) { return IdListBytes(f.ids); }
 size_t BodyBytes(const IWantFrame& f) { return IdListBytes(f.ids); }
 
@@ -255,7 +258,8 @@ WireError Check(const ShuffleFrame& f) {
 }
 WireError Check(const ShuffleReplyFrame& f) { return CheckPeers(f.peers); }
 WireError Check(const GossipFrame& f) { return CheckMessageId(f.id); }
-WireError Check(const IHaveFrame& f) {
+template <typename AnnounceFrame>
+WireError CheckAnnounce(const AnnounceFrame& f) {
   if (f.entries.size() > kMaxListEntries) return WireError::kTooManyEntries;
   for (const IHaveEntry& e : f.entries) {
     if (WireError err = CheckMessageId(e.id); err != WireError::kOk) {
@@ -264,6 +268,8 @@ WireError Check(const IHaveFrame& f) {
   }
   return WireError::kOk;
 }
+WireError Check(const IHaveFrame& f) { return CheckAnnounce(f); }
+WireError Check(const DigestFrame& f) { return CheckAnnounce(f); }
 WireError Check(const GraftFrame& f) { return CheckIds(f.ids); }
 WireError Check(const IWantFrame& f) { return CheckIds(f.ids); }
 
@@ -439,13 +445,16 @@ void EncodeBody(const GossipFrame& f, Writer* w) {
   w->Varint(f.hops);
   w->Bytes(f.payload.data(), f.payload.size());
 }
-void EncodeBody(const IHaveFrame& f, Writer* w) {
+template <typename AnnounceFrame>
+void EncodeAnnounce(const AnnounceFrame& f, Writer* w) {
   w->Varint(f.entries.size());
   for (const IHaveEntry& e : f.entries) {
     w->Message(e.id);
     w->Varint(e.hops);
   }
 }
+void EncodeBody(const IHaveFrame& f, Writer* w) { EncodeAnnounce(f, w); }
+void EncodeBody(const DigestFrame& f, Writer* w) { EncodeAnnounce(f, w); }
 void EncodeBody(const GraftFrame& f, Writer* w) { w->Ids(f.ids); }
 void EncodeBody(const IWantFrame& f, Writer* w) { w->Ids(f.ids); }
 void EncodeBody(const StateUpdateFrame& f, Writer* w) {
@@ -776,7 +785,8 @@ WireError DecodeBody(Reader* r, GossipFrame* f) {
   r->Skip(r->remaining());
   return WireError::kOk;
 }
-WireError DecodeBody(Reader* r, IHaveFrame* f) {
+template <typename AnnounceFrame>
+WireError DecodeAnnounce(Reader* r, AnnounceFrame* f) {
   size_t count = 0;
   if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
   f->entries.resize(count);
@@ -786,6 +796,8 @@ WireError DecodeBody(Reader* r, IHaveFrame* f) {
   }
   return WireError::kOk;
 }
+WireError DecodeBody(Reader* r, IHaveFrame* f) { return DecodeAnnounce(r, f); }
+WireError DecodeBody(Reader* r, DigestFrame* f) { return DecodeAnnounce(r, f); }
 WireError DecodeBody(Reader* r, GraftFrame* f) { return DecodeIds(r, &f->ids); }
 WireError DecodeBody(Reader* r, IWantFrame* f) { return DecodeIds(r, &f->ids); }
 
@@ -941,6 +953,8 @@ WireError DecodeFrameOfType(uint8_t type, Reader* body,
       return DecodeFrame<PruneFrame>(body, frames);
     case FrameType::kIWant:
       return DecodeFrame<IWantFrame>(body, frames);
+    case FrameType::kDigest:
+      return DecodeFrame<DigestFrame>(body, frames);
     case FrameType::kStateUpdate:
       return DecodeFrame<StateUpdateFrame>(body, frames);
     case FrameType::kStateDigest:
@@ -1006,6 +1020,7 @@ constexpr FrameType kTypeOfIndex[] = {
     FrameType::kStateStreamRequest,
     FrameType::kSwap,
     FrameType::kSwapReply,
+    FrameType::kDigest,
 };
 static_assert(std::size(kTypeOfIndex) == std::variant_size_v<Frame>);
 
@@ -1079,6 +1094,8 @@ const char* FrameTypeName(FrameType type) {
       return "prune";
     case FrameType::kIWant:
       return "iwant";
+    case FrameType::kDigest:
+      return "digest";
     case FrameType::kStateUpdate:
       return "state_update";
     case FrameType::kStateDigest:

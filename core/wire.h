@@ -79,6 +79,7 @@ enum class FrameType : uint8_t {
   kGraft = 18,
   kPrune = 19,
   kIWant = 20,
+  kDigest = 21,
   // State propagation (core/state_sync.h).
   kStateUpdate = 32,
   kStateDigest = 33,
@@ -221,6 +222,13 @@ using IHaveList = absl::InlinedVector<IHaveEntry, 2>;
 struct IHaveFrame {
   IHaveList entries;
   auto operator<=>(const IHaveFrame&) const = default;
+};
+// Pull repair digest (core/plumtree.h): the ids its sender received lately
+// (hybrid mode) or holds (pull mode). Same body as IHAVE; unlike an IHAVE,
+// a complete digest also tells what its sender lacks.
+struct DigestFrame {
+  IHaveList entries;
+  auto operator<=>(const DigestFrame&) const = default;
 };
 // Plumtree GRAFT: make the sender an eager link and send these messages.
 struct GraftFrame {
@@ -371,13 +379,15 @@ struct StateStreamRequestFrame {
   auto operator<=>(const StateStreamRequestFrame&) const = default;
 };
 
-using Frame = std::variant<
-    JoinFrame, JoinReplyFrame, ForwardJoinFrame, NeighborFrame,
-    NeighborReplyFrame, DisconnectFrame, ShuffleFrame, ShuffleReplyFrame,
-    PingFrame, PongFrame, GossipFrame, IHaveFrame, GraftFrame, PruneFrame,
-    IWantFrame, StateUpdateFrame, StateDigestFrame, StateRangesFrame,
-    StateSketchRequestFrame, StateSketchFrame, StateDeltaFrame,
-    StateRequestFrame, StateStreamRequestFrame, SwapFrame, SwapReplyFrame>;
+using Frame =
+    std::variant<JoinFrame, JoinReplyFrame, ForwardJoinFrame, NeighborFrame,
+                 NeighborReplyFrame, DisconnectFrame, ShuffleFrame,
+                 ShuffleReplyFrame, PingFrame, PongFrame, GossipFrame,
+                 IHaveFrame, GraftFrame, PruneFrame, IWantFrame,
+                 StateUpdateFrame, StateDigestFrame, StateRangesFrame,
+                 StateSketchRequestFrame, StateSketchFrame, StateDeltaFrame,
+                 StateRequestFrame, StateStreamRequestFrame, SwapFrame,
+                 SwapReplyFrame, DigestFrame>;
 static_assert(sizeof(IHaveFrame) <= sizeof(ShuffleFrame),
               "an inline IHAVE list must not grow every Frame");
 

@@ -292,6 +292,12 @@ class FrameGenerator {
       }
       case 23:
         return SwapFrame{Peer()};
+      case 25: {
+        DigestFrame f;
+        f.entries.resize(ListSize());
+        for (IHaveEntry& e : f.entries) e = IHaveEntry{Message(), U32()};
+        return f;
+      }
       default: {
         const bool accepted = Bool();
         return SwapReplyFrame{accepted, accepted && Bool()
@@ -889,7 +895,7 @@ TEST(DecodeErrorTest, BadVarints) {
 }
 
 TEST(DecodeErrorTest, UnknownFrameTypes) {
-  for (int type : {0, 13, 14, 15, 21, 31, 40, 47, 48, 64, 255}) {
+  for (int type : {0, 13, 14, 15, 22, 31, 40, 47, 48, 64, 255}) {
     EXPECT_EQ(Decode(RawFrame(static_cast<uint8_t>(type), {})),
               WireError::kUnknownFrameType)
         << type;
@@ -946,6 +952,10 @@ TEST(DecodeErrorTest, BadFields) {
             WireError::kBadField);
   EXPECT_EQ(Decode(RawFrame(17, Concat({{1}, Le64(1), {0, 5}}))),
             WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(21, Concat({{1}, Le64(1), {0, 5}}))),
+            WireError::kBadField);
+  EXPECT_EQ(Decode(RawFrame(21, Concat({{1}, Le64(1), {1, 5}}))),
+            WireError::kOk);
   // Hops beyond 32 bits.
   EXPECT_EQ(Decode(RawFrame(
                 16, Concat({Le64(1), {1}, {0x80, 0x80, 0x80, 0x80, 0x10}}))),
