@@ -215,6 +215,11 @@ struct RunResult {
   uint64_t bytes_sent = 0;
   uint64_t messages = 0;
   uint32_t live_nodes = 0;
+  // The overlay at the end: connected components of the graph of active
+  // links between live nodes (1: one overlay; more: islands or a cut that
+  // has not healed), and live nodes whose active view is below its bound.
+  uint32_t overlay_components = 0;
+  uint32_t short_active_views = 0;
   // Broadcast() calls the engine refused (payload too large for a datagram).
   uint64_t broadcasts_failed = 0;
   // Broadcasts not published because no node was live at their time (every

@@ -1102,6 +1102,37 @@ double Simulator::MessageReliability(size_t message) const {
                                  static_cast<double>(t.qualifying);
 }
 
+// Union-find over node slots (no hash map: nothing here depends on a
+// container's iteration order); a link to a node that is not live is
+// ignored.
+void Simulator::MeasureOverlay(RunResult* r) const {
+  std::vector<uint32_t> parent(hot_.size());
+  for (uint32_t i = 0; i < parent.size(); ++i) parent[i] = i;
+  auto root = [&parent](uint32_t x) {
+    while (parent[x] != x) {
+      parent[x] = parent[parent[x]];
+      x = parent[x];
+    }
+    return x;
+  };
+  const size_t bound = scenario_.engine.membership.active_view_size;
+  for (uint32_t node : live_) {
+    const std::vector<PeerEntry> active = EngineAt(node)->ActiveView();
+    if (active.size() < bound) ++r->short_active_views;
+    for (const PeerEntry& peer : active) {
+      if (peer.address.kind() != Address::Kind::kSim) continue;
+      const uint32_t other = peer.address.sim_index();
+      if (other >= hot_.size() || !live(other)) continue;
+      const uint32_t a = root(node);
+      const uint32_t b = root(other);
+      if (a != b) parent[std::max(a, b)] = std::min(a, b);
+    }
+  }
+  for (uint32_t node : live_) {
+    if (root(node) == node) ++r->overlay_components;
+  }
+}
+
 RunResult Simulator::Collect() {
   RunResult r;
   r.nodes = scenario_.nodes;
@@ -1109,6 +1140,7 @@ RunResult Simulator::Collect() {
   r.mode = BroadcastModeName(scenario_.engine.broadcast.mode);
   r.messages = messages_.size();
   r.live_nodes = static_cast<uint32_t>(live_.size());
+  MeasureOverlay(&r);
 
   std::vector<uint32_t> late;
   const std::vector<uint64_t> mask = LiveMask(&late);

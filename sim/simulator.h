@@ -385,6 +385,8 @@ class Simulator {
                      const std::vector<uint64_t>& live_mask,
                      std::span<const uint32_t> late) const;
   RunResult Collect();
+  // RunResult::overlay_components and short_active_views.
+  void MeasureOverlay(RunResult* r) const;
 
   const Scenario scenario_;
   const Timestamp origin_;

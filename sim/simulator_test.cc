@@ -170,6 +170,25 @@ TEST(SimulatorTest, ProtocolBootstrapWithLossLeavesNoIsland) {
   }
 }
 
+// The overlay's shape at the end: one component after a warm start; two
+// while a 50/50 partition is still cut at the end (every link across it
+// timed out), one again after it heals.
+TEST(SimulatorTest, OverlayComponentsShowACutThatHasNotHealed) {
+  Scenario s = SmallScenario(12);
+  RunResult r = MustRun(s);
+  EXPECT_EQ(r.overlay_components, 1u) << REPLAY(s);
+  EXPECT_LE(r.short_active_views, r.live_nodes);
+
+  s.partitions.push_back({0.5, Duration::Seconds(1), Duration::Seconds(60)});
+  r = MustRun(s);
+  EXPECT_EQ(r.overlay_components, 2u) << REPLAY(s);
+
+  s.partitions.back().end = Duration::Seconds(3);
+  s.drain = Duration::Seconds(30);
+  r = MustRun(s);
+  EXPECT_EQ(r.overlay_components, 1u) << REPLAY(s);
+}
+
 TEST(SimulatorTest, SameSeedSameTraceHashDifferentSeedDifferentHash) {
   Scenario s = SmallScenario(5);
   s.loss = 0.02;

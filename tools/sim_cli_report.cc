@@ -73,6 +73,8 @@ Json RunObject(const RunRecord& run, const std::string& replay) {
       r.nodes == 0 ? 0.0 : static_cast<double>(r.peak_rss_bytes) / r.nodes;
   j["messages"] = r.messages;
   j["live_nodes"] = r.live_nodes;
+  j["overlay_components"] = r.overlay_components;
+  j["short_active_views"] = r.short_active_views;
   j["datagrams_sent"] = r.datagrams_sent;
   j["datagrams_lost"] = r.datagrams_lost;
   j["bytes_sent"] = r.bytes_sent;
@@ -431,6 +433,10 @@ std::string RunTable(const RunRecord& run) {
   Row(&out, "state_bytes_per_node",
       absl::StrFormat("%.0f", r.state_bytes_per_node), "engine accounting");
   Row(&out, "live_nodes", absl::StrCat(r.live_nodes), "at the end");
+  Row(&out, "overlay",
+      absl::StrCat(r.overlay_components, " component",
+                   r.overlay_components == 1 ? "" : "s"),
+      absl::StrCat(r.short_active_views, " active views below the bound"));
   Row(&out, "datagrams", absl::StrCat(r.datagrams_sent),
       absl::StrFormat("sent; %d lost or cut", r.datagrams_lost));
   if (r.state_workload) StateRows(r, &out);
