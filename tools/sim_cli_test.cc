@@ -573,10 +573,12 @@ TEST(RunTest, JsonHasEveryDocumentedField) {
   EXPECT_EQ(hash.size(), 16u);
   EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos);
   EXPECT_GT(j["events"].get<uint64_t>(), 0u);
-  for (const char* key : {"threads", "lookahead_windows", "split_windows"}) {
+  for (const char* key : {"threads", "lookahead_windows", "split_windows",
+                          "overlay_components", "short_active_views"}) {
     ASSERT_TRUE(j.contains(key)) << key;
     EXPECT_TRUE(j[key].is_number_unsigned()) << key;
   }
+  EXPECT_EQ(j["overlay_components"], 1);
   ASSERT_TRUE(j.contains("timer_pops_skipped"));
   EXPECT_TRUE(j["timer_pops_skipped"].is_number_unsigned());
   EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
