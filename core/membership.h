@@ -32,9 +32,10 @@
 //      cause) and then calls listener->OnNeighborDown, at the same `now`.
 //      Both happen after the views have been updated. counters->peers_down
 //      counts every exit, whatever the cause.
-//   4. A frame whose meaning needs a known peer (DISCONNECT, PONG or
-//      NEIGHBOR_REPLY from a node that is neither active nor asked) changes
-//      nothing and is counted in counters->unknown_sender_frames.
+//   4. A frame whose meaning needs a known peer (DISCONNECT, PONG,
+//      NEIGHBOR_REPLY or SWAP_REPLY from a node that is neither active nor
+//      asked) changes nothing and is counted in
+//      counters->unknown_sender_frames.
 //   5. Deterministic: only vectors are iterated, randomness comes from `rng`.
 //   6. Memory is O(active + passive): the active view inline (up to
 //      kInlineActive peers), a few small vectors reserved at their bounds
