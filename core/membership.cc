@@ -271,16 +271,7 @@ void Membership::HandleNeighborReply(Timestamp now, const PeerEntry& from,
   if (pending_index >= 0) {
     pending_.erase(pending_.begin() + pending_index);
     if (frame.accepted) {
-      if (active_index >= 0) return;
-      if (active_.size() < config_.active_view_size) {
-        AddActive(now, from, /*evict_if_full=*/false);
-        repair_backoff_ = 0;
-      } else {
-        // Filled up while the request was out: undo the peer's side. It
-        // stays in our passive view.
-        outbox_->Send(from.address,
-                      DisconnectFrame{DisconnectReason::kEvicted});
-      }
+      if (active_index < 0) TakeAcceptingPeer(now, from);
       return;
     }
     RequestNeighbors(now, from.id);  // rejected: try another candidate
@@ -440,13 +431,7 @@ void Membership::HandleSwapReply(Timestamp now, const PeerEntry& from,
   ++counters_->swaps_accepted;
   if (ActiveIndex(from.id) >= 0) return;
   if (offer == self_.id) {
-    // A split: the partner will ask us for a link too. Filled up while
-    // the request was out: undo the peer's side, as for a NEIGHBOR.
-    if (!AddActive(now, from, /*evict_if_full=*/false)) {
-      outbox_->Send(from.address, DisconnectFrame{DisconnectReason::kEvicted});
-    } else {
-      repair_backoff_ = 0;
-    }
+    TakeAcceptingPeer(now, from);  // a split: the partner will ask us too
     return;
   }
   if (active_.size() >= config_.active_view_size) {
@@ -747,9 +732,7 @@ void Membership::OnActiveLoss(Timestamp now, NodeId lost,
       active_.size() + PendingSlots() < config_.active_view_size) {
     // A candidate stays in the passive view while its request is out.
     AddPassive(*first);
-    --neighbor_attempts_left_;
-    pending_.push_back(NeighborRequest{*first, now + config_.neighbor_timeout});
-    outbox_->Send(first->address, NeighborFrame{active_.empty()});
+    SendRequest(now, *first, /*split=*/false);
   }
   RequestNeighbors(now, lost);
 }
@@ -771,18 +754,33 @@ void Membership::RequestNeighbors(Timestamp now,
          neighbor_attempts_left_ > 0) {
     const PeerEntry* candidate = NextCandidate(exclude);
     if (candidate == nullptr) return;
-    --neighbor_attempts_left_;
-    const bool split =
-        !active_.empty() &&
-        active_.size() + PendingSlots() + 2 <= config_.active_view_size;
-    pending_.push_back(NeighborRequest{
-        *candidate, now + config_.neighbor_timeout, split, self_.id});
-    if (split) {
-      ++counters_->swaps_sent;
-      outbox_->Send(candidate->address, SwapFrame{self_});
-    } else {
-      outbox_->Send(candidate->address, NeighborFrame{active_.empty()});
-    }
+    SendRequest(
+        now, *candidate,
+        /*split=*/!active_.empty() &&
+            active_.size() + PendingSlots() + 2 <= config_.active_view_size);
+  }
+}
+
+void Membership::SendRequest(Timestamp now, const PeerEntry& candidate,
+                             bool split) {
+  --neighbor_attempts_left_;
+  pending_.push_back(NeighborRequest{candidate, now + config_.neighbor_timeout,
+                                     split, self_.id});
+  if (split) {
+    ++counters_->swaps_sent;
+    outbox_->Send(candidate.address, SwapFrame{self_});
+  } else {
+    outbox_->Send(candidate.address, NeighborFrame{active_.empty()});
+  }
+}
+
+// The peer accepted our request. Filled up while it was out: undo the
+// peer's side (it stays in our passive view).
+void Membership::TakeAcceptingPeer(Timestamp now, const PeerEntry& peer) {
+  if (AddActive(now, peer, /*evict_if_full=*/false)) {
+    repair_backoff_ = 0;
+  } else {
+    outbox_->Send(peer.address, DisconnectFrame{DisconnectReason::kEvicted});
   }
 }
 

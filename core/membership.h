@@ -278,6 +278,11 @@ class Membership {
   void OnActiveLoss(Timestamp now, NodeId lost,
                     const PeerEntry* first = nullptr);
   void RequestNeighbors(Timestamp now, std::optional<NodeId> exclude);
+  // Sends NEIGHBOR (or, `split`, a SWAP offering ourselves) to `candidate`
+  // and records the request; one attempt of the round.
+  void SendRequest(Timestamp now, const PeerEntry& candidate, bool split);
+  // Adds a peer that accepted our request, or undoes its side when full.
+  void TakeAcceptingPeer(Timestamp now, const PeerEntry& peer);
   // Active slots the outstanding requests may fill: two for a SWAP that
   // offers ourselves (a split), one for anything else.
   size_t PendingSlots() const;
