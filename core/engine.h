@@ -134,6 +134,13 @@ struct EngineCounters {
   uint64_t events_dropped = 0;         // event queue bound hit
   uint64_t transmits_dropped = 0;      // transmit queue bound hit
   uint64_t frames_too_large = 0;       // a frame that fit no datagram
+  // Announced messages not tracked: the missing-message table was full
+  // (message_cache_entries).
+  uint64_t missing_table_full = 0;
+  // Digests answered with only the first kMaxExchangePushes of the recent
+  // messages they lacked (core/plumtree.cc).
+  uint64_t digest_answers_capped = 0;
+  uint64_t contacts_dropped = 0;  // join contacts over their bound, oldest out
   uint64_t passive_view_evictions = 0;
   uint64_t peers_down = 0;
   uint64_t rejoins = 0;         // rejoin attempts after isolation

@@ -871,7 +871,7 @@ void Membership::RememberContact(const Address& contact) {
   }
   if (contacts_.size() >= kMaxContacts) {
     // Newer contacts are likelier alive: forget the oldest.
-    ++contacts_dropped_;
+    ++counters_->contacts_dropped;
     contacts_.erase(contacts_.begin());
   }
   contacts_.push_back(contact);

@@ -146,7 +146,7 @@ class MembershipListener {
 class Membership {
  public:
   // Contacts remembered for rejoining; more are counted in
-  // contacts_dropped() and replace the oldest.
+  // EngineCounters::contacts_dropped and replace the oldest.
   static constexpr size_t kMaxContacts = 8;
   // NEIGHBOR requests outstanding at once.
   static constexpr size_t kMaxPendingNeighbors = 2;
@@ -190,7 +190,6 @@ class Membership {
   const PeerEntry* FindActive(NodeId id) const;
   bool left() const { return left_; }
   const PeerEntry& self() const { return self_; }
-  uint64_t contacts_dropped() const { return contacts_dropped_; }
   // sizeof(*this) plus the capacity of every vector it owns.
   size_t StateBytes() const;
 
@@ -371,7 +370,6 @@ class Membership {
   std::vector<Address> contacts_;          // <= kMaxContacts
   std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
   Timestamp isolated_since_ = Timestamp::Infinite();
-  uint64_t contacts_dropped_ = 0;
   Timestamp next_shuffle_at_ = Timestamp::Infinite();
   Timestamp next_swap_at_ = Timestamp::Infinite();
   uint8_t swap_backoff_ = 0;  // swaps every swap_period << this

@@ -844,7 +844,7 @@ TEST_F(SingleMembership, ContactsAreBounded) {
   }
   m_.Join(now_, Address::Sim(3));  // a repeat is not a new contact
   m_.Join(now_, Address::Sim(0));  // our own address is never a contact
-  EXPECT_EQ(m_.contacts_dropped(), 2u);
+  EXPECT_EQ(counters_.contacts_dropped, 2u);
   EXPECT_EQ(FramesOfType(FrameType::kJoin).size(),
             Membership::kMaxContacts + 3);
 }

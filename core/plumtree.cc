@@ -368,7 +368,8 @@ void Plumtree::HandleIHave(Timestamp now, const PeerEntry& from,
 // says what its sender lacks, so our recent messages missing from it go
 // back as payloads. Only complete digests (shorter than kMaxListEntries),
 // only messages from the last kRecentPeriods that did not come from that
-// peer, at most kMaxExchangePushes: few duplicates, no amplification.
+// peer, at most kMaxExchangePushes (an answer cut there is counted in
+// digest_answers_capped): few duplicates, no amplification.
 //
 // Hybrid mode answers a complete digest with an IHAVE of those messages
 // instead (no payload): the peer asks (GRAFT) for what it really lacks,
@@ -391,13 +392,16 @@ void Plumtree::AnswerDigest(Timestamp now, const PeerState& peer,
   // Hybrid: not what may still be on its way to the peer down the tree.
   const Timestamp settled = push ? now : now - PullPeriod() / 2;
   std::vector<IHaveEntry> lacking;
-  for (size_t i = 0; i < cache_.size() && lacking.size() < kMaxExchangePushes;
-       ++i) {
+  for (size_t i = 0; i < cache_.size(); ++i) {
     const MessageCache::Entry& entry = cache_.Newest(i);
     if (entry.stored_at < oldest) break;
     if (entry.stored_at > settled || entry.parent == peer.peer.id ||
         std::binary_search(listed.begin(), listed.end(), entry.id)) {
       continue;
+    }
+    if (lacking.size() == kMaxExchangePushes) {
+      ++counters_->digest_answers_capped;  // the rest waits for next period
+      break;
     }
     if (push) {
       SendGossip(peer.peer.address, entry.id, NextHop(entry.hops),
@@ -569,7 +573,7 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
   }
   if (missing_->by_id.size() >=
       std::max<size_t>(config_.message_cache_entries, 1)) {
-    ++missing_dropped_;
+    ++counters_->missing_table_full;
     return;
   }
   // Pull mode has no eager push to wait for: ask at once.

@@ -53,9 +53,11 @@
 //   - Every store is bounded: dedup window and origins, message cache
 //     (entries and TTL), pending IHAVEs (flushed at kMaxListEntries per
 //     peer), missing-message table (message_cache_entries; overflow counted
-//     in missing_dropped()). Every frame it builds fits one datagram
-//     (a forwarded GossipFrame is as large as the one received: a peer with
-//     a larger max_datagram_bytes can send one that does not fit ours).
+//     in EngineCounters::missing_table_full), digest answers (32 messages;
+//     a cut answer counted in digest_answers_capped). Every frame it builds
+//     fits one datagram (a forwarded GossipFrame is as large as the one
+//     received: a peer with a larger max_datagram_bytes can send one that
+//     does not fit ours).
 //   - Deterministic: randomness only from the injected Random; hash maps
 //     are used for lookups only, never iterated where order can reach the
 //     output.
@@ -158,7 +160,6 @@ class Plumtree {
   double loss_estimate() const;
   bool boosted() const { return boosted_; }
   // IHAVE announcements ignored because the missing table was full.
-  uint64_t missing_dropped() const { return missing_dropped_; }
   size_t cached_messages() const { return cache_.size(); }
   size_t tracked_origins() const { return dedup_.origin_count(); }
   // Bytes of state held, sizeof(*this) included.
@@ -322,7 +323,6 @@ class Plumtree {
   Timestamp pull_at_ = Timestamp::Infinite();
   Timestamp sweep_at_ = Timestamp::Infinite();
 
-  uint64_t missing_dropped_ = 0;
   static constexpr uint32_t kNoCursor = UINT32_MAX;
   uint32_t pull_cursor_ = kNoCursor;  // next digest target, round-robin
   size_t digest_offset_ = 0;          // pull mode: where the next digest starts

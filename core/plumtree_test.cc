@@ -1134,6 +1134,31 @@ TEST_F(PlumtreeTest, HybridAnswersADigestWithAnIHaveOfWhatItLacks) {
   EXPECT_TRUE(OfType<IHaveFrame>(TakeFrames()).empty());
 }
 
+// A digest answer lists at most 32 messages; one cut there is counted.
+TEST_F(PlumtreeTest, DigestAnswerIsBoundedAndCounted) {
+  const BroadcastConfig config = HybridConfig();
+  Make(config);
+  for (size_t p : {1, 2}) tree_->OnNeighborUp(now_, Peer(p));
+  auto answered = [&](uint64_t messages, uint64_t first_sequence) {
+    for (uint64_t s = 0; s < messages; ++s) {
+      Gossip(1, MessageId{NodeId(60), first_sequence + s}, 1);
+    }
+    RunTimersUntil(now_ + config.pull_period / 2);
+    TakeFrames();
+    Receive(2, DigestFrame{{IHaveEntry{MessageId{NodeId(62), 1}, 1}}});
+    size_t listed = 0;
+    for (const auto& f : OfType<IHaveFrame>(TakeFrames())) {
+      listed += std::get<IHaveFrame>(f.frame).entries.size();
+    }
+    return listed;
+  };
+  EXPECT_EQ(answered(32, 1), 32u);
+  EXPECT_EQ(counters_.digest_answers_capped, 0u);
+  RunTimersUntil(now_ + config.pull_period * 3);  // out of the recent window
+  EXPECT_EQ(answered(40, 100), 32u);
+  EXPECT_EQ(counters_.digest_answers_capped, 1u);
+}
+
 TEST_F(PlumtreeTest, MissingTableIsBounded) {
   BroadcastConfig config = HybridConfig();
   config.message_cache_entries = 2;
@@ -1145,7 +1170,7 @@ TEST_F(PlumtreeTest, MissingTableIsBounded) {
     ihave.entries.push_back(IHaveEntry{MessageId{NodeId(60), s}, 1});
   }
   Receive(1, ihave);
-  EXPECT_EQ(tree_->missing_dropped(), 3u);
+  EXPECT_EQ(counters_.missing_table_full, 3u);
   RunTimersUntil(now_ + config.graft_timeout);
   std::vector<Outbox::PendingFrame> frames = TakeFrames();
   ASSERT_EQ(frames.size(), 1u);

@@ -153,6 +153,9 @@ void ForEachEngineCounter(const EngineCounters& c, StatVisitor visit) {
   visit("events_dropped", c.events_dropped);
   visit("transmits_dropped", c.transmits_dropped);
   visit("frames_too_large", c.frames_too_large);
+  visit("missing_table_full", c.missing_table_full);
+  visit("digest_answers_capped", c.digest_answers_capped);
+  visit("contacts_dropped", c.contacts_dropped);
   visit("passive_view_evictions", c.passive_view_evictions);
   visit("peers_down", c.peers_down);
   visit("rejoins", c.rejoins);

@@ -171,6 +171,58 @@ struct Percentiles {
   double max = 0;
 };
 
+// Bounds hit over the whole run: EngineCounters (core/engine.h) summed over
+// every engine that ran (crashed and departed ones included), plus the
+// simulator's own packet bound. Each but passive_view_evictions means
+// something was dropped, refused or cut short because a cache, window,
+// table or queue was full; passive_view_evictions is routine (a full
+// passive view replaces an entry for each one it learns) and is not in
+// Lossy().
+struct BoundsHit {
+  uint64_t cache_evictions = 0;        // message cache full: oldest out
+  uint64_t origins_evicted = 0;        // dedup origin table full
+  uint64_t gossip_outside_window = 0;  // too old for the dedup window
+  uint64_t missing_table_full = 0;     // announcement not tracked
+  uint64_t digest_answers_capped = 0;  // digest answer cut at 32 messages
+  uint64_t frames_too_large = 0;       // a frame that fit no datagram
+  uint64_t transmits_dropped = 0;      // engine transmit queue full
+  uint64_t events_dropped = 0;         // engine event queue full
+  uint64_t contacts_dropped = 0;       // join contacts over their bound
+  uint64_t state_entries_refused = 0;
+  uint64_t state_tombstones_evicted = 0;
+  uint64_t state_requests_refused = 0;
+  uint64_t state_corrections_dropped = 0;
+  uint64_t packet_pool_full = 0;  // Simulator::kMaxPacketsInFlight reached
+  uint64_t passive_view_evictions = 0;
+
+  // Calls visit(name, value) for each field in declaration order; the
+  // names are the JSON keys.
+  template <typename Visit>
+  void ForEach(Visit visit) const {
+    visit("cache_evictions", cache_evictions);
+    visit("origins_evicted", origins_evicted);
+    visit("gossip_outside_window", gossip_outside_window);
+    visit("missing_table_full", missing_table_full);
+    visit("digest_answers_capped", digest_answers_capped);
+    visit("frames_too_large", frames_too_large);
+    visit("transmits_dropped", transmits_dropped);
+    visit("events_dropped", events_dropped);
+    visit("contacts_dropped", contacts_dropped);
+    visit("state_entries_refused", state_entries_refused);
+    visit("state_tombstones_evicted", state_tombstones_evicted);
+    visit("state_requests_refused", state_requests_refused);
+    visit("state_corrections_dropped", state_corrections_dropped);
+    visit("packet_pool_full", packet_pool_full);
+    visit("passive_view_evictions", passive_view_evictions);
+  }
+  // Sum of every field but passive_view_evictions.
+  uint64_t Lossy() const {
+    uint64_t sum = 0;
+    ForEach([&sum](const char* /*name*/, uint64_t value) { sum += value; });
+    return sum - passive_view_evictions;
+  }
+};
+
 struct RunResult {
   uint32_t nodes = 0;
   uint64_t seed = 0;
@@ -227,6 +279,8 @@ struct RunResult {
   uint64_t broadcasts_no_live_node = 0;
   // A node delivered the same message twice (an engine bug; must stay 0).
   uint64_t duplicate_deliveries = 0;
+  // Caches, windows, tables and queues that were full at some point.
+  BoundsHit bounds_hit;
 
   // State workload (Scenario::state_writes_per_s > 0); zero otherwise.
   // Definitions in sim/simulator.h ("State metrics").

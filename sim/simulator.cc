@@ -45,6 +45,24 @@ void ClearBit(std::vector<uint64_t>* bits, uint32_t i) {
   if (word < bits->size()) (*bits)[word] &= ~(uint64_t{1} << (i % 64));
 }
 
+// Adds an engine's bound counters to *b (all but the simulator's own).
+void AddBounds(const EngineCounters& c, BoundsHit* b) {
+  b->cache_evictions += c.cache_evictions;
+  b->origins_evicted += c.origins_evicted;
+  b->gossip_outside_window += c.gossip_outside_window;
+  b->missing_table_full += c.missing_table_full;
+  b->digest_answers_capped += c.digest_answers_capped;
+  b->frames_too_large += c.frames_too_large;
+  b->transmits_dropped += c.transmits_dropped;
+  b->events_dropped += c.events_dropped;
+  b->contacts_dropped += c.contacts_dropped;
+  b->state_entries_refused += c.state_entries_refused;
+  b->state_tombstones_evicted += c.state_tombstones_evicted;
+  b->state_requests_refused += c.state_requests_refused;
+  b->state_corrections_dropped += c.state_corrections_dropped;
+  b->passive_view_evictions += c.passive_view_evictions;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(
@@ -269,6 +287,7 @@ void Simulator::StopEngine(uint32_t node) {
   if (measuring_) {
     gossip_received_retired_ += EngineAt(node)->counters().gossip_received;
   }
+  AddBounds(EngineAt(node)->counters(), &bounds_retired_);
   if (state_tracking_) state_->Remove(now_us_, node);
   hot_[node].engine.reset();
   hot_[node].wake_us = kNoWake;  // its pending timer event is now stale
@@ -1171,10 +1190,13 @@ RunResult Simulator::Collect() {
 
   uint64_t gossip_received_now = gossip_received_retired_;
   size_t state_bytes = 0;
+  r.bounds_hit = bounds_retired_;
   for (uint32_t node : live_) {
     gossip_received_now += EngineAt(node)->counters().gossip_received;
     state_bytes += EngineAt(node)->StateBytes();
+    AddBounds(EngineAt(node)->counters(), &r.bounds_hit);
   }
+  r.bounds_hit.packet_pool_full = counters_.dropped_pool_full;
   const double others = static_cast<double>(scenario_.nodes - 1);
   if (r.messages > 0) {
     const double per_message =

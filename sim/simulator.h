@@ -92,6 +92,9 @@
 //     the end.
 //   - datagrams_lost: lost by the network model, cut by a partition, or
 //     arriving at a crashed/departed node or an unknown address.
+//   - bounds_hit: the bound counters of EngineCounters summed over every
+//     engine that ran, from the start (a crashed or departed engine's as of
+//     its stop), plus SimCounters::dropped_pool_full (BoundsHit).
 // Delivery tracking costs one bit per (node slot, message) plus a counter
 // per message; nothing is stored per delivery.
 //
@@ -475,6 +478,7 @@ class Simulator {
   bool measuring_ = false;
   uint64_t gossip_received_before_ = 0;   // live engines at window start
   uint64_t gossip_received_retired_ = 0;  // engines stopped in the window
+  BoundsHit bounds_retired_;              // engines stopped, over the whole run
   uint64_t bytes_sent_window_ = 0;
   LatencyHistogram convergence_us_;
   uint32_t ldh_ = 0;

@@ -189,6 +189,26 @@ TEST(SimulatorTest, OverlayComponentsShowACutThatHasNotHealed) {
   EXPECT_EQ(r.overlay_components, 1u) << REPLAY(s);
 }
 
+// Bounds the engines hit are summed over every engine of the run,
+// including ones that crashed before the end.
+TEST(SimulatorTest, BoundsHitCountEveryEngine) {
+  Scenario s = SmallScenario(4);
+  RunResult r = MustRun(s);
+  EXPECT_EQ(r.bounds_hit.Lossy(), 0u) << REPLAY(s);
+
+  // A cache of two messages evicts eight of the ten at every node; 30 % of
+  // the nodes crash after the last delivery and still count.
+  s.engine.broadcast.message_cache_entries = 2;
+  s.crashes.push_back(CrashSpec{0.3, Duration::Seconds(8)});
+  r = MustRun(s);
+  ASSERT_EQ(r.reliability, 1.0) << REPLAY(s);
+  EXPECT_EQ(r.live_nodes, 140u);
+  EXPECT_EQ(r.bounds_hit.cache_evictions, 8u * s.nodes) << REPLAY(s);
+  EXPECT_EQ(r.bounds_hit.Lossy(),
+            r.bounds_hit.cache_evictions + r.bounds_hit.missing_table_full)
+      << REPLAY(s);
+}
+
 TEST(SimulatorTest, SameSeedSameTraceHashDifferentSeedDifferentHash) {
   Scenario s = SmallScenario(5);
   s.loss = 0.02;

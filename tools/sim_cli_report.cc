@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -81,6 +82,10 @@ Json RunObject(const RunRecord& run, const std::string& replay) {
   j["broadcasts_failed"] = r.broadcasts_failed;
   j["broadcasts_no_live_node"] = r.broadcasts_no_live_node;
   j["duplicate_deliveries"] = r.duplicate_deliveries;
+  Json bounds = Json::object();
+  r.bounds_hit.ForEach(
+      [&bounds](const char* name, uint64_t value) { bounds[name] = value; });
+  j["bounds_hit"] = bounds;
   if (r.state_workload) AddStateFields(r, &j);
   j["replay"] = replay;
   return j;
@@ -218,6 +223,24 @@ std::string DrainWarning(const sim::Scenario& s, const sim::RunResult& r) {
       "be short of what a longer --drain (now %s) shows\n",
       s.nodes, s.seed, sim::FormatDuration(*r.last_counted_delivery),
       sim::FormatDuration(end), r.reliability, sim::FormatDuration(s.drain));
+}
+
+// The table's bounds_hit row: "none", or how many times a bound cut
+// something, with the bounds that did.
+std::string BoundsValue(const sim::BoundsHit& b) {
+  return b.Lossy() == 0 ? std::string("none") : absl::StrCat(b.Lossy());
+}
+
+std::string BoundsDetail(const sim::BoundsHit& b) {
+  std::string detail;
+  b.ForEach([&](const char* name, uint64_t value) {
+    if (value == 0 || std::string_view(name) == "passive_view_evictions") {
+      return;
+    }
+    absl::StrAppend(&detail, detail.empty() ? "" : ", ", name, " ", value);
+  });
+  return detail.empty() ? std::string("caches, windows and queues never full")
+                        : detail;
 }
 
 std::string Warnings(const sim::RunResult& r) {
@@ -439,6 +462,8 @@ std::string RunTable(const RunRecord& run) {
       absl::StrCat(r.short_active_views, " active views below the bound"));
   Row(&out, "datagrams", absl::StrCat(r.datagrams_sent),
       absl::StrFormat("sent; %d lost or cut", r.datagrams_lost));
+  Row(&out, "bounds_hit", BoundsValue(r.bounds_hit),
+      BoundsDetail(r.bounds_hit));
   if (r.state_workload) StateRows(r, &out);
   Row(&out, "trace_hash", TraceHashHex(r.trace_hash),
       "same scenario + binary => same hash");

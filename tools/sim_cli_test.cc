@@ -552,6 +552,21 @@ nlohmann::json ParseJson(const std::string& text) {
   return j;
 }
 
+// A bound the configuration makes tight shows in the table and the JSON.
+TEST(RunTest, TightCacheShowsInBoundsHit) {
+  const std::string path = WriteFile("tight.toml", R"(
+nodes = 60
+[engine]
+message_cache_entries = 1
+)");
+  const Output o = Cli(Small({"run", "--config", path, "--json", "-"}));
+  ASSERT_EQ(o.code, kExitOk) << o.err;
+  const nlohmann::json j = ParseJson(o.out);
+  // Three messages, one kept: two evictions at each of the 60 nodes.
+  EXPECT_EQ(j["bounds_hit"]["cache_evictions"], 120) << o.out;
+  EXPECT_THAT(o.err, HasSubstr("cache_evictions 120"));
+}
+
 TEST(RunTest, JsonHasEveryDocumentedField) {
   const Output o =
       Cli(Small({"run", "--nodes", "60", "--loss", "0.01", "--json", "-"}));
@@ -579,6 +594,15 @@ TEST(RunTest, JsonHasEveryDocumentedField) {
     EXPECT_TRUE(j[key].is_number_unsigned()) << key;
   }
   EXPECT_EQ(j["overlay_components"], 1);
+  ASSERT_TRUE(j.contains("bounds_hit"));
+  for (const char* key :
+       {"cache_evictions", "origins_evicted", "missing_table_full",
+        "digest_answers_capped", "transmits_dropped", "packet_pool_full",
+        "passive_view_evictions"}) {
+    ASSERT_TRUE(j["bounds_hit"].contains(key)) << key;
+    EXPECT_TRUE(j["bounds_hit"][key].is_number_unsigned()) << key;
+  }
+  EXPECT_EQ(j["bounds_hit"]["cache_evictions"], 0);
   ASSERT_TRUE(j.contains("timer_pops_skipped"));
   EXPECT_TRUE(j["timer_pops_skipped"].is_number_unsigned());
   EXPECT_GT(j["peak_rss_bytes"].get<uint64_t>(), 0u);
