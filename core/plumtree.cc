@@ -35,6 +35,13 @@ namespace {
 constexpr uint32_t kQ16One = 1u << 16;
 // Announcers remembered per missing message (the next ones to GRAFT).
 constexpr size_t kMaxAnnouncers = 4;
+// Rounds over a missing message's announcers before it is given up (a
+// GRAFT or IWANT, or its answer, may be lost); a round after the first
+// starts graft_timeout << min(round - 1, kMaxRetryShift) after the last.
+constexpr uint8_t kRequestRounds = 4;
+constexpr uint8_t kMaxRetryShift = 3;
+// Announcers kept per missing message, waiting or asked this round.
+constexpr size_t kMaxKnownAnnouncers = 2 * kMaxAnnouncers;
 // At most this many missing sequences below a newly received one are asked
 // for (see NoteSequenceGap): bounds the work a forged jump can cause.
 constexpr uint64_t kMaxGapRequests = 16;
@@ -242,10 +249,12 @@ void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {
   // Order-independent: each entry is edited on its own.
   for (auto& [id, missing] : missing_->by_id) {
     auto& announcers = missing.announcers;
-    announcers.erase(
-        std::remove_if(announcers.begin(), announcers.end(),
-                       [&](const PeerEntry& a) { return a.id == peer.id; }),
-        announcers.end());
+    auto gone =
+        std::find_if(announcers.begin(), announcers.end(),
+                     [&](const PeerEntry& a) { return a.id == peer.id; });
+    if (gone == announcers.end()) continue;
+    if (gone - announcers.begin() < missing.unasked) --missing.unasked;
+    announcers.erase(gone);
   }
 }
 
@@ -294,14 +303,15 @@ void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
     peer->eager = true;
     peer->lazy_duplicates = 0;
   }
-  const bool repaired = TakeMissing(frame.id);
+  bool late = false;
+  const bool repaired = TakeMissing(frame.id, &late);
   MessageCache::Payload data =
       payload_interner_ != nullptr
           ? payload_interner_->Intern(frame.id, frame.payload)
           : std::make_shared<const std::vector<uint8_t>>(frame.payload.begin(),
                                                          frame.payload.end());
   Accept(now, frame.id, frame.hops, from.id, data, repaired);
-  if (mode_ == BroadcastMode::kHybrid) SampleRepair(repaired);
+  if (mode_ == BroadcastMode::kHybrid) SampleRepair(repaired && !late);
   if (mode_ == BroadcastMode::kPush) {
     ++push_deliveries_;
     SamplePushCopies();
@@ -562,13 +572,7 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
   if (missing_ == nullptr) missing_ = std::make_unique<MissingTable>();
   auto it = missing_->by_id.find(id);
   if (it != missing_->by_id.end()) {
-    auto& announcers = it->second.announcers;
-    const bool known =
-        std::any_of(announcers.begin(), announcers.end(),
-                    [&](const PeerEntry& a) { return a.id == from.id; });
-    if (!known && announcers.size() < kMaxAnnouncers) {
-      announcers.push_back(from);
-    }
+    AddAnnouncer(from, &it->second);
     return;
   }
   if (missing_->by_id.size() >=
@@ -582,17 +586,38 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
   Missing missing;
   missing.deadline = now + wait;
   missing.announcers.push_back(from);
+  missing.unasked = 1;
   missing_->timers.emplace(missing.deadline, id);
   missing_next_ = std::min(missing_next_, missing.deadline);
   missing_->by_id.emplace(id, std::move(missing));
 }
 
+// Queues `from` to be asked this round, after those already waiting: a new
+// announcer, or one asked already this round that announces again.
+void Plumtree::AddAnnouncer(const PeerEntry& from, Missing* missing) {
+  auto& announcers = missing->announcers;
+  auto known =
+      std::find_if(announcers.begin(), announcers.end(),
+                   [&](const PeerEntry& a) { return a.id == from.id; });
+  const auto waiting_end = announcers.begin() + missing->unasked;
+  if (known < waiting_end || missing->unasked >= kMaxAnnouncers) return;
+  if (known != announcers.end()) {
+    announcers.erase(known);
+  } else if (announcers.size() >= kMaxKnownAnnouncers) {
+    return;
+  }
+  announcers.insert(announcers.begin() + missing->unasked, from);
+  ++missing->unasked;
+}
+
 // Forgets a missing message that just arrived; true when it was requested.
-bool Plumtree::TakeMissing(MessageId id) {
+// *late: it came after the first round over its announcers.
+bool Plumtree::TakeMissing(MessageId id, bool* late) {
   if (missing_ == nullptr) return false;
   auto it = missing_->by_id.find(id);
   if (it == missing_->by_id.end()) return false;
   const bool requested = it->second.requested;
+  *late = it->second.round > 0;
   missing_->timers.erase({it->second.deadline, id});
   missing_->by_id.erase(it);
   SyncMissingNext();
@@ -629,6 +654,7 @@ void Plumtree::FireDueRequests(Timestamp now) {
   auto& by_id = missing_->by_id;
   const Duration retry =
       std::max(config_.graft_timeout / 2, Duration::Micros(1));
+  const Duration reask = std::max(config_.graft_timeout, Duration::Micros(1));
   std::vector<Request> requests;
   while (!timers.empty() && timers.begin()->first <= now) {
     const MessageId id = timers.begin()->second;
@@ -636,12 +662,25 @@ void Plumtree::FireDueRequests(Timestamp now) {
     auto it = by_id.find(id);
     if (it == by_id.end()) continue;
     Missing& missing = it->second;
-    if (missing.announcers.empty()) {
-      by_id.erase(it);
+    auto& announcers = missing.announcers;
+    if (missing.unasked == 0) {
+      // All were asked and it is still missing: start another round after
+      // a pause (requests or answers may have been lost), or give up.
+      if (announcers.empty() || missing.round + 1 >= kRequestRounds) {
+        by_id.erase(it);
+        continue;
+      }
+      const Duration pause =
+          reask * (int64_t{1} << std::min(missing.round, kMaxRetryShift));
+      ++missing.round;
+      missing.unasked = static_cast<uint8_t>(announcers.size());
+      missing.deadline = now + std::max(pause - retry, Duration::Micros(1));
+      timers.emplace(missing.deadline, id);
       continue;
     }
-    const PeerEntry to = missing.announcers.front();
-    missing.announcers.erase(missing.announcers.begin());
+    const PeerEntry to = announcers.front();
+    std::rotate(announcers.begin(), announcers.begin() + 1, announcers.end());
+    --missing.unasked;
     PeerState* peer = FindPeer(to.id);
     const bool graft = mode_ == BroadcastMode::kHybrid && peer != nullptr;
     if (graft) {

@@ -827,6 +827,69 @@ TEST_F(PlumtreeTest, GraftAfterTimeoutThenNextAnnouncer) {
   EXPECT_EQ(counters_.graft_sent, 2u);
 }
 
+// When every announcer was asked and the message is still missing (a
+// GRAFT or its answer lost), they are asked again in turn, after
+// graft_timeout, doubling each round; after four rounds it is given up.
+TEST_F(PlumtreeTest, LostGraftsAreAskedAgainInRoundsThenGivenUp) {
+  BroadcastConfig config = HybridConfig();
+  Make(config);
+  for (size_t p : {1, 2, 3}) tree_->OnNeighborUp(now_, Peer(p));
+  Receive(1, PruneFrame{});
+  Receive(2, PruneFrame{});
+  const MessageId id{NodeId(50), 9};
+  const Timestamp announced = now_;
+  Receive(1, IHaveFrame{{IHaveEntry{id, 2}}});
+  Receive(2, IHaveFrame{{IHaveEntry{id, 3}}});
+  // Every GRAFT for it: when, and to whom.
+  std::vector<std::pair<Duration, Address>> grafts;
+  while (!tree_->NextTimeout().IsInfinite() &&
+         tree_->NextTimeout() < announced + Duration::Seconds(30)) {
+    RunTimersUntil(tree_->NextTimeout());
+    for (const auto& f : OfType<GraftFrame>(TakeFrames())) {
+      EXPECT_EQ(std::get<GraftFrame>(f.frame).ids, std::vector<MessageId>{id});
+      grafts.emplace_back(now_ - announced, f.to);
+    }
+  }
+  const Duration t = config.graft_timeout;
+  const Duration half = t / 2;
+  const Address a = Peer(1).address;
+  const Address b = Peer(2).address;
+  // Round 1 at t, t + half; round k + 1 starts t * 2^(k-1) after round k's
+  // last request.
+  const std::vector<std::pair<Duration, Address>> expected = {
+      {t, a},
+      {t + half, b},
+      {t + half + t, a},
+      {t + half + t + half, b},
+      {t + half + t + half + t * 2, a},
+      {t + half + t + half + t * 2 + half, b},
+      {t + half + t + half + t * 2 + half + t * 4, a},
+      {t + half + t + half + t * 2 + half + t * 4 + half, b},
+  };
+  EXPECT_EQ(grafts, expected);
+  EXPECT_TRUE(tree_->NextTimeout().IsInfinite());  // given up: table gone
+  EXPECT_EQ(counters_.graft_sent, 8u);
+}
+
+// A message that arrives in a later round is delivered and counted as
+// repaired, and nobody is asked again.
+TEST_F(PlumtreeTest, MessageArrivingInALaterRoundEndsTheRequests) {
+  BroadcastConfig config = HybridConfig();
+  Make(config);
+  tree_->OnNeighborUp(now_, Peer(1));
+  Receive(1, PruneFrame{});
+  const MessageId id{NodeId(50), 9};
+  Receive(1, IHaveFrame{{IHaveEntry{id, 2}}});
+  RunTimersUntil(now_ + config.graft_timeout);      // the first GRAFT, lost
+  RunTimersUntil(now_ + config.graft_timeout * 2);  // asked again
+  EXPECT_EQ(counters_.graft_sent, 2u);
+  Gossip(1, id, 3);
+  EXPECT_EQ(TakeDeliveries().size(), 1u);
+  EXPECT_EQ(counters_.messages_repaired, 1u);
+  RunTimersUntil(now_ + Duration::Seconds(10));
+  EXPECT_EQ(counters_.graft_sent, 2u);
+}
+
 TEST_F(PlumtreeTest, GraftIsAnsweredFromCache) {
   Make(HybridConfig());
   tree_->OnNeighborUp(now_, Peer(1));
@@ -1175,8 +1238,8 @@ TEST_F(PlumtreeTest, MissingTableIsBounded) {
   std::vector<Outbox::PendingFrame> frames = TakeFrames();
   ASSERT_EQ(frames.size(), 1u);
   EXPECT_EQ(std::get<GraftFrame>(frames[0].frame).ids.size(), 2u);
-  // Given up after the last announcer: the table is empty and small again.
-  RunTimersUntil(now_ + Duration::Seconds(1));
+  // Given up after the last round: the table is empty and small again.
+  RunTimersUntil(now_ + Duration::Seconds(5));
   EXPECT_TRUE(tree_->NextTimeout().IsInfinite());
   EXPECT_LE(tree_->StateBytes(), before);
 }
