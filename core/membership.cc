@@ -726,13 +726,23 @@ void Membership::OnActiveLoss(Timestamp now, NodeId lost,
   repair_backoff_ = 0;
   neighbor_attempts_left_ = kNeighborAttemptsPerRound;
   next_repair_at_ = now + config_.repair_period;
+  const bool room = pending_.size() < kMaxPendingNeighbors &&
+                    active_.size() + PendingSlots() < config_.active_view_size;
   if (first != nullptr && first->id != self_.id && first->id != lost &&
-      first->address.valid() && ActiveIndex(first->id) < 0 &&
-      PendingIndex(first->id) < 0 && pending_.size() < kMaxPendingNeighbors &&
-      active_.size() + PendingSlots() < config_.active_view_size) {
-    // A candidate stays in the passive view while its request is out.
-    AddPassive(*first);
-    SendRequest(now, *first, /*split=*/false);
+      first->address.valid() && PendingIndex(first->id) < 0 && room) {
+    if (ActiveIndex(first->id) < 0) {
+      // A candidate stays in the passive view while its request is out.
+      AddPassive(*first);
+      SendRequest(now, *first, /*split=*/false);
+    } else if (self_.id < first->id) {
+      // A swap handed us over to a peer we already hold, and it to us: both
+      // one short, and full views refuse a plain NEIGHBOR. The smaller id
+      // offers the other to a full view, which takes us and hands one of
+      // its peers over to it: both full again.
+      if (const PeerEntry* candidate = NextCandidate(lost)) {
+        SendSwapOffer(now, *candidate, *first);
+      }
+    }
   }
   RequestNeighbors(now, lost);
 }
@@ -763,15 +773,23 @@ void Membership::RequestNeighbors(Timestamp now,
 
 void Membership::SendRequest(Timestamp now, const PeerEntry& candidate,
                              bool split) {
+  if (split) {
+    SendSwapOffer(now, candidate, self_);
+    return;
+  }
   --neighbor_attempts_left_;
   pending_.push_back(NeighborRequest{candidate, now + config_.neighbor_timeout,
-                                     split, self_.id});
-  if (split) {
-    ++counters_->swaps_sent;
-    outbox_->Send(candidate.address, SwapFrame{self_});
-  } else {
-    outbox_->Send(candidate.address, NeighborFrame{active_.empty()});
-  }
+                                     /*swap=*/false, self_.id});
+  outbox_->Send(candidate.address, NeighborFrame{active_.empty()});
+}
+
+void Membership::SendSwapOffer(Timestamp now, const PeerEntry& candidate,
+                               const PeerEntry& offer) {
+  --neighbor_attempts_left_;
+  pending_.push_back(NeighborRequest{candidate, now + config_.neighbor_timeout,
+                                     /*swap=*/true, offer.id});
+  ++counters_->swaps_sent;
+  outbox_->Send(candidate.address, SwapFrame{offer});
 }
 
 // The peer accepted our request. Filled up while it was out: undo the

@@ -89,7 +89,11 @@
 //         takes the sender, and answers SWAP_REPLY(accepted, b1); the
 //         sender then drops a1 with DISCONNECT(swapped, b1). a1 and b1 ask
 //         each other first (NEIGHBOR), so two links change and, unless a
-//         frame is lost or a1 and b1 were already linked, no view shrinks.
+//         frame is lost, no view shrinks: if a1 and b1 were already linked
+//         (each learns it from the DISCONNECT naming a peer it holds), the
+//         one with the smaller id sends SWAP offering the other to a
+//         passive peer, which, full, drops c1 with DISCONNECT(swapped,
+//         other) and takes the sender.
 //         A B with room just takes the sender (the sender drops a1
 //         plainly). The interval doubles after each swap up to 16 x, starts
 //         at 16 x for a warm view (WarmAddActive: an overlay that has run a
@@ -280,6 +284,9 @@ class Membership {
   // Sends NEIGHBOR (or, `split`, a SWAP offering ourselves) to `candidate`
   // and records the request; one attempt of the round.
   void SendRequest(Timestamp now, const PeerEntry& candidate, bool split);
+  // A SWAP offering `offer` (ourselves: a split) to `candidate`.
+  void SendSwapOffer(Timestamp now, const PeerEntry& candidate,
+                     const PeerEntry& offer);
   // Adds a peer that accepted our request, or undoes its side when full.
   void TakeAcceptingPeer(Timestamp now, const PeerEntry& peer);
   // Active slots the outstanding requests may fill: two for a SWAP that

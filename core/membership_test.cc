@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <queue>
@@ -191,16 +192,30 @@ class Swarm {
   }
 
   // Pairs (i, j) of live nodes where i holds j active but j not i.
-  size_t Asymmetries() {
-    size_t count = 0;
+  std::set<std::pair<size_t, size_t>> AsymmetricPairs() {
+    std::set<std::pair<size_t, size_t>> pairs;
     for (size_t i = 0; i < size(); ++i) {
       if (!live(i)) continue;
       for (const PeerEntry& p : m(i).active_view()) {
         const size_t j = p.address.sim_index();
-        if (live(j) && m(j).FindActive(IdOf(i)) == nullptr) ++count;
+        if (live(j) && m(j).FindActive(IdOf(i)) == nullptr) {
+          pairs.insert({i, j});
+        }
       }
     }
-    return count;
+    return pairs;
+  }
+  size_t Asymmetries() { return AsymmetricPairs().size(); }
+  // One-sided links that last: there now and still `grace` later (runs the
+  // swarm that long). A link swap or a DISCONNECT on its way leaves one for
+  // a round trip; a one-sided link left over is refused at the holder's
+  // next ping (within 1.5 keep-alive intervals); one still there is a bug.
+  size_t LastingAsymmetries() {
+    const std::set<std::pair<size_t, size_t>> before = AsymmetricPairs();
+    RunFor(config_.keep_alive_interval * 3);
+    size_t lasting = 0;
+    for (const auto& pair : AsymmetricPairs()) lasting += before.count(pair);
+    return lasting;
   }
 
   // True when the live nodes' active views form one connected graph.
@@ -339,7 +354,9 @@ std::unique_ptr<Swarm> JoinedSwarm(size_t n, uint64_t seed, Duration spacing,
                                    Duration settle,
                                    const MembershipConfig& config = {}) {
   // MEMBERSHIP_SEED_SWEEP=k shifts every scenario seed by 1000 k, to check
-  // that assertions hold beyond the fixed seeds (0..40 were checked).
+  // that assertions hold beyond the fixed seeds (0..40 were checked,
+  // 2026-11-27, with link swaps; see SettlesWithin and
+  // LastingAsymmetries for what swaps in flight leave at any instant).
   if (const char* sweep = std::getenv("MEMBERSHIP_SEED_SWEEP")) {
     seed += 1000 * static_cast<uint64_t>(std::atoi(sweep));
   }
@@ -420,6 +437,21 @@ size_t FullViews(Swarm& s) {
   return full;
 }
 
+// Runs the swarm until `settled` holds (checked every 500 ms), for at most
+// `limit`; returns whether it did. Link swaps keep moving a free slot from
+// node to node (a handover in flight, a swap into a view with room), so a
+// count taken at one instant may catch one more short view than the swarm
+// settles at.
+bool SettlesWithin(Swarm& s, Duration limit,
+                   const std::function<bool()>& settled) {
+  const Timestamp until = s.now() + limit;
+  while (!settled()) {
+    if (s.now() >= until) return false;
+    s.RunFor(Duration::Millis(500));
+  }
+  return true;
+}
+
 // --- Joining ---------------------------------------------------------------
 
 TEST(MembershipTest, TwoNodesJoin) {
@@ -447,7 +479,7 @@ TEST(MembershipTest, FiftyNodesJoinThroughOneContact) {
   for (size_t i = 0; i < s->size(); ++i) {
     EXPECT_FALSE(s->m(i).active_view().empty()) << "node " << i;
   }
-  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_EQ(s->LastingAsymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
   // 50 x 5 is even, but a random graph rarely reaches every bound; most do.
   const size_t full = FullViews(*s);
@@ -485,7 +517,7 @@ TEST(MembershipTest, FiftyNodesJoinAtTheSameInstant) {
   for (size_t i = 0; i < s->size(); ++i) {
     EXPECT_FALSE(s->m(i).active_view().empty()) << "node " << i;
   }
-  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_EQ(s->LastingAsymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
   EXPECT_GE(FullViews(*s), 45u);
 }
@@ -517,9 +549,12 @@ TEST(MembershipTest, CrashedPeerTimesOutAfterProbeTimeoutAndIsReplaced) {
   auto s =
       JoinedSwarm(50, /*seed=*/3, Duration::Millis(50), Duration::Seconds(60));
   const size_t crashed = 17;
+  // Its neighbours: the peers holding it too (a link swap in flight may
+  // leave one side of a link for a round trip).
   std::vector<size_t> neighbors;
   for (const PeerEntry& p : s->m(crashed).active_view()) {
-    neighbors.push_back(p.address.sim_index());
+    const size_t j = p.address.sim_index();
+    if (s->m(j).FindActive(IdOf(crashed)) != nullptr) neighbors.push_back(j);
   }
   ASSERT_FALSE(neighbors.empty());
   // Full live views other than the one about to crash.
@@ -539,6 +574,12 @@ TEST(MembershipTest, CrashedPeerTimesOutAfterProbeTimeoutAndIsReplaced) {
         std::find_if(downs.begin(), downs.end(),
                      [&](const PeerDownEvent& d) { return d.at >= crash_at; });
     ASSERT_NE(timeout, downs.end());
+    // A neighbour may have swapped the link away before the timeout.
+    if (timeout->cause == PeerDownCause::kEvicted &&
+        timeout->at < crash_at + probe) {
+      EXPECT_EQ(s->m(j).FindActive(IdOf(crashed)), nullptr);
+      continue;
+    }
     EXPECT_EQ(timeout->cause, PeerDownCause::kTimeout);
     // Exactly probe_timeout after the crashed node was last heard, which
     // is after the crash minus one keep-alive interval at the earliest.
@@ -559,9 +600,11 @@ TEST(MembershipTest, CrashedPeerTimesOutAfterProbeTimeoutAndIsReplaced) {
   // Replacement from the passive views: each neighbour lost a link and got
   // one back, but 49 x 5 is odd, so one of them may stay one short.
   EXPECT_GE(Regained(*s, neighbors, sizes_before) + 1, neighbors.size());
-  EXPECT_GE(FullViews(*s) + 1, full_before);
+  EXPECT_TRUE(SettlesWithin(*s, Duration::Seconds(30),
+                            [&] { return FullViews(*s) + 1 >= full_before; }))
+      << FullViews(*s) << " full views, " << full_before << " before";
   ExpectNoLastingMissedRepairs(*s, Duration::Seconds(15));
-  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_EQ(s->LastingAsymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
 }
 
@@ -597,6 +640,14 @@ class SingleMembership : public testing::Test {
     return f.index() < 10 ? kTypes[f.index()] : FrameType::kGossip;
   }
   void ExpectPingsThenTimeout(const PeerEntry& peer, Duration first_ping);
+  // Peers 1-5 active (a full view), peer 6 passive; no frames left.
+  void WarmFullView(Membership* m) {
+    for (size_t i = 1; i <= 5; ++i) {
+      ASSERT_TRUE(m->WarmAddActive(now_, EntryOf(i)));
+    }
+    ASSERT_TRUE(m->WarmAddPassive(EntryOf(6)));
+    TakeFrames();
+  }
   // Runs HandleTimeout at each deadline up to `until`.
   void RunUntil(Timestamp until) {
     for (int i = 0; i < 10000 && m_.NextTimeout() <= until; ++i) {
@@ -886,9 +937,12 @@ TEST(MembershipTest, LeaveTellsPeersLeft) {
   auto s =
       JoinedSwarm(20, /*seed=*/21, Duration::Millis(50), Duration::Seconds(30));
   const size_t leaver = 4;
+  // Its neighbours: the peers holding it too (a link swap in flight may
+  // leave one side of a link for a round trip).
   std::vector<size_t> neighbors;
   for (const PeerEntry& p : s->m(leaver).active_view()) {
-    neighbors.push_back(p.address.sim_index());
+    const size_t j = p.address.sim_index();
+    if (s->m(j).FindActive(IdOf(leaver)) != nullptr) neighbors.push_back(j);
   }
   ASSERT_FALSE(neighbors.empty());
   const std::vector<size_t> sizes_before = ActiveSizes(*s, neighbors);
@@ -911,7 +965,11 @@ TEST(MembershipTest, LeaveTellsPeersLeft) {
   // Replaced from the passive views: the five slots the leaver freed are
   // used again, up to one (19 x 5 is odd), and no two short nodes that
   // know each other stay apart.
-  EXPECT_LE(MissingSlots(*s, leaver), missing_before + 1);
+  EXPECT_TRUE(SettlesWithin(
+      *s, Duration::Seconds(30),
+      [&] { return MissingSlots(*s, leaver) <= missing_before + 1; }))
+      << MissingSlots(*s, leaver) << " slots missing, " << missing_before
+      << " before";
   EXPECT_GE(Regained(*s, neighbors, sizes_before) + 2, neighbors.size());
   ExpectNoLastingMissedRepairs(*s, Duration::Seconds(15));
   // The leaver said nothing more and answers nothing.
@@ -920,7 +978,7 @@ TEST(MembershipTest, LeaveTellsPeersLeft) {
   s->m(leaver).HandleFrame(s->now(), EntryOf(1), JoinFrame{});
   EXPECT_TRUE(s->node(leaver).outbox.pending().empty());
   EXPECT_LT(s->m(leaver).StateBytes(), sizeof(Membership) + 1);
-  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_EQ(s->LastingAsymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
 }
 
@@ -943,9 +1001,11 @@ TEST(MembershipTest, DetectNodeFailureAndOneSidedLinkIsRejected) {
   for (const PeerEntry& e : s->m(i).passive_view()) EXPECT_NE(e.id, peer.id);
   // The peer still holds i. Either i takes it back (i is one short and p
   // may be its next candidate), or p's next ping is answered "not a
-  // neighbour" and p drops the one-sided link (cause: rejected).
+  // neighbour" and p drops the one-sided link (cause: rejected), unless p
+  // dropped it first for another reason (a link swap, a joiner). Looked at
+  // once that is settled: later the overlay moves on.
   const Timestamp detect_at = s->now();
-  s->RunFor(Duration::Seconds(20));
+  s->RunFor(s->config().keep_alive_interval * 3);
   bool rejected = false;
   for (const PeerDownEvent& d : s->DownsOf(p, IdOf(i))) {
     if (d.at > detect_at && d.cause == PeerDownCause::kRejected) {
@@ -956,11 +1016,13 @@ TEST(MembershipTest, DetectNodeFailureAndOneSidedLinkIsRejected) {
     }
   }
   const bool linked_again = s->m(i).FindActive(IdOf(p)) != nullptr;
-  EXPECT_TRUE(rejected || linked_again);
+  const bool dropped = s->m(p).FindActive(IdOf(i)) == nullptr;
+  EXPECT_TRUE(rejected || linked_again || dropped);
   if (linked_again) {
     EXPECT_NE(s->m(p).FindActive(IdOf(i)), nullptr);
   }
-  EXPECT_EQ(s->Asymmetries(), 0u);
+  s->RunFor(Duration::Seconds(17));
+  EXPECT_EQ(s->LastingAsymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
 }
 
@@ -1139,7 +1201,7 @@ TEST(MembershipTest, CutOffNodeComesBackIntoTheSwarm) {
   s->Heal(k);
   s->RunFor(Duration::Seconds(60));
   EXPECT_FALSE(s->m(k).active_view().empty());
-  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_EQ(s->LastingAsymmetries(), 0u);
   EXPECT_TRUE(s->Connected());
 }
 
@@ -1162,7 +1224,7 @@ TEST(MembershipTest, LostJoinIsRetriedAfterAJoinerFillsTheView) {
   s.RunFor(Duration::Seconds(30));
   EXPECT_GE(s.node(1).counters.rejoins, 1u);
   EXPECT_NE(s.m(0).FindActive(IdOf(1)), nullptr);
-  EXPECT_EQ(s.Asymmetries(), 0u);
+  EXPECT_EQ(s.LastingAsymmetries(), 0u);
   EXPECT_TRUE(s.Connected());
   // In, and then quiet: no more JOINs once one was answered.
   const uint64_t rejoins_in = s.node(1).counters.rejoins;
@@ -1187,7 +1249,7 @@ TEST(MembershipTest, IsolatedNodeThatKnowsNoLiveNodeIsFound) {
   s.RunFor(Duration::Seconds(45));  // the first shuffles come within 10 s
   EXPECT_FALSE(s.m(6).active_view().empty());
   EXPECT_GE(s.node(6).counters.rejoins, 1u);  // the dead contact was tried
-  EXPECT_EQ(s.Asymmetries(), 0u);
+  EXPECT_EQ(s.LastingAsymmetries(), 0u);
   EXPECT_TRUE(s.Connected());
 }
 
@@ -1272,10 +1334,7 @@ TEST_F(SingleMembership, AcceptedSwapDropsTheOfferedPeerWithThePartner) {
 
 // Dropped by a swap, a node asks the replacement before any passive peer.
 TEST_F(SingleMembership, SwappedDisconnectAsksTheReplacementFirst) {
-  for (size_t i = 1; i <= 5; ++i)
-    ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
-  ASSERT_TRUE(m_.WarmAddPassive(EntryOf(6)));
-  TakeFrames();
+  WarmFullView(&m_);
   m_.HandleFrame(now_, EntryOf(2),
                  DisconnectFrame{DisconnectReason::kSwapped, EntryOf(9)});
   auto frames = TakeFrames();
@@ -1285,6 +1344,41 @@ TEST_F(SingleMembership, SwappedDisconnectAsksTheReplacementFirst) {
   m_.HandleFrame(now_, EntryOf(9), NeighborReplyFrame{true});
   EXPECT_NE(m_.FindActive(IdOf(9)), nullptr);
   EXPECT_EQ(m_.active_view().size(), 5u);
+}
+
+// A swap whose two handed-over peers were already linked leaves both one
+// short, each told to link with a peer it holds. The smaller id offers the
+// other to a full view in a SWAP; accepted, it is full again and keeps the
+// peer it offered. The larger id only repairs as usual.
+TEST_F(SingleMembership, SwapOfLinkedPeersIsMendedByTheSmallerId) {
+  WarmFullView(&m_);
+  // Peer 2 swapped us away for peer 3, which we already hold.
+  m_.HandleFrame(now_, EntryOf(2),
+                 DisconnectFrame{DisconnectReason::kSwapped, EntryOf(3)});
+  auto frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);  // one slot free: one request
+  EXPECT_EQ(frames[0].to, EntryOf(6).address);
+  EXPECT_EQ(std::get<SwapFrame>(frames[0].frame).offer, EntryOf(3));
+  EXPECT_EQ(counters_.swaps_sent, 1u);
+  // Peer 6, full, took us and handed its peer 7 over to peer 3.
+  m_.HandleFrame(now_, EntryOf(6), SwapReplyFrame{true, EntryOf(7)});
+  EXPECT_TRUE(TakeFrames().empty());  // nobody dropped
+  EXPECT_EQ(m_.active_view().size(), 5u);
+  EXPECT_NE(m_.FindActive(IdOf(3)), nullptr);
+  EXPECT_NE(m_.FindActive(IdOf(6)), nullptr);
+  EXPECT_EQ(counters_.swaps_accepted, 1u);
+
+  // The larger id of such a pair: a plain NEIGHBOR to a passive peer.
+  EngineCounters counters;
+  Membership larger(config_, EntryOf(20), &rng_, &outbox_, &counters,
+                    &listener_);
+  WarmFullView(&larger);
+  larger.HandleFrame(now_, EntryOf(2),
+                     DisconnectFrame{DisconnectReason::kSwapped, EntryOf(3)});
+  frames = TakeFrames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_TRUE(std::holds_alternative<NeighborFrame>(frames[0].frame));
+  EXPECT_EQ(counters.swaps_sent, 0u);
 }
 
 // A short node whose passive view ran dry rejoins through a contact it does
@@ -1341,7 +1435,7 @@ TEST(MembershipTest, LinkSwapsMergeIslandsOfFullViews) {
   s->RunFor(Duration::Seconds(600));  // warm views swap within 16 periods
   EXPECT_TRUE(s->Connected());
   EXPECT_GE(s->Sum(&EngineCounters::swaps_accepted), 1u);
-  EXPECT_EQ(s->Asymmetries(), 0u);
+  EXPECT_EQ(s->LastingAsymmetries(), 0u);
   // A swap whose two dropped peers were already linked leaves both one
   // short (common in a 12-node swarm, rare in a large one); none loses
   // more.
@@ -1365,7 +1459,7 @@ TEST(MembershipTest, ShortNodeSplitsALinkOfAFullView) {
   s.RunFor(Duration::Seconds(30));
   EXPECT_TRUE(s.Connected());
   EXPECT_GE(s.Sum(&EngineCounters::swaps_accepted), 1u);
-  EXPECT_EQ(s.Asymmetries(), 0u);
+  EXPECT_EQ(s.LastingAsymmetries(), 0u);
   for (size_t i = 0; i < 6; ++i) {
     EXPECT_GE(s.m(i).active_view().size(), 4u) << "node " << i;
   }
