@@ -106,7 +106,7 @@
 //       * stranded: a short node with an empty passive view and no request
 //         out re-sends JOIN (the rejoin schedule below) to a contact that
 //         is not one of its active peers.
-//     Counted in counters->swaps_sent (splits included) and
+//     Counted in counters->swaps_sent (splits and pair offers included) and
 //     swaps_accepted.
 //   - Leave() tells active peers DISCONNECT(leaving), releases the views and
 //     emits no local events; the node then ignores everything.
