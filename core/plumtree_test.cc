@@ -698,6 +698,14 @@ class PlumtreeTest : public ::testing::Test {
     }
     return out;
   }
+  // Peers 1-3 up, 1 and 2 lazy (they PRUNEd us); both announce `id`.
+  void AnnouncedByTwoLazyPeers(MessageId id) {
+    for (size_t p : {1, 2, 3}) tree_->OnNeighborUp(now_, Peer(p));
+    Receive(1, PruneFrame{});
+    Receive(2, PruneFrame{});
+    Receive(1, IHaveFrame{{IHaveEntry{id, 2}}});
+    Receive(2, IHaveFrame{{IHaveEntry{id, 3}}});
+  }
   void RunTimersUntil(Timestamp until) {
     while (tree_->NextTimeout() <= until) {
       now_ = std::max(now_, tree_->NextTimeout());
@@ -795,12 +803,8 @@ TEST_F(PlumtreeTest, RePrunesLazyPeerThatKeepsPushing) {
 TEST_F(PlumtreeTest, GraftAfterTimeoutThenNextAnnouncer) {
   BroadcastConfig config = HybridConfig();
   Make(config);
-  for (size_t p : {1, 2, 3}) tree_->OnNeighborUp(now_, Peer(p));
-  Receive(1, PruneFrame{});
-  Receive(2, PruneFrame{});
   const MessageId id{NodeId(50), 9};
-  Receive(1, IHaveFrame{{IHaveEntry{id, 2}}});
-  Receive(2, IHaveFrame{{IHaveEntry{id, 3}}});
+  AnnouncedByTwoLazyPeers(id);
   EXPECT_TRUE(TakeFrames().empty());
   EXPECT_EQ(tree_->NextTimeout(), now_ + config.graft_timeout);
   RunTimersUntil(now_ + config.graft_timeout);
@@ -833,13 +837,9 @@ TEST_F(PlumtreeTest, GraftAfterTimeoutThenNextAnnouncer) {
 TEST_F(PlumtreeTest, LostGraftsAreAskedAgainInRoundsThenGivenUp) {
   BroadcastConfig config = HybridConfig();
   Make(config);
-  for (size_t p : {1, 2, 3}) tree_->OnNeighborUp(now_, Peer(p));
-  Receive(1, PruneFrame{});
-  Receive(2, PruneFrame{});
   const MessageId id{NodeId(50), 9};
   const Timestamp announced = now_;
-  Receive(1, IHaveFrame{{IHaveEntry{id, 2}}});
-  Receive(2, IHaveFrame{{IHaveEntry{id, 3}}});
+  AnnouncedByTwoLazyPeers(id);
   // Every GRAFT for it: when, and to whom.
   std::vector<std::pair<Duration, Address>> grafts;
   while (!tree_->NextTimeout().IsInfinite() &&
