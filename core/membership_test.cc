@@ -1437,8 +1437,9 @@ TEST(MembershipTest, LinkSwapsMergeIslandsOfFullViews) {
   EXPECT_GE(s->Sum(&EngineCounters::swaps_accepted), 1u);
   EXPECT_EQ(s->LastingAsymmetries(), 0u);
   // A swap whose two dropped peers were already linked leaves both one
-  // short (common in a 12-node swarm, rare in a large one); none loses
-  // more.
+  // short until one more swap mends it (SwapOfLinkedPeersIsMendedBy-
+  // TheSmallerId), and a swap in flight leaves a node one short for a
+  // round trip; none loses more.
   for (size_t i = 0; i < s->size(); ++i) {
     EXPECT_GE(s->m(i).active_view().size(), 4u) << "node " << i;
   }
