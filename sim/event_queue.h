@@ -209,7 +209,9 @@ class DaryEventHeap {
 //      (The window only moves forward while the queue is non-empty.)
 // So making a bucket current needs only a stable sort by time_us: a
 // counting sort on the time offset within the bucket, no comparison of
-// sequence numbers.
+// sequence numbers. TakeWindow skips even that for a bucket wholly inside
+// the window asked for: its slot is copied as it lies (10k example:
+// instructions 7.26 -> 6.85 G, every trace hash the same).
 // Pop order is exactly (time, seq) order whatever the parameters: they only
 // change speed. Empty buckets are stepped over one by one while the ring
 // holds events (cheap: one check each), and jumped over when it is empty.
@@ -256,11 +258,7 @@ class CalendarEventQueue {
   const Event& Top() {
     assert(size_ > 0);
     if (staging_) Settle();
-    if (hot_.empty()) return run_[run_pos_];
-    if (run_pos_ == run_.size() || EventBefore(hot_.front(), run_[run_pos_])) {
-      return hot_.front();
-    }
-    return run_[run_pos_];
+    return Front();
   }
 
   // A guess at the events that pop next, in order, for prefetching only:
@@ -274,17 +272,36 @@ class CalendarEventQueue {
   Event Pop() {
     assert(size_ > 0);
     if (staging_) Settle();
-    Event out;
-    if (!hot_.empty() && (run_pos_ == run_.size() ||
-                          EventBefore(hot_.front(), run_[run_pos_]))) {
-      out = hot_.front();
-      std::pop_heap(hot_.begin(), hot_.end(), After);
-      hot_.pop_back();
-    } else {
-      out = run_[run_pos_++];
-    }
+    const Event out = PopCurrent();
     if (--size_ > 0 && hot_.empty() && run_pos_ == run_.size()) Refill();
     return out;
+  }
+
+  // For the simulator's lookahead windows: moves to *out every event with
+  // time_us < end_us that pops before the first one for which keep(event)
+  // is false, and returns that event's time, or end_us when no such event
+  // stopped the take. The set moved is exactly what Pop() would have
+  // returned one by one, but not in (time, seq) order: a bucket wholly
+  // before end_us is copied as it lies in its slot (no sort; the caller
+  // sorts the window its own way, e.g. SortByNodeThenTime below); the
+  // buckets at either end are served in order.
+  template <typename Keep>
+  int64_t TakeWindow(int64_t end_us, Keep keep, std::vector<Event>* out) {
+    if (size_ == 0) return end_us;
+    if (staging_) Settle();
+    for (;;) {
+      while (!hot_.empty() || run_pos_ < run_.size()) {
+        const Event& e = Front();
+        if (e.time_us >= end_us) return end_us;
+        if (!keep(e)) return e.time_us;
+        out->push_back(PopCurrent());
+        --size_;
+      }
+      if (size_ == 0) return end_us;
+      FlushPending();
+      Advance();
+      if (!TakeWholeSlot(end_us, keep, out)) TakeSlot();
+    }
   }
 
  private:
@@ -382,10 +399,70 @@ class CalendarEventQueue {
     TakeSlot();
   }
 
+  // The smaller front of run_ and hot_. REQUIRES: one of them non-empty.
+  const Event& Front() const {
+    if (hot_.empty()) return run_[run_pos_];
+    if (run_pos_ == run_.size() || EventBefore(hot_.front(), run_[run_pos_])) {
+      return hot_.front();
+    }
+    return run_[run_pos_];
+  }
+
+  // Removes and returns Front(); size_ and the refill are the caller's.
+  Event PopCurrent() {
+    if (!hot_.empty() && (run_pos_ == run_.size() ||
+                          EventBefore(hot_.front(), run_[run_pos_]))) {
+      const Event out = hot_.front();
+      std::pop_heap(hot_.begin(), hot_.end(), After);
+      hot_.pop_back();
+      return out;
+    }
+    return run_[run_pos_++];
+  }
+
   // Advances cur_ to the next non-empty bucket and makes it the run.
   // REQUIRES: run_ and hot_ exhausted, size_ > 0.
   void Refill() {
     FlushPending();
+    Advance();
+    TakeSlot();
+  }
+
+  // If every event of bucket cur_ is before end_us and kept, appends the
+  // slot's events to *out as they lie, frees its blocks and returns true;
+  // otherwise leaves the slot as it was and returns false.
+  // REQUIRES: run_ and hot_ exhausted; the slot of cur_ non-empty.
+  template <typename Keep>
+  bool TakeWholeSlot(int64_t end_us, Keep keep, std::vector<Event>* out) {
+    if (((cur_ + 1) << width_shift_) > end_us) return false;
+    Slot& slot = ring_[static_cast<size_t>(cur_ & ring_mask_)];
+    const size_t before = out->size();
+    Block* first = nullptr;
+    uint32_t count = slot.count;
+    for (Block* b = slot.last; b != nullptr; b = b->prev) {
+      for (uint32_t i = 0; i < count; ++i) {
+        if (!keep(b->events[i])) {
+          out->resize(before);
+          return false;
+        }
+      }
+      out->insert(out->end(), b->events, b->events + count);
+      count = kBlockEvents;
+      first = b;
+    }
+    const size_t n = out->size() - before;
+    ring_size_ -= n;
+    size_ -= n;
+    first->prev = free_blocks_;
+    free_blocks_ = slot.last;
+    slot = Slot{};
+    return true;
+  }
+
+  // Moves cur_ forward to the next bucket whose slot holds events, bringing
+  // far_'s events into the ring as their buckets enter it.
+  // REQUIRES: size_ > 0, run_/hot_ exhausted and pending_ flushed.
+  void Advance() {
     for (;;) {
       if (ring_size_ == 0) {
         assert(!far_.empty());
@@ -398,7 +475,6 @@ class CalendarEventQueue {
         Append(Bucket(e), e);
       }
       if (ring_[static_cast<size_t>(cur_ & ring_mask_)].last != nullptr) {
-        TakeSlot();
         return;
       }
     }
@@ -513,6 +589,26 @@ inline void StableSortByNode(std::vector<Event>* events,
     std::swap(from, to);
   }
   if (from != events) events->swap(*scratch);
+}
+
+// Sorts `events` by (node, time, seq): StableSortByNode, then each node's
+// run by EventBefore (insertion sort: a node has few events per window, and
+// the runs come out of CalendarEventQueue::TakeWindow nearly in order).
+inline void SortByNodeThenTime(std::vector<Event>* events,
+                               std::vector<Event>* scratch) {
+  StableSortByNode(events, scratch);
+  Event* const v = events->data();
+  const size_t n = events->size();
+  for (size_t i = 1; i < n; ++i) {
+    if (v[i].node != v[i - 1].node || !EventBefore(v[i], v[i - 1])) continue;
+    const Event e = v[i];
+    size_t j = i;
+    do {
+      v[j] = v[j - 1];
+      --j;
+    } while (j > 0 && v[j - 1].node == e.node && EventBefore(e, v[j - 1]));
+    v[j] = e;
+  }
 }
 
 }  // namespace elara::sim

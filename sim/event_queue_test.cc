@@ -294,5 +294,106 @@ TEST(EventQueueTest, StableSortByNodeMatchesStableSort) {
   }
 }
 
+// SortByNodeThenTime against std::sort by (node, time, seq), on lists
+// whose per-node runs are out of time order.
+TEST(EventQueueTest, SortByNodeThenTimeMatchesFullSort) {
+  Random rng(78);
+  std::vector<Event> scratch;
+  for (const size_t n : {0u, 1u, 2u, 200u, 256u, 5000u}) {
+    for (const uint64_t nodes : {uint64_t{1}, uint64_t{3}, uint64_t{5000}}) {
+      std::vector<Event> events(n);
+      for (size_t i = 0; i < n; ++i) {
+        events[i] = Event{static_cast<int64_t>(rng.UniformBelow(40)),
+                          rng.UniformBelow(1000) << 8,
+                          static_cast<uint32_t>(rng.UniformBelow(nodes)),
+                          static_cast<uint32_t>(i)};
+      }
+      std::vector<Event> expected = events;
+      std::sort(expected.begin(), expected.end(),
+                [](const Event& a, const Event& b) {
+                  if (a.node != b.node) return a.node < b.node;
+                  if (EventBefore(a, b) != EventBefore(b, a)) {
+                    return EventBefore(a, b);
+                  }
+                  return a.handle < b.handle;  // equal keys: input order
+                });
+      SortByNodeThenTime(&events, &scratch);
+      ASSERT_EQ(events.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(events[i].handle, expected[i].handle) << n << " " << nodes;
+      }
+    }
+  }
+}
+
+// TakeWindow moves exactly the events Pop() would have returned one by one
+// (before end_us, up to the first event `keep` refuses) and returns where
+// it stopped; a twin queue fed the same pushes is popped as the reference.
+// Windows of many buckets, pushes between windows into the ring, the far
+// heap and the current bucket, and refused kinds inside whole buckets.
+void CheckTakeWindowAgainstPop(int width, int count, uint64_t seed) {
+  CalendarEventQueue queue(width, count);
+  CalendarEventQueue twin(width, count);
+  Random rng(seed);
+  const auto keep = [](const Event& e) {
+    return e.kind() == EventKind::kTimer || e.kind() == EventKind::kPacket;
+  };
+  int64_t now = 0;
+  auto push = [&](int64_t t) {
+    const uint64_t r = rng.UniformBelow(100);
+    const EventKind kind = r < 2    ? EventKind::kCrash
+                           : r < 50 ? EventKind::kPacket
+                                    : EventKind::kTimer;
+    const uint32_t node = static_cast<uint32_t>(rng.UniformBelow(300));
+    queue.Push(t, kind, node, 0);
+    twin.Push(t, kind, node, 0);
+  };
+  for (int i = 0; i < 2000; ++i) {
+    push(static_cast<int64_t>(rng.UniformBelow(5000)));
+  }
+  std::vector<Event> got;
+  for (int round = 0; round < 400 && !queue.empty(); ++round) {
+    const int64_t span = static_cast<int64_t>(rng.UniformBelow(600));
+    const int64_t end = queue.Top().time_us + span;
+    got.clear();
+    const int64_t stop = queue.TakeWindow(end, keep, &got);
+    std::vector<Event> want;
+    while (!twin.empty() && twin.Top().time_us < end && keep(twin.Top())) {
+      want.push_back(twin.Pop());
+    }
+    const int64_t want_stop =
+        twin.empty() || twin.Top().time_us >= end ? end : twin.Top().time_us;
+    ASSERT_EQ(stop, want_stop) << "round " << round;
+    ASSERT_EQ(queue.size(), twin.size());
+    std::vector<Event> sorted = got;
+    std::sort(sorted.begin(), sorted.end(), EventBefore);
+    ASSERT_EQ(sorted.size(), want.size()) << "round " << round;
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_EQ(sorted[i].time_us, want[i].time_us);
+      ASSERT_EQ(sorted[i].seq_kind, want[i].seq_kind);
+      ASSERT_EQ(sorted[i].node, want[i].node);
+    }
+    if (!want.empty()) now = want.back().time_us;
+    // A refused event at the front runs alone, as the simulator does.
+    if (!queue.empty() && !keep(queue.Top())) {
+      ASSERT_EQ(queue.Pop().seq_kind, twin.Pop().seq_kind);
+    }
+    for (int i = 0, k = static_cast<int>(rng.UniformBelow(40)); i < k; ++i) {
+      push(std::max<int64_t>(stop, now) +
+           static_cast<int64_t>(rng.UniformBelow(i % 4 == 0 ? 20000 : 900)));
+    }
+  }
+}
+
+TEST(EventQueueTest, TakeWindowMatchesPopOneByOne) {
+  for (int width : {0, 2, 4, 8}) {
+    for (int count : {1, 3, 8, 14}) {
+      SCOPED_TRACE(testing::Message()
+                   << "width " << width << " count " << count);
+      CheckTakeWindowAgainstPop(width, count, 300 + width * 16 + count);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace elara::sim

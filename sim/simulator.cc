@@ -447,16 +447,11 @@ void Simulator::RunWindow() {
   // window ends must not depend on where a caller stopped to look.
   int64_t end_us = std::min(start_us + lookahead_us_, end_us_ + 1);
   window_.clear();
-  while (!queue_.empty() && queue_.Top().time_us < end_us &&
-         IsNodeEvent(queue_.Top())) {
-    window_.push_back(queue_.Pop());
-  }
   // Cut short by another kind of event: it runs next, before anything a
   // window node would schedule at or after its time.
-  if (!queue_.empty() && queue_.Top().time_us < end_us) {
-    end_us = queue_.Top().time_us;
-  }
-  StableSortByNode(&window_, &window_scratch_);
+  end_us = queue_.TakeWindow(
+      end_us, [](const Event& e) { return IsNodeEvent(e); }, &window_);
+  SortByNodeThenTime(&window_, &window_scratch_);
   const std::span<const Event> events(window_);
   ++counters_.windows;
   if (trace_ != nullptr) trace_->BeginWindow();

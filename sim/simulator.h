@@ -41,9 +41,10 @@
 // one another. The loop takes the queue's node events (timers and
 // datagram arrivals) in [t, t + L), t the earliest, stops early at any
 // other event (broadcast, crash, join, churn, ...: those run alone, as
-// barriers), sorts the window by node (stably, so each node's events stay
-// in (time, seq) order) and runs it node by node; a timer a node's own
-// call sets inside the window runs in its turn. So every engine still gets
+// barriers), sorts the window by (node, time, seq) (the queue hands whole
+// buckets over unsorted: CalendarEventQueue::TakeWindow) and runs it node
+// by node; a timer a node's own call sets inside the window runs in its
+// turn. So every engine still gets
 // its inputs in time order, at their virtual times, and the result is a
 // valid run of the same model; what changes is the order of work at
 // different nodes inside a window, and with it the order of the network
@@ -402,7 +403,7 @@ class Simulator {
   // Lookahead windows (0: off, events run one by one in (time, seq) order).
   int64_t lookahead_us_ = 0;
   std::vector<Event> window_;          // the current window, by node
-  std::vector<Event> window_scratch_;  // StableSortByNode's working space
+  std::vector<Event> window_scratch_;  // SortByNodeThenTime's working space
   // A window (or a chunk of it) splits over threads only when each lane
   // gets this many events; a lane runs at most kMaxEventsPerLane events
   // before its outputs are applied (each may send a few datagrams of up to
