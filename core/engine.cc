@@ -111,6 +111,16 @@ Scratch& ThreadScratch() {
 
 }  // namespace
 
+// The state protocol and its counters, created together on first use.
+struct StatePart {
+  StatePart(const StateConfig& config, NodeId self, size_t max_datagram_bytes,
+            uint64_t seed, Outbox* outbox, StateRouting* routing)
+      : sync(config, self, max_datagram_bytes, seed, outbox, &counters,
+             routing) {}
+  StateCounters counters;  // before `sync`, which points at it
+  StateSync sync;
+};
+
 struct Engine::Impl : public MembershipListener, public StateRouting {
   Impl(std::shared_ptr<const DiffusionConfig> shared_config, NodeId self_id,
        Address self_address, uint64_t seed)
@@ -128,15 +138,15 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   // The state protocol, created on first use.
   StateSync& State() {
     if (state == nullptr) {
-      state = std::make_unique<StateSync>(config.state, self.id,
+      state = std::make_unique<StatePart>(config.state, self.id,
                                           config.max_datagram_bytes, state_seed,
-                                          &outbox, &counters, this);
-      state->set_clock_offset(state_clock_offset);
+                                          &outbox, this);
+      state->sync.set_clock_offset(state_clock_offset);
     }
-    return *state;
+    return state->sync;
   }
   Timestamp StateNextTimeout() const {
-    return state == nullptr ? Timestamp::Infinite() : state->NextTimeout();
+    return state == nullptr ? Timestamp::Infinite() : state->sync.NextTimeout();
   }
 
   BroadcastMode StateMode() const override { return plumtree.mode(); }
@@ -171,7 +181,7 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   void FinishDatagram(DatagramBuilder* builder, const Address& to);
 
   // Layout: what every call touches first, then the two protocols (whose
-  // hot lines Prefetch names), the counters (440 B, mostly cold) last.
+  // hot lines Prefetch names), the counters (320 B, mostly cold) last.
   std::shared_ptr<const DiffusionConfig> config_holder;
   const DiffusionConfig& config;  // *config_holder, immutable, maybe shared
   PeerEntry self;
@@ -180,12 +190,12 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   Outbox outbox;
   DrainQueue<Transmit> transmits;
   DrainQueue<EngineEvent> events;
-  std::unique_ptr<StateSync> state;  // nullptr until first used
+  std::unique_ptr<StatePart> state;  // nullptr until first used
   // Membership and Plumtree keep pointers to `counters` (declared after
   // them: constructed later, used only once both exist).
   Membership membership;
   Plumtree plumtree;
-  EngineCounters counters;
+  CoreCounters counters;
   uint64_t state_seed;
   Duration state_clock_offset;
 };
@@ -243,7 +253,7 @@ void Engine::Impl::Flush() {
       FinishDatagram(&builders[i], open[i]);
     }
   }
-  if (state != nullptr) state->ReleaseSent();
+  if (state != nullptr) state->sync.ReleaseSent();
   std::vector<EngineEvent>& emitted = outbox.events();
   for (EngineEvent& event : emitted) {
     if (events.size() >= config.max_pending_events) {
@@ -312,7 +322,7 @@ void Engine::HandleTimeout(Timestamp now) {
   if (e.left) return;
   if (e.membership.NextTimeout() <= now) e.membership.HandleTimeout(now);
   if (e.plumtree.NextTimeout() <= now) e.plumtree.HandleTimeout(now);
-  if (e.StateNextTimeout() <= now) e.state->HandleTimeout(now);
+  if (e.StateNextTimeout() <= now) e.state->sync.HandleTimeout(now);
   e.Flush();
 }
 
@@ -411,21 +421,21 @@ absl::Status Engine::DeleteState(Timestamp now, StateId key) {
 
 std::optional<StateValue> Engine::GetState(StateId key) const {
   if (impl_->state == nullptr) return std::nullopt;
-  return impl_->state->Get(key);
+  return impl_->state->sync.Get(key);
 }
 
 uint64_t Engine::StateDigest() const {
   if (impl_->state == nullptr) return StateStore::EmptyDigest();
-  return impl_->state->store().Digest();
+  return impl_->state->sync.store().Digest();
 }
 
 size_t Engine::StateKeyCount() const {
-  return impl_->state == nullptr ? 0 : impl_->state->store().live();
+  return impl_->state == nullptr ? 0 : impl_->state->sync.store().live();
 }
 
 void Engine::SetStateClockOffset(Duration offset) {
   impl_->state_clock_offset = offset;
-  if (impl_->state != nullptr) impl_->state->set_clock_offset(offset);
+  if (impl_->state != nullptr) impl_->state->sync.set_clock_offset(offset);
 }
 
 std::optional<Transmit> Engine::PollTransmit() {
@@ -490,7 +500,18 @@ const Address& Engine::address() const { return impl_->self.address; }
 const DiffusionConfig& Engine::config() const { return impl_->config; }
 BroadcastMode Engine::mode() const { return impl_->plumtree.mode(); }
 bool Engine::left() const { return impl_->left; }
-const EngineCounters& Engine::counters() const { return impl_->counters; }
+EngineCounters Engine::counters() const {
+  EngineCounters out;
+  static_cast<CoreCounters&>(out) = impl_->counters;
+  if (impl_->state != nullptr) {
+    static_cast<StateCounters&>(out) = impl_->state->counters;
+  }
+  return out;
+}
+const StateCounters& Engine::state_counters() const {
+  static constexpr StateCounters kNone{};
+  return impl_->state == nullptr ? kNone : impl_->state->counters;
+}
 
 std::vector<PeerEntry> Engine::ActiveView() const {
   return impl_->membership.active_view();
@@ -511,7 +532,9 @@ size_t Engine::StateBytes() const {
   return sizeof(Engine) + sizeof(Impl) + own_config - sizeof(Membership) -
          sizeof(Plumtree) + e.membership.StateBytes() +
          e.plumtree.StateBytes() +
-         (e.state == nullptr ? 0 : e.state->StateBytes()) +
+         (e.state == nullptr
+              ? 0
+              : sizeof(StateCounters) + e.state->sync.StateBytes()) +
          e.transmits.CapacityBytes() + e.events.CapacityBytes() +
          e.outbox.CapacityBytes();
 }

@@ -107,8 +107,9 @@ struct StateValue {
   StateVersion version;
 };
 
-// Counters, monotonic over the engine's life.
-struct EngineCounters {
+// Counters of membership, broadcast and the engine's own input and output,
+// monotonic over the engine's life. Every engine holds them.
+struct CoreCounters {
   // The ones a broadcast moves on nearly every call come first, in 64
   // bytes: a call dirties one or two counter lines, not four.
   uint64_t datagrams_in = 0;
@@ -146,8 +147,12 @@ struct EngineCounters {
   uint64_t rejoins = 0;         // rejoin attempts after isolation
   uint64_t swaps_sent = 0;      // link swaps offered (SWAP sent)
   uint64_t swaps_accepted = 0;  // ... and accepted by the peer asked
+};
 
-  // State propagation (core/state_sync.h).
+// Counters of state propagation (core/state_sync.h), monotonic. Held with
+// the state protocol, which an engine creates on first use: an engine that
+// only broadcasts does not carry them (160 bytes).
+struct StateCounters {
   uint64_t state_writes = 0;        // local writes and deletes accepted
   uint64_t state_updates_sent = 0;  // StateUpdate frames queued
   uint64_t state_updates_received = 0;
@@ -169,6 +174,9 @@ struct EngineCounters {
   uint64_t state_sync_bytes_out = 0;       // anti-entropy frame bytes sent
   uint64_t state_sync_bytes_in = 0;        // anti-entropy frame bytes received
 };
+
+// What Engine::counters() reports: both sets, as one value.
+struct EngineCounters : CoreCounters, StateCounters {};
 
 class Membership;
 class Plumtree;
@@ -302,7 +310,10 @@ class Engine {
   // Active peers the broadcast tree pushes eagerly to.
   std::vector<NodeId> EagerPeers() const;
   bool left() const;
-  const EngineCounters& counters() const;
+  // Both counter sets, copied (~480 bytes); the state ones alone, without
+  // a copy, below (all zero until the state protocol is first used).
+  EngineCounters counters() const;
+  const StateCounters& state_counters() const;
   // Bytes of protocol state this engine holds (views, windows, caches,
   // queues), by its own accounting.
   size_t StateBytes() const;

@@ -31,7 +31,7 @@ size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
 }  // namespace
 
 Membership::Membership(const MembershipConfig& config, PeerEntry self,
-                       Random* rng, Outbox* outbox, EngineCounters* counters,
+                       Random* rng, Outbox* outbox, CoreCounters* counters,
                        MembershipListener* listener)
     : config_(config),
       self_(self),

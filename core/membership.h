@@ -161,7 +161,7 @@ class Membership {
   // counters, listener and config outlive this object (the config is
   // referenced, not copied: an engine's config is shared by its parts).
   Membership(const MembershipConfig& config, PeerEntry self, Random* rng,
-             Outbox* outbox, EngineCounters* counters,
+             Outbox* outbox, CoreCounters* counters,
              MembershipListener* listener);
   Membership(const Membership&) = delete;
   Membership& operator=(const Membership&) = delete;
@@ -344,7 +344,7 @@ class Membership {
   PeerEntry self_;
   Random* rng_;
   Outbox* outbox_;
-  EngineCounters* counters_;
+  CoreCounters* counters_;
   MembershipListener* listener_;
 
   // Hot fields first, together: every datagram (NoteAlive, FindActive) and

@@ -99,7 +99,7 @@ size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
 
 Plumtree::Plumtree(const BroadcastConfig& config, NodeId self,
                    size_t max_datagram_bytes, Random* rng, Outbox* outbox,
-                   EngineCounters* counters)
+                   CoreCounters* counters)
     : config_(config),
       self_(self),
       max_datagram_bytes_(max_datagram_bytes),

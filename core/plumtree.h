@@ -116,7 +116,7 @@ class Plumtree {
   // (the Engine's config is immutable and lives as long as the engine).
   Plumtree(const BroadcastConfig& config, NodeId self,
            size_t max_datagram_bytes, Random* rng, Outbox* outbox,
-           EngineCounters* counters);
+           CoreCounters* counters);
   Plumtree(const Plumtree&) = delete;
   Plumtree& operator=(const Plumtree&) = delete;
 
@@ -297,7 +297,7 @@ class Plumtree {
   size_t max_datagram_bytes_;
   Random* rng_;
   Outbox* outbox_;
-  EngineCounters* counters_;
+  CoreCounters* counters_;
 
   BroadcastMode mode_;
   double redundancy_factor_;

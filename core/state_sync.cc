@@ -92,7 +92,7 @@ uint64_t AbsDiff(uint64_t a, uint64_t b) { return a > b ? a - b : b - a; }
 
 StateSync::StateSync(const StateConfig& config, NodeId self,
                      size_t max_datagram_bytes, uint64_t seed, Outbox* outbox,
-                     EngineCounters* counters, StateRouting* routing)
+                     StateCounters* counters, StateRouting* routing)
     : config_(config),
       self_(self),
       max_datagram_bytes_(max_datagram_bytes),

@@ -148,7 +148,7 @@ class StateSync {
  public:
   // `outbox`, `counters` and `routing` must outlive this object.
   StateSync(const StateConfig& config, NodeId self, size_t max_datagram_bytes,
-            uint64_t seed, Outbox* outbox, EngineCounters* counters,
+            uint64_t seed, Outbox* outbox, StateCounters* counters,
             StateRouting* routing);
   StateSync(const StateSync&) = delete;
   StateSync& operator=(const StateSync&) = delete;
@@ -298,7 +298,7 @@ class StateSync {
   size_t max_datagram_bytes_;
   Random rng_;
   Outbox* outbox_;
-  EngineCounters* counters_;
+  StateCounters* counters_;
   StateRouting* routing_;
 
   HybridClock clock_;

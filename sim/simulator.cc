@@ -937,7 +937,8 @@ void Simulator::OnStateSettle() {
 
 StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
   const Engine& engine = *EngineAt(node);
-  return {node, engine.StateDigest(), engine.counters().state_sync_bytes_out};
+  return {node, engine.StateDigest(),
+          engine.state_counters().state_sync_bytes_out};
 }
 
 // --- Engine outputs ---------------------------------------------------------
