@@ -20,6 +20,10 @@ constexpr uint8_t kMaxSwapBackoffShift = 4;    // x16 swap_period
 // Isolated this many neighbor_timeouts with a non-empty passive view whose
 // candidates all fail: give up on it and rejoin through a contact.
 constexpr int64_t kIsolationRejoinFactor = 4;
+// Retries of an unanswered JOIN at the base delay before the backoff starts:
+// a joiner not yet in is where islands grow (nodes join through it), so its
+// JOIN is retried quickly for a while even under heavy loss.
+constexpr uint8_t kFastJoinRetries = 4;
 
 // Heap bytes of an inlined vector: none while it fits inline (those bytes
 // are part of sizeof(Membership)).
@@ -57,6 +61,7 @@ void Membership::Join(Timestamp now, const Address& contact) {
   // fills the active view meanwhile: a node that joins *through us* before
   // our JOIN got in links us to itself, not to the overlay.
   join_unanswered_ = true;
+  fast_join_retries_ = 0;
   next_rejoin_at_ = now + RejoinDelay();
 }
 
@@ -136,7 +141,7 @@ void Membership::HandleFrame(Timestamp now, const PeerEntry& from,
   } else if (const auto* f = std::get_if<ShuffleReplyFrame>(&frame)) {
     HandleShuffleReply(*f);
   } else if (const auto* f = std::get_if<PingFrame>(&frame)) {
-    HandlePing(from, *f);
+    HandlePing(now, from, *f);
   } else if (const auto* f = std::get_if<PongFrame>(&frame)) {
     HandlePong(now, from, *f);
   } else if (const auto* f = std::get_if<SwapFrame>(&frame)) {
@@ -214,6 +219,13 @@ void Membership::HandleJoin(Timestamp now, const PeerEntry& from) {
   const ForwardJoinFrame walk{from, config_.active_random_walk_length};
   for (const PeerEntry& peer : active_) {
     if (peer.id != from.id) outbox_->Send(peer.address, walk);
+  }
+  // Not in the overlay ourselves yet (our JOIN unanswered): the walks above
+  // stay among the nodes that joined through us. Hand the joiner to our
+  // contact as well (a walk that ends there), so that it gets a link of its
+  // own into the overlay instead of hanging off ours.
+  if (join_unanswered_ && !contacts_.empty()) {
+    outbox_->Send(contacts_.back(), ForwardJoinFrame{from, 0});
   }
 }
 
@@ -357,11 +369,22 @@ void Membership::HandleShuffleReply(const ShuffleReplyFrame& frame) {
   last_shuffle_sent_.clear();
 }
 
-void Membership::HandlePing(const PeerEntry& from, const PingFrame& frame) {
+void Membership::HandlePing(Timestamp now, const PeerEntry& from,
+                            const PingFrame& frame) {
   outbox_->Send(from.address, PongFrame{frame.nonce});
   // Only a node holding us active pings us. If we do not hold it (and have
-  // not asked it to), the link is one-sided: tell it so.
+  // not asked it to), the link is one-sided: take it when we have room (the
+  // JOIN_REPLY, NEIGHBOR_REPLY or SWAP_REPLY that told us was lost), else
+  // tell it so.
   if (ActiveIndex(from.id) < 0 && PendingIndex(from.id) < 0) {
+    if (active_.size() < config_.active_view_size) {
+      if (join_unanswered_ && std::find(contacts_.begin(), contacts_.end(),
+                                        from.address) != contacts_.end()) {
+        join_unanswered_ = false;  // our contact holds us: the JOIN got in
+      }
+      AddActive(now, from, /*evict_if_full=*/false);
+      return;
+    }
     outbox_->Send(from.address, NeighborReplyFrame{false});
   }
 }
@@ -535,7 +558,7 @@ void Membership::RunRepairRound(Timestamp now) {
   if (active_.size() >= config_.active_view_size) return;
   neighbor_attempts_left_ = kNeighborAttemptsPerRound;
   RequestNeighbors(now, std::nullopt);
-  if (Stranded() && next_rejoin_at_.IsInfinite() && !HoldsAllContacts()) {
+  if (Stranded() && next_rejoin_at_.IsInfinite() && !contacts_.empty()) {
     next_rejoin_at_ = now + RejoinDelay();  // see MaybeRejoin
   }
   // Back off until something changes (a loss or an acceptance resets it):
@@ -616,13 +639,28 @@ void Membership::MaybeRejoin(Timestamp now) {
   // active peer just confirms the link.
   const Address* contact = NextRejoinContact(/*skip_held=*/stranded);
   if (contact == nullptr) {
+    if (stranded) {
+      // Every contact is an active peer: join again through the overlay, a
+      // JOIN walk of our own from a random active peer, whose end takes us.
+      const PeerEntry& via = active_[rng_->UniformBelow(active_.size())];
+      outbox_->Send(via.address,
+                    ForwardJoinFrame{self_, config_.active_random_walk_length});
+      rejoin_backoff_ =
+          std::min<uint8_t>(rejoin_backoff_ + 1, kMaxRejoinBackoffShift);
+      next_rejoin_at_ = now + RejoinDelay();
+      return;
+    }
     next_rejoin_at_ = Timestamp::Infinite();
     return;
   }
   ++counters_->rejoins;
   outbox_->Send(*contact, JoinFrame{});
-  rejoin_backoff_ =
-      std::min<uint8_t>(rejoin_backoff_ + 1, kMaxRejoinBackoffShift);
+  if (join_unanswered_ && fast_join_retries_ < kFastJoinRetries) {
+    ++fast_join_retries_;  // not in yet: retry soon (kFastJoinRetries)
+  } else {
+    rejoin_backoff_ =
+        std::min<uint8_t>(rejoin_backoff_ + 1, kMaxRejoinBackoffShift);
+  }
   next_rejoin_at_ = now + RejoinDelay();
 }
 
@@ -634,11 +672,6 @@ const Address* Membership::NextRejoinContact(bool skip_held) {
     return &contacts_[index];
   }
   return nullptr;
-}
-
-bool Membership::HoldsAllContacts() const {
-  return std::all_of(contacts_.begin(), contacts_.end(),
-                     [this](const Address& c) { return Holds(c); });
 }
 
 bool Membership::Holds(const Address& address) const {
@@ -721,6 +754,9 @@ void Membership::OnActiveLoss(Timestamp now, NodeId lost,
                               const PeerEntry* first) {
   if (active_.empty() && isolated_since_.IsInfinite()) {
     isolated_since_ = now;
+    // A new episode: the backoff of a stranded node's walks does not carry
+    // over to its JOINs.
+    if (!join_unanswered_) rejoin_backoff_ = 0;
     next_rejoin_at_ = now + RejoinDelay();
   }
   repair_backoff_ = 0;
