@@ -333,6 +333,12 @@ void Engine::Join(Timestamp now, const Address& contact) {
   e.Flush();
 }
 
+void Engine::AddContact(const Address& contact) {
+  Impl& e = *impl_;
+  if (e.left) return;
+  e.membership.AddContact(contact);
+}
+
 void Engine::Leave(Timestamp now) {
   Impl& e = *impl_;
   if (e.left) return;

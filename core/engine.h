@@ -210,6 +210,9 @@ class Engine {
   // Joins the swarm through `contact` (repeatable: extra contacts are kept
   // for rejoining after isolation).
   void Join(Timestamp now, const Address& contact);
+  // Remembers `contact` for rejoining (after isolation, or when a JOIN gets
+  // no answer) without joining through it now.
+  void AddContact(const Address& contact);
   // Tells active peers this node leaves, then goes quiet.
   void Leave(Timestamp now);
   // Broadcasts a payload to the swarm. Fails with ResourceExhausted when the

@@ -54,6 +54,12 @@ Membership::Membership(const MembershipConfig& config, PeerEntry self,
 void Membership::Join(Timestamp now, const Address& contact) {
   if (left_ || !contact.valid() || contact == self_.address) return;
   RememberContact(contact);
+  // The retry goes to the contact after this one: if this one is gone, a
+  // node that knows others is not stuck on it.
+  const size_t index = static_cast<size_t>(
+      std::find(contacts_.begin(), contacts_.end(), contact) -
+      contacts_.begin());
+  rejoin_cursor_ = static_cast<uint8_t>((index + 1) % contacts_.size());
   StartTimers(now);
   outbox_->Send(contact, JoinFrame{});
   if (active_.empty() && isolated_since_.IsInfinite()) isolated_since_ = now;
@@ -63,6 +69,11 @@ void Membership::Join(Timestamp now, const Address& contact) {
   join_unanswered_ = true;
   fast_join_retries_ = 0;
   next_rejoin_at_ = now + RejoinDelay();
+}
+
+void Membership::AddContact(const Address& contact) {
+  if (left_ || !contact.valid() || contact == self_.address) return;
+  RememberContact(contact);
 }
 
 void Membership::Leave(Timestamp /*now*/) {

@@ -182,8 +182,14 @@ class Membership {
   Membership& operator=(const Membership&) = delete;
 
   // Sends JOIN to `contact` and remembers it for rejoining. No-op after
-  // Leave() or for an invalid or own address.
+  // Leave() or for an invalid or own address. A retry of this JOIN (see
+  // "Unanswered JOIN") goes to the next remembered contact round robin, so
+  // a contact that is gone costs one retry when others are known.
   void Join(Timestamp now, const Address& contact);
+  // Remembers `contact` for rejoining without sending anything (a seed
+  // list: the contacts a node was given besides the one it joins through).
+  // No-op after Leave() or for an invalid or own address.
+  void AddContact(const Address& contact);
   // DISCONNECT(leaving) to every active peer, then quiet for good.
   void Leave(Timestamp now);
   // One membership frame (types 1..15; others are ignored). `from` is the

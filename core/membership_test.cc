@@ -773,8 +773,7 @@ TEST_F(SingleMembership, PingIsAnsweredWithPong) {
 
   // A full view answers a stranger's PING too, and tells it it is not our
   // neighbour.
-  for (size_t i = 2; m_.active_view().size() < config_.active_view_size;
-       ++i) {
+  for (size_t i = 2; m_.active_view().size() < config_.active_view_size; ++i) {
     ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));
   }
   const PeerEntry other = EntryOf(20);
@@ -1420,6 +1419,26 @@ TEST_F(SingleMembership, StrandedShortViewRejoinsThroughAContact) {
         f.to == contact.address && std::holds_alternative<JoinFrame>(f.frame);
   }
   EXPECT_TRUE(joined);
+}
+
+// A JOIN that gets no answer (the contact left before it arrived) is
+// retried through the next contact the node was given (AddContact), not
+// the same one again.
+TEST_F(SingleMembership, UnansweredJoinRetriesThroughAnotherContact) {
+  const PeerEntry gone = EntryOf(1), spare = EntryOf(2);
+  m_.AddContact(spare.address);
+  m_.Join(now_, gone.address);
+  auto joins = FramesOfType(FrameType::kJoin);
+  ASSERT_EQ(joins.size(), 1u);
+  EXPECT_EQ(joins[0].to, gone.address);
+  RunUntil(now_ + Duration::Millis(1100));
+  std::vector<Address> joined;
+  for (const auto& f : sent_) {
+    if (std::holds_alternative<JoinFrame>(f.frame)) joined.push_back(f.to);
+  }
+  ASSERT_FALSE(joined.empty());
+  EXPECT_EQ(joined[0], spare.address);
+  EXPECT_EQ(counters_.rejoins, 1u);
 }
 
 // Two islands of full views (two 6-cliques) that know of each other only

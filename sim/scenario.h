@@ -270,8 +270,13 @@ struct RunResult {
   // The overlay at the end: connected components of the graph of active
   // links between live nodes (1: one overlay; more: islands or a cut that
   // has not healed), and live nodes whose active view is below its bound.
+  // Both leave out the joining_nodes: live nodes whose engine started so
+  // shortly before the end (one JOIN retry plus a round trip at the largest
+  // latency) that their JOIN may still be under way; with churn there are
+  // always some, since churn runs up to the end.
   uint32_t overlay_components = 0;
   uint32_t short_active_views = 0;
+  uint32_t joining_nodes = 0;
   // Broadcast() calls the engine refused (payload too large for a datagram).
   uint64_t broadcasts_failed = 0;
   // Broadcasts not published because no node was live at their time (every

@@ -33,6 +33,7 @@ enum class SeedStream : uint64_t {
   kBootstrap = 8,    // protocol-bootstrap contacts
   kState = 9,        // state workload: writers and keys
   kStateClock = 10,  // state clock offsets, indexed by creation index
+  kContacts = 11,    // fallback contacts of churn joins and restarts
 };
 
 inline uint64_t StreamSeed(uint64_t seed, SeedStream stream,

@@ -156,6 +156,7 @@ Simulator::Simulator(const Scenario& scenario)
       fault_rng_(StreamSeed(scenario.seed, SeedStream::kFaults)),
       workload_rng_(StreamSeed(scenario.seed, SeedStream::kWorkload)),
       bootstrap_rng_(StreamSeed(scenario.seed, SeedStream::kBootstrap)),
+      contact_rng_(StreamSeed(scenario.seed, SeedStream::kContacts)),
       payload_interner_(scenario.threads > 1),
       engine_config_(std::make_shared<const DiffusionConfig>(scenario.engine)),
       state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {
@@ -875,6 +876,17 @@ void Simulator::OnChurn() {
 void Simulator::JoinThroughRandomContact(uint32_t node) {
   const uint32_t contact = RandomLiveNode(&fault_rng_, node);
   if (contact != kNoNode) {
+    // Like a real node's seed list: a few more live nodes, remembered for a
+    // retry. With the contact alone, a joiner whose contact leaves before
+    // the JOIN arrives knows no live node at all (nor does anyone joining
+    // through it later): an island for good.
+    if (live_.size() > 2) {
+      for (int k = 0; k < kFallbackContacts; ++k) {
+        uint32_t other = contact;
+        while (other == contact) other = RandomLiveNode(&contact_rng_, node);
+        EngineAt(node)->AddContact(Address::Sim(other));
+      }
+    }
     EngineAt(node)->Join(Timestamp::FromMicros(now_us_), Address::Sim(contact));
   }
   AfterCall(Main(), node, now_us_);
@@ -1117,9 +1129,17 @@ double Simulator::MessageReliability(size_t message) const {
                                  static_cast<double>(t.qualifying);
 }
 
+int64_t Simulator::JoinSettleUs() const {
+  const MembershipConfig& m = scenario_.engine.membership;
+  const Duration latency =
+      std::max(scenario_.latency_min, scenario_.latency_max);
+  return (std::max(m.neighbor_timeout, m.repair_period) + latency * 2)
+      .ToMicros();
+}
+
 // Union-find over node slots (no hash map: nothing here depends on a
-// container's iteration order); a link to a node that is not live is
-// ignored.
+// container's iteration order); a link to a node that is not live, or that
+// is still joining (JoinSettleUs), is ignored.
 void Simulator::MeasureOverlay(RunResult* r) const {
   std::vector<uint32_t> parent(hot_.size());
   for (uint32_t i = 0; i < parent.size(); ++i) parent[i] = i;
@@ -1131,20 +1151,31 @@ void Simulator::MeasureOverlay(RunResult* r) const {
     return x;
   };
   const size_t bound = scenario_.engine.membership.active_view_size;
+  const int64_t settle_us = JoinSettleUs();
+  // (Engines started at the origin -- the warm overlay, the first of a
+  // protocol bootstrap -- are never "joining", however short the run.)
+  auto joining = [&](uint32_t node) {
+    return started_us_[node] > origin_.ToMicros() &&
+           now_us_ - started_us_[node] < settle_us;
+  };
   for (uint32_t node : live_) {
+    if (joining(node)) {
+      ++r->joining_nodes;
+      continue;
+    }
     const std::vector<PeerEntry> active = EngineAt(node)->ActiveView();
     if (active.size() < bound) ++r->short_active_views;
     for (const PeerEntry& peer : active) {
       if (peer.address.kind() != Address::Kind::kSim) continue;
       const uint32_t other = peer.address.sim_index();
-      if (other >= hot_.size() || !live(other)) continue;
+      if (other >= hot_.size() || !live(other) || joining(other)) continue;
       const uint32_t a = root(node);
       const uint32_t b = root(other);
       if (a != b) parent[std::max(a, b)] = std::min(a, b);
     }
   }
   for (uint32_t node : live_) {
-    if (root(node) == node) ++r->overlay_components;
+    if (!joining(node) && root(node) == node) ++r->overlay_components;
   }
 }
 

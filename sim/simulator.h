@@ -23,7 +23,10 @@
 // `restart_after` on a fresh engine that joins through a random live node),
 // churn from the end of the bootstrap to the end (every 1/churn_per_s
 // seconds one random live node calls Leave() and is removed, and a fresh
-// node on a new index joins through a random live node).
+// node on a new index joins through a random live node). A node that joins
+// after the start (churn, restart) is also given kFallbackContacts more
+// live nodes for a retry, as a real node has a seed list: its contact may
+// leave before the JOIN arrives.
 //
 // Per node: one Engine (Address::Sim(index), NodeIdFor(seed, creation
 // index), engine seed StreamSeed(seed, kEngine, creation index)) and at most
@@ -361,7 +364,10 @@ class Simulator {
   void OnCrash(uint32_t spec);
   void OnRestart(uint32_t node);
   void OnChurn();
+  // Join() through a random live node, with kFallbackContacts more
+  // (contact_rng_) remembered for a retry (Engine::AddContact).
   void JoinThroughRandomContact(uint32_t node);
+  static constexpr int kFallbackContacts = 2;
   void OnStateWrite();
   void RecordStateSides(uint32_t writer, uint32_t key);
   void OnStateSettle();
@@ -389,8 +395,12 @@ class Simulator {
                      const std::vector<uint64_t>& live_mask,
                      std::span<const uint32_t> late) const;
   RunResult Collect();
-  // RunResult::overlay_components and short_active_views.
+  // RunResult::overlay_components, short_active_views and joining_nodes.
   void MeasureOverlay(RunResult* r) const;
+  // A node whose engine started less than this before the end may still be
+  // joining: one JOIN retry (after max(neighbor_timeout, repair_period))
+  // plus a round trip at the largest latency.
+  int64_t JoinSettleUs() const;
 
   const Scenario scenario_;
   const Timestamp origin_;
@@ -418,6 +428,7 @@ class Simulator {
   Random fault_rng_;
   Random workload_rng_;
   Random bootstrap_rng_;
+  Random contact_rng_;
 
   // Per node slot (index = sim address).
   // Shared by every engine (declared before hot_, so it outlives them):

@@ -76,6 +76,7 @@ Json RunObject(const RunRecord& run, const std::string& replay) {
   j["live_nodes"] = r.live_nodes;
   j["overlay_components"] = r.overlay_components;
   j["short_active_views"] = r.short_active_views;
+  j["joining_nodes"] = r.joining_nodes;
   j["datagrams_sent"] = r.datagrams_sent;
   j["datagrams_lost"] = r.datagrams_lost;
   j["bytes_sent"] = r.bytes_sent;
@@ -459,7 +460,11 @@ std::string RunTable(const RunRecord& run) {
   Row(&out, "overlay",
       absl::StrCat(r.overlay_components, " component",
                    r.overlay_components == 1 ? "" : "s"),
-      absl::StrCat(r.short_active_views, " active views below the bound"));
+      absl::StrCat(r.short_active_views, " active views below the bound",
+                   r.joining_nodes == 0
+                       ? ""
+                       : absl::StrCat(", ", r.joining_nodes,
+                                      " nodes still joining left out")));
   Row(&out, "datagrams", absl::StrCat(r.datagrams_sent),
       absl::StrFormat("sent; %d lost or cut", r.datagrams_lost));
   Row(&out, "bounds_hit", BoundsValue(r.bounds_hit),
