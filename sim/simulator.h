@@ -47,16 +47,15 @@
 // barriers), sorts the window by (node, time, seq) (the queue hands whole
 // buckets over unsorted: CalendarEventQueue::TakeWindow) and runs it node
 // by node; a timer a node's own call sets inside the window runs in its
-// turn. So every engine still gets
-// its inputs in time order, at their virtual times, and the result is a
-// valid run of the same model; what changes is the order of work at
-// different nodes inside a window, and with it the order of the network
-// model's draws and of equal-time ties: the trace hash differs from
-// kExact's (the run is as deterministic). Consecutive events then touch nodes
-// in ascending order (their state is laid out by node), which at 10^5 nodes
-// runs ~15 % more events per second. Off (one event at a time, kExact) when L
-// is 0, with the state workload (its convergence tracker observes nodes in time
-// order), or on request.
+// turn. So every engine still gets its inputs in time order, at their
+// virtual times, and the result is a valid run of the same model; what
+// changes is the order of work at different nodes inside a window, and with
+// it the order of the network model's draws and of equal-time ties: the
+// trace hash differs from kExact's (the run is as deterministic).
+// Consecutive events then touch nodes in ascending order (their state is
+// laid out by node), which at 10^5 nodes runs ~15 % more events per second.
+// Off (one event at a time, kExact) when L is 0, with the state workload
+// (its convergence tracker observes nodes in time order), or on request.
 //
 // Threads (Scenario::threads > 1, lookahead on, no trace file). A window
 // runs in chunks of at most kMaxEventsPerLane events per thread (cut at
