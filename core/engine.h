@@ -147,6 +147,10 @@ struct CoreCounters {
   uint64_t rejoins = 0;         // rejoin attempts after isolation
   uint64_t swaps_sent = 0;      // link swaps offered (SWAP sent)
   uint64_t swaps_accepted = 0;  // ... and accepted by the peer asked
+  // Unanswered candidates and timed-out peers kept as candidates, because
+  // this node had already blamed kMaxUnprovenBlames peers since it last
+  // had proof that its own datagrams get out (core/membership.h).
+  uint64_t peers_spared = 0;
 };
 
 // Counters of state propagation (core/state_sync.h), monotonic. Held with

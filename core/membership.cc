@@ -242,6 +242,7 @@ void Membership::HandleJoin(Timestamp now, const PeerEntry& from) {
 
 // The sender holds us in its active view; symmetry says we must hold it.
 void Membership::HandleJoinReply(Timestamp now, const PeerEntry& from) {
+  NoteUplinkProof();
   join_unanswered_ = false;  // our JOIN got in (at the contact or a walk)
   if (ActiveIndex(from.id) >= 0) {
     next_rejoin_at_ = Timestamp::Infinite();
@@ -292,6 +293,7 @@ void Membership::HandleNeighborReply(Timestamp now, const PeerEntry& from,
   const int pending_index = PendingIndex(from.id);
   const int active_index = ActiveIndex(from.id);
   if (pending_index >= 0) {
+    NoteUplinkProof();
     pending_.erase(pending_.begin() + pending_index);
     if (frame.accepted) {
       if (active_index < 0) TakeAcceptingPeer(now, from);
@@ -375,6 +377,7 @@ void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
 void Membership::HandleShuffleReply(const ShuffleReplyFrame& frame) {
   // Not checked against an outstanding shuffle: a late reply still carries
   // live peers, and the passive view is only a hint.
+  NoteUplinkProof();  // only a SHUFFLE of ours is answered
   EvictionPreference prefer{last_shuffle_sent_};
   Integrate(frame.peers, &prefer);
   last_shuffle_sent_.clear();
@@ -409,6 +412,7 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
   }
   Liveness& liveness = liveness_[static_cast<size_t>(index)];
   if (liveness.ping_nonce != 0 && liveness.ping_nonce == frame.nonce) {
+    NoteUplinkProof();
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
     liveness.ping_at = liveness.last_heard + Quiet(from.id);
@@ -456,6 +460,7 @@ void Membership::HandleSwapReply(Timestamp now, const PeerEntry& from,
     ++counters_->unknown_sender_frames;  // an answer to nothing we asked
     return;
   }
+  NoteUplinkProof();
   const NodeId offer = pending_[static_cast<size_t>(pending_index)].offer;
   pending_.erase(pending_.begin() + pending_index);
   if (!frame.accepted) {
@@ -530,7 +535,8 @@ void Membership::CheckLiveness(Timestamp now) {
       lost = active_[i].id;
       any_lost = true;
       swap_backoff_ = 0;  // a failure, maybe a partition: swap often again
-      RemoveActive(now, i, PeerDownCause::kTimeout, /*to_passive=*/false);
+      RemoveActive(now, i, PeerDownCause::kTimeout,
+                   /*to_passive=*/!TakeBlame());
       continue;
     }
     if (now >= liveness.ping_at) {
@@ -547,14 +553,16 @@ void Membership::CheckLiveness(Timestamp now) {
 }
 
 // Paper: a candidate that does not answer is dead, so it leaves the
-// passive view; then the next candidate is tried.
+// passive view (unless we blamed enough peers without proof that our own
+// datagrams get out: TakeBlame); then the next candidate is tried.
 void Membership::ExpireNeighborRequests(Timestamp now) {
   bool any_expired = false;
   size_t i = 0;
   while (i < pending_.size()) {
     if (now >= pending_[i].deadline) {
-      RemovePassive(pending_[i].peer.id);
+      const NodeId candidate = pending_[i].peer.id;
       pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i));
+      if (TakeBlame()) RemovePassive(candidate);
       any_expired = true;
       continue;
     }
@@ -704,6 +712,15 @@ Membership::Liveness Membership::FreshLiveness(Timestamp now,
 Duration Membership::Quiet(NodeId peer) const {
   const Duration interval = config_.keep_alive_interval;
   return self_.id < peer ? interval : interval + interval / 2;
+}
+
+bool Membership::TakeBlame() {
+  if (unproven_blames_ < kMaxUnprovenBlames) {
+    ++unproven_blames_;
+    return true;
+  }
+  ++counters_->peers_spared;
+  return false;
 }
 
 Duration Membership::RejoinDelay() const {

@@ -82,6 +82,22 @@
 //     that JOIN stays among the nodes that joined through us, and when our
 //     JOIN finally gets in they all hang off our one or two links (at
 //     10^4 nodes and 10 % loss: islands of 10-1,600 nodes).
+//   - Blame needs proof of our uplink: a peer that does not answer is
+//     either gone or cannot hear us, and when our own datagrams are being
+//     lost (a burst on our uplink) every peer goes silent at once: its
+//     peers time it out, it times them out and forgets them, its NEIGHBOR
+//     requests go unanswered and each candidate leaves the passive view.
+//     With nothing left to ask it stays out after its uplink recovers (a
+//     warm-started node has no contact), and whoever asks it meanwhile
+//     drops it too. So a node forgets at most kMaxUnprovenBlames silent
+//     peers (unanswered candidates, and timed-out active peers) between
+//     two proofs that its datagrams get out (a PONG to its PING, a reply
+//     to its NEIGHBOR, SWAP, JOIN or SHUFFLE); past that, an unanswered
+//     candidate stays in the passive view and a timed-out peer moves to
+//     it (counters->peers_spared). A node whose uplink works gets such a
+//     reply at least every shuffle_period; one that lost many peers at
+//     once (a crash) keeps a few dead candidates until its next reply,
+//     which its first live candidate gives.
 //   - Probe: with each SHUFFLE walk a node also sends a one-hop SHUFFLE
 //     carrying only itself (time_to_live 0, no peers) to one random
 //     passive peer, which answers with one passive peer and keeps the
@@ -171,6 +187,9 @@ class Membership {
   static constexpr size_t kMaxPendingNeighbors = 2;
   // NEIGHBOR requests one repair round may send (retries included).
   static constexpr uint8_t kNeighborAttemptsPerRound = 6;
+  // Peers a node may blame (forget) for silence before it has proof that
+  // its own datagrams get out; see "Blame needs proof of our uplink".
+  static constexpr uint8_t kMaxUnprovenBlames = 3;
 
   // REQUIRES: config is valid (view sizes >= 1, periods > 0); rng, outbox,
   // counters, listener and config outlive this object (the config is
@@ -358,6 +377,13 @@ class Membership {
   Liveness FreshLiveness(Timestamp now, NodeId peer) const;
   Duration Quiet(NodeId peer) const;
   Duration RejoinDelay() const;
+  // A silent peer (an unanswered candidate, a timed-out active peer) is
+  // to be forgotten: true while fewer than kMaxUnprovenBlames were since
+  // the last proof of our uplink (and counts this one); false means spare
+  // it (counted in peers_spared).
+  bool TakeBlame();
+  // A reply to something we sent arrived: our datagrams get out.
+  void NoteUplinkProof() { unproven_blames_ = 0; }
 
   const MembershipConfig& config_;  // the caller's; must outlive this
   PeerEntry self_;
@@ -402,6 +428,10 @@ class Membership {
   // Retries of an unanswered JOIN sent at the base delay so far (the
   // backoff starts after kFastJoinRetries of them). In the tail padding.
   uint8_t fast_join_retries_ = 0;
+  // Peers forgotten for their silence since the last proof that our own
+  // datagrams get out (NoteUplinkProof); at kMaxUnprovenBlames the silent
+  // are spared. In the tail padding.
+  uint8_t unproven_blames_ = 0;
 };
 
 }  // namespace elara

@@ -1421,6 +1421,49 @@ TEST_F(SingleMembership, StrandedShortViewRejoinsThroughAContact) {
   EXPECT_TRUE(joined);
 }
 
+// A node whose own datagrams are all lost (a burst on its uplink) hears
+// nothing back: its peers time out and its NEIGHBOR requests go
+// unanswered. It forgets at most kMaxUnprovenBlames of them and keeps the
+// rest as candidates, so that it can get back once its uplink works; a
+// reply (proof that it does) lets it forget the silent again.
+TEST_F(SingleMembership, SilentUplinkForgetsAtMostABoundOfPeers) {
+  WarmFullView(&m_);  // peers 1-5 active, 6 passive
+  for (size_t i = 7; i <= 12; ++i) ASSERT_TRUE(m_.WarmAddPassive(EntryOf(i)));
+  const size_t known = 12;
+  RunUntil(now_ + Duration::Seconds(120));  // nothing ever comes back
+  EXPECT_TRUE(m_.active_view().empty());
+  EXPECT_EQ(m_.passive_view().size(), known - Membership::kMaxUnprovenBlames);
+  EXPECT_GT(counters_.peers_spared, 0u);
+  // Requests keep going out to the spared candidates.
+  size_t requests = 0;
+  for (const auto& f : sent_) {
+    requests += std::holds_alternative<NeighborFrame>(f.frame);
+  }
+  EXPECT_GE(requests, known);
+
+  // The uplink works again: the next candidate asked accepts.
+  sent_.clear();
+  RunUntil(now_ + Duration::Seconds(30));
+  const Outbox::PendingFrame* request = nullptr;
+  for (const auto& f : sent_) {
+    if (std::holds_alternative<NeighborFrame>(f.frame)) request = &f;
+  }
+  ASSERT_NE(request, nullptr);
+  const PeerEntry* asked = nullptr;
+  for (const PeerEntry& p : m_.passive_view()) {
+    if (p.address == request->to) asked = &p;
+  }
+  ASSERT_NE(asked, nullptr);
+  const PeerEntry accepting = *asked;
+  m_.HandleFrame(now_, accepting, NeighborReplyFrame{true});
+  EXPECT_EQ(m_.active_view(), std::vector<PeerEntry>{accepting});
+  // With that proof, silent candidates are forgotten again (up to the
+  // bound), while the view stays short and keeps asking.
+  const size_t before = m_.passive_view().size();
+  RunHearingPeers(Duration::Seconds(60));
+  EXPECT_EQ(m_.passive_view().size(), before - Membership::kMaxUnprovenBlames);
+}
+
 // A JOIN that gets no answer (the contact left before it arrived) is
 // retried through the next contact the node was given (AddContact), not
 // the same one again.
