@@ -616,6 +616,12 @@ void Membership::RunShuffle(Timestamp now) {
     const PeerEntry& probed = passive_[rng_->UniformBelow(passive_.size())];
     outbox_->Send(probed.address, ShuffleFrame{self_, 0, {}});
   }
+  // A full view with nobody in reserve cannot swap: if the reply to this
+  // shuffle brings nobody new either, rejoin through a contact (MaybeRejoin,
+  // which checks again). A short view gets here from its repair rounds.
+  if (Stranded() && next_rejoin_at_.IsInfinite() && !contacts_.empty()) {
+    next_rejoin_at_ = now + RejoinDelay();
+  }
 }
 
 // Swap: a full view trades one of its links for one with a random passive
@@ -658,7 +664,7 @@ void Membership::MaybeRejoin(Timestamp now) {
   // active peer just confirms the link.
   const Address* contact = NextRejoinContact(/*skip_held=*/stranded);
   if (contact == nullptr) {
-    if (stranded) {
+    if (stranded && active_.size() < config_.active_view_size) {
       // Every contact is an active peer: join again through the overlay, a
       // JOIN walk of our own from a random active peer, whose end takes us.
       const PeerEntry& via = active_[rng_->UniformBelow(active_.size())];

@@ -137,6 +137,12 @@
 //         peer, it starts a JOIN walk of its own instead (FORWARD_JOIN of
 //         itself, active_random_walk_length, to a random active peer; the
 //         end takes it and answers JOIN_REPLY). Not counted in rejoins.
+//         So does a full node (a JOIN only, no walk) that finds
+//         its passive view empty when it shuffles (and still empty a rejoin
+//         delay later, the shuffle's reply having brought nobody new): it
+//         has no one to swap with, so its group of full views (the nodes
+//         that joined through each other after their one link out was
+//         lost, holding only each other) is closed for good otherwise.
 //     Counted in counters->swaps_sent (splits and pair offers included) and
 //     swaps_accepted.
 //   - Leave() tells active peers DISCONNECT(leaving), releases the views and
@@ -332,12 +338,9 @@ class Membership {
   // Active slots the outstanding requests may fill: two for a SWAP that
   // offers ourselves (a split), one for anything else.
   size_t PendingSlots() const;
-  // Short of peers with no candidate left: passive view empty, no request
-  // out.
-  bool Stranded() const {
-    return active_.size() < config_.active_view_size && passive_.empty() &&
-           pending_.empty();
-  }
+  // No candidate left (passive view empty, no request out): a short node
+  // cannot repair, a full one cannot swap.
+  bool Stranded() const { return passive_.empty() && pending_.empty(); }
   // The next passive peer after repair_cursor_ that is not `exclude` and
   // has no request out, or nullptr.
   const PeerEntry* NextCandidate(std::optional<NodeId> exclude);
