@@ -1464,6 +1464,37 @@ TEST_F(SingleMembership, SilentUplinkForgetsAtMostABoundOfPeers) {
   EXPECT_EQ(m_.passive_view().size(), before - Membership::kMaxUnprovenBlames);
 }
 
+// A full view with no passive peer cannot swap and is never short, so a
+// group of such nodes holding only each other is closed for good: when a
+// shuffle finds the passive view empty and the reply brings nobody, the
+// node re-sends JOIN to a contact it does not hold (never a JOIN walk).
+TEST_F(SingleMembership, FullViewWithEmptyPassiveViewRejoinsThroughAContact) {
+  const PeerEntry contact = EntryOf(9);
+  m_.Join(now_, contact.address);
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  // The contact evicts us (it becomes a passive peer, then leaves the view
+  // as an unanswered candidate); five others fill the view.
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  for (size_t i = 1; i <= 5; ++i) {
+    m_.HandleFrame(now_, EntryOf(i), JoinReplyFrame{});
+  }
+  ASSERT_EQ(m_.active_view().size(), 5u);
+  TakeFrames();
+  sent_.clear();
+  RunHearingPeers(Duration::Seconds(60));
+  ASSERT_TRUE(m_.passive_view().empty());
+  EXPECT_EQ(m_.active_view().size(), 5u);
+  bool joined = false, walked = false;
+  for (const auto& f : sent_) {
+    joined |=
+        f.to == contact.address && std::holds_alternative<JoinFrame>(f.frame);
+    walked |= std::holds_alternative<ForwardJoinFrame>(f.frame);
+  }
+  EXPECT_TRUE(joined);
+  EXPECT_FALSE(walked);
+  EXPECT_GE(counters_.rejoins, 1u);
+}
+
 // A JOIN that gets no answer (the contact left before it arrived) is
 // retried through the next contact the node was given (AddContact), not
 // the same one again.
