@@ -77,16 +77,71 @@ class DrainQueue {
     return item;
   }
   size_t CapacityBytes() const { return items_.capacity() * sizeof(T); }
-  // Every queued item, oldest first; Clear() drops them.
-  std::span<T> Items() { return std::span<T>(items_).subspan(head_); }
-  void Clear() {
-    ParkStorage(&items_);
-    head_ = 0;
-  }
 
  private:
   std::vector<T> items_;
   size_t head_ = 0;
+};
+
+// The transmit queue: the finished datagrams back to back in one byte
+// buffer, each with its destination. A datagram is copied in once, out of
+// its builder; DrainTransmits hands out views of it. Queued as a Transmit
+// each (its own vector, recycled through a per-thread list, destroyed when
+// the queue emptied), datagram handling cost ~130 instructions more per
+// datagram (callgrind, 10,000 simulated nodes). Storage is borrowed and
+// parked like the other queues: an idle engine holds none.
+class TransmitQueue {
+ public:
+  size_t size() const { return entries_.size() - head_; }
+  void Push(const Address& to, std::span<const uint8_t> datagram) {
+    BorrowStorage(&entries_);
+    BorrowStorage(&bytes_);
+    entries_.push_back(
+        Entry{to, static_cast<uint32_t>(datagram.size()), bytes_.size()});
+    bytes_.insert(bytes_.end(), datagram.begin(), datagram.end());
+  }
+  // Calls send(to, bytes) for every queued datagram, oldest first, then
+  // empties the queue.
+  template <typename Send>
+  void Drain(Send send) {
+    for (size_t i = head_; i < entries_.size(); ++i) {
+      const Entry& entry = entries_[i];
+      send(entry.to, BytesOf(entry));
+    }
+    Park();
+  }
+  // The oldest datagram, copied into `buffer` (whose storage it reuses).
+  std::optional<Transmit> Pop(std::vector<uint8_t> buffer) {
+    if (head_ == entries_.size()) return std::nullopt;
+    const Entry& entry = entries_[head_++];
+    const std::span<const uint8_t> bytes = BytesOf(entry);
+    buffer.assign(bytes.begin(), bytes.end());
+    Transmit transmit{entry.to, std::move(buffer)};
+    if (head_ == entries_.size()) Park();
+    return transmit;
+  }
+  size_t CapacityBytes() const {
+    return entries_.capacity() * sizeof(Entry) + bytes_.capacity();
+  }
+
+ private:
+  struct Entry {
+    Address to;
+    uint32_t size;
+    uint64_t offset;  // into bytes_
+  };
+  std::span<const uint8_t> BytesOf(const Entry& entry) const {
+    return std::span<const uint8_t>(bytes_).subspan(entry.offset, entry.size);
+  }
+  void Park() {
+    ParkStorage(&entries_);
+    ParkStorage(&bytes_);
+    head_ = 0;
+  }
+
+  std::vector<Entry> entries_;
+  std::vector<uint8_t> bytes_;
+  size_t head_ = 0;  // entries_[head_] is the oldest datagram queued
 };
 
 // Buffers every engine on a thread shares: HandleDatagram's decoded frames
@@ -99,7 +154,7 @@ struct Scratch {
   DecodedDatagram decoded;
   std::vector<Address> open_to;           // destinations, first frame first
   std::vector<DatagramBuilder> builders;  // builders[i] packs for open_to[i]
-  // Transmit buffers given back (Engine::RecycleTransmit); FinishInto
+  // Transmit buffers given back (Engine::RecycleTransmit); PollTransmit
   // copies each datagram into one, so they circulate without malloc.
   std::vector<std::vector<uint8_t>> recycled;
 };
@@ -178,7 +233,7 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   }
 
   void Flush();
-  void FinishDatagram(DatagramBuilder* builder, const Address& to);
+  void FinishDatagram(const DatagramBuilder& builder, const Address& to);
 
   // Layout: what every call touches first, then the two protocols (whose
   // hot lines Prefetch names), the counters (320 B, mostly cold) last.
@@ -188,7 +243,7 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   Random rng;
   bool left = false;
   Outbox outbox;
-  DrainQueue<Transmit> transmits;
+  TransmitQueue transmits;
   DrainQueue<EngineEvent> events;
   std::unique_ptr<StatePart> state;  // nullptr until first used
   // Membership and Plumtree keep pointers to `counters` (declared after
@@ -200,23 +255,20 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   Duration state_clock_offset;
 };
 
-void Engine::Impl::FinishDatagram(DatagramBuilder* builder, const Address& to) {
-  if (builder->frame_count() == 0) return;
+// Queues the builder's datagram (if it has frames) and leaves the builder
+// as it is: the caller restarts it before adding more (Flush restarts every
+// builder it opens, so the last ones of a call are not restarted twice).
+void Engine::Impl::FinishDatagram(const DatagramBuilder& builder,
+                                  const Address& to) {
+  if (builder.frame_count() == 0) return;
   if (transmits.size() >= config.max_pending_transmits) {
-    builder->Restart(self.id, config.max_datagram_bytes);
     ++counters.transmits_dropped;
     return;
   }
-  std::vector<std::vector<uint8_t>>& spare = ThreadScratch().recycled;
-  std::vector<uint8_t> bytes;
-  if (!spare.empty()) {
-    bytes = std::move(spare.back());
-    spare.pop_back();
-  }
-  builder->FinishInto(&bytes);  // no allocation when `bytes` was recycled
+  const std::span<const uint8_t> datagram = builder.datagram();
   ++counters.datagrams_out;
-  counters.bytes_out += bytes.size();
-  transmits.Push(Transmit{to, std::move(bytes)});
+  counters.bytes_out += datagram.size();
+  transmits.Push(to, datagram);
 }
 
 // Packs the outbox into datagrams. Frames for one destination share
@@ -244,13 +296,14 @@ void Engine::Impl::Flush() {
       DatagramBuilder& builder = builders[i];
       WireError error = builder.Add(item.frame);
       if (error == WireError::kTooLarge && builder.frame_count() > 0) {
-        FinishDatagram(&builder, item.to);
+        FinishDatagram(builder, item.to);
+        builder.Restart(self.id, config.max_datagram_bytes);
         error = builder.Add(item.frame);
       }
       if (error != WireError::kOk) ++counters.frames_too_large;
     }
     for (size_t i = 0; i < open.size(); ++i) {
-      FinishDatagram(&builders[i], open[i]);
+      FinishDatagram(builders[i], open[i]);
     }
   }
   if (state != nullptr) state->sync.ReleaseSent();
@@ -445,16 +498,22 @@ void Engine::SetStateClockOffset(Duration offset) {
 }
 
 std::optional<Transmit> Engine::PollTransmit() {
-  return impl_->transmits.Pop();
+  TransmitQueue& queue = impl_->transmits;
+  if (queue.size() == 0) return std::nullopt;
+  std::vector<std::vector<uint8_t>>& spare = ThreadScratch().recycled;
+  std::vector<uint8_t> buffer;
+  if (!spare.empty()) {
+    buffer = std::move(spare.back());
+    spare.pop_back();
+  }
+  return queue.Pop(std::move(buffer));  // no allocation when recycled
 }
 
-void Engine::DrainTransmits(absl::FunctionRef<void(const Transmit&)> send) {
-  DrainQueue<Transmit>& queue = impl_->transmits;
-  std::span<Transmit> items = queue.Items();
-  if (items.empty()) return;
-  for (const Transmit& transmit : items) send(transmit);
-  for (Transmit& transmit : items) RecycleTransmit(std::move(transmit));
-  queue.Clear();
+void Engine::DrainTransmits(
+    absl::FunctionRef<void(const Address&, std::span<const uint8_t>)> send) {
+  TransmitQueue& queue = impl_->transmits;
+  if (queue.size() == 0) return;
+  queue.Drain(send);
 }
 
 std::optional<EngineEvent> Engine::PollEvent() { return impl_->events.Pop(); }

@@ -286,12 +286,14 @@ class Engine {
   // kRecycledTransmitBuffers are kept per thread; more are freed.
   static constexpr size_t kRecycledTransmitBuffers = 64;
   static void RecycleTransmit(Transmit&& transmit);
-  // PollTransmit until empty, then RecycleTransmit, in one call: `send`
-  // sees every queued datagram in order and must copy what it keeps (the
-  // buffers are recycled when it returns). `send` must not call into this
-  // engine (it iterates the engine's queue). For drivers that copy anyway
-  // (the simulator); saves a move and a branch per datagram.
-  void DrainTransmits(absl::FunctionRef<void(const Transmit&)> send);
+  // PollTransmit until empty, in one call and without a Transmit per
+  // datagram: `send` sees every queued datagram's destination and bytes in
+  // order and must copy what it keeps (the bytes are the queue's own, reused
+  // when it returns). `send` must not call into this engine (it iterates
+  // the engine's queue). For drivers that copy anyway (the simulator).
+  void DrainTransmits(
+      absl::FunctionRef<void(const Address& to, std::span<const uint8_t> bytes)>
+          send);
   std::optional<EngineEvent> PollEvent();
   // Earliest time HandleTimeout wants to run; Timestamp::Infinite() if none.
   Timestamp NextTimeout() const;

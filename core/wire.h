@@ -426,6 +426,10 @@ class DatagramBuilder {
   // Same, but copies the datagram into *out (reusing its storage: no
   // allocation when out's capacity suffices).
   void FinishInto(std::vector<uint8_t>* out);
+  // The datagram built so far, header included, without finishing it: for
+  // a caller that copies it out and then calls Restart. Valid until the
+  // next Add, Finish, FinishInto or Restart.
+  std::span<const uint8_t> datagram() const { return {bytes_.data(), size_}; }
 
  private:
   NodeId sender_;

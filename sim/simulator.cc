@@ -964,10 +964,11 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
 #endif
   Engine& engine = *hot_[node].engine;
   // Send copies each datagram into the packet pool (or the lane); the
-  // engine then recycles the buffers.
-  engine.DrainTransmits([&](const Transmit& transmit) {
-    Send(lane, node, transmit.to, transmit.bytes);
-  });
+  // engine then reuses its queue's storage.
+  engine.DrainTransmits(
+      [&](const Address& to, std::span<const uint8_t> datagram) {
+        Send(lane, node, to, datagram);
+      });
   while (std::optional<EngineEvent> event = engine.PollEvent()) {
     OnEngineEvent(lane, node, std::move(*event));
   }
