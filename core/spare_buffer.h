@@ -36,15 +36,24 @@ void BorrowStorage(std::vector<T>* v) {
   if (spare.capacity() != 0) v->swap(spare);
 }
 
-// Empties *v and leaves it without storage: the larger of its storage and
-// the spare's becomes the spare, the other is freed.
+// ParkStorage's work once there is storage to hand back.
 template <typename T>
-void ParkStorage(std::vector<T>* v) {
-  if (v->capacity() == 0) return;  // nothing borrowed: nothing to hand back
+void ParkBorrowedStorage(std::vector<T>* v) {
   v->clear();
   std::vector<T>& spare = SpareStorage<T>();
   if (v->capacity() > spare.capacity()) v->swap(spare);
   std::vector<T>().swap(*v);
+}
+
+// Empties *v and leaves it without storage: the larger of its storage and
+// the spare's becomes the spare, the other is freed. The test is kept apart
+// from the work so that it is inlined: most calls (an engine call that
+// queued no event, say) have nothing to park, and as one function GCC kept
+// it out of line, paying a call and a frame for a test (~25 instructions).
+template <typename T>
+inline void ParkStorage(std::vector<T>* v) {
+  if (v->capacity() == 0) return;  // nothing borrowed: nothing to hand back
+  ParkBorrowedStorage(v);
 }
 
 }  // namespace elara
