@@ -14,6 +14,7 @@
 #include "core/engine.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -75,6 +76,28 @@ class DrainQueue {
       head_ = 0;
     }
     return item;
+  }
+  // Moves every item of *items to the back of the queue, oldest first,
+  // while the queue holds fewer than `bound`; returns how many did not fit.
+  // Leaves *items empty. An empty queue takes the whole vector instead: a
+  // Push per item found no spare storage (the outbox holds it), so each
+  // call that queued an event paid a malloc and, at the last Pop, a free.
+  size_t Append(std::vector<T>* items, size_t bound) {
+    if (size() == 0 && items->size() <= bound) {
+      assert(items_.empty() && head_ == 0);
+      items_.swap(*items);
+      return 0;
+    }
+    size_t dropped = 0;
+    for (T& item : *items) {
+      if (size() >= bound) {
+        ++dropped;
+        continue;
+      }
+      Push(std::move(item));
+    }
+    items->clear();
+    return dropped;
   }
   size_t CapacityBytes() const { return items_.capacity() * sizeof(T); }
 
@@ -307,14 +330,8 @@ void Engine::Impl::Flush() {
     }
   }
   if (state != nullptr) state->sync.ReleaseSent();
-  std::vector<EngineEvent>& emitted = outbox.events();
-  for (EngineEvent& event : emitted) {
-    if (events.size() >= config.max_pending_events) {
-      ++counters.events_dropped;
-      continue;
-    }
-    events.Push(std::move(event));
-  }
+  counters.events_dropped +=
+      events.Append(&outbox.events(), config.max_pending_events);
   outbox.Park();
 }
 
