@@ -544,8 +544,10 @@ void Engine::RecycleTransmit(Transmit&& transmit) {
 
 Timestamp Engine::NextTimeout() const {
   if (impl_->left) return Timestamp::Infinite();
-  return std::min({impl_->membership.NextTimeout(),
-                   impl_->plumtree.NextTimeout(), impl_->StateNextTimeout()});
+  // Pairwise (see Plumtree::NextTimeout).
+  return std::min(
+      std::min(impl_->membership.NextTimeout(), impl_->plumtree.NextTimeout()),
+      impl_->StateNextTimeout());
 }
 
 void Engine::Prefetch(int stage, std::span<const uint8_t> datagram_head) const {

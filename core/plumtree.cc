@@ -899,7 +899,10 @@ Timestamp Plumtree::NextTimeout() const {
   assert(missing_next_ == (missing_ == nullptr || missing_->timers.empty()
                                ? Timestamp::Infinite()
                                : missing_->timers.begin()->first));
-  return std::min({sweep_at_, ihave_flush_at_, pull_at_, missing_next_});
+  // Pairwise, not std::min({...}): GCC builds the list on the stack and
+  // loops over it (twice the instructions, and this runs after every call).
+  return std::min(std::min(sweep_at_, ihave_flush_at_),
+                  std::min(pull_at_, missing_next_));
 }
 
 void Plumtree::PrefetchObject() const {
