@@ -99,6 +99,14 @@ class DrainQueue {
     items->clear();
     return dropped;
   }
+  // Calls handle(std::move(item)) for every queued item, oldest first,
+  // then empties the queue.
+  template <typename Handle>
+  void Drain(Handle handle) {
+    for (size_t i = head_; i < items_.size(); ++i) handle(std::move(items_[i]));
+    ParkStorage(&items_);
+    head_ = 0;
+  }
   size_t CapacityBytes() const { return items_.capacity() * sizeof(T); }
 
  private:
@@ -534,6 +542,12 @@ void Engine::DrainTransmits(
 }
 
 std::optional<EngineEvent> Engine::PollEvent() { return impl_->events.Pop(); }
+
+void Engine::DrainEvents(absl::FunctionRef<void(EngineEvent&&)> handle) {
+  DrainQueue<EngineEvent>& queue = impl_->events;
+  if (queue.size() == 0) return;
+  queue.Drain(handle);
+}
 
 void Engine::RecycleTransmit(Transmit&& transmit) {
   std::vector<std::vector<uint8_t>>& spare = ThreadScratch().recycled;

@@ -295,6 +295,9 @@ class Engine {
       absl::FunctionRef<void(const Address& to, std::span<const uint8_t> bytes)>
           send);
   std::optional<EngineEvent> PollEvent();
+  // PollEvent until empty, in one call: `handle` gets every queued event in
+  // order. Like DrainTransmits, `handle` must not call into this engine.
+  void DrainEvents(absl::FunctionRef<void(EngineEvent&& event)> handle);
   // Earliest time HandleTimeout wants to run; Timestamp::Infinite() if none.
   Timestamp NextTimeout() const;
 

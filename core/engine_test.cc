@@ -446,6 +446,45 @@ TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
   EXPECT_EQ(datagrams(Out::kDrain), plain);  // same datagrams, same order
 }
 
+// DrainEvents hands out what PollEvent would, in the same order.
+TEST(EngineTest, DrainEventsSeesWhatPollEventSees) {
+  auto events = [](bool drain) {
+    DiffusionConfig c;
+    auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 5);
+    auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 6);
+    EXPECT_TRUE(a.ok() && b.ok());
+    Engine* engines[2] = {a->get(), b->get()};
+    std::vector<std::pair<int, size_t>> seen;  // (engine, event index)
+    Timestamp now = Timestamp::FromMicros(1'000'000);
+    engines[1]->Join(now, Address::Sim(1));
+    for (int round = 0; round < 40; ++round) {
+      now = now + Duration::Millis(100);
+      if (round % 4 == 0) {
+        (void)engines[round % 2]->Broadcast(now, Payload(100 + round));
+      }
+      for (int i = 0; i < 2; ++i) {
+        while (std::optional<Transmit> t = engines[i]->PollTransmit()) {
+          engines[1 - i]->HandleDatagram(now, engines[i]->address(), t->bytes);
+        }
+        if (drain) {
+          engines[i]->DrainEvents([&](EngineEvent&& event) {
+            seen.emplace_back(i, event.index());
+          });
+          EXPECT_FALSE(engines[i]->PollEvent().has_value());
+        }
+        while (std::optional<EngineEvent> event = engines[i]->PollEvent()) {
+          seen.emplace_back(i, event->index());
+        }
+        engines[i]->HandleTimeout(now);
+      }
+    }
+    return seen;
+  };
+  const std::vector<std::pair<int, size_t>> polled = events(false);
+  EXPECT_GE(polled.size(), 12u);  // peer ups and deliveries
+  EXPECT_EQ(events(true), polled);
+}
+
 }  // namespace
 }  // namespace elara
 

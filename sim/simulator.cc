@@ -969,9 +969,9 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
       [&](const Address& to, std::span<const uint8_t> datagram) {
         Send(lane, node, to, datagram);
       });
-  while (std::optional<EngineEvent> event = engine.PollEvent()) {
-    OnEngineEvent(lane, node, std::move(*event));
-  }
+  engine.DrainEvents([&](EngineEvent&& event) {
+    OnEngineEvent(lane, node, std::move(event));
+  });
   if (state_tracking_) state_->Observe(now_us, StateOf(node));
   const Timestamp next = engine.NextTimeout();
   hot_[node].next_us = next.IsInfinite() ? kNoWake : next.ToMicros();

@@ -31,7 +31,7 @@
 // Per node: one Engine (Address::Sim(index), NodeIdFor(seed, creation
 // index), engine seed StreamSeed(seed, kEngine, creation index)) and at most
 // one live timer event: after every call into an engine the simulator drains
-// PollTransmit()/PollEvent() and, if NextTimeout() is earlier than the
+// its transmits and events and, if NextTimeout() is earlier than the
 // node's scheduled wake-up, schedules a timer event for it; a popped timer
 // whose time is not the node's current wake-up is stale and skipped (lazy
 // deletion). A restarted node gets a new NodeId (its broadcast sequence
