@@ -9,13 +9,6 @@
 
 namespace elara {
 
-Address Address::Sim(uint32_t node_index) {
-  Address a;
-  a.kind_ = Kind::kSim;
-  std::memcpy(a.ip_.data(), &node_index, sizeof(node_index));
-  return a;
-}
-
 Address Address::Ipv4(const std::array<uint8_t, 4>& ip, uint16_t port) {
   Address a;
   a.kind_ = Kind::kIpv4;
@@ -30,12 +23,6 @@ Address Address::Ipv6(const std::array<uint8_t, 16>& ip, uint16_t port) {
   a.port_ = port;
   a.ip_ = ip;
   return a;
-}
-
-uint32_t Address::sim_index() const {
-  uint32_t index;
-  std::memcpy(&index, ip_.data(), sizeof(index));
-  return index;
 }
 
 namespace {
