@@ -267,9 +267,10 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   }
 
   void Dispatch(Timestamp now, const PeerEntry& from, const Frame& frame) {
-    if (IsMembershipFrame(TypeOf(frame))) {
+    const FrameType type = TypeOf(frame);
+    if (IsMembershipFrame(type)) {
       membership.HandleFrame(now, from, frame);
-    } else if (IsStateFrame(TypeOf(frame))) {
+    } else if (IsStateFrame(type)) {
       State().HandleFrame(now, from, frame);
     } else {
       const bool from_is_active = membership.FindActive(from.id) != nullptr;

@@ -993,36 +993,6 @@ WireError DecodeFrames(Reader* r, std::vector<Frame>* frames) {
   return WireError::kOk;
 }
 
-// FrameType of each Frame alternative, in variant order.
-constexpr FrameType kTypeOfIndex[] = {
-    FrameType::kJoin,
-    FrameType::kJoinReply,
-    FrameType::kForwardJoin,
-    FrameType::kNeighbor,
-    FrameType::kNeighborReply,
-    FrameType::kDisconnect,
-    FrameType::kShuffle,
-    FrameType::kShuffleReply,
-    FrameType::kPing,
-    FrameType::kPong,
-    FrameType::kGossip,
-    FrameType::kIHave,
-    FrameType::kGraft,
-    FrameType::kPrune,
-    FrameType::kIWant,
-    FrameType::kStateUpdate,
-    FrameType::kStateDigest,
-    FrameType::kStateRanges,
-    FrameType::kStateSketchRequest,
-    FrameType::kStateSketch,
-    FrameType::kStateDelta,
-    FrameType::kStateRequest,
-    FrameType::kStateStreamRequest,
-    FrameType::kSwap,
-    FrameType::kSwapReply,
-    FrameType::kDigest,
-};
-static_assert(std::size(kTypeOfIndex) == std::variant_size_v<Frame>);
 
 }  // namespace
 
@@ -1055,8 +1025,6 @@ const char* WireErrorName(WireError error) {
   }
   return "unknown";
 }
-
-FrameType TypeOf(const Frame& frame) { return kTypeOfIndex[frame.index()]; }
 
 const char* FrameTypeName(FrameType type) {
   switch (type) {
@@ -1168,7 +1136,7 @@ size_t DatagramBuilder::remaining_bytes() const {
 }
 
 WireError DatagramBuilder::Add(const Frame& frame) {
-  const auto type = static_cast<uint8_t>(kTypeOfIndex[frame.index()]);
+  const auto type = static_cast<uint8_t>(TypeOf(frame));
   return std::visit(
       [this, type](const auto& f) {
         if (WireError e = Check(f); e != WireError::kOk) return e;

@@ -34,6 +34,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -391,7 +392,43 @@ using Frame =
 static_assert(sizeof(IHaveFrame) <= sizeof(ShuffleFrame),
               "an inline IHAVE list must not grow every Frame");
 
-FrameType TypeOf(const Frame& frame);
+namespace wire_internal {
+// FrameType of each Frame alternative, in variant order.
+inline constexpr FrameType kTypeOfIndex[] = {
+    FrameType::kJoin,
+    FrameType::kJoinReply,
+    FrameType::kForwardJoin,
+    FrameType::kNeighbor,
+    FrameType::kNeighborReply,
+    FrameType::kDisconnect,
+    FrameType::kShuffle,
+    FrameType::kShuffleReply,
+    FrameType::kPing,
+    FrameType::kPong,
+    FrameType::kGossip,
+    FrameType::kIHave,
+    FrameType::kGraft,
+    FrameType::kPrune,
+    FrameType::kIWant,
+    FrameType::kStateUpdate,
+    FrameType::kStateDigest,
+    FrameType::kStateRanges,
+    FrameType::kStateSketchRequest,
+    FrameType::kStateSketch,
+    FrameType::kStateDelta,
+    FrameType::kStateRequest,
+    FrameType::kStateStreamRequest,
+    FrameType::kSwap,
+    FrameType::kSwapReply,
+    FrameType::kDigest,
+};
+static_assert(std::size(kTypeOfIndex) == std::variant_size_v<Frame>);
+}  // namespace wire_internal
+
+// Inline: the engine dispatches every received frame on it.
+inline FrameType TypeOf(const Frame& frame) {
+  return wire_internal::kTypeOfIndex[frame.index()];
+}
 const char* FrameTypeName(FrameType type);
 
 // Exact encoded size of `frame` including its type and length prefix.
