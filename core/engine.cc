@@ -592,6 +592,9 @@ void Engine::Prefetch(int stage, std::span<const uint8_t> datagram_head) const {
     // slower (300k nodes): lines nobody reads cost too.
     const char* begin = reinterpret_cast<const char*>(e);
     const char* end = reinterpret_cast<const char*>(&e->membership);
+    // Unrolled: the span is a constant few lines, and as a loop its compare
+    // and branch cost more than the prefetches themselves (callgrind).
+#pragma GCC unroll 16
     for (const char* p = begin; p < end; p += 64) __builtin_prefetch(p);
     e->membership.PrefetchObject();
     if (membership_only) {
