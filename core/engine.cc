@@ -130,6 +130,13 @@ class TransmitQueue {
   size_t size() const { return count_; }
   void Push(const Address& to, std::span<const uint8_t> datagram) {
     BorrowStorage(&bytes_);
+    // A driver that polls some datagrams and pushes more before the queue
+    // is empty would otherwise grow bytes_ by what it popped: drop the
+    // popped prefix once it is half the buffer (amortised O(1) a byte).
+    if (head_ > 0 && head_ >= bytes_.size() / 2) {
+      bytes_.erase(bytes_.begin(), bytes_.begin() + head_);
+      head_ = 0;
+    }
     const Header header{to, static_cast<uint32_t>(datagram.size())};
     const auto* header_bytes = reinterpret_cast<const uint8_t*>(&header);
     bytes_.insert(bytes_.end(), header_bytes, header_bytes + sizeof(header));

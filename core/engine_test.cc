@@ -380,6 +380,47 @@ TEST(EngineTest, IdleEngineHoldsNoQueueStorageOrUnusedStateProtocol) {
   EXPECT_GE((*a)->StateBytes(), drained + sizeof(StateSync));
 }
 
+// A driver that polls one datagram and queues the next before the queue
+// is empty (never draining it) gets every datagram, in order, and the
+// queue's storage stays bounded by what is queued, not by what went
+// through it: a twin engine that drains after every call differs only by
+// the queue.
+TEST(EngineTest, TransmitQueueNeverDrainedStaysBounded) {
+  DiffusionConfig c;
+  std::unique_ptr<Engine> never, always;  // same seeds, same inputs
+  for (std::unique_ptr<Engine>* e : {&never, &always}) {
+    auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 1);
+    auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 2);
+    ASSERT_TRUE(a.ok() && b.ok());
+    (*b)->Join(Timestamp::FromMicros(1'000'000), Address::Sim(1));
+    std::optional<Transmit> join = (*b)->PollTransmit();
+    ASSERT_TRUE(join.has_value());
+    (*a)->HandleDatagram(Timestamp::FromMicros(1'000'000), Address::Sim(2),
+                         join->bytes);
+    while ((*a)->PollTransmit().has_value()) {
+    }
+    *e = std::move(*a);
+  }
+  Timestamp now = Timestamp::FromMicros(1'000'000);
+  for (int m = 0; m < 300; ++m) {
+    now = now + Duration::Micros(10);
+    // One gossip datagram to the peer per broadcast.
+    for (Engine* e : {never.get(), always.get()}) {
+      ASSERT_TRUE(e->Broadcast(now, Payload(1000, uint8_t(m))).ok());
+    }
+    while (always->PollTransmit().has_value()) {
+    }
+    if (m == 0) continue;  // `never` keeps one datagram queued from here on
+    std::optional<Transmit> t = never->PollTransmit();
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(t->to, Address::Sim(2));
+    // The payload's fill byte says which broadcast it carries.
+    EXPECT_EQ(t->bytes.back(), uint8_t(m - 1)) << m;
+  }
+  // A few datagrams' worth (capacity rounds up), not 300 x 1 KiB.
+  EXPECT_LT(never->StateBytes(), always->StateBytes() + 8192);
+}
+
 // The state protocol is created on first use; a clock offset given before
 // that still dates the first write, and an engine without state reports
 // the empty store's digest.
