@@ -993,7 +993,6 @@ WireError DecodeFrames(Reader* r, std::vector<Frame>* frames) {
   return WireError::kOk;
 }
 
-
 }  // namespace
 
 const char* WireErrorName(WireError error) {
