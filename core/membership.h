@@ -47,13 +47,15 @@
 //
 // Choices where the paper leaves room (or assumes TCP):
 //   - A peer that timed out is not put back into the passive view: it is
-//     probably dead, and a live one comes back through shuffles or a join.
+//     probably dead, and a live one comes back through shuffles or a join
+//     (unless we may be the silent one: see "Blame needs proof of our
+//     uplink").
 //     A peer that evicted us, or that we evicted, moves to the passive view;
 //     a peer that left is forgotten.
 //   - A NEIGHBOR candidate stays in the passive view while its request is
 //     outstanding (at most kMaxPendingNeighbors); an unanswered one is
-//     removed from the passive view after neighbor_timeout, a rejecting one
-//     stays. Either way the next candidate (round robin over the passive
+//     removed from the passive view after neighbor_timeout (same proviso),
+//     a rejecting one stays. Either way the next candidate (round robin over the passive
 //     view) is tried at once, at most kNeighborAttemptsPerRound times per
 //     repair round. Repair rounds back off (x2 up to x4 repair_period) while
 //     they make no progress, and reset when an active peer is lost or a
