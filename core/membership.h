@@ -55,12 +55,12 @@
 //   - A NEIGHBOR candidate stays in the passive view while its request is
 //     outstanding (at most kMaxPendingNeighbors); an unanswered one is
 //     removed from the passive view after neighbor_timeout (same proviso),
-//     a rejecting one stays. Either way the next candidate (round robin over the passive
-//     view) is tried at once, at most kNeighborAttemptsPerRound times per
-//     repair round. Repair rounds back off (x2 up to x4 repair_period) while
-//     they make no progress, and reset when an active peer is lost or a
-//     request is accepted. So a node one short among full views keeps
-//     asking about 3 peers a second: the price of finding the few other
+//     a rejecting one stays. Either way the next candidate (round robin over
+//     the passive view) is tried at once, at most kNeighborAttemptsPerRound
+//     times per repair round. Repair rounds back off (x2 up to x4
+//     repair_period) while they make no progress, and reset when an active peer
+//     is lost or a request is accepted. So a node one short among full views
+//     keeps asking about 3 peers a second: the price of finding the few other
 //     nodes that are short.
 //   - Isolation: when the active view is empty and either the passive view
 //     is exhausted or it has been empty for 4 x neighbor_timeout, the node
