@@ -438,47 +438,68 @@ TEST(EngineStateTest, ClockOffsetSetBeforeFirstUseDatesTheFirstWrite) {
   EXPECT_NE((*e)->StateDigest(), StateStore::EmptyDigest());
 }
 
+// Two engines, the second joining through the first, for `rounds` rounds
+// of 100 ms: every fourth round one of them broadcasts, then each in turn
+// hands its transmits to the other (`exchange(now, from, to)`), runs
+// `after(i, engine)` and its timers.
+template <typename Exchange, typename After>
+void RunTwoEngines(int rounds, size_t payload_base, Exchange exchange,
+                   After after) {
+  DiffusionConfig c;
+  auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 5);
+  auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 6);
+  ASSERT_TRUE(a.ok() && b.ok());
+  Engine* engines[2] = {a->get(), b->get()};
+  Timestamp now = Timestamp::FromMicros(1'000'000);
+  engines[1]->Join(now, Address::Sim(1));
+  for (int round = 0; round < rounds; ++round) {
+    now = now + Duration::Millis(100);
+    if (round % 4 == 0) {
+      (void)engines[round % 2]->Broadcast(now, Payload(payload_base + round));
+    }
+    for (int i = 0; i < 2; ++i) {
+      exchange(now, *engines[i], *engines[1 - i]);
+      after(i, *engines[i]);
+      engines[i]->HandleTimeout(now);
+    }
+  }
+}
+
+// Hands every queued transmit of `from` to `to` through PollTransmit.
+void PollInto(Timestamp now, Engine& from, Engine& to) {
+  while (std::optional<Transmit> t = from.PollTransmit()) {
+    to.HandleDatagram(now, from.address(), t->bytes);
+  }
+}
+
 // Recycled transmit buffers change allocation only, never the bytes.
 TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
   enum class Out { kPoll, kPollRecycle, kDrain };
   auto datagrams = [](Out out) {
-    DiffusionConfig c;
-    auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 5);
-    auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 6);
-    EXPECT_TRUE(a.ok() && b.ok());
-    Engine* engines[2] = {a->get(), b->get()};
     std::vector<std::vector<uint8_t>> seen;
-    Timestamp now = Timestamp::FromMicros(1'000'000);
-    engines[1]->Join(now, Address::Sim(1));
-    for (int round = 0; round < 80; ++round) {
-      now = now + Duration::Millis(100);
-      if (round % 4 == 0) {
-        (void)engines[round % 2]->Broadcast(now, Payload(300 + round));
-      }
-      for (int i = 0; i < 2; ++i) {
-        if (out == Out::kDrain) {
-          std::vector<std::vector<uint8_t>> copies;
-          engines[i]->DrainTransmits(
-              [&](const Address& to, std::span<const uint8_t> bytes) {
-                EXPECT_EQ(to, engines[1 - i]->address());
-                copies.emplace_back(bytes.begin(), bytes.end());
-              });
-          EXPECT_FALSE(engines[i]->PollTransmit().has_value());
-          for (const std::vector<uint8_t>& bytes : copies) {
-            seen.push_back(bytes);
-            engines[1 - i]->HandleDatagram(now, engines[i]->address(), bytes);
-          }
+    auto exchange = [&](Timestamp now, Engine& from, Engine& to) {
+      if (out == Out::kDrain) {
+        std::vector<std::vector<uint8_t>> copies;
+        from.DrainTransmits(
+            [&](const Address& address, std::span<const uint8_t> bytes) {
+              EXPECT_EQ(address, to.address());
+              copies.emplace_back(bytes.begin(), bytes.end());
+            });
+        EXPECT_FALSE(from.PollTransmit().has_value());
+        for (const std::vector<uint8_t>& bytes : copies) {
+          seen.push_back(bytes);
+          to.HandleDatagram(now, from.address(), bytes);
         }
-        while (std::optional<Transmit> t = engines[i]->PollTransmit()) {
-          seen.push_back(t->bytes);
-          engines[1 - i]->HandleDatagram(now, engines[i]->address(), t->bytes);
-          if (out == Out::kPollRecycle) {
-            Engine::RecycleTransmit(std::move(*t));
-          }
-        }
-        engines[i]->HandleTimeout(now);
       }
-    }
+      while (std::optional<Transmit> t = from.PollTransmit()) {
+        seen.push_back(t->bytes);
+        to.HandleDatagram(now, from.address(), t->bytes);
+        if (out == Out::kPollRecycle) {
+          Engine::RecycleTransmit(std::move(*t));
+        }
+      }
+    };
+    RunTwoEngines(80, 300, exchange, [](int, Engine&) {});
     return seen;
   };
   const std::vector<std::vector<uint8_t>> plain = datagrams(Out::kPoll);
@@ -490,35 +511,17 @@ TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
 // DrainEvents hands out what PollEvent would, in the same order.
 TEST(EngineTest, DrainEventsSeesWhatPollEventSees) {
   auto events = [](bool drain) {
-    DiffusionConfig c;
-    auto a = Engine::Create(c, NodeId(1), Address::Sim(1), 5);
-    auto b = Engine::Create(c, NodeId(2), Address::Sim(2), 6);
-    EXPECT_TRUE(a.ok() && b.ok());
-    Engine* engines[2] = {a->get(), b->get()};
     std::vector<std::pair<int, size_t>> seen;  // (engine, event index)
-    Timestamp now = Timestamp::FromMicros(1'000'000);
-    engines[1]->Join(now, Address::Sim(1));
-    for (int round = 0; round < 40; ++round) {
-      now = now + Duration::Millis(100);
-      if (round % 4 == 0) {
-        (void)engines[round % 2]->Broadcast(now, Payload(100 + round));
+    RunTwoEngines(40, 100, PollInto, [&](int i, Engine& engine) {
+      if (drain) {
+        engine.DrainEvents(
+            [&](EngineEvent&& event) { seen.emplace_back(i, event.index()); });
+        EXPECT_FALSE(engine.PollEvent().has_value());
       }
-      for (int i = 0; i < 2; ++i) {
-        while (std::optional<Transmit> t = engines[i]->PollTransmit()) {
-          engines[1 - i]->HandleDatagram(now, engines[i]->address(), t->bytes);
-        }
-        if (drain) {
-          engines[i]->DrainEvents([&](EngineEvent&& event) {
-            seen.emplace_back(i, event.index());
-          });
-          EXPECT_FALSE(engines[i]->PollEvent().has_value());
-        }
-        while (std::optional<EngineEvent> event = engines[i]->PollEvent()) {
-          seen.emplace_back(i, event->index());
-        }
-        engines[i]->HandleTimeout(now);
+      while (std::optional<EngineEvent> event = engine.PollEvent()) {
+        seen.emplace_back(i, event->index());
       }
-    }
+    });
     return seen;
   };
   const std::vector<std::pair<int, size_t>> polled = events(false);
