@@ -420,6 +420,12 @@ TEST(ConfigTest, BadFilesExitTwoWithPosition) {
       {"[engine]\nshuffle_period_ms = \"10s\"\n",
        "bad.toml:2:21: engine.shuffle_period_ms: expected a number"},
       {"trace = \"\"\n", "bad.toml:1:9: trace: expected a file path"},
+      // Inputs that break toml++ 3.3.0's own asserts (third_party/BUILD.bazel).
+      {"nodes = 10\n[[[\n", "bad.toml:2:3: TOML syntax error"},
+      {"[[[1]]]\n", "bad.toml:1:3: TOML syntax error"},
+      {"[&\n", "bad.toml:1:2: TOML syntax error"},
+      {"[[=\n", "bad.toml:1:3: TOML syntax error"},
+      {"partition =[}\"0.5@1s-2s\"]\n", "bad.toml:1:13: TOML syntax error"},
   };
   for (const BadConfig& c : cases) {
     const std::string path = WriteFile("bad.toml", c.text);
