@@ -151,6 +151,10 @@ struct CoreCounters {
   // this node had already blamed kMaxUnprovenBlames peers since it last
   // had proof that its own datagrams get out (core/membership.h).
   uint64_t peers_spared = 0;
+  // JOINs sent again because the one link our JOIN got us was lost soon
+  // after joining while nodes joined through us (core/membership.h, "A
+  // lone join link").
+  uint64_t joins_repeated = 0;
 };
 
 // Counters of state propagation (core/state_sync.h), monotonic. Held with

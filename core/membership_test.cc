@@ -1495,6 +1495,109 @@ TEST_F(SingleMembership, FullViewWithEmptyPassiveViewRejoinsThroughAContact) {
   EXPECT_GE(counters_.rejoins, 1u);
 }
 
+// Whether `frames` hold a JOIN to `to`, and a FORWARD_JOIN handing
+// `joiner` to `to` (time_to_live 0, so that it takes the joiner).
+bool SendsJoin(const std::vector<Outbox::PendingFrame>& frames,
+               const Address& to) {
+  return std::any_of(frames.begin(), frames.end(), [&](const auto& f) {
+    return f.to == to && std::holds_alternative<JoinFrame>(f.frame);
+  });
+}
+bool HandsOver(const std::vector<Outbox::PendingFrame>& frames,
+               const Address& to, const PeerEntry& joiner) {
+  return std::any_of(frames.begin(), frames.end(), [&](const auto& f) {
+    const auto* walk = std::get_if<ForwardJoinFrame>(&f.frame);
+    return f.to == to && walk != nullptr && walk->joiner == joiner &&
+           walk->time_to_live == 0;
+  });
+}
+
+// A lone join link: only the contact answered our JOIN (its walks were
+// lost), a node joined through us, and the contact evicted us soon after.
+// What we hold leads back to us, so the JOIN is sent again at once, and a
+// joiner arriving before its answer is handed to the contact. Once the
+// JOIN got us a second link, losing the contact's changes nothing.
+TEST_F(SingleMembership, LoneJoinLinkLostWhileNodesJoinThroughUsJoinsAgain) {
+  const PeerEntry contact = EntryOf(9);
+  m_.Join(now_, contact.address);
+  TakeFrames();  // its JOIN
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
+  EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
+  now_ = now_ + Duration::Millis(300);
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  EXPECT_TRUE(SendsJoin(TakeFrames(), contact.address));
+  EXPECT_EQ(counters_.joins_repeated, 1u);
+  m_.HandleFrame(now_, EntryOf(2), JoinFrame{});
+  EXPECT_TRUE(HandsOver(TakeFrames(), contact.address, EntryOf(2)));
+
+  // The contact and a walk's end answer; the contact evicts us again.
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, EntryOf(3), JoinReplyFrame{});
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  m_.HandleFrame(now_, EntryOf(4), JoinFrame{});
+  EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
+  // Nor a retry a rejoin delay later: the JOIN was answered.
+  sent_.clear();
+  RunHearingPeers(Duration::Millis(1100));
+  EXPECT_FALSE(SendsJoin(sent_, contact.address));
+  EXPECT_EQ(counters_.joins_repeated, 1u);
+  EXPECT_EQ(counters_.rejoins, 0u);
+}
+
+// The other order: the contact evicts us first, a node joins through us
+// later (within shuffle_period of Join()): the JOIN goes out again then,
+// and that joiner is handed to the contact too.
+TEST_F(SingleMembership, LoneJoinLinkLostThenANodeJoinsThroughUsJoinsAgain) {
+  const PeerEntry contact = EntryOf(9);
+  m_.Join(now_, contact.address);
+  TakeFrames();  // its JOIN
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
+  now_ = now_ + Duration::Millis(400);
+  m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
+  const auto frames = TakeFrames();
+  EXPECT_TRUE(SendsJoin(frames, contact.address));
+  EXPECT_TRUE(HandsOver(frames, contact.address, EntryOf(1)));
+  EXPECT_EQ(counters_.joins_repeated, 1u);
+}
+
+// Not when a walk's end answered too (the JOIN got two links), nor when
+// the lost link is back or nobody joins through us before the watch
+// (shuffle_period after Join()) ends.
+TEST_F(SingleMembership, LoneJoinLinkRuleNeedsOneLinkLostAndAJoiner) {
+  const PeerEntry contact = EntryOf(9);
+  m_.Join(now_, contact.address);
+  TakeFrames();  // its JOIN
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, EntryOf(5), JoinReplyFrame{});  // a walk's end
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
+  EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
+
+  // Joined again (a new watch): the contact's link only, lost and taken
+  // back (it accepted our NEIGHBOR) before a node joins through us.
+  m_.Join(now_, contact.address);
+  TakeFrames();  // its JOIN
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  m_.HandleFrame(now_, contact, NeighborFrame{false});
+  ASSERT_NE(m_.FindActive(contact.id), nullptr);
+  m_.HandleFrame(now_, EntryOf(2), JoinFrame{});
+  EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
+
+  // Once more, and the joiner comes after the watch.
+  m_.Join(now_, contact.address);
+  TakeFrames();  // its JOIN
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  now_ = now_ + config_.shuffle_period;
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  m_.HandleFrame(now_, EntryOf(3), JoinFrame{});
+  EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
+  EXPECT_EQ(counters_.joins_repeated, 0u);
+}
+
 // A JOIN that gets no answer (the contact left before it arrived) is
 // retried through the next contact the node was given (AddContact), not
 // the same one again.

@@ -162,6 +162,7 @@ void ForEachEngineCounter(const EngineCounters& c, StatVisitor visit) {
   visit("swaps_sent", c.swaps_sent);
   visit("swaps_accepted", c.swaps_accepted);
   visit("peers_spared", c.peers_spared);
+  visit("joins_repeated", c.joins_repeated);
   visit("state_writes", c.state_writes);
   visit("state_updates_sent", c.state_updates_sent);
   visit("state_updates_received", c.state_updates_received);
