@@ -288,8 +288,9 @@ std::string WhereToFix(std::string_view message) {
 
 struct FlagTexts {
   std::string bind, advertise, identity, config, metrics, log_level, mode;
+  std::string seed;  // parsed here: CLI11 2.1 wraps "-1" into 2^64-1
   std::vector<std::string> join;
-  uint64_t seed = 0, max_peers = 0, event_buffer_size = 0;
+  uint64_t max_peers = 0, event_buffer_size = 0;
   uint64_t leave_timeout_ms = 0;
   bool exit_on_eof = false, no_data = false;
 };
@@ -343,7 +344,17 @@ absl::Status ApplyFlags(const CLI::App& app, const FlagTexts& f,
   if (given("--identity")) o->identity_path = f.identity;
   if (given("--log-level")) s.Update(ParseLogLevelInto(f.log_level, o));
   if (given("--mode")) s.Update(ParseModeInto(f.mode, o));
-  if (given("--seed")) o->seed = f.seed;
+  if (given("--seed")) {
+    uint64_t seed = 0;
+    if (f.seed.empty() ||
+        f.seed.find_first_not_of("0123456789") != std::string::npos ||
+        !absl::SimpleAtoi(ToAbsl(f.seed), &seed)) {
+      s.Update(Invalid(absl::StrCat("--seed ", f.seed,
+                                    ": expected an integer in 0..2^64-1")));
+    } else {
+      o->seed = seed;
+    }
+  }
   if (given("--max-peers")) o->node.max_peers = f.max_peers;
   if (given("--event-buffer-size")) {
     o->node.event_buffer_size = f.event_buffer_size;

@@ -309,5 +309,20 @@ TEST(CommandLineTest, FlagsApplyAndBadOnesExit2NamingTheFlag) {
   EXPECT_EQ(Parse({"--help"}, &fresh, &err), 0);
 }
 
+TEST(CommandLineTest, SeedIsADecimalIntegerIn64Bits) {
+  NodeCliOptions o;
+  std::string err;
+  EXPECT_EQ(Parse({"--seed", "18446744073709551615"}, &o, &err), std::nullopt)
+      << err;
+  EXPECT_EQ(*o.seed, 18446744073709551615u);
+  for (const char* bad :
+       {"-1", "18446744073709551616", "0x10", "1.5", "", "+3", "7 "}) {
+    NodeCliOptions fresh;
+    EXPECT_EQ(Parse({"--seed", bad}, &fresh, &err), 2) << bad;
+    EXPECT_TRUE(absl::StrContains(err, "--seed")) << bad << ": " << err;
+    EXPECT_FALSE(fresh.seed.has_value()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace elara::tools
