@@ -231,13 +231,16 @@ struct StatePart {
 struct Engine::Impl : public MembershipListener, public StateRouting {
   Impl(std::shared_ptr<const DiffusionConfig> shared_config, NodeId self_id,
        Address self_address, uint64_t seed)
-      : config_holder(std::move(shared_config)),
-        config(*config_holder),
+      // In declaration order: the membership comes first (see Layout), so
+      // it is built from the arguments, not from the members after it.
+      : membership(shared_config->membership, PeerEntry{self_id, self_address},
+                   &rng, &outbox, &counters, this),
         self{self_id, self_address},
-        rng(seed),
-        membership(config.membership, self, &rng, &outbox, &counters, this),
+        config(*shared_config),
         plumtree(config.broadcast, self_id, config.max_datagram_bytes, &rng,
                  &outbox, &counters),
+        config_holder(std::move(shared_config)),
+        rng(seed),
         state_seed(StateSeed(seed)) {
     plumtree.set_peer_capacity_hint(config.membership.active_view_size);
   }
@@ -280,7 +283,7 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
     } else if (IsStateFrame(type)) {
       State().HandleFrame(now, from, frame);
     } else {
-      const bool from_is_active = membership.FindActive(from.id) != nullptr;
+      const bool from_is_active = membership.IsActive(from.id);
       plumtree.HandleFrame(now, from, from_is_active, frame);
     }
   }
@@ -288,22 +291,26 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   void Flush();
   void FinishDatagram(const DatagramBuilder& builder, const Address& to);
 
-  // Layout: what every call touches first, then the two protocols (whose
-  // hot lines Prefetch names), the counters (320 B, mostly cold) last.
-  std::shared_ptr<const DiffusionConfig> config_holder;
-  const DiffusionConfig& config;  // *config_holder, immutable, maybe shared
+  // Layout: the lines every call touches side by side, in as few lines as
+  // they fit: the membership's hot fields (its last ones), this call
+  // path's queues, the hot counters (the first ones), then Plumtree (its
+  // deadlines first, then what a broadcast frame reads). Cold fields sit at
+  // both ends. (Head, membership, plumtree, counters in that order left the
+  // cold counters and the membership's cold fields between hot lines.)
+  // Membership and Plumtree keep pointers to `rng`, `outbox` and
+  // `counters`, some declared after them: used only once all exist.
+  Membership membership;
   PeerEntry self;
-  Random rng;
   bool left = false;
   Outbox outbox;
   TransmitQueue transmits;
   DrainQueue<EngineEvent> events;
   std::unique_ptr<StatePart> state;  // nullptr until first used
-  // Membership and Plumtree keep pointers to `counters` (declared after
-  // them: constructed later, used only once both exist).
-  Membership membership;
-  Plumtree plumtree;
+  const DiffusionConfig& config;     // *config_holder, immutable, maybe shared
   CoreCounters counters;
+  Plumtree plumtree;
+  std::shared_ptr<const DiffusionConfig> config_holder;
+  Random rng;
   uint64_t state_seed;
   Duration state_clock_offset;
 };
@@ -592,27 +599,26 @@ void Engine::Prefetch(int stage, std::span<const uint8_t> datagram_head) const {
                                IsMembershipFrame(static_cast<FrameType>(
                                    datagram_head[kDatagramHeaderBytes]));
   if (stage == 0) {
-    // The lines every call reads: the Impl's head (outbox, queues),
-    // Membership's hot fields through its inline liveness table, the
-    // Plumtree lines with the peer table and the deadlines, and the hot
-    // counters. Prefetching all of the Impl (~2.2 KiB) was measured 4-15 %
-    // slower (300k nodes): lines nobody reads cost too.
-    const char* begin = reinterpret_cast<const char*>(e);
-    const char* end = reinterpret_cast<const char*>(&e->membership);
+    // The lines every call reads: Membership's hot fields through its
+    // inline liveness table, the Impl's head (outbox, queues) and the hot
+    // counters (datagrams, bytes, gossip: 64 bytes), which follow one
+    // another (see Layout); then the Plumtree lines with the deadlines, and
+    // for a broadcast frame the peer table. Prefetching all of the Impl
+    // (~2.2 KiB) was measured 4-15 % slower (300k nodes): lines nobody
+    // reads cost too.
+    e->membership.PrefetchObject();
+    const char* begin = reinterpret_cast<const char*>(&e->self);
+    const char* end = reinterpret_cast<const char*>(&e->counters.deliveries);
     // Unrolled: the span is a constant few lines, and as a loop its compare
     // and branch cost more than the prefetches themselves (callgrind).
 #pragma GCC unroll 16
     for (const char* p = begin; p < end; p += 64) __builtin_prefetch(p);
-    e->membership.PrefetchObject();
+    __builtin_prefetch(end);
     if (membership_only) {
       e->plumtree.PrefetchDeadlines();  // NextTimeout reads them after it
     } else {
       e->plumtree.PrefetchObject();
     }
-    // The hot counters (datagrams, bytes, gossip): 64 bytes, two lines at
-    // most.
-    __builtin_prefetch(&e->counters);
-    __builtin_prefetch(&e->counters.deliveries);
     return;
   }
   if (!membership_only) e->plumtree.PrefetchPeers();

@@ -37,12 +37,12 @@ size_t HeapBytes(const absl::InlinedVector<T, N>& v) {
 Membership::Membership(const MembershipConfig& config, PeerEntry self,
                        Random* rng, Outbox* outbox, CoreCounters* counters,
                        MembershipListener* listener)
-    : config_(config),
+    : rng_(rng),
+      listener_(listener),
       self_(self),
-      rng_(rng),
+      config_(config),
       outbox_(outbox),
-      counters_(counters),
-      listener_(listener) {
+      counters_(counters) {
   active_.reserve(config_.active_view_size);
   active_ids_.reserve(config_.active_view_size);
   liveness_.reserve(config_.active_view_size);
@@ -214,7 +214,7 @@ Timestamp Membership::NextTimeout() const {
 }
 
 void Membership::PrefetchObject() const {
-  const char* begin = reinterpret_cast<const char*>(this);
+  const char* begin = reinterpret_cast<const char*>(&self_);
   const char* end = reinterpret_cast<const char*>(&liveness_ + 1);
   // Unrolled: a constant few lines (see Engine::Prefetch).
 #pragma GCC unroll 16

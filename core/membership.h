@@ -255,6 +255,8 @@ class Membership {
   }
   const std::vector<PeerEntry>& passive_view() const { return passive_; }
   const PeerEntry* FindActive(NodeId id) const;
+  // FindActive(id) != nullptr, reading only the hot ids (not active_).
+  bool IsActive(NodeId id) const { return ActiveIndex(id) >= 0; }
   bool left() const { return left_; }
   const PeerEntry& self() const { return self_; }
   // sizeof(*this) plus the capacity of every vector it owns.
@@ -408,15 +410,47 @@ class Membership {
   // through us, during the watch (see "A lone join link").
   void MaybeRepeatJoin(Timestamp now);
 
-  const MembershipConfig& config_;  // the caller's; must outlive this
-  PeerEntry self_;
+  // Cold fields first, then the hot ones together at the end, where the
+  // engine's call path fields follow (Engine::Impl's layout): every
+  // datagram (NoteAlive, IsActive) and every NextTimeout read only these.
+  // The active view is stored inside this object up to kInlineActive peers
+  // (the default view) instead of in heap blocks of its own: active_ids_
+  // (searched by every datagram) and liveness_ (read after every call) are
+  // parallel to active_, whose addresses only sends need.
+  static constexpr size_t kInlineActive = 5;
   Random* rng_;
+  MembershipListener* listener_;
+  absl::InlinedVector<PeerEntry, kInlineActive> active_;
+  std::vector<PeerEntry> passive_;         // reserved to passive_view_size
+  std::vector<Address> contacts_;          // <= kMaxContacts
+  std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
+  // A lone join link (see there): the peer of the first JOIN_REPLY to our
+  // JOIN, watched until join_watch_until_ (shuffle_period after Join()).
+  NodeId join_link_;
+  Timestamp join_watch_until_ = Timestamp::Zero();
+  Timestamp isolated_since_ = Timestamp::Infinite();
+  Timestamp next_shuffle_at_ = Timestamp::Infinite();
+  Timestamp next_swap_at_ = Timestamp::Infinite();
+  uint8_t swap_backoff_ = 0;  // swaps every swap_period << this
+  // Retries of an unanswered JOIN sent at the base delay so far (the
+  // backoff starts after kFastJoinRetries of them).
+  uint8_t fast_join_retries_ = 0;
+  // Peers forgotten for their silence since the last proof that our own
+  // datagrams get out (NoteUplinkProof); at kMaxUnprovenBlames the silent
+  // are spared.
+  uint8_t unproven_blames_ = 0;
+  // JOIN_REPLYs (from distinct peers) to our JOIN during the watch, up to
+  // 2: the lone join link rule is armed only at 1.
+  uint8_t join_replies_ = 0;
+  // During the watch: join_link_ left the active view; we took a JOIN.
+  bool join_link_lost_ = false;
+  bool took_joiner_ = false;
+
+  // Hot fields from here on (PrefetchObject loads them).
+  PeerEntry self_;
+  const MembershipConfig& config_;  // the caller's; must outlive this
   Outbox* outbox_;
   CoreCounters* counters_;
-  MembershipListener* listener_;
-
-  // Hot fields first, together: every datagram (NoteAlive, FindActive) and
-  // every NextTimeout read these, so they share a few cache lines.
   bool left_ = false;
   uint8_t rejoin_cursor_ = 0;   // next contact to rejoin through
   uint16_t repair_cursor_ = 0;  // next passive index to ask for NEIGHBOR
@@ -431,40 +465,9 @@ class Membership {
   Timestamp next_periodic_at_ = Timestamp::Infinite();
   Timestamp next_repair_at_ = Timestamp::Infinite();
   Timestamp next_rejoin_at_ = Timestamp::Infinite();
-  // The active view is stored inside this object up to kInlineActive peers
-  // (the default view) instead of in heap blocks of its own: active_ids_
-  // (searched by every datagram) and liveness_ (read after every call) are
-  // parallel to active_, whose addresses only sends need.
-  static constexpr size_t kInlineActive = 5;
   absl::InlinedVector<NodeId, kInlineActive> active_ids_;
   std::vector<NeighborRequest> pending_;  // <= kMaxPendingNeighbors
   absl::InlinedVector<Liveness, kInlineActive> liveness_;
-  absl::InlinedVector<PeerEntry, kInlineActive> active_;
-
-  std::vector<PeerEntry> passive_;         // reserved to passive_view_size
-  std::vector<Address> contacts_;          // <= kMaxContacts
-  std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
-  // A lone join link (see there): the peer of the first JOIN_REPLY to our
-  // JOIN, watched until join_watch_until_ (shuffle_period after Join()).
-  NodeId join_link_;
-  Timestamp join_watch_until_ = Timestamp::Zero();
-  Timestamp isolated_since_ = Timestamp::Infinite();
-  Timestamp next_shuffle_at_ = Timestamp::Infinite();
-  Timestamp next_swap_at_ = Timestamp::Infinite();
-  uint8_t swap_backoff_ = 0;  // swaps every swap_period << this
-  // Retries of an unanswered JOIN sent at the base delay so far (the
-  // backoff starts after kFastJoinRetries of them). In the tail padding.
-  uint8_t fast_join_retries_ = 0;
-  // Peers forgotten for their silence since the last proof that our own
-  // datagrams get out (NoteUplinkProof); at kMaxUnprovenBlames the silent
-  // are spared. In the tail padding.
-  uint8_t unproven_blames_ = 0;
-  // JOIN_REPLYs (from distinct peers) to our JOIN during the watch, up to
-  // 2: the lone join link rule is armed only at 1. In the tail padding.
-  uint8_t join_replies_ = 0;
-  // During the watch: join_link_ left the active view; we took a JOIN.
-  bool join_link_lost_ = false;
-  bool took_joiner_ = false;
 };
 
 }  // namespace elara

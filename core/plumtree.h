@@ -291,6 +291,30 @@ class Plumtree {
     return std::max(config_.message_cache_ttl, Duration::Micros(1));
   }
 
+  // Messages announced but not received, and their request deadlines:
+  // one timer per entry (the set orders them; the map is looked up, and
+  // iterated only where order cannot matter).
+  // Allocated by the first announcement and freed once empty: most of the
+  // time nothing is missing, and an idle node then holds 8 bytes, not 88.
+  struct MissingTable {
+    absl::flat_hash_map<MessageId, Missing> by_id;
+    std::set<std::pair<Timestamp, MessageId>> timers;
+  };
+
+  // Fields first that every call reads (NextTimeout, after every call),
+  // where the engine's hot counters end (Engine::Impl's layout); then what
+  // a broadcast frame reads.
+  std::unique_ptr<MissingTable> missing_;  // beside the deadlines: loaded
+                                           // with them (PrefetchDeadlines)
+  // The four deadlines NextTimeout reads after every call, side by side
+  // (32 bytes: one line, two at most; see PrefetchDeadlines).
+  // missing_->timers' first deadline (Infinite when empty), kept so that
+  // NextTimeout need not load the set's node.
+  Timestamp missing_next_ = Timestamp::Infinite();
+  Timestamp ihave_flush_at_ = Timestamp::Infinite();
+  Timestamp pull_at_ = Timestamp::Infinite();
+  Timestamp sweep_at_ = Timestamp::Infinite();
+
   // A reference, not a copy: ~100 bytes less in every engine.
   const BroadcastConfig& config_;
   NodeId self_;
@@ -312,26 +336,6 @@ class Plumtree {
   DedupWindow dedup_;
   MessageCache cache_;
   std::vector<MessageCache::Payload> retired_;
-
-  // Messages announced but not received, and their request deadlines:
-  // one timer per entry (the set orders them; the map is looked up, and
-  // iterated only where order cannot matter).
-  // Allocated by the first announcement and freed once empty: most of the
-  // time nothing is missing, and an idle node then holds 8 bytes, not 88.
-  struct MissingTable {
-    absl::flat_hash_map<MessageId, Missing> by_id;
-    std::set<std::pair<Timestamp, MessageId>> timers;
-  };
-  std::unique_ptr<MissingTable> missing_;  // beside the deadlines: loaded
-                                           // with them (PrefetchDeadlines)
-  // The four deadlines NextTimeout reads after every call, side by side
-  // (32 bytes: one line, two at most; see PrefetchDeadlines).
-  // missing_->timers' first deadline (Infinite when empty), kept so that
-  // NextTimeout need not load the set's node.
-  Timestamp missing_next_ = Timestamp::Infinite();
-  Timestamp ihave_flush_at_ = Timestamp::Infinite();
-  Timestamp pull_at_ = Timestamp::Infinite();
-  Timestamp sweep_at_ = Timestamp::Infinite();
 
   static constexpr uint32_t kNoCursor = UINT32_MAX;
   uint32_t pull_cursor_ = kNoCursor;  // next digest target, round-robin
