@@ -231,15 +231,14 @@ struct StatePart {
 struct Engine::Impl : public MembershipListener, public StateRouting {
   Impl(std::shared_ptr<const DiffusionConfig> shared_config, NodeId self_id,
        Address self_address, uint64_t seed)
-      // In declaration order: the membership comes first (see Layout), so
-      // it is built from the arguments, not from the members after it.
-      : membership(shared_config->membership, PeerEntry{self_id, self_address},
+      // In declaration order (see Layout).
+      : config_holder(std::move(shared_config)),
+        membership(config_holder->membership, PeerEntry{self_id, self_address},
                    &rng, &outbox, &counters, this),
         self{self_id, self_address},
-        config(*shared_config),
+        config(*config_holder),
         plumtree(config.broadcast, self_id, config.max_datagram_bytes, &rng,
                  &outbox, &counters),
-        config_holder(std::move(shared_config)),
         rng(seed),
         state_seed(StateSeed(seed)) {
     plumtree.set_peer_capacity_hint(config.membership.active_view_size);
@@ -299,6 +298,9 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   // cold counters and the membership's cold fields between hot lines.)
   // Membership and Plumtree keep pointers to `rng`, `outbox` and
   // `counters`, some declared after them: used only once all exist.
+  // `config_holder` comes first so that it is destroyed last: the
+  // membership, Plumtree and the state part hold references into it.
+  std::shared_ptr<const DiffusionConfig> config_holder;
   Membership membership;
   PeerEntry self;
   bool left = false;
@@ -309,7 +311,6 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   const DiffusionConfig& config;     // *config_holder, immutable, maybe shared
   CoreCounters counters;
   Plumtree plumtree;
-  std::shared_ptr<const DiffusionConfig> config_holder;
   Random rng;
   uint64_t state_seed;
   Duration state_clock_offset;

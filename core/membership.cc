@@ -737,23 +737,27 @@ Duration Membership::Quiet(NodeId peer) const {
 
 // A node whose JOIN got it one link, soon lost, while nodes join through
 // it: what it holds leads back to itself, and its joiners' walks stay
-// among them. The JOIN sent again gets it the contact's link and new walks
-// out. Both conditions keep that rare (about 750 nodes in 10^4 in a
-// bootstrap at 10 % loss; a lone link lost alone, about 1,400): each
-// repeated JOIN evicts a peer at the contact and at each walk's end, which
-// may be another joiner's lone link.
+// among them. The JOIN sent again (to the next contact it does not hold,
+// round robin over the contacts it was given) gets it that contact's link
+// and new walks out. Both conditions keep that rare (about 750 nodes in 10^4 in
+// a bootstrap at 10 % loss; a lone link lost alone, about 1,400): each repeated
+// JOIN evicts a peer at the contact and at each walk's end, which may be
+// another joiner's lone link.
 void Membership::MaybeRepeatJoin(Timestamp now) {
   if (!join_link_lost_ || !took_joiner_ || join_replies_ != 1 ||
       join_unanswered_ || contacts_.empty() || now >= join_watch_until_ ||
       ActiveIndex(join_link_) >= 0) {
     return;
   }
+  // A contact we hold would only confirm the link: no new walks.
+  const Address* contact = NextRejoinContact(/*skip_held=*/true);
+  if (contact == nullptr) return;
   join_replies_ = 2;  // once per Join()
   ++counters_->joins_repeated;
   join_unanswered_ = true;
   fast_join_retries_ = 0;
   rejoin_backoff_ = 0;
-  outbox_->Send(*NextRejoinContact(/*skip_held=*/false), JoinFrame{});
+  outbox_->Send(*contact, JoinFrame{});
   next_rejoin_at_ = now + RejoinDelay();
 }
 

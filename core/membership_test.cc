@@ -1598,6 +1598,37 @@ TEST_F(SingleMembership, LoneJoinLinkRuleNeedsOneLinkLostAndAJoiner) {
   EXPECT_EQ(counters_.joins_repeated, 0u);
 }
 
+// At most once per Join(), even when the repeated JOIN again got
+// only the contact's link and loses it again.
+TEST_F(SingleMembership, LoneJoinLinkRepeatsOncePerJoin) {
+  const PeerEntry contact = EntryOf(9);
+  m_.Join(now_, contact.address);
+  TakeFrames();
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  ASSERT_TRUE(SendsJoin(TakeFrames(), contact.address));
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});  // only the contact again
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  m_.HandleFrame(now_, EntryOf(2), JoinFrame{});
+  EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
+  EXPECT_EQ(counters_.joins_repeated, 1u);
+}
+
+// A second JOIN_REPLY from the same peer (the answer to a retried
+// JOIN) is not a second link.
+TEST_F(SingleMembership, DuplicateJoinReplyIsNotASecondJoinLink) {
+  const PeerEntry contact = EntryOf(9);
+  m_.Join(now_, contact.address);
+  TakeFrames();
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
+  m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
+  EXPECT_TRUE(SendsJoin(TakeFrames(), contact.address));
+  EXPECT_EQ(counters_.joins_repeated, 1u);
+}
+
 // A JOIN that gets no answer (the contact left before it arrived) is
 // retried through the next contact the node was given (AddContact), not
 // the same one again.
