@@ -1512,16 +1512,25 @@ bool HandsOver(const std::vector<Outbox::PendingFrame>& frames,
   });
 }
 
+// The lone join link rule's tests: they join through `contact`.
+class LoneJoinLink : public SingleMembership {
+ protected:
+  const PeerEntry contact = EntryOf(9);
+  // Joins through the contact, which answers: our one join link so far.
+  void JoinGettingTheContactsLinkOnly() {
+    m_.Join(now_, contact.address);
+    TakeFrames();  // its JOIN
+    m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  }
+};
+
 // A lone join link: only the contact answered our JOIN (its walks were
 // lost), a node joined through us, and the contact evicted us soon after.
 // What we hold leads back to us, so the JOIN is sent again at once, and a
 // joiner arriving before its answer is handed to the contact. Once the
 // JOIN got us a second link, losing the contact's changes nothing.
-TEST_F(SingleMembership, LoneJoinLinkLostWhileNodesJoinThroughUsJoinsAgain) {
-  const PeerEntry contact = EntryOf(9);
-  m_.Join(now_, contact.address);
-  TakeFrames();  // its JOIN
-  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+TEST_F(LoneJoinLink, LostWhileNodesJoinThroughUsJoinsAgain) {
+  JoinGettingTheContactsLinkOnly();
   m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
   EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
   now_ = now_ + Duration::Millis(300);
@@ -1548,11 +1557,8 @@ TEST_F(SingleMembership, LoneJoinLinkLostWhileNodesJoinThroughUsJoinsAgain) {
 // The other order: the contact evicts us first, a node joins through us
 // later (within shuffle_period of Join()): the JOIN goes out again then,
 // and that joiner is handed to the contact too.
-TEST_F(SingleMembership, LoneJoinLinkLostThenANodeJoinsThroughUsJoinsAgain) {
-  const PeerEntry contact = EntryOf(9);
-  m_.Join(now_, contact.address);
-  TakeFrames();  // its JOIN
-  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+TEST_F(LoneJoinLink, LostThenANodeJoinsThroughUsJoinsAgain) {
+  JoinGettingTheContactsLinkOnly();
   m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
   EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
   now_ = now_ + Duration::Millis(400);
@@ -1566,11 +1572,8 @@ TEST_F(SingleMembership, LoneJoinLinkLostThenANodeJoinsThroughUsJoinsAgain) {
 // Not when a walk's end answered too (the JOIN got two links), nor when
 // the lost link is back or nobody joins through us before the watch
 // (shuffle_period after Join()) ends.
-TEST_F(SingleMembership, LoneJoinLinkRuleNeedsOneLinkLostAndAJoiner) {
-  const PeerEntry contact = EntryOf(9);
-  m_.Join(now_, contact.address);
-  TakeFrames();  // its JOIN
-  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+TEST_F(LoneJoinLink, RuleNeedsOneLinkLostAndAJoiner) {
+  JoinGettingTheContactsLinkOnly();
   m_.HandleFrame(now_, EntryOf(5), JoinReplyFrame{});  // a walk's end
   m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
   m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
@@ -1578,9 +1581,7 @@ TEST_F(SingleMembership, LoneJoinLinkRuleNeedsOneLinkLostAndAJoiner) {
 
   // Joined again (a new watch): the contact's link only, lost and taken
   // back (it accepted our NEIGHBOR) before a node joins through us.
-  m_.Join(now_, contact.address);
-  TakeFrames();  // its JOIN
-  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  JoinGettingTheContactsLinkOnly();
   m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
   m_.HandleFrame(now_, contact, NeighborFrame{false});
   ASSERT_NE(m_.FindActive(contact.id), nullptr);
@@ -1588,9 +1589,7 @@ TEST_F(SingleMembership, LoneJoinLinkRuleNeedsOneLinkLostAndAJoiner) {
   EXPECT_FALSE(SendsJoin(TakeFrames(), contact.address));
 
   // Once more, and the joiner comes after the watch.
-  m_.Join(now_, contact.address);
-  TakeFrames();  // its JOIN
-  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+  JoinGettingTheContactsLinkOnly();
   now_ = now_ + config_.shuffle_period;
   m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
   m_.HandleFrame(now_, EntryOf(3), JoinFrame{});
@@ -1600,11 +1599,8 @@ TEST_F(SingleMembership, LoneJoinLinkRuleNeedsOneLinkLostAndAJoiner) {
 
 // At most once per Join(), even when the repeated JOIN again got
 // only the contact's link and loses it again.
-TEST_F(SingleMembership, LoneJoinLinkRepeatsOncePerJoin) {
-  const PeerEntry contact = EntryOf(9);
-  m_.Join(now_, contact.address);
-  TakeFrames();
-  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+TEST_F(LoneJoinLink, RepeatsOncePerJoin) {
+  JoinGettingTheContactsLinkOnly();
   m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
   m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
   ASSERT_TRUE(SendsJoin(TakeFrames(), contact.address));
@@ -1617,11 +1613,8 @@ TEST_F(SingleMembership, LoneJoinLinkRepeatsOncePerJoin) {
 
 // A second JOIN_REPLY from the same peer (the answer to a retried
 // JOIN) is not a second link.
-TEST_F(SingleMembership, DuplicateJoinReplyIsNotASecondJoinLink) {
-  const PeerEntry contact = EntryOf(9);
-  m_.Join(now_, contact.address);
-  TakeFrames();
-  m_.HandleFrame(now_, contact, JoinReplyFrame{});
+TEST_F(LoneJoinLink, DuplicateJoinReplyIsNotASecondLink) {
+  JoinGettingTheContactsLinkOnly();
   m_.HandleFrame(now_, contact, JoinReplyFrame{});
   m_.HandleFrame(now_, EntryOf(1), JoinFrame{});
   m_.HandleFrame(now_, contact, DisconnectFrame{DisconnectReason::kEvicted});
