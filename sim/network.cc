@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <limits>
 
 #include "sim/seed_streams.h"
@@ -49,6 +50,21 @@ uint64_t IntegerSqrt(uint64_t x) {
   return result;
 }
 
+// The sojourn table of a state left with probability p per slot (see
+// NetworkModel::SojournTable). Floating point here only, once per run.
+NetworkModel::SojournTable NetworkModel::MakeSojournTable(double p) {
+  NetworkModel::SojournTable table;
+  if (!(p > 0.0)) return table;  // chunk 0: never leaves
+  const double q = 1.0 - std::pow(1.0 - p, 64);
+  table.chunk = ProbabilityToThreshold(q);
+  for (int r = 1; r <= 64; ++r) {
+    table.within[r - 1] =
+        ProbabilityToThreshold((1.0 - std::pow(1.0 - p, r)) / q);
+  }
+  table.within[63] = UINT64_MAX;
+  return table;
+}
+
 NetworkModel::NetworkModel(const Scenario& scenario, Timestamp origin,
                            uint32_t nodes)
     : rng_(StreamSeed(scenario.seed, SeedStream::kNetwork)),
@@ -62,6 +78,9 @@ NetworkModel::NetworkModel(const Scenario& scenario, Timestamp origin,
       burst_enter_threshold_(ProbabilityToThreshold(scenario.burst_loss_enter)),
       burst_exit_threshold_(ProbabilityToThreshold(scenario.burst_loss_exit)),
       burst_bad_threshold_(ProbabilityToThreshold(scenario.burst_loss_bad)),
+      burst_slot_us_(scenario.burst_slot.ToMicros()),
+      burst_enter_table_(MakeSojournTable(scenario.burst_loss_enter)),
+      burst_exit_table_(MakeSojournTable(scenario.burst_loss_exit)),
       bandwidth_bytes_per_s_(scenario.bandwidth_bytes_per_s) {
   for (size_t p = 0; p < scenario.partitions.size(); ++p) {
     const PartitionSpec& spec = scenario.partitions[p];
@@ -74,7 +93,12 @@ NetworkModel::NetworkModel(const Scenario& scenario, Timestamp origin,
 }
 
 void NetworkModel::Grow(uint32_t nodes) {
-  if (burst_enabled_ && burst_bad_.size() < nodes) burst_bad_.resize(nodes, 0);
+  if (burst_enabled_ && burst_slot_us_ == 0 && burst_bad_.size() < nodes) {
+    burst_bad_.resize(nodes, 0);
+  }
+  if (burst_enabled_ && burst_slot_us_ > 0 && burst_clock_.size() < nodes) {
+    burst_clock_.resize(nodes);
+  }
   if (bandwidth_bytes_per_s_ > 0 && link_free_at_us_.size() < nodes) {
     link_free_at_us_.resize(nodes, 0);
   }
@@ -126,16 +150,9 @@ NetworkModel::Decision NetworkModel::Send(int64_t now_us, uint32_t from,
     link_free_at_us_[from] = departure_us;
   }
   if (burst_enabled_) {
-    assert(from < burst_bad_.size());
-    uint8_t& bad = burst_bad_[from];
-    if (bad == 0) {
-      if (rng_.Chance(burst_enter_threshold_)) bad = 1;
-    } else if (burst_exit_threshold_ > 0 &&
-               rng_.Chance(burst_exit_threshold_)) {
-      bad = 0;
-    }
-    if (bad != 0 && burst_bad_threshold_ > 0 &&
-        rng_.Chance(burst_bad_threshold_)) {
+    const bool bad =
+        burst_slot_us_ > 0 ? BadAtSlot(from, departure_us) : BadAfterStep(from);
+    if (bad && burst_bad_threshold_ > 0 && rng_.Chance(burst_bad_threshold_)) {
       ++counters_.lost_burst;
       return Decision{DatagramFate::kBurstLoss, 0};
     }
@@ -145,6 +162,53 @@ NetworkModel::Decision NetworkModel::Send(int64_t now_us, uint32_t from,
     return Decision{DatagramFate::kLoss, 0};
   }
   return Decision{DatagramFate::kDelivered, departure_us + DrawLatencyUs()};
+}
+
+bool NetworkModel::BadAfterStep(uint32_t from) {
+  assert(from < burst_bad_.size());
+  uint8_t& bad = burst_bad_[from];
+  if (bad == 0) {
+    if (rng_.Chance(burst_enter_threshold_)) bad = 1;
+  } else if (burst_exit_threshold_ > 0 && rng_.Chance(burst_exit_threshold_)) {
+    bad = 0;
+  }
+  return bad != 0;
+}
+
+bool NetworkModel::BadAtSlot(uint32_t from, int64_t at_us) {
+  assert(from < burst_clock_.size());
+  BurstClock& clock = burst_clock_[from];
+  if (clock.state_ends_us == INT64_MIN) {  // starts good at its first send
+    clock.state_ends_us = at_us;
+    clock.bad = 1;  // the loop below flips it to good and draws its length
+  }
+  while (at_us >= clock.state_ends_us) {
+    clock.bad ^= 1;
+    const uint64_t slots = DrawSojournSlots(
+        clock.bad != 0 ? burst_exit_table_ : burst_enter_table_);
+    const uint64_t room =
+        static_cast<uint64_t>(INT64_MAX - clock.state_ends_us) /
+        static_cast<uint64_t>(burst_slot_us_);
+    clock.state_ends_us =
+        slots > room ? INT64_MAX
+                     : clock.state_ends_us +
+                           static_cast<int64_t>(slots) * burst_slot_us_;
+  }
+  return clock.bad != 0;
+}
+
+uint64_t NetworkModel::DrawSojournSlots(const SojournTable& table) {
+  if (table.chunk == 0) return UINT64_MAX;  // P = 0: never leaves
+  uint64_t slots = 0;
+  // Whole chunks of 64 slots without a success, then the success's place
+  // in its chunk from the conditional distribution: exactly geometric.
+  while (slots + 64 < kMaxSojournSlots && !rng_.Chance(table.chunk)) {
+    slots += 64;
+  }
+  const uint64_t u = rng_.Next64();
+  const auto place =
+      std::upper_bound(table.within.begin(), table.within.end() - 1, u);
+  return slots + 1 + static_cast<uint64_t>(place - table.within.begin());
 }
 
 bool NetworkModel::OnSideA(size_t partition, uint32_t node) const {

@@ -16,11 +16,21 @@
 //      wait longer is tail-dropped (fate kUplinkOverflow) and takes no time.
 //      Without bandwidth, departure = now.
 //   2. Bursty loss (Gilbert-Elliott, when burst_loss_enter > 0): the state
-//      belongs to the SENDER (its uplink is good or bad; one byte per node,
-//      not per link, so it stays O(N)). Per datagram the state first moves
-//      (good -> bad with P(burst_loss_enter), bad -> good with
-//      P(burst_loss_exit)), then in the bad state the datagram is lost with
-//      P(burst_loss_bad) (fate kBurstLoss).
+//      belongs to the SENDER (its uplink is good or bad; per node, not per
+//      link, so it stays O(N)). The chain steps good -> bad with
+//      P(burst_loss_enter) and bad -> good with P(burst_loss_exit), then in
+//      the bad state the datagram is lost with P(burst_loss_bad) (fate
+//      kBurstLoss). A step is, with burst_slot = 0, each datagram the
+//      sender sends (one byte per node); with burst_slot > 0, each slot of
+//      virtual time, so a burst lasts burst_slot / P(exit) on average
+//      whether the sender sends or not. Slot mode keeps, per sender, the
+//      time its current state ends (16 bytes per node), drawn when it
+//      starts: the slots until it is left, geometric with P(leave), drawn
+//      with integer draws against thresholds computed once (whole chunks
+//      of 64 slots, then the place in the chunk; SojournTable), about
+//      kMaxSojournSlots at most; P(leave) = 0 holds the state for good.
+//      The state starts good at the sender's first datagram and is read
+//      at its departure time.
 //   3. Independent loss with P(loss) (fate kLoss).
 //   4. Latency, added to the departure time:
 //        kFixed:   latency_min;
@@ -45,6 +55,7 @@
 #ifndef ELARA_SIM_NETWORK_H_
 #define ELARA_SIM_NETWORK_H_
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -98,9 +109,34 @@ class NetworkModel {
   // One latency draw (exposed for tests of the distribution).
   int64_t DrawLatencyUs();
 
+  // Longest sojourn in one burst state in slot mode, in slots.
+  static constexpr uint64_t kMaxSojournSlots = uint64_t{1} << 24;
+
+  // Slot mode, a state left with probability p per slot: `chunk` is the
+  // threshold of leaving within 64 slots, 1 - (1 - p)^64 (0 when p = 0),
+  // and within[r - 1] of leaving within r slots given it is left within
+  // 64, (1 - (1 - p)^r) / (1 - (1 - p)^64) (within[63] = UINT64_MAX).
+  struct SojournTable {
+    uint64_t chunk = 0;
+    std::array<uint64_t, 64> within{};
+  };
+
   const NetworkCounters& counters() const { return counters_; }
 
  private:
+  // The slot-mode chain of one sender (see the file comment).
+  struct BurstClock {
+    int64_t state_ends_us = INT64_MIN;  // INT64_MIN: not started
+    uint8_t bad = 0;
+  };
+  // Slot mode: `from`'s state at `at_us`, moving its chain up to then.
+  bool BadAtSlot(uint32_t from, int64_t at_us);
+  // Per-datagram mode: steps `from`'s chain once; its new state.
+  bool BadAfterStep(uint32_t from);
+  static SojournTable MakeSojournTable(double p);
+  // Slots until the state is left (>= 1); UINT64_MAX when it never is.
+  uint64_t DrawSojournSlots(const SojournTable& table);
+
   struct Partition {
     int64_t start_us;  // absolute
     int64_t end_us;    // absolute, exclusive; INT64_MAX = never heals
@@ -118,9 +154,13 @@ class NetworkModel {
   uint64_t burst_enter_threshold_;
   uint64_t burst_exit_threshold_;
   uint64_t burst_bad_threshold_;
+  int64_t burst_slot_us_;           // 0: per datagram
+  SojournTable burst_enter_table_;  // slot mode: leaving the good state
+  SojournTable burst_exit_table_;   // slot mode: leaving the bad state
   uint64_t bandwidth_bytes_per_s_;
   std::vector<Partition> partitions_;
-  std::vector<uint8_t> burst_bad_;        // per sender; empty if disabled
+  std::vector<uint8_t> burst_bad_;        // per sender, per-datagram mode
+  std::vector<BurstClock> burst_clock_;   // per sender, slot mode
   std::vector<int64_t> link_free_at_us_;  // per sender; empty if unlimited
   NetworkCounters counters_;
 };

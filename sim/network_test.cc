@@ -156,6 +156,79 @@ TEST(NetworkModelTest, GilbertElliottLossIsBursty) {
   EXPECT_LT(static_cast<double>(lost) / runs, 13.0);
 }
 
+// Slot mode: the chain steps per slot of time, so a burst lasts
+// burst_slot / P(exit) whether the sender sends often or rarely, and the
+// stationary share of bad time is P(enter) / (P(enter) + P(exit)).
+TEST(NetworkModelTest, SlotBurstsLastInTimeNotInDatagrams) {
+  Scenario s = BaseScenario();
+  s.burst_loss_enter = 0.01;
+  s.burst_loss_exit = 0.1;
+  s.burst_loss_bad = 1.0;
+  s.burst_slot = Duration::Millis(10);            // bursts of 100 ms on average
+  for (const int64_t gap_us : {1'000, 50'000}) {  // 1,000 or 20 sends a second
+    NetworkModel net(s, kOrigin, s.nodes);
+    const int kSends = gap_us == 1'000 ? 2'000'000 : 100'000;
+    int lost = 0, runs = 0;
+    bool previous_lost = false;
+    for (int i = 0; i < kSends; ++i) {
+      const bool is_lost =
+          net.Send(kOrigin.ToMicros() + i * gap_us, 5, 6, 10).fate ==
+          DatagramFate::kBurstLoss;
+      if (is_lost) {
+        ++lost;
+        if (!previous_lost) ++runs;
+      }
+      previous_lost = is_lost;
+    }
+    // 9.1 % of the time is bad, in bursts of 10 slots = 100 ms.
+    EXPECT_NEAR(static_cast<double>(lost) / kSends, 0.091, 0.015) << gap_us;
+    const double burst_ms = static_cast<double>(lost) / runs * gap_us / 1000;
+    if (gap_us == 1'000) {
+      EXPECT_GT(burst_ms, 85.0);
+      EXPECT_LT(burst_ms, 115.0);
+    } else {
+      // Seen every 50 ms: a 100 ms burst shows as 1-3 lost sends.
+      EXPECT_GT(burst_ms, 60.0);
+      EXPECT_LT(burst_ms, 160.0);
+    }
+  }
+  // Per datagram instead, 20 sends a second make bursts of 10 sends: 500 ms.
+}
+
+// Slot mode: a sender that stops sending leaves its burst on time, and
+// P(exit) = 0 keeps it bad for good; same seed, same fates.
+TEST(NetworkModelTest, SlotBurstsEndWhileTheSenderIsSilent) {
+  Scenario s = BaseScenario();
+  s.burst_loss_enter = 1.0;  // bad from the first slot boundary
+  s.burst_loss_exit = 0.5;
+  s.burst_slot = Duration::Millis(10);
+  NetworkModel net(s, kOrigin, s.nodes);
+  const int64_t t0 = kOrigin.ToMicros();
+  EXPECT_EQ(net.Send(t0, 1, 2, 10).fate, DatagramFate::kDelivered);
+  EXPECT_EQ(net.Send(t0 + 10'000, 1, 2, 10).fate, DatagramFate::kBurstLoss);
+  // An hour later the burst (2 slots on average) is long over, whatever
+  // the sender did meanwhile: here, nothing. With P(enter) = 1 the state is
+  // bad again after every good slot, so "good at some send" is the test.
+  int delivered = 0;
+  for (int i = 0; i < 200; ++i) {
+    delivered += net.Send(t0 + 3'600'000'000LL + i * 10'000, 1, 2, 10).fate ==
+                 DatagramFate::kDelivered;
+  }
+  EXPECT_GT(delivered, 50);  // good one slot in three
+  EXPECT_LT(delivered, 100);
+
+  s.burst_loss_exit = 0.0;
+  NetworkModel stuck(s, kOrigin, s.nodes);
+  stuck.Send(t0, 1, 2, 10);
+  for (int i = 1; i <= 100; ++i) {
+    EXPECT_EQ(stuck.Send(t0 + i * 3'600'000'000LL, 1, 2, 10).fate,
+              DatagramFate::kBurstLoss);
+  }
+  Scenario again = s;
+  again.burst_loss_exit = 0.3;
+  EXPECT_TRUE(Same(SendMany(again, 5000), SendMany(again, 5000)));
+}
+
 TEST(NetworkModelTest, UplinkSerialisesAndOverflows) {
   Scenario s = BaseScenario();
   s.latency_model = LatencyModel::kFixed;

@@ -61,6 +61,9 @@ absl::Status ValidateNetwork(const Scenario& s) {
   status.Update(CheckProbability("burst-enter", s.burst_loss_enter));
   status.Update(CheckProbability("burst-exit", s.burst_loss_exit));
   status.Update(CheckProbability("burst-bad", s.burst_loss_bad));
+  if (!(s.burst_slot >= Duration::Zero() && s.burst_slot <= kMaxBurstSlot)) {
+    status.Update(Bad("burst-slot", "0 (per datagram) .. 3600s"));
+  }
   return status;
 }
 

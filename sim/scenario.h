@@ -66,6 +66,9 @@ struct CrashSpec {
   Duration restart_after = Duration::Infinite();
 };
 
+// Longest Gilbert-Elliott step in time (Scenario::burst_slot).
+inline constexpr Duration kMaxBurstSlot = Duration::Seconds(3600);
+
 struct Scenario {
   uint64_t seed = 1;
   uint32_t nodes = 1000;
@@ -77,9 +80,12 @@ struct Scenario {
   Duration latency_max = Duration::Millis(80);
   double loss = 0.0;  // independent per-datagram loss probability
   // Gilbert-Elliott bursty loss; enabled when burst_loss_enter > 0.
-  double burst_loss_enter = 0.0;  // P(good -> bad) per datagram
-  double burst_loss_exit = 0.0;   // P(bad -> good) per datagram
+  double burst_loss_enter = 0.0;  // P(good -> bad) per step
+  double burst_loss_exit = 0.0;   // P(bad -> good) per step
   double burst_loss_bad = 1.0;    // loss probability in the bad state
+  // A step: 0 = each datagram the sender sends; otherwise this much virtual
+  // time (bursts then last in time, whether the sender sends or not).
+  Duration burst_slot = Duration::Zero();  // 0..kMaxBurstSlot
   // Per-node uplink bandwidth in bytes per second; 0 = unlimited.
   uint64_t bandwidth_bytes_per_s = 0;
 

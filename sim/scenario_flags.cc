@@ -211,6 +211,7 @@ std::string FailureReplay(const Scenario& s) {
       absl::StrCat("--burst-enter=", FormatNumber(s.burst_loss_enter)),
       absl::StrCat("--burst-exit=", FormatNumber(s.burst_loss_exit)),
       absl::StrCat("--burst-bad=", FormatNumber(s.burst_loss_bad)),
+      absl::StrCat("--burst-slot=", FormatDuration(s.burst_slot)),
       absl::StrCat("--bandwidth=", s.bandwidth_bytes_per_s),
   };
   for (const PartitionSpec& p : s.partitions) {

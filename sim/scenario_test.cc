@@ -32,6 +32,13 @@ TEST(ScenarioTest, RejectsOutOfRangeFields) {
   s.burst_loss_exit = -0.1;
   ExpectInvalid(s, "--burst-exit");
   s = Scenario();
+  s.burst_slot = Duration::Micros(-1);
+  ExpectInvalid(s, "--burst-slot");
+  s.burst_slot = kMaxBurstSlot + Duration::Micros(1);
+  ExpectInvalid(s, "--burst-slot");
+  s.burst_slot = kMaxBurstSlot;
+  EXPECT_TRUE(s.Validate().ok());
+  s = Scenario();
   s.latency_min = Duration::Millis(100);
   s.latency_max = Duration::Millis(10);
   ExpectInvalid(s, "--latency-max");
@@ -271,6 +278,7 @@ TEST(ScenarioFlagsTest, FailureReplayWritesEveryFlag) {
                            "--burst-enter=0 ",
                            "--burst-exit=0 ",
                            "--burst-bad=1 ",
+                           "--burst-slot=0s ",
                            "--bandwidth=0 ",
                            "--partition=0.5@5s-7s ",
                            "--crash=0.25@3s+2s ",

@@ -384,17 +384,23 @@ std::vector<Setting> ScenarioSettings() {
       [](auto& s) -> auto& { return s.loss; }));
   t.push_back(Probability(
       "burst_enter", "--burst-enter",
-      "Bursty (Gilbert-Elliott) loss: P(good -> bad) per datagram, 0..1; "
-      "0 = off",
+      "Bursty (Gilbert-Elliott) loss: P(good -> bad) per step (a datagram "
+      "the sender sends, or --burst-slot of time), 0..1; 0 = off",
       [](auto& s) -> auto& { return s.burst_loss_enter; }));
   t.push_back(Probability(
       "burst_exit", "--burst-exit",
-      "Bursty loss: P(bad -> good) per datagram, 0..1",
+      "Bursty loss: P(bad -> good) per step, 0..1",
       [](auto& s) -> auto& { return s.burst_loss_exit; }));
   t.push_back(Probability(
       "burst_bad", "--burst-bad",
       "Bursty loss: loss probability in the bad state, 0..1",
       [](auto& s) -> auto& { return s.burst_loss_bad; }));
+  t.push_back(Dur(
+      "burst_slot", "--burst-slot",
+      "Bursty loss: a step of the sender's chain is this much virtual time "
+      "(bursts last --burst-slot / --burst-exit on average, sending or "
+      "not), 0..3600s; 0 = one step per datagram it sends",
+      [](auto& s) -> auto& { return s.burst_slot; }));
   t.push_back(Unsigned(
       "bandwidth", false, "--bandwidth",
       "Uplink per node in bytes/s, 0..2^64-1; 0 = unlimited", "0..2^64-1", kU64,

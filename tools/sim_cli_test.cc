@@ -208,6 +208,9 @@ TEST(ParseTest, BadInputExitsTwoNamingTheFlag) {
        "--mode flood: expected push, pull or "
        "hybrid"},
       {{"run", "--threads", "0"}, "--threads: allowed 1..64, got 0"},
+      {{"run", "--burst-slot", "7200s"},
+       "--burst-slot: allowed 0 (per datagram) .. 3600s"},
+      {{"run", "--burst-slot", "-1s"}, "--burst-slot -1s: expected a duration"},
       {{"run", "--threads", "65"}, "--threads: allowed 1..64, got 65"},
       {{"run", "--event-order", "random"},
        "--event-order random: expected lookahead or exact"},
