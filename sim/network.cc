@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cmath>
 #include <limits>
 
 #include "sim/seed_streams.h"
@@ -50,18 +49,45 @@ uint64_t IntegerSqrt(uint64_t x) {
   return result;
 }
 
-// The sojourn table of a state left with probability p per slot (see
-// NetworkModel::SojournTable). Floating point here only, once per run.
-NetworkModel::SojournTable NetworkModel::MakeSojournTable(double p) {
-  NetworkModel::SojournTable table;
-  if (!(p > 0.0)) return table;  // chunk 0: never leaves
-  const double q = 1.0 - std::pow(1.0 - p, 64);
-  table.chunk = ProbabilityToThreshold(q);
-  for (int r = 1; r <= 64; ++r) {
-    table.within[r - 1] =
-        ProbabilityToThreshold((1.0 - std::pow(1.0 - p, r)) / q);
+// Slots after which the slot-mode chain has forgotten its state: |1 - p -
+// r|^k <= 2^-64 (p = P(enter), r = P(exit)), k a power of two found by
+// squaring (IEEE * only). UINT64_MAX where it never does within 2^40 slots
+// (r = 0: bad for good; p + r near 0 or 2); with p = r = 1 (a chain that
+// flips every slot) 1, and parity does the rest.
+uint64_t NetworkModel::MixSlots(double p, double r) {
+  if (p >= 1.0 && r >= 1.0) return 1;
+  if (!(r > 0.0)) return UINT64_MAX;
+  double d = 1.0 - p - r;
+  d = d < 0 ? -d : d;
+  if (!(d < 1.0)) return UINT64_MAX;
+  constexpr double kTwoToMinus64 = 1.0 / 18446744073709551616.0;
+  uint64_t k = 1;
+  for (; d > kTwoToMinus64; d *= d, k *= 2) {
+    if (k >= (uint64_t{1} << 40)) return UINT64_MAX;
   }
-  table.within[63] = UINT64_MAX;
+  return k;
+}
+
+NetworkModel::SojournTable NetworkModel::MakeSojournTable(double p) {
+  SojournTable table;
+  if (!(p > 0.0)) return table;  // block 0: never left
+  p = p > 1.0 ? 1.0 : p;
+  // Joint chance of leaving within a + b slots from those of a and b.
+  const auto join = [](double a, double b) { return a + b - a * b; };
+  double c_sub = p;  // c(64^k) at level k
+  for (int k = 0; k < kSojournLevels; ++k) {
+    double c = 0.0;
+    std::array<double, 64> within;
+    for (int j = 0; j < 64; ++j) within[j] = c = join(c, c_sub);
+    for (int j = 0; j < 64; ++j) {
+      table.within[k][j] =
+          j == 63 ? UINT64_MAX : ProbabilityToThreshold(within[j] / c);
+    }
+    c_sub = c;  // c(64^(k + 1))
+  }
+  // At least 1: a p > 0 too small for a 64-bit threshold still ends at
+  // the cap, not never.
+  table.block = std::max<uint64_t>(1, ProbabilityToThreshold(c_sub));
   return table;
 }
 
@@ -81,6 +107,13 @@ NetworkModel::NetworkModel(const Scenario& scenario, Timestamp origin,
       burst_slot_us_(scenario.burst_slot.ToMicros()),
       burst_enter_table_(MakeSojournTable(scenario.burst_loss_enter)),
       burst_exit_table_(MakeSojournTable(scenario.burst_loss_exit)),
+      burst_mix_slots_(
+          MixSlots(scenario.burst_loss_enter, scenario.burst_loss_exit)),
+      burst_stationary_bad_(ProbabilityToThreshold(
+          scenario.burst_loss_enter /
+          (scenario.burst_loss_enter + scenario.burst_loss_exit))),
+      burst_periodic_(scenario.burst_loss_enter >= 1.0 &&
+                      scenario.burst_loss_exit >= 1.0),
       bandwidth_bytes_per_s_(scenario.bandwidth_bytes_per_s) {
   for (size_t p = 0; p < scenario.partitions.size(); ++p) {
     const PartitionSpec& spec = scenario.partitions[p];
@@ -177,38 +210,70 @@ bool NetworkModel::BadAfterStep(uint32_t from) {
 
 bool NetworkModel::BadAtSlot(uint32_t from, int64_t at_us) {
   assert(from < burst_clock_.size());
+  assert(at_us >= 0);
   BurstClock& clock = burst_clock_[from];
   if (clock.state_ends_us == INT64_MIN) {  // starts good at its first send
     clock.state_ends_us = at_us;
     clock.bad = 1;  // the loop below flips it to good and draws its length
+  } else if (at_us > clock.state_ends_us) {
+    SkipForgottenSlots(clock, at_us);
   }
-  while (at_us >= clock.state_ends_us) {
+  while (at_us >= clock.state_ends_us && clock.state_ends_us != INT64_MAX) {
     clock.bad ^= 1;
-    const uint64_t slots = DrawSojournSlots(
-        clock.bad != 0 ? burst_exit_table_ : burst_enter_table_);
-    const uint64_t room =
-        static_cast<uint64_t>(INT64_MAX - clock.state_ends_us) /
-        static_cast<uint64_t>(burst_slot_us_);
-    clock.state_ends_us =
-        slots > room ? INT64_MAX
-                     : clock.state_ends_us +
-                           static_cast<int64_t>(slots) * burst_slot_us_;
+    AdvanceStateEnd(clock);
   }
   return clock.bad != 0;
 }
 
-uint64_t NetworkModel::DrawSojournSlots(const SojournTable& table) {
-  if (table.chunk == 0) return UINT64_MAX;  // P = 0: never leaves
-  uint64_t slots = 0;
-  // Whole chunks of 64 slots without a success, then the success's place
-  // in its chunk from the conditional distribution: exactly geometric.
-  while (slots + 64 < kMaxSojournSlots && !rng_.Chance(table.chunk)) {
-    slots += 64;
+void NetworkModel::SkipForgottenSlots(BurstClock& clock, int64_t at_us) {
+  const uint64_t elapsed =
+      static_cast<uint64_t>(at_us - clock.state_ends_us) /
+      static_cast<uint64_t>(burst_slot_us_);  // whole slots past the end
+  if (elapsed < burst_mix_slots_) return;
+  // The slot holding at_us starts here; its state is drawn afresh and its
+  // remaining length is geometric again (memoryless).
+  const int64_t slot_start =
+      clock.state_ends_us + static_cast<int64_t>(elapsed) * burst_slot_us_;
+  if (burst_periodic_) {  // P(enter) = P(exit) = 1: flips every slot
+    clock.bad ^= static_cast<uint8_t>((elapsed + 1) & 1);
+    clock.state_ends_us = slot_start + burst_slot_us_;
+    return;
   }
-  const uint64_t u = rng_.Next64();
-  const auto place =
-      std::upper_bound(table.within.begin(), table.within.end() - 1, u);
-  return slots + 1 + static_cast<uint64_t>(place - table.within.begin());
+  clock.bad = rng_.Chance(burst_stationary_bad_) ? 1 : 0;
+  clock.state_ends_us = slot_start;
+  AdvanceStateEnd(clock);
+}
+
+void NetworkModel::AdvanceStateEnd(BurstClock& clock) {
+  const uint64_t slots = DrawSojournSlots(
+      rng_, clock.bad != 0 ? burst_exit_table_ : burst_enter_table_);
+  const uint64_t room = static_cast<uint64_t>(INT64_MAX - clock.state_ends_us) /
+                        static_cast<uint64_t>(burst_slot_us_);
+  clock.state_ends_us =
+      slots > room
+          ? INT64_MAX
+          : clock.state_ends_us + static_cast<int64_t>(slots) * burst_slot_us_;
+}
+
+uint64_t NetworkModel::DrawSojournSlots(Random& rng,
+                                        const SojournTable& table) {
+  if (table.block == 0) return UINT64_MAX;  // P = 0: never left
+  uint64_t slots = 0;
+  // Whole blocks of 2^24 slots without leaving, then which sub-block of
+  // the block it is left in, level by level, from the conditional tables.
+  while (!rng.Chance(table.block)) {
+    slots += kSojournBlock;
+    if (slots >= kMaxSojournSlots) return kMaxSojournSlots;
+  }
+  uint64_t sub = kSojournBlock;
+  for (int k = kSojournLevels - 1; k >= 0; --k) {
+    sub /= 64;
+    const std::array<uint64_t, 64>& within = table.within[k];
+    const uint64_t u = rng.Next64();
+    const auto place = std::upper_bound(within.begin(), within.end() - 1, u);
+    slots += static_cast<uint64_t>(place - within.begin()) * sub;
+  }
+  return slots + 1;
 }
 
 bool NetworkModel::OnSideA(size_t partition, uint32_t node) const {

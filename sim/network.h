@@ -26,11 +26,16 @@
 //      whether the sender sends or not. Slot mode keeps, per sender, the
 //      time its current state ends (16 bytes per node), drawn when it
 //      starts: the slots until it is left, geometric with P(leave), drawn
-//      with integer draws against thresholds computed once (whole chunks
-//      of 64 slots, then the place in the chunk; SojournTable), about
-//      kMaxSojournSlots at most; P(leave) = 0 holds the state for good.
+//      with integer draws against thresholds computed once (SojournTable),
+//      at most kMaxSojournSlots (2^30) long; P(leave) = 0 holds the state
+//      for good.
 //      The state starts good at the sender's first datagram and is read
-//      at its departure time.
+//      at its departure time. A sender silent for longer than the chain
+//      takes to forget its state (|1 - P(enter) - P(exit)|^k <= 2^-64, k
+//      slots; MixSlots) gets the state of its next datagram's slot drawn
+//      from the stationary split P(enter) / (P(enter) + P(exit)) instead,
+//      so a send costs O(1) draws however long the silence, besides the
+//      sojourns that end within k slots.
 //   3. Independent loss with P(loss) (fate kLoss).
 //   4. Latency, added to the departure time:
 //        kFixed:   latency_min;
@@ -109,17 +114,29 @@ class NetworkModel {
   // One latency draw (exposed for tests of the distribution).
   int64_t DrawLatencyUs();
 
-  // Longest sojourn in one burst state in slot mode, in slots.
-  static constexpr uint64_t kMaxSojournSlots = uint64_t{1} << 24;
+  // Slot mode: a sojourn is drawn in blocks of 64^kSojournLevels = 2^24
+  // slots, then the block's 64 sub-blocks level by level down to a slot;
+  // it is at most kMaxSojournSlots (2^30) long.
+  static constexpr int kSojournLevels = 4;
+  static constexpr uint64_t kSojournBlock = uint64_t{1} << 24;
+  static constexpr uint64_t kMaxSojournSlots = uint64_t{1} << 30;
 
-  // Slot mode, a state left with probability p per slot: `chunk` is the
-  // threshold of leaving within 64 slots, 1 - (1 - p)^64 (0 when p = 0),
-  // and within[r - 1] of leaving within r slots given it is left within
-  // 64, (1 - (1 - p)^r) / (1 - (1 - p)^64) (within[63] = UINT64_MAX).
+  // Slot mode, a state left with probability p per slot; c(n) = 1 - (1 -
+  // p)^n, the chance of leaving within n slots. `block` is the threshold
+  // of c(2^24) (0 when p = 0: never left), and within[k][j] that of
+  // leaving within (j + 1) sub-blocks of 64^k slots given it is left
+  // within 64 of them: c((j + 1) 64^k) / c(64^(k + 1)); within[k][63] =
+  // UINT64_MAX. Computed with IEEE +, -, * only (c(a + b) = c(a) + c(b) -
+  // c(a) c(b)), no libm and no cancellation for small p.
   struct SojournTable {
-    uint64_t chunk = 0;
-    std::array<uint64_t, 64> within{};
+    uint64_t block = 0;
+    std::array<std::array<uint64_t, 64>, kSojournLevels> within{};
   };
+  static SojournTable MakeSojournTable(double p);
+  // Slots until the state is left (>= 1; kMaxSojournSlots at most);
+  // UINT64_MAX when it never is. Exactly geometric below the cap, up to
+  // threshold rounding; draws: one per 2^24 slots, plus kSojournLevels.
+  static uint64_t DrawSojournSlots(Random& rng, const SojournTable& table);
 
   const NetworkCounters& counters() const { return counters_; }
 
@@ -133,9 +150,12 @@ class NetworkModel {
   bool BadAtSlot(uint32_t from, int64_t at_us);
   // Per-datagram mode: steps `from`'s chain once; its new state.
   bool BadAfterStep(uint32_t from);
-  static SojournTable MakeSojournTable(double p);
-  // Slots until the state is left (>= 1); UINT64_MAX when it never is.
-  uint64_t DrawSojournSlots(const SojournTable& table);
+  static uint64_t MixSlots(double p_enter, double p_exit);
+  // Past burst_mix_slots_ slots after the state's end the state at at_us
+  // is drawn from the stationary split instead of stepping there.
+  void SkipForgottenSlots(BurstClock& clock, int64_t at_us);
+  // Draws the current state's length; state_ends_us moves to its end.
+  void AdvanceStateEnd(BurstClock& clock);
 
   struct Partition {
     int64_t start_us;  // absolute
@@ -157,6 +177,9 @@ class NetworkModel {
   int64_t burst_slot_us_;           // 0: per datagram
   SojournTable burst_enter_table_;  // slot mode: leaving the good state
   SojournTable burst_exit_table_;   // slot mode: leaving the bad state
+  uint64_t burst_mix_slots_;        // slot mode: see MixSlots
+  uint64_t burst_stationary_bad_;   // P(enter) / (P(enter) + P(exit))
+  bool burst_periodic_;             // P(enter) = P(exit) = 1
   uint64_t bandwidth_bytes_per_s_;
   std::vector<Partition> partitions_;
   std::vector<uint8_t> burst_bad_;        // per sender, per-datagram mode

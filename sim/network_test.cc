@@ -7,8 +7,10 @@
 #include "sim/network.h"
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
+#include "core/random.h"
 #include "gtest/gtest.h"
 #include "sim/scenario.h"
 
@@ -227,6 +229,69 @@ TEST(NetworkModelTest, SlotBurstsEndWhileTheSenderIsSilent) {
   Scenario again = s;
   again.burst_loss_exit = 0.3;
   EXPECT_TRUE(Same(SendMany(again, 5000), SendMany(again, 5000)));
+}
+
+// The sojourn draw is geometric: P(1 slot) = p, P(65) / P(1) = (1 - p)^64
+// (across the first level's blocks), mean 1 / p; P = 0 never leaves, and
+// the cap holds for a p too small to matter.
+TEST(NetworkModelTest, SojournSlotsAreGeometric) {
+  Random rng(99);
+  for (const double p : {1.0, 0.5, 0.1, 0.01, 1e-4}) {
+    const NetworkModel::SojournTable table = NetworkModel::MakeSojournTable(p);
+    const int kDraws = 200'000;
+    double sum = 0;
+    int ones = 0, sixty_fives = 0;
+    for (int i = 0; i < kDraws; ++i) {
+      const uint64_t slots = NetworkModel::DrawSojournSlots(rng, table);
+      ASSERT_GE(slots, 1u);
+      sum += static_cast<double>(slots);
+      ones += slots == 1;
+      sixty_fives += slots == 65;
+    }
+    const double mean = 1 / p, sd = std::sqrt(1 - p) / p;
+    EXPECT_NEAR(sum / kDraws, mean, 5 * sd / std::sqrt(kDraws) + 1e-9) << p;
+    EXPECT_NEAR(ones / static_cast<double>(kDraws), p,
+                5 * std::sqrt(p * (1 - p) / kDraws) + 1e-9)
+        << p;
+    if (p == 0.01) {  // (1 - p)^64 = 0.5256
+      EXPECT_NEAR(static_cast<double>(sixty_fives) / ones, 0.5256, 0.05);
+    }
+  }
+  EXPECT_EQ(
+      NetworkModel::DrawSojournSlots(rng, NetworkModel::MakeSojournTable(0.0)),
+      UINT64_MAX);
+  const NetworkModel::SojournTable tiny = NetworkModel::MakeSojournTable(1e-30);
+  EXPECT_EQ(NetworkModel::DrawSojournSlots(rng, tiny),
+            NetworkModel::kMaxSojournSlots);
+}
+
+// Slot mode: a sender silent for far longer than the chain remembers gets
+// its next state from the stationary split in O(1) draws (stepping through
+// 10^12 one-microsecond slots per send would not finish), and a chain that
+// flips every slot keeps its parity.
+TEST(NetworkModelTest, SlotBurstsSkipWhatTheChainHasForgotten) {
+  Scenario s = BaseScenario();
+  s.burst_loss_enter = 0.2;
+  s.burst_loss_exit = 0.6;  // bad a quarter of the time
+  s.burst_slot = Duration::Micros(1);
+  NetworkModel net(s, kOrigin, s.nodes);
+  const int64_t t0 = kOrigin.ToMicros();
+  const int64_t kDay = 86'400'000'000;
+  int lost = 0;
+  for (int i = 0; i < 20000; ++i) {
+    lost += net.Send(t0 + i * kDay, 3, 4, 10).fate == DatagramFate::kBurstLoss;
+  }
+  EXPECT_NEAR(lost / 20000.0, 0.25, 0.02);
+
+  s.burst_loss_enter = s.burst_loss_exit = 1.0;  // good, bad, good, ...
+  NetworkModel flip(s, kOrigin, s.nodes);
+  EXPECT_EQ(flip.Send(t0, 3, 4, 10).fate, DatagramFate::kDelivered);
+  for (int64_t slots :
+       {1LL, 2LL, 1'000'001LL, 86'400'000'000LL, 86'400'000'003LL}) {
+    const DatagramFate want =
+        slots % 2 == 1 ? DatagramFate::kBurstLoss : DatagramFate::kDelivered;
+    EXPECT_EQ(flip.Send(t0 + slots, 3, 4, 10).fate, want) << slots;
+  }
 }
 
 TEST(NetworkModelTest, UplinkSerialisesAndOverflows) {
