@@ -218,6 +218,19 @@ Scratch& ThreadScratch() {
 
 }  // namespace
 
+CoreCounters& operator+=(CoreCounters& a, const CoreCounters& b) {
+  static_assert(std::is_trivially_copyable_v<CoreCounters> &&
+                sizeof(CoreCounters) % sizeof(uint64_t) == 0);
+  constexpr size_t kCount = sizeof(CoreCounters) / sizeof(uint64_t);
+  uint64_t sum[kCount];
+  uint64_t add[kCount];
+  std::memcpy(sum, &a, sizeof(a));
+  std::memcpy(add, &b, sizeof(b));
+  for (size_t i = 0; i < kCount; ++i) sum[i] += add[i];
+  std::memcpy(&a, sum, sizeof(a));
+  return a;
+}
+
 // The state protocol and its counters, created together on first use.
 struct StatePart {
   StatePart(const StateConfig& config, NodeId self, size_t max_datagram_bytes,
@@ -229,19 +242,29 @@ struct StatePart {
 };
 
 struct Engine::Impl : public MembershipListener, public StateRouting {
+  // Counts into *sink, or into `own` when sink is nullptr.
   Impl(std::shared_ptr<const DiffusionConfig> shared_config, NodeId self_id,
-       Address self_address, uint64_t seed)
+       Address self_address, uint64_t seed, CoreCounters* sink,
+       std::unique_ptr<CoreCounters> own)
       // In declaration order (see Layout).
       : config_holder(std::move(shared_config)),
         membership(config_holder->membership, PeerEntry{self_id, self_address},
-                   &rng, &outbox, &counters, this),
+                   &rng, &outbox, sink != nullptr ? sink : own.get(), this),
         self{self_id, self_address},
         config(*config_holder),
+        counters(sink != nullptr ? sink : own.get()),
         plumtree(config.broadcast, self_id, config.max_datagram_bytes, &rng,
-                 &outbox, &counters),
+                 &outbox, counters),
         rng(seed),
-        state_seed(StateSeed(seed)) {
+        state_seed(StateSeed(seed)),
+        own_counters(std::move(own)) {
     plumtree.set_peer_capacity_hint(config.membership.active_view_size);
+  }
+
+  void CountInto(CoreCounters* sink) {
+    counters = sink;
+    membership.set_counters(sink);
+    plumtree.set_counters(sink);
   }
 
   // The state protocol, created on first use.
@@ -292,7 +315,7 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
 
   // Layout: the lines every call touches side by side, in as few lines as
   // they fit: the membership's hot fields (its last ones), this call
-  // path's queues, the hot counters (the first ones), then Plumtree (its
+  // path's queues, where it counts, then Plumtree (its
   // deadlines first, then what a broadcast frame reads). Cold fields sit at
   // both ends. (Head, membership, plumtree, counters in that order left the
   // cold counters and the membership's cold fields between hot lines.)
@@ -309,11 +332,15 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
   DrainQueue<EngineEvent> events;
   std::unique_ptr<StatePart> state;  // nullptr until first used
   const DiffusionConfig& config;     // *config_holder, immutable, maybe shared
-  CoreCounters counters;
+  CoreCounters* counters;            // own_counters or the caller's block
   Plumtree plumtree;
   Random rng;
   uint64_t state_seed;
   Duration state_clock_offset;
+  // nullptr when the engine counts into a caller's block (Engine::Create).
+  // Last, so the hot fields keep their places; destroyed first, which is
+  // safe: nothing counts in a destructor.
+  std::unique_ptr<CoreCounters> own_counters;
 };
 
 // Queues the builder's datagram (if it has frames) and leaves the builder
@@ -323,12 +350,12 @@ void Engine::Impl::FinishDatagram(const DatagramBuilder& builder,
                                   const Address& to) {
   if (builder.frame_count() == 0) return;
   if (transmits.size() >= config.max_pending_transmits) {
-    ++counters.transmits_dropped;
+    ++counters->transmits_dropped;
     return;
   }
   const std::span<const uint8_t> datagram = builder.datagram();
-  ++counters.datagrams_out;
-  counters.bytes_out += datagram.size();
+  ++counters->datagrams_out;
+  counters->bytes_out += datagram.size();
   transmits.Push(to, datagram);
 }
 
@@ -361,14 +388,14 @@ void Engine::Impl::Flush() {
         builder.Restart(self.id, config.max_datagram_bytes);
         error = builder.Add(item.frame);
       }
-      if (error != WireError::kOk) ++counters.frames_too_large;
+      if (error != WireError::kOk) ++counters->frames_too_large;
     }
     for (size_t i = 0; i < open.size(); ++i) {
       FinishDatagram(builders[i], open[i]);
     }
   }
   if (state != nullptr) state->sync.ReleaseSent();
-  counters.events_dropped +=
+  counters->events_dropped +=
       events.Append(&outbox.events(), config.max_pending_events);
   outbox.Park();
 }
@@ -383,19 +410,36 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
     std::shared_ptr<const DiffusionConfig> config, NodeId self_id,
     Address self_address, uint64_t seed) {
+  return Create(std::move(config), self_id, self_address, seed, nullptr);
+}
+
+absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(
+    std::shared_ptr<const DiffusionConfig> config, NodeId self_id,
+    Address self_address, uint64_t seed, CoreCounters* counters) {
   absl::Status status = config->Validate();
   if (!status.ok()) return status;
   if (!self_address.valid()) {
     return absl::InvalidArgumentError("engine: self address must be valid");
   }
   return std::unique_ptr<Engine>(
-      new Engine(std::move(config), self_id, self_address, seed));
+      new Engine(std::move(config), self_id, self_address, seed, counters));
 }
 
 Engine::Engine(std::shared_ptr<const DiffusionConfig> config, NodeId self_id,
-               Address self_address, uint64_t seed)
-    : impl_(std::make_unique<Impl>(std::move(config), self_id, self_address,
-                                   seed)) {}
+               Address self_address, uint64_t seed, CoreCounters* counters)
+    : impl_(std::make_unique<Impl>(
+          std::move(config), self_id, self_address, seed, counters,
+          counters != nullptr ? nullptr : std::make_unique<CoreCounters>())) {}
+
+void Engine::CountInto(CoreCounters* counters) {
+  Impl& e = *impl_;
+  if (counters == nullptr) {
+    if (e.own_counters == nullptr)
+      e.own_counters = std::make_unique<CoreCounters>();
+    counters = e.own_counters.get();
+  }
+  if (e.counters != counters) e.CountInto(counters);
+}
 
 Engine::~Engine() = default;
 Engine::Engine(Engine&&) noexcept = default;
@@ -404,8 +448,8 @@ Engine& Engine::operator=(Engine&&) noexcept = default;
 void Engine::HandleDatagram(Timestamp now, const Address& from,
                             std::span<const uint8_t> bytes) {
   Impl& e = *impl_;
-  ++e.counters.datagrams_in;
-  e.counters.bytes_in += bytes.size();
+  ++e.counters->datagrams_in;
+  e.counters->bytes_in += bytes.size();
   if (e.left) return;
   DecodedDatagram& decoded = ThreadScratch().decoded;
   WireError error = DecodeDatagram(bytes, &decoded);
@@ -414,8 +458,8 @@ void Engine::HandleDatagram(Timestamp now, const Address& from,
   }
   if (error != WireError::kOk) {
     decoded.frames.clear();  // a reflection decoded fine: drop its spans
-    ++e.counters.bad_datagrams;
-    ++e.counters.bad_datagrams_by_error[static_cast<size_t>(error)];
+    ++e.counters->bad_datagrams;
+    ++e.counters->bad_datagrams_by_error[static_cast<size_t>(error)];
     return;
   }
   const PeerEntry sender{decoded.sender, from};
@@ -601,15 +645,18 @@ void Engine::Prefetch(int stage, std::span<const uint8_t> datagram_head) const {
                                    datagram_head[kDatagramHeaderBytes]));
   if (stage == 0) {
     // The lines every call reads: Membership's hot fields through its
-    // inline liveness table, the Impl's head (outbox, queues) and the hot
-    // counters (datagrams, bytes, gossip: 64 bytes), which follow one
-    // another (see Layout); then the Plumtree lines with the deadlines, and
-    // for a broadcast frame the peer table. Prefetching all of the Impl
+    // inline liveness table and the Impl's head (outbox, queues, where it
+    // counts), which follow one another (see Layout); then the Plumtree
+    // lines with the deadlines, and for a broadcast frame the peer table.
+    // (The counters themselves are not prefetched: finding them is a load
+    // from the lines being prefetched, which would wait for them; the
+    // simulator's engines share one block, which stays in cache.) Prefetching
+    // all of the Impl
     // (~2.2 KiB) was measured 4-15 % slower (300k nodes): lines nobody
     // reads cost too.
     e->membership.PrefetchObject();
     const char* begin = reinterpret_cast<const char*>(&e->self);
-    const char* end = reinterpret_cast<const char*>(&e->counters.deliveries);
+    const char* end = reinterpret_cast<const char*>(&e->counters + 1) - 1;
     // Unrolled: the span is a constant few lines, and as a loop its compare
     // and branch cost more than the prefetches themselves (callgrind).
 #pragma GCC unroll 16
@@ -632,7 +679,9 @@ BroadcastMode Engine::mode() const { return impl_->plumtree.mode(); }
 bool Engine::left() const { return impl_->left; }
 EngineCounters Engine::counters() const {
   EngineCounters out;
-  static_cast<CoreCounters&>(out) = impl_->counters;
+  if (impl_->own_counters != nullptr) {
+    static_cast<CoreCounters&>(out) = *impl_->own_counters;
+  }
   if (impl_->state != nullptr) {
     static_cast<StateCounters&>(out) = impl_->state->counters;
   }
@@ -662,6 +711,7 @@ size_t Engine::StateBytes() const {
   return sizeof(Engine) + sizeof(Impl) + own_config - sizeof(Membership) -
          sizeof(Plumtree) + e.membership.StateBytes() +
          e.plumtree.StateBytes() +
+         (e.own_counters == nullptr ? 0 : sizeof(CoreCounters)) +
          (e.state == nullptr
               ? 0
               : sizeof(StateCounters) + e.state->sync.StateBytes()) +

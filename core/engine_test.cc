@@ -3,6 +3,8 @@
 #include "core/engine.h"
 
 #include <algorithm>
+#include <cstring>
+#include <memory>
 #include <set>
 
 #include "core/random.h"
@@ -419,6 +421,75 @@ TEST(EngineTest, TransmitQueueNeverDrainedStaysBounded) {
   }
   // A few datagrams' worth (capacity rounds up), not 300 x 1 KiB.
   EXPECT_LT(never->StateBytes(), always->StateBytes() + 8192);
+}
+
+// An engine created with the caller's counter block counts into it and
+// holds none of its own (the simulator's engines: 440 bytes each), and
+// CountInto moves its counting. Two twin pairs, same seeds and inputs: one
+// counting into blocks of their own, one into a shared block until half
+// way and into blocks of their own (from zero) after: every counter adds
+// up the same, and nothing else differs.
+TEST(EngineTest, CountsIntoTheCallersBlock) {
+  auto config = std::make_shared<const DiffusionConfig>();
+  CoreCounters shared;
+  std::unique_ptr<Engine> own[2], sinking[2];
+  for (int i = 0; i < 2; ++i) {
+    auto o = Engine::Create(config, NodeId(i + 1), Address::Sim(i + 1), i + 5);
+    auto s = Engine::Create(config, NodeId(i + 1), Address::Sim(i + 1), i + 5,
+                            &shared);
+    ASSERT_TRUE(o.ok() && s.ok());
+    own[i] = std::move(*o);
+    sinking[i] = std::move(*s);
+  }
+  Timestamp now = Timestamp::FromMicros(1'000'000);
+  for (std::unique_ptr<Engine>* pair : {own, sinking}) {
+    pair[1]->Join(now, Address::Sim(1));
+  }
+  for (int round = 0; round < 40; ++round) {
+    now = now + Duration::Millis(100);
+    if (round == 20) {
+      EXPECT_EQ(sinking[0]->StateBytes() + sizeof(CoreCounters),
+                own[0]->StateBytes());
+      EXPECT_EQ(sinking[0]->counters().datagrams_in, 0u);
+      EXPECT_GT(shared.datagrams_in, 0u);
+      for (auto& e : sinking) e->CountInto(nullptr);
+    }
+    for (std::unique_ptr<Engine>* pair : {own, sinking}) {
+      if (round % 4 == 0) {
+        ASSERT_TRUE(pair[round % 2]->Broadcast(now, Payload(300 + round)).ok());
+      }
+      for (int i = 0; i < 2; ++i) {
+        while (std::optional<Transmit> t = pair[i]->PollTransmit()) {
+          pair[1 - i]->HandleDatagram(now, pair[i]->address(), t->bytes);
+        }
+        pair[i]->HandleTimeout(now);
+      }
+    }
+  }
+  CoreCounters want = own[0]->counters();
+  want += own[1]->counters();
+  CoreCounters got = shared;
+  got += sinking[0]->counters();
+  got += sinking[1]->counters();
+  EXPECT_GT(sinking[0]->counters().datagrams_in, 0u);  // counted after 20
+  EXPECT_GT(want.gossip_received, 0u);
+  EXPECT_EQ(std::memcmp(&got, &want, sizeof(got)), 0);
+  EXPECT_EQ(sinking[0]->StateBytes(), own[0]->StateBytes());
+}
+
+TEST(CoreCountersTest, PlusAddsEveryCounter) {
+  CoreCounters a, b;
+  a.datagrams_in = 1;
+  b.datagrams_in = 2;
+  a.bad_datagrams_by_error.back() = 3;
+  b.bad_datagrams_by_error.back() = 4;
+  b.joins_repeated = 5;  // the last field
+  a += b;
+  EXPECT_EQ(a.datagrams_in, 3u);
+  EXPECT_EQ(a.bad_datagrams_by_error.back(), 7u);
+  EXPECT_EQ(a.joins_repeated, 5u);
+  EXPECT_EQ(a.bytes_in, 0u);
+  EXPECT_EQ(b.datagrams_in, 2u);
 }
 
 // The state protocol is created on first use; a clock offset given before

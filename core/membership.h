@@ -222,6 +222,8 @@ class Membership {
              MembershipListener* listener);
   Membership(const Membership&) = delete;
   Membership& operator=(const Membership&) = delete;
+  // Counts into *counters from now on (same contract as the constructor's).
+  void set_counters(CoreCounters* counters) { counters_ = counters; }
 
   // Sends JOIN to `contact` and remembers it for rejoining. No-op after
   // Leave() or for an invalid or own address. A retry of this JOIN (see

@@ -177,6 +177,8 @@ class Plumtree {
   // How many active peers to expect (the membership's active view size):
   // the peer table is sized for them at the first neighbor.
   void set_peer_capacity_hint(size_t peers) { peer_capacity_hint_ = peers; }
+  // Counts into *counters from now on (same contract as the constructor's).
+  void set_counters(CoreCounters* counters) { counters_ = counters; }
 
  private:
   // 64 bytes: the default view's five take five cache lines, which every
@@ -302,7 +304,7 @@ class Plumtree {
   };
 
   // Fields first that every call reads (NextTimeout, after every call),
-  // where the engine's hot counters end (Engine::Impl's layout); then what
+  // where the engine's head ends (Engine::Impl's layout); then what
   // a broadcast frame reads.
   std::unique_ptr<MissingTable> missing_;  // beside the deadlines: loaded
                                            // with them (PrefetchDeadlines)

@@ -45,8 +45,9 @@ void ClearBit(std::vector<uint64_t>* bits, uint32_t i) {
   if (word < bits->size()) (*bits)[word] &= ~(uint64_t{1} << (i % 64));
 }
 
-// Adds an engine's bound counters to *b (all but the simulator's own).
-void AddBounds(const EngineCounters& c, BoundsHit* b) {
+// Adds the engines' bound counters to *b (all but the simulator's own):
+// the core ones, summed over all engines, and one engine's state ones.
+void AddBounds(const CoreCounters& c, BoundsHit* b) {
   b->cache_evictions += c.cache_evictions;
   b->origins_evicted += c.origins_evicted;
   b->gossip_outside_window += c.gossip_outside_window;
@@ -56,11 +57,13 @@ void AddBounds(const EngineCounters& c, BoundsHit* b) {
   b->transmits_dropped += c.transmits_dropped;
   b->events_dropped += c.events_dropped;
   b->contacts_dropped += c.contacts_dropped;
+  b->passive_view_evictions += c.passive_view_evictions;
+}
+void AddBounds(const StateCounters& c, BoundsHit* b) {
   b->state_entries_refused += c.state_entries_refused;
   b->state_tombstones_evicted += c.state_tombstones_evicted;
   b->state_requests_refused += c.state_requests_refused;
   b->state_corrections_dropped += c.state_corrections_dropped;
-  b->passive_view_evictions += c.passive_view_evictions;
 }
 
 }  // namespace
@@ -263,7 +266,8 @@ absl::Status Simulator::StartEngine(uint32_t node) {
   node_ids_[node] = NodeIdFor(scenario_.seed, creation);
   absl::StatusOr<std::unique_ptr<Engine>> engine =
       Engine::Create(engine_config_, node_ids_[node], Address::Sim(node),
-                     StreamSeed(scenario_.seed, SeedStream::kEngine, creation));
+                     StreamSeed(scenario_.seed, SeedStream::kEngine, creation),
+                     &main_lane_.engine_counters);
   if (!engine.ok()) return engine.status();
   hot_[node].engine.emplace(std::move(**engine));
   EngineAt(node)->SetPayloadInterner(&payload_interner_);
@@ -285,10 +289,7 @@ absl::Status Simulator::StartEngine(uint32_t node) {
 
 void Simulator::StopEngine(uint32_t node) {
   assert(EngineAt(node) != nullptr);
-  if (measuring_) {
-    gossip_received_retired_ += EngineAt(node)->counters().gossip_received;
-  }
-  AddBounds(EngineAt(node)->counters(), &bounds_retired_);
+  AddBounds(EngineAt(node)->state_counters(), &bounds_retired_);
   if (state_tracking_) state_->Remove(now_us_, node);
   hot_[node].engine.reset();
   hot_[node].wake_us = kNoWake;  // its pending timer event is now stale
@@ -750,6 +751,7 @@ void Simulator::OnTimer(Lane& lane, const Event& e) {
   }
   ++lane.counters->events;
   hot.wake_us = kNoWake;
+  hot.engine->CountInto(&lane.engine_counters);
   hot.engine->HandleTimeout(Timestamp::FromMicros(lane.now_us));
   // Never wake the same node twice at one instant for the same deadline.
   AfterCall(lane, node, lane.now_us + 1);
@@ -772,6 +774,7 @@ void Simulator::OnPacket(Lane& lane, const Event& e) {
     ReleasePacket(lane, e.handle);
     return;
   }
+  engine->CountInto(&lane.engine_counters);
   engine->HandleDatagram(Timestamp::FromMicros(lane.now_us), Address::Sim(from),
                          packets_.Bytes(e.handle, &lane.joined));
   ReleasePacket(lane, e.handle);  // before AfterCall: Send may grow the pool
@@ -1083,10 +1086,16 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event,
 
 void Simulator::StartMeasurement() {
   measuring_ = true;
-  gossip_received_before_ = 0;
-  for (uint32_t node : live_) {
-    gossip_received_before_ += EngineAt(node)->counters().gossip_received;
+  gossip_received_before_ = EngineCountersTotal().gossip_received;
+}
+
+CoreCounters Simulator::EngineCountersTotal() const {
+  CoreCounters total = main_lane_.engine_counters;
+  total += split_lane_.engine_counters;
+  for (const std::unique_ptr<Worker>& worker : workers_) {
+    total += worker->lane.engine_counters;
   }
+  return total;
 }
 
 // --- Metrics ----------------------------------------------------------------
@@ -1216,13 +1225,14 @@ RunResult Simulator::Collect() {
     r.last_delivery = Duration::Micros(last_delivery_us_ - origin_.ToMicros());
   }
 
-  uint64_t gossip_received_now = gossip_received_retired_;
+  const CoreCounters engine_counters = EngineCountersTotal();
+  const uint64_t gossip_received_now = engine_counters.gossip_received;
   size_t state_bytes = 0;
   r.bounds_hit = bounds_retired_;
+  AddBounds(engine_counters, &r.bounds_hit);
   for (uint32_t node : live_) {
-    gossip_received_now += EngineAt(node)->counters().gossip_received;
     state_bytes += EngineAt(node)->StateBytes();
-    AddBounds(EngineAt(node)->counters(), &r.bounds_hit);
+    AddBounds(EngineAt(node)->state_counters(), &r.bounds_hit);
   }
   r.bounds_hit.packet_pool_full = counters_.dropped_pool_full;
   const double others = static_cast<double>(scenario_.nodes - 1);

@@ -322,6 +322,12 @@ class Simulator {
     SimCounters* counters = nullptr;     // the simulator's, or own_counters
     bool deferred = false;
     SimCounters own_counters;
+    // What the engines this lane runs count (Engine::CountInto before each
+    // call; an engine counts into the block of the lane that last ran it,
+    // or the main lane's since its start). Commands between windows run
+    // while every worker waits, so one may count into a worker's block:
+    // every block is summed (EngineCountersTotal).
+    CoreCounters engine_counters;
     std::vector<Output> outputs;
     std::vector<SentDatagram> sends;
     std::vector<uint8_t> bytes;
@@ -381,6 +387,8 @@ class Simulator {
   void OnEngineEvent(Lane& lane, uint32_t node, EngineEvent&& event);
   void OnDelivered(uint32_t node, const DeliveredEvent& event, int64_t now_us);
   void StartMeasurement();
+  // What every engine counted, stopped ones included: the lanes' blocks.
+  CoreCounters EngineCountersTotal() const;
 
   // Metrics.
   struct Tally {
@@ -487,9 +495,8 @@ class Simulator {
 
   // Measurement window (from the first publish).
   bool measuring_ = false;
-  uint64_t gossip_received_before_ = 0;   // live engines at window start
-  uint64_t gossip_received_retired_ = 0;  // engines stopped in the window
-  BoundsHit bounds_retired_;              // engines stopped, over the whole run
+  uint64_t gossip_received_before_ = 0;  // all engines' at window start
+  BoundsHit bounds_retired_;  // state bounds of engines stopped, whole run
   uint64_t bytes_sent_window_ = 0;
   LatencyHistogram convergence_us_;
   uint32_t ldh_ = 0;
