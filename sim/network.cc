@@ -245,8 +245,10 @@ void NetworkModel::SkipForgottenSlots(BurstClock& clock, int64_t at_us) {
 }
 
 void NetworkModel::AdvanceStateEnd(BurstClock& clock) {
+  bool capped = false;
   const uint64_t slots = DrawSojournSlots(
-      rng_, clock.bad != 0 ? burst_exit_table_ : burst_enter_table_);
+      rng_, clock.bad != 0 ? burst_exit_table_ : burst_enter_table_, &capped);
+  if (capped) ++counters_.burst_sojourns_capped;
   const uint64_t room = static_cast<uint64_t>(INT64_MAX - clock.state_ends_us) /
                         static_cast<uint64_t>(burst_slot_us_);
   clock.state_ends_us =
@@ -255,15 +257,18 @@ void NetworkModel::AdvanceStateEnd(BurstClock& clock) {
           : clock.state_ends_us + static_cast<int64_t>(slots) * burst_slot_us_;
 }
 
-uint64_t NetworkModel::DrawSojournSlots(Random& rng,
-                                        const SojournTable& table) {
+uint64_t NetworkModel::DrawSojournSlots(Random& rng, const SojournTable& table,
+                                        bool* capped) {
   if (table.block == 0) return UINT64_MAX;  // P = 0: never left
   uint64_t slots = 0;
   // Whole blocks of 2^24 slots without leaving, then which sub-block of
   // the block it is left in, level by level, from the conditional tables.
   while (!rng.Chance(table.block)) {
     slots += kSojournBlock;
-    if (slots >= kMaxSojournSlots) return kMaxSojournSlots;
+    if (slots >= kMaxSojournSlots) {
+      if (capped != nullptr) *capped = true;
+      return kMaxSojournSlots;
+    }
   }
   uint64_t sub = kSojournBlock;
   for (int k = kSojournLevels - 1; k >= 0; --k) {

@@ -27,8 +27,8 @@
 //      time its current state ends (16 bytes per node), drawn when it
 //      starts: the slots until it is left, geometric with P(leave), drawn
 //      with integer draws against thresholds computed once (SojournTable),
-//      at most kMaxSojournSlots (2^30) long; P(leave) = 0 holds the state
-//      for good.
+//      at most kMaxSojournSlots (2^30) long (a cut counted in
+//      burst_sojourns_capped); P(leave) = 0 holds the state for good.
 //      The state starts good at the sender's first datagram and is read
 //      at its departure time. A sender silent for longer than the chain
 //      takes to forget its state (|1 - P(enter) - P(exit)|^k <= 2^-64, k
@@ -83,6 +83,9 @@ struct NetworkCounters {
   uint64_t lost_random = 0;
   uint64_t lost_burst = 0;
   uint64_t lost_uplink_overflow = 0;
+  // Slot mode: sojourns cut at kMaxSojournSlots (a leave probability below
+  // about 2^-30 per slot).
+  uint64_t burst_sojourns_capped = 0;
 };
 
 class NetworkModel {
@@ -133,10 +136,12 @@ class NetworkModel {
     std::array<std::array<uint64_t, 64>, kSojournLevels> within{};
   };
   static SojournTable MakeSojournTable(double p);
-  // Slots until the state is left (>= 1; kMaxSojournSlots at most);
-  // UINT64_MAX when it never is. Exactly geometric below the cap, up to
-  // threshold rounding; draws: one per 2^24 slots, plus kSojournLevels.
-  static uint64_t DrawSojournSlots(Random& rng, const SojournTable& table);
+  // Slots until the state is left (>= 1; kMaxSojournSlots at most, and
+  // then *capped is set when capped is not nullptr); UINT64_MAX when it
+  // never is. Exactly geometric below the cap, up to threshold rounding;
+  // draws: one per 2^24 slots, plus kSojournLevels.
+  static uint64_t DrawSojournSlots(Random& rng, const SojournTable& table,
+                                   bool* capped = nullptr);
 
   const NetworkCounters& counters() const { return counters_; }
 

@@ -261,8 +261,31 @@ TEST(NetworkModelTest, SojournSlotsAreGeometric) {
       NetworkModel::DrawSojournSlots(rng, NetworkModel::MakeSojournTable(0.0)),
       UINT64_MAX);
   const NetworkModel::SojournTable tiny = NetworkModel::MakeSojournTable(1e-30);
-  EXPECT_EQ(NetworkModel::DrawSojournSlots(rng, tiny),
+  bool capped = false;
+  EXPECT_EQ(NetworkModel::DrawSojournSlots(rng, tiny, &capped),
             NetworkModel::kMaxSojournSlots);
+  EXPECT_TRUE(capped);
+  capped = false;
+  (void)NetworkModel::DrawSojournSlots(
+      rng, NetworkModel::MakeSojournTable(0.01), &capped);
+  EXPECT_FALSE(capped);
+}
+
+// Slot mode: a state nearly never left is held 2^30 slots at a time, and
+// each such cut is counted (a bound hit, in the run's bounds_hit).
+TEST(NetworkModelTest, SlotSojournsCutAtTheCapAreCounted) {
+  Scenario s = BaseScenario();
+  s.burst_loss_enter = 1e-15;  // the good state: left after ~10^15 slots
+  s.burst_loss_exit = 0.5;
+  s.burst_slot = Duration::Micros(1);
+  NetworkModel net(s, kOrigin, 4);
+  const int64_t t0 = kOrigin.ToMicros();
+  (void)net.Send(t0, 0, 1, 100);  // the sender's chain starts: one sojourn
+  EXPECT_EQ(net.counters().burst_sojourns_capped, 1u);
+  (void)net.Send(t0 + 10, 0, 1, 100);  // still in it: nothing drawn
+  EXPECT_EQ(net.counters().burst_sojourns_capped, 1u);
+  (void)net.Send(t0, 2, 1, 100);  // another sender's chain
+  EXPECT_EQ(net.counters().burst_sojourns_capped, 2u);
 }
 
 // Slot mode: a sender silent for far longer than the chain remembers gets

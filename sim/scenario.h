@@ -199,6 +199,8 @@ struct BoundsHit {
   uint64_t state_requests_refused = 0;
   uint64_t state_corrections_dropped = 0;
   uint64_t packet_pool_full = 0;  // Simulator::kMaxPacketsInFlight reached
+  // --burst-slot: a burst state's length cut at 2^30 slots (NetworkModel).
+  uint64_t burst_sojourns_capped = 0;
   uint64_t passive_view_evictions = 0;
 
   // Calls visit(name, value) for each field in declaration order; the
@@ -219,6 +221,7 @@ struct BoundsHit {
     visit("state_requests_refused", state_requests_refused);
     visit("state_corrections_dropped", state_corrections_dropped);
     visit("packet_pool_full", packet_pool_full);
+    visit("burst_sojourns_capped", burst_sojourns_capped);
     visit("passive_view_evictions", passive_view_evictions);
   }
   // Sum of every field but passive_view_evictions.

@@ -1235,6 +1235,8 @@ RunResult Simulator::Collect() {
     AddBounds(EngineAt(node)->state_counters(), &r.bounds_hit);
   }
   r.bounds_hit.packet_pool_full = counters_.dropped_pool_full;
+  r.bounds_hit.burst_sojourns_capped =
+      network_.counters().burst_sojourns_capped;
   const double others = static_cast<double>(scenario_.nodes - 1);
   if (r.messages > 0) {
     const double per_message =

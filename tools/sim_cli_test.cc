@@ -607,7 +607,7 @@ TEST(RunTest, JsonHasEveryDocumentedField) {
   for (const char* key :
        {"cache_evictions", "origins_evicted", "missing_table_full",
         "digest_answers_capped", "transmits_dropped", "packet_pool_full",
-        "passive_view_evictions"}) {
+        "burst_sojourns_capped", "passive_view_evictions"}) {
     ASSERT_TRUE(j["bounds_hit"].contains(key)) << key;
     EXPECT_TRUE(j["bounds_hit"][key].is_number_unsigned()) << key;
   }
