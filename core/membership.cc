@@ -39,6 +39,7 @@ Membership::Membership(const MembershipConfig& config, PeerEntry self,
                        MembershipListener* listener)
     : rng_(rng),
       listener_(listener),
+      passive_(config.passive_view_size),
       self_(self),
       config_(config),
       outbox_(outbox),
@@ -46,7 +47,6 @@ Membership::Membership(const MembershipConfig& config, PeerEntry self,
   active_.reserve(config_.active_view_size);
   active_ids_.reserve(config_.active_view_size);
   liveness_.reserve(config_.active_view_size);
-  passive_.reserve(config_.passive_view_size);
 }
 
 // --- Commands --------------------------------------------------------------
@@ -92,7 +92,7 @@ void Membership::Leave(Timestamp /*now*/) {
   active_ids_.shrink_to_fit();
   liveness_.clear();
   liveness_.shrink_to_fit();
-  std::vector<PeerEntry>().swap(passive_);
+  passive_ = PassiveView();
   std::vector<NeighborRequest>().swap(pending_);
   std::vector<Address>().swap(contacts_);
   std::vector<NodeId>().swap(last_shuffle_sent_);
@@ -374,7 +374,7 @@ void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
   sent.reserve(count);
   for (uint64_t i : picks) {
     reply.peers.push_back(passive_[i]);
-    sent.push_back(passive_[i].id);
+    sent.push_back(passive_.id(i));
   }
   outbox_->Send(frame.origin.address, std::move(reply));
   EvictionPreference prefer{sent};
@@ -616,7 +616,7 @@ void Membership::RunShuffle(Timestamp now) {
   shuffle.peers.reserve(picks.size());
   last_shuffle_sent_.clear();
   for (size_t k = 0; k < picks.size(); ++k) {
-    const PeerEntry& peer =
+    const PeerEntry peer =
         k < from_active ? active_[picks[k]] : passive_[picks[k]];
     shuffle.peers.push_back(peer);
     last_shuffle_sent_.push_back(peer.id);
@@ -628,7 +628,7 @@ void Membership::RunShuffle(Timestamp now) {
   // node (isolated, its contacts dead) learns of us this way; nothing else
   // would ever reach it while the nodes that know it have full views.
   if (!passive_.empty()) {
-    const PeerEntry& probed = passive_[rng_->UniformBelow(passive_.size())];
+    const PeerEntry probed = passive_[rng_->UniformBelow(passive_.size())];
     outbox_->Send(probed.address, ShuffleFrame{self_, 0, {}});
   }
   // A full view with nobody in reserve cannot swap: if the reply to this
@@ -648,7 +648,7 @@ void Membership::RunSwap(Timestamp now) {
       !pending_.empty()) {
     return;
   }
-  const PeerEntry& target = passive_[rng_->UniformBelow(passive_.size())];
+  const PeerEntry target = passive_[rng_->UniformBelow(passive_.size())];
   const PeerEntry& offer = active_[rng_->UniformBelow(active_.size())];
   pending_.push_back(NeighborRequest{target, now + config_.neighbor_timeout,
                                      /*swap=*/true, offer.id});
@@ -854,7 +854,7 @@ void Membership::OnActiveLoss(Timestamp now, NodeId lost,
       // one short, and full views refuse a plain NEIGHBOR. The smaller id
       // offers the other to a full view, which takes us and hands one of
       // its peers over to it: both full again.
-      if (const PeerEntry* candidate = NextCandidate(lost)) {
+      if (const std::optional<PeerEntry> candidate = NextCandidate(lost)) {
         SendSwapOffer(now, *candidate, *first);
       }
     }
@@ -877,8 +877,8 @@ void Membership::RequestNeighbors(Timestamp now,
   while (active_.size() + PendingSlots() < config_.active_view_size &&
          pending_.size() < kMaxPendingNeighbors &&
          neighbor_attempts_left_ > 0) {
-    const PeerEntry* candidate = NextCandidate(exclude);
-    if (candidate == nullptr) return;
+    const std::optional<PeerEntry> candidate = NextCandidate(exclude);
+    if (!candidate.has_value()) return;
     SendRequest(
         now, *candidate,
         /*split=*/!active_.empty() &&
@@ -925,16 +925,17 @@ size_t Membership::PendingSlots() const {
   return slots;
 }
 
-const PeerEntry* Membership::NextCandidate(std::optional<NodeId> exclude) {
+std::optional<PeerEntry> Membership::NextCandidate(
+    std::optional<NodeId> exclude) {
   const size_t n = passive_.size();
   for (size_t k = 0; k < n; ++k) {
     const size_t index = (repair_cursor_ + k) % n;
-    const PeerEntry& peer = passive_[index];
-    if (peer.id == exclude || PendingIndex(peer.id) >= 0) continue;
+    const NodeId id = passive_.id(index);
+    if (id == exclude || PendingIndex(id) >= 0) continue;
     repair_cursor_ = static_cast<uint16_t>((index + 1) % n);
-    return &peer;
+    return passive_[index];
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 bool Membership::AddPassive(const PeerEntry& peer, EvictionPreference* prefer) {
@@ -965,7 +966,7 @@ void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
       const NodeId id = prefer->ids[j];
       const int index = PassiveIndex(id);
       if (index >= 0 && PendingIndex(id) < 0) {
-        passive_.erase(passive_.begin() + index);
+        passive_.Erase(static_cast<size_t>(index));
         prefer->skippable = j + 1;
         return;
       }
@@ -976,10 +977,10 @@ void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
   // NEIGHBOR request is out for, so their answers still find them.
   size_t index = rng_->UniformBelow(passive_.size());
   for (size_t tries = 0; tries < passive_.size(); ++tries) {
-    if (PendingIndex(passive_[index].id) < 0) break;
+    if (PendingIndex(passive_.id(index)) < 0) break;
     index = (index + 1) % passive_.size();
   }
-  passive_.erase(passive_.begin() + static_cast<ptrdiff_t>(index));
+  passive_.Erase(index);
 }
 
 void Membership::Integrate(std::span<const PeerEntry> peers,
@@ -989,7 +990,7 @@ void Membership::Integrate(std::span<const PeerEntry> peers,
 
 void Membership::RemovePassive(NodeId id) {
   const int index = PassiveIndex(id);
-  if (index >= 0) passive_.erase(passive_.begin() + index);
+  if (index >= 0) passive_.Erase(static_cast<size_t>(index));
 }
 
 void Membership::RemovePending(NodeId id) {
@@ -1027,7 +1028,7 @@ int Membership::ActiveIndex(NodeId id) const {
 
 int Membership::PassiveIndex(NodeId id) const {
   for (size_t i = 0; i < passive_.size(); ++i) {
-    if (passive_[i].id == id) return static_cast<int>(i);
+    if (passive_.id(i) == id) return static_cast<int>(i);
   }
   return -1;
 }
@@ -1066,7 +1067,7 @@ void Membership::EmitDown(Timestamp now, const PeerEntry& peer,
 
 size_t Membership::StateBytes() const {
   return sizeof(*this) + HeapBytes(active_) + HeapBytes(active_ids_) +
-         HeapBytes(liveness_) + passive_.capacity() * sizeof(PeerEntry) +
+         HeapBytes(liveness_) + passive_.HeapBytes() +
          pending_.capacity() * sizeof(NeighborRequest) +
          contacts_.capacity() * sizeof(Address) +
          last_shuffle_sent_.capacity() * sizeof(NodeId);

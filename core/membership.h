@@ -41,7 +41,8 @@
 //      counters->unknown_sender_frames.
 //   5. Deterministic: only vectors are iterated, randomness comes from `rng`.
 //   6. Memory is O(active + passive): the active view inline (up to
-//      kInlineActive peers), a few small vectors reserved at their bounds
+//      kInlineActive peers), the passive view in 16 bytes a peer
+//      (core/passive_view.h), a few small vectors reserved at their bounds
 //      (see StateBytes()).
 //   7. After HandleTimeout(now), NextTimeout() > now.
 //
@@ -184,6 +185,7 @@
 #include "core/engine.h"
 #include "core/ids.h"
 #include "core/outbox.h"
+#include "core/passive_view.h"
 #include "core/random.h"
 #include "core/time.h"
 #include "core/wire.h"
@@ -255,7 +257,8 @@ class Membership {
   std::vector<PeerEntry> active_view() const {
     return {active_.begin(), active_.end()};
   }
-  const std::vector<PeerEntry>& passive_view() const { return passive_; }
+  // A copy: the passive view is stored compactly (see core/passive_view.h).
+  std::vector<PeerEntry> passive_view() const { return passive_.ToVector(); }
   const PeerEntry* FindActive(NodeId id) const;
   // FindActive(id) != nullptr, reading only the hot ids (not active_).
   bool IsActive(NodeId id) const { return ActiveIndex(id) >= 0; }
@@ -363,8 +366,8 @@ class Membership {
   // cannot repair, a full one cannot swap.
   bool Stranded() const { return passive_.empty() && pending_.empty(); }
   // The next passive peer after repair_cursor_ that is not `exclude` and
-  // has no request out, or nullptr.
-  const PeerEntry* NextCandidate(std::optional<NodeId> exclude);
+  // has no request out, or nullopt.
+  std::optional<PeerEntry> NextCandidate(std::optional<NodeId> exclude);
   // Ids a full passive view evicts first, in this order (the peers a
   // shuffle just sent away), for one run of additions. ids[0, skippable)
   // are known to be out of the passive view or to have a NEIGHBOR request
@@ -423,7 +426,7 @@ class Membership {
   Random* rng_;
   MembershipListener* listener_;
   absl::InlinedVector<PeerEntry, kInlineActive> active_;
-  std::vector<PeerEntry> passive_;         // reserved to passive_view_size
+  PassiveView passive_;                    // bounded by passive_view_size
   std::vector<Address> contacts_;          // <= kMaxContacts
   std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
   // A lone join link (see there): the peer of the first JOIN_REPLY to our

@@ -1,0 +1,151 @@
+// Tests of the passive view's compact store (core/passive_view.h): exact
+// round trips for every address kind, vector order under erasure, IPv6 side
+// slots reused, and the bound.
+#include "core/passive_view.h"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/random.h"
+#include "gtest/gtest.h"
+
+namespace elara {
+namespace {
+
+PeerEntry SimPeer(uint32_t index) {
+  return {NodeId(0x1000 + index), Address::Sim(index)};
+}
+PeerEntry Ipv4Peer(uint8_t last, uint16_t port) {
+  return {NodeId(0x4000 + last), Address::Ipv4({192, 168, 7, last}, port)};
+}
+// Every byte differs, so a slot mixed up with another shows.
+PeerEntry Ipv6Peer(uint8_t seed, uint16_t port) {
+  std::array<uint8_t, 16> ip;
+  for (size_t i = 0; i < ip.size(); ++i) {
+    ip[i] = static_cast<uint8_t>(seed * 17 + i);
+  }
+  return {NodeId(0x6000 + seed), Address::Ipv6(ip, port)};
+}
+
+TEST(PassiveViewTest, EntriesAreSixteenBytes) {
+  PassiveView view(30);
+  EXPECT_EQ(view.capacity(), 30u);
+  EXPECT_EQ(view.HeapBytes(), 30u * 16);
+  EXPECT_EQ(sizeof(PassiveView), 32u);
+}
+
+TEST(PassiveViewTest, RoundTripsEveryKindExactly) {
+  const std::vector<PeerEntry> peers = {
+      SimPeer(0),
+      SimPeer(0xFFFFFFFF),
+      Ipv4Peer(1, 0),
+      Ipv4Peer(255, 65535),
+      Ipv6Peer(1, 4433),
+      Ipv6Peer(2, 65535),
+      {NodeId(~uint64_t{0}), *Address::Parse("[::1]:9")},
+      {NodeId(0), *Address::Parse("10.0.0.1:7")},
+  };
+  PassiveView view(peers.size());
+  for (const PeerEntry& peer : peers) view.push_back(peer);
+  ASSERT_EQ(view.size(), peers.size());
+  for (size_t i = 0; i < peers.size(); ++i) {
+    EXPECT_EQ(view[i], peers[i]) << i;
+    EXPECT_EQ(view.id(i), peers[i].id) << i;
+  }
+  EXPECT_EQ(view.ToVector(), peers);
+}
+
+TEST(PassiveViewTest, SimAndIpv4PeersNeedNoSideTable) {
+  PassiveView view(4);
+  view.push_back(SimPeer(3));
+  view.push_back(Ipv4Peer(9, 80));
+  EXPECT_EQ(view.HeapBytes(), 4u * 16);
+  view.push_back(Ipv6Peer(5, 80));
+  EXPECT_GT(view.HeapBytes(), 4u * 16);
+}
+
+TEST(PassiveViewTest, EraseKeepsTheOrderOfTheOthers) {
+  PassiveView view(5);
+  const std::vector<PeerEntry> peers = {
+      SimPeer(1), Ipv6Peer(1, 1), Ipv4Peer(1, 1), Ipv6Peer(2, 2), SimPeer(2)};
+  for (const PeerEntry& peer : peers) view.push_back(peer);
+  view.Erase(1);
+  EXPECT_EQ(view.ToVector(),
+            (std::vector<PeerEntry>{peers[0], peers[2], peers[3], peers[4]}));
+  view.Erase(3);
+  view.Erase(0);
+  EXPECT_EQ(view.ToVector(), (std::vector<PeerEntry>{peers[2], peers[3]}));
+}
+
+TEST(PassiveViewTest, ErasedIpv6SlotsAreReused) {
+  PassiveView view(8);
+  for (uint8_t k = 0; k < 4; ++k) view.push_back(Ipv6Peer(k, k));
+  view.Erase(2);
+  view.Erase(0);
+  const PeerEntry fresh1 = Ipv6Peer(10, 10), fresh2 = Ipv6Peer(11, 11);
+  view.push_back(fresh1);
+  view.push_back(fresh2);
+  EXPECT_EQ(
+      view.ToVector(),
+      (std::vector<PeerEntry>{Ipv6Peer(1, 1), Ipv6Peer(3, 3), fresh1, fresh2}));
+  // Many turns of the same: the side table stays at its high-water mark
+  // (it would grow by a slot a turn if freed slots were not reused).
+  const size_t bytes = view.HeapBytes();
+  for (uint8_t round = 0; round < 100; ++round) {
+    view.Erase(0);
+    view.push_back(Ipv6Peer(static_cast<uint8_t>(20 + round), round));
+  }
+  EXPECT_EQ(view.HeapBytes(), bytes);
+  EXPECT_EQ(view.ToVector(),
+            (std::vector<PeerEntry>{Ipv6Peer(116, 96), Ipv6Peer(117, 97),
+                                    Ipv6Peer(118, 98), Ipv6Peer(119, 99)}));
+}
+
+TEST(PassiveViewTest, BoundedByItsCapacity) {
+  PassiveView view(3);
+  EXPECT_FALSE(view.full());
+  for (uint32_t i = 0; i < 3; ++i) view.push_back(SimPeer(i));
+  EXPECT_TRUE(view.full());
+  EXPECT_EQ(view.capacity(), 3u);
+  EXPECT_EQ(view.HeapBytes(), 3u * 16);
+  view.Erase(1);
+  EXPECT_FALSE(view.full());
+  view.push_back(SimPeer(7));
+  EXPECT_TRUE(view.full());
+  EXPECT_EQ(view.capacity(), 3u);
+
+  const PassiveView none;
+  EXPECT_TRUE(none.empty());
+  EXPECT_TRUE(none.full());
+  EXPECT_EQ(none.HeapBytes(), 0u);
+}
+
+// Random pushes and erasures of mixed kinds, against a std::vector.
+TEST(PassiveViewTest, MatchesAVectorUnderRandomUse) {
+  constexpr size_t kCapacity = 30;
+  Random rng(17);
+  PassiveView view(kCapacity);
+  std::vector<PeerEntry> model;
+  for (uint32_t step = 0; step < 20000; ++step) {
+    if (!model.empty() && (view.full() || rng.OneIn(2))) {
+      const size_t index = rng.UniformBelow(model.size());
+      view.Erase(index);
+      model.erase(model.begin() + static_cast<ptrdiff_t>(index));
+    } else {
+      const uint8_t n = static_cast<uint8_t>(step);
+      const PeerEntry peer = step % 3 == 0   ? SimPeer(step)
+                             : step % 3 == 1 ? Ipv4Peer(n, n)
+                                             : Ipv6Peer(n, n);
+      view.push_back(peer);
+      model.push_back(peer);
+    }
+    ASSERT_EQ(view.ToVector(), model) << "step " << step;
+  }
+  // The side table never outgrew the bound.
+  EXPECT_LE(view.HeapBytes(), kCapacity * 16 + 64 + 2 * kCapacity * (16 + 4));
+}
+
+}  // namespace
+}  // namespace elara
