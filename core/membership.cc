@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <numeric>
 #include <utility>
 #include <variant>
 
@@ -92,6 +93,7 @@ void Membership::Leave(Timestamp /*now*/) {
   active_ids_.shrink_to_fit();
   liveness_.clear();
   liveness_.shrink_to_fit();
+  liveness_due_ = Timestamp::Infinite();
   passive_ = PassiveView();
   std::vector<NeighborRequest>().swap(pending_);
   std::vector<Address>().swap(contacts_);
@@ -119,7 +121,7 @@ bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
   if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
   active_.push_back(peer);
   active_ids_.push_back(peer.id);
-  liveness_.push_back(FreshLiveness(now, peer.id));
+  PushLiveness(now, peer.id);
   // A warm overlay stands for one that has been running a while: its
   // swaps have backed off.
   swap_backoff_ = kMaxSwapBackoffShift;
@@ -167,14 +169,27 @@ void Membership::HandleFrame(Timestamp now, const PeerEntry& from,
   // Broadcast frames are not ours: ignored.
 }
 
+void Membership::PushLiveness(Timestamp now, NodeId peer) {
+  liveness_.push_back(FreshLiveness(now, peer));
+  liveness_due_ = std::min(liveness_due_, Due(liveness_.back()));
+}
+
+void Membership::RecomputeLivenessDue() {
+  Timestamp due = Timestamp::Infinite();
+  for (const Liveness& liveness : liveness_) due = std::min(due, Due(liveness));
+  liveness_due_ = due;
+}
+
 void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
   if (left_) return;
   const int index = ActiveIndex(from.id);
   if (index < 0) return;
   Liveness& liveness = liveness_[static_cast<size_t>(index)];
+  const Timestamp before = Due(liveness);
   liveness.last_heard = std::max(liveness.last_heard, now);
   liveness.ping_nonce = 0;
   liveness.ping_at = liveness.last_heard + Quiet(from.id);
+  NoteLivenessChange(before, liveness);
 }
 
 void Membership::HandleTimeout(Timestamp now) {
@@ -192,18 +207,15 @@ void Membership::HandleTimeout(Timestamp now) {
 
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
-  Timestamp next = std::min(next_periodic_at_, next_rejoin_at_);
-  // min over peers of min(ping_at, last_heard + probe_timeout), with the
-  // constant offset added once: adding a duration keeps the order.
-  Timestamp heard = Timestamp::Infinite();  // min last_heard
-  Timestamp ping = Timestamp::Infinite();   // min ping_at
-  for (const Liveness& liveness : liveness_) {
-    heard = std::min(heard, liveness.last_heard);
-    ping = std::min(ping, liveness.ping_at);
-  }
-  if (!liveness_.empty()) {
-    next = std::min({next, heard + config_.probe_timeout, ping});
-  }
+  // Debug builds (every test) check the kept minimum against a rescan.
+  assert(liveness_due_ ==
+         std::accumulate(liveness_.begin(), liveness_.end(),
+                         Timestamp::Infinite(),
+                         [this](Timestamp due, const Liveness& liveness) {
+                           return std::min(due, Due(liveness));
+                         }));
+  Timestamp next =
+      std::min(std::min(next_periodic_at_, next_rejoin_at_), liveness_due_);
   for (const NeighborRequest& request : pending_) {
     next = std::min(next, request.deadline);
   }
@@ -428,9 +440,11 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
   Liveness& liveness = liveness_[static_cast<size_t>(index)];
   if (liveness.ping_nonce != 0 && liveness.ping_nonce == frame.nonce) {
     NoteUplinkProof();
+    const Timestamp before = Due(liveness);
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
     liveness.ping_at = liveness.last_heard + Quiet(from.id);
+    NoteLivenessChange(before, liveness);
   }
 }
 
@@ -543,6 +557,7 @@ void Membership::ScheduleSwapWithin(Timestamp now) {
 void Membership::CheckLiveness(Timestamp now) {
   NodeId lost;
   bool any_lost = false;
+  Timestamp due = Timestamp::Infinite();
   size_t i = 0;
   while (i < active_.size()) {
     Liveness& liveness = liveness_[i];
@@ -559,9 +574,14 @@ void Membership::CheckLiveness(Timestamp now) {
       liveness.ping_at = now + config_.keep_alive_interval;
       outbox_->Send(active_[i].address, PingFrame{liveness.ping_nonce});
     }
+    due = std::min(due, Due(liveness));
     ++i;
   }
-  if (any_lost) {
+  if (!any_lost) {
+    liveness_due_ = due;
+  } else {
+    // The removals rescanned the view behind the loop's back.
+    RecomputeLivenessDue();
     ScheduleSwapWithin(now);
     OnActiveLoss(now, lost);
   }
@@ -730,11 +750,6 @@ Membership::Liveness Membership::FreshLiveness(Timestamp now,
   return Liveness{now, now + Quiet(peer), 0};
 }
 
-Duration Membership::Quiet(NodeId peer) const {
-  const Duration interval = config_.keep_alive_interval;
-  return self_.id < peer ? interval : interval + interval / 2;
-}
-
 // A node whose JOIN got it one link, soon lost, while nodes join through
 // it: what it holds leads back to itself, and its joiners' walks stay
 // among them. The JOIN sent again (to the next contact it does not hold,
@@ -796,7 +811,7 @@ bool Membership::AddActive(Timestamp now, const PeerEntry& peer,
   RemovePending(peer.id);
   active_.push_back(peer);
   active_ids_.push_back(peer.id);
-  liveness_.push_back(FreshLiveness(now, peer.id));
+  PushLiveness(now, peer.id);
   StartTimers(now);
   isolated_since_ = Timestamp::Infinite();
   if (!join_unanswered_) {
@@ -820,6 +835,7 @@ void Membership::RemoveActive(Timestamp now, size_t index, PeerDownCause cause,
   active_.erase(active_.begin() + static_cast<ptrdiff_t>(index));
   active_ids_.erase(active_ids_.begin() + static_cast<ptrdiff_t>(index));
   liveness_.erase(liveness_.begin() + static_cast<ptrdiff_t>(index));
+  RecomputeLivenessDue();
   if (to_passive) AddPassive(peer);
   ++counters_->peers_down;
   EmitDown(now, peer, cause);

@@ -402,6 +402,14 @@ class Membership {
   void EmitUp(Timestamp now, const PeerEntry& peer);
   void EmitDown(Timestamp now, const PeerEntry& peer, PeerDownCause cause);
   Liveness FreshLiveness(Timestamp now, NodeId peer) const;
+  // When the peer needs us next: min(ping_at, last_heard + probe_timeout).
+  Timestamp Due(const Liveness& liveness) const;
+  // Appends the peer's liveness record, keeping liveness_due_.
+  void PushLiveness(Timestamp now, NodeId peer);
+  // After one record's Due() changed from `before`: O(1) unless it held
+  // the minimum and moved later (then a rescan of the active view).
+  void NoteLivenessChange(Timestamp before, const Liveness& liveness);
+  void RecomputeLivenessDue();
   Duration Quiet(NodeId peer) const;
   Duration RejoinDelay() const;
   // A silent peer (an unanswered candidate, a timed-out active peer) is
@@ -470,10 +478,36 @@ class Membership {
   Timestamp next_periodic_at_ = Timestamp::Infinite();
   Timestamp next_repair_at_ = Timestamp::Infinite();
   Timestamp next_rejoin_at_ = Timestamp::Infinite();
+  // min over liveness_ of Due(): kept by every change of liveness_
+  // (NoteLivenessChange, RecomputeLivenessDue), so that NextTimeout, run
+  // after every engine call, does not loop over the peers.
+  Timestamp liveness_due_ = Timestamp::Infinite();
   absl::InlinedVector<NodeId, kInlineActive> active_ids_;
   std::vector<NeighborRequest> pending_;  // <= kMaxPendingNeighbors
   absl::InlinedVector<Liveness, kInlineActive> liveness_;
 };
+
+// --- Inline: on every datagram's path (NoteAlive) ---------------------------
+
+inline Timestamp Membership::Due(const Liveness& liveness) const {
+  return std::min(liveness.ping_at,
+                  liveness.last_heard + config_.probe_timeout);
+}
+
+inline void Membership::NoteLivenessChange(Timestamp before,
+                                           const Liveness& liveness) {
+  const Timestamp after = Due(liveness);
+  if (after < liveness_due_) {
+    liveness_due_ = after;
+  } else if (before == liveness_due_ && after != before) {
+    RecomputeLivenessDue();
+  }
+}
+
+inline Duration Membership::Quiet(NodeId peer) const {
+  const Duration interval = config_.keep_alive_interval;
+  return self_.id < peer ? interval : interval + interval / 2;
+}
 
 }  // namespace elara
 
