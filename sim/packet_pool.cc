@@ -121,26 +121,6 @@ void PacketPool::Release(uint32_t handle) {
   --in_flight_;
 }
 
-void PacketPool::Prefetch(uint32_t handle, int stage) const {
-  if (handle >= slot_count_) return;
-  const Slot& slot = SlotAt(handle);
-  if (stage == 0) {
-    __builtin_prefetch(&slot);
-    return;
-  }
-  if (slot.tail != kNone) {
-    __builtin_prefetch(&tails_[slot.tail]);
-  } else if (InBuffer(slot)) {
-    __builtin_prefetch(slot.buffer);
-    __builtin_prefetch(slot.buffer + 64);
-    // Release decrements a shared buffer's count: a random slot of
-    // buffer_refs_, otherwise a cache miss.
-    if (slot.buffer_share != kNone) {
-      __builtin_prefetch(&buffer_refs_[slot.buffer_share]);
-    }
-  }
-}
-
 bool PacketPool::SameAsLast(uint32_t from,
                             std::span<const uint8_t> bytes) const {
   if (last_put_ == kNone || bytes.empty()) return false;

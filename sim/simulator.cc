@@ -430,7 +430,7 @@ void Simulator::RunLoop(int64_t limit_us,
       const Event e = queue_.Pop();
       assert(e.time_us >= now_us_);
       now_us_ = e.time_us;
-      PrefetchAhead(queue_.Upcoming());
+      PrefetchAhead<false>(queue_.Upcoming());
       Dispatch(e);
     }
     if (progress &&
@@ -556,7 +556,7 @@ void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {
         DispatchNode(lane, timer);
       } else if (queued) {
         lane.now_us = events[i].time_us;
-        PrefetchAhead(events.subspan(i + 1));
+        PrefetchAhead<true>(events.subspan(i + 1));
         DispatchNode(lane, events[i]);
         ++i;
       } else {
@@ -658,28 +658,34 @@ void Simulator::ReleasePacket(Lane& lane, uint32_t handle) {
 // record (which holds the engine object) three events ahead, the engine's
 // state two ahead, the blocks the state points to just before the call.
 // Prefetches never change behaviour; a wrong guess only wastes a load.
+template <bool kWindowEvents>
 void Simulator::PrefetchAhead(std::span<const Event> next) const {
   auto node_event = [this, next](size_t k) -> const Event* {
     if (k >= next.size()) return nullptr;
     const Event* e = &next[k];
+    if constexpr (kWindowEvents) return e;
     return IsNodeEvent(*e) && e->node < hot_.size() ? e : nullptr;
   };
   if (const Event* e = node_event(3)) {
     __builtin_prefetch(&hot_[e->node]);
-    if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 0);
+    if (e->kind() == EventKind::kPacket) packets_.PrefetchSlot(e->handle);
   }
-  // A packet's first bytes (in its slot, loaded at distance 3) tell the
-  // engine which protocol's state the call will read.
-  auto head = [this](const Event* e) {
-    return e->kind() == EventKind::kPacket ? packets_.InlineHead(e->handle)
-                                           : std::span<const uint8_t>();
-  };
   if (const Event* e = node_event(2)) {
-    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(0, head(e));
-    if (e->kind() == EventKind::kPacket) packets_.Prefetch(e->handle, 1);
+    // A packet's first bytes (in its slot, loaded at distance 3) tell the
+    // engine which protocol's state the call will read; the same read of
+    // the slot finds its tail or buffer.
+    std::span<const uint8_t> head;
+    if (e->kind() == EventKind::kPacket) {
+      head = packets_.PrefetchStorage(e->handle);
+    }
+    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(0, head);
   }
   if (const Event* e = node_event(0)) {
-    if (const Engine* engine = EngineAt(e->node)) engine->Prefetch(1, head(e));
+    if (const Engine* engine = EngineAt(e->node)) {
+      engine->Prefetch(1, e->kind() == EventKind::kPacket
+                              ? packets_.InlineHead(e->handle)
+                              : std::span<const uint8_t>());
+    }
   }
 }
 

@@ -361,6 +361,9 @@ class Simulator {
   void ReleasePacket(Lane& lane, uint32_t handle);
   // Starts loading what the next few events will touch (cache hints only).
   // `next`: the events that run next, in order (a guess; may be short).
+  // kWindowEvents: every event of `next` is a node event of an existing
+  // slot (a window's are), so none needs checking.
+  template <bool kWindowEvents>
   void PrefetchAhead(std::span<const Event> next) const;
   void OnTimer(Lane& lane, const Event& e);
   void OnPacket(Lane& lane, const Event& e);
