@@ -99,6 +99,8 @@ NetworkModel::NetworkModel(const Scenario& scenario, Timestamp origin,
       latency_max_us_(std::max(scenario.latency_max.ToMicros(),
                                scenario.latency_min.ToMicros())),
       pareto_scale_us_((latency_max_us_ - latency_min_us_) / 16),
+      uniform_offset_(static_cast<uint64_t>(latency_max_us_ - latency_min_us_) +
+                      1),
       loss_threshold_(ProbabilityToThreshold(scenario.loss)),
       burst_enabled_(scenario.burst_loss_enter > 0.0),
       burst_enter_threshold_(ProbabilityToThreshold(scenario.burst_loss_enter)),
@@ -142,9 +144,9 @@ int64_t NetworkModel::DrawLatencyUs() {
     case LatencyModel::kFixed:
       return latency_min_us_;
     case LatencyModel::kUniform:
-      return static_cast<int64_t>(
-          rng_.UniformBetween(static_cast<uint64_t>(latency_min_us_),
-                              static_cast<uint64_t>(latency_max_us_)));
+      // = rng_.UniformBetween(min, max) (both below 2^63: never the whole
+      // 64-bit range, which it would draw differently).
+      return latency_min_us_ + static_cast<int64_t>(uniform_offset_(rng_));
     case LatencyModel::kPareto: {
       const uint64_t u = (rng_.Next64() >> 16) | 1;  // [1, 2^48)
       const uint64_t root = IntegerSqrt(u);          // [1, 2^24)
@@ -190,7 +192,9 @@ NetworkModel::Decision NetworkModel::Send(int64_t now_us, uint32_t from,
       return Decision{DatagramFate::kBurstLoss, 0};
     }
   }
-  if (loss_threshold_ > 0 && rng_.Chance(loss_threshold_)) {
+  // rng_.Chance(loss_threshold_), inline: no draw when loss is certain.
+  if (loss_threshold_ > 0 &&
+      (loss_threshold_ == UINT64_MAX || rng_.Next64() < loss_threshold_)) {
     ++counters_.lost_random;
     return Decision{DatagramFate::kLoss, 0};
   }

@@ -88,6 +88,28 @@ struct NetworkCounters {
   uint64_t burst_sojourns_capped = 0;
 };
 
+// Random::UniformBelow(n) with its rejection threshold computed once, for
+// a bound that never changes (the latency range): the same Next64 draws
+// give the same values, without the calls and the modulo per draw.
+class UniformBelowDraw {
+ public:
+  // REQUIRES: n > 0.
+  explicit UniformBelowDraw(uint64_t n) : n_(n), reject_below_((0 - n) % n) {}
+  uint64_t operator()(Random& rng) const {
+    // Lemire: UniformBelow draws again while the low half is below
+    // (2^64 - n) mod n (which is < n, so its `low < n` test adds nothing).
+    unsigned __int128 m = static_cast<unsigned __int128>(rng.Next64()) * n_;
+    while (static_cast<uint64_t>(m) < reject_below_) {
+      m = static_cast<unsigned __int128>(rng.Next64()) * n_;
+    }
+    return static_cast<uint64_t>(m >> 64);
+  }
+
+ private:
+  uint64_t n_;
+  uint64_t reject_below_;
+};
+
 class NetworkModel {
  public:
   // Longest queued transmission time an uplink buffers (see file comment).
@@ -174,6 +196,7 @@ class NetworkModel {
   int64_t latency_min_us_;
   int64_t latency_max_us_;
   int64_t pareto_scale_us_;
+  UniformBelowDraw uniform_offset_;  // kUniform: max - min + 1 values
   uint64_t loss_threshold_;
   bool burst_enabled_;
   uint64_t burst_enter_threshold_;

@@ -13,6 +13,7 @@
 #include "core/random.h"
 #include "gtest/gtest.h"
 #include "sim/scenario.h"
+#include "sim/seed_streams.h"
 
 namespace elara::sim {
 namespace {
@@ -104,6 +105,64 @@ TEST(NetworkModelTest, UniformLatencyInRange) {
   EXPECT_LT(lo, 10'500);  // reaches both ends
   EXPECT_GT(hi, 79'500);
   EXPECT_NEAR(static_cast<double>(sum) / kDraws, 45'000, 500);
+}
+
+// The precomputed draw gives Random::UniformBelow's values from the same
+// stream, rejections included (n just above 2^63 rejects about half the
+// draws; UINT64_MAX rejects one value in 2^64).
+TEST(UniformBelowDrawTest, SameValuesAsUniformBelow) {
+  const uint64_t bounds[] = {1,
+                             2,
+                             3,
+                             70'001,
+                             uint64_t{1} << 32,
+                             (uint64_t{1} << 63) + 12'345,
+                             UINT64_MAX - 1,
+                             UINT64_MAX};
+  for (uint64_t n : bounds) {
+    Random reference(99);
+    Random rng(99);
+    const UniformBelowDraw draw(n);
+    for (int i = 0; i < 100'000; ++i) {
+      ASSERT_EQ(draw(rng), reference.UniformBelow(n)) << n << " draw " << i;
+    }
+    EXPECT_EQ(rng.Next64(), reference.Next64()) << n;  // as many draws
+  }
+}
+
+// Send's latency and loss draws are Random::Chance then UniformBetween
+// on the network stream, as they were before being computed inline.
+TEST(NetworkModelTest, UniformLatencyAndLossDrawLikeRandom) {
+  Scenario s = BaseScenario();
+  s.loss = 0.1;
+  NetworkModel net(s, kOrigin, s.nodes);
+  Random reference(StreamSeed(s.seed, SeedStream::kNetwork));
+  const uint64_t loss = ProbabilityToThreshold(s.loss);
+  for (int i = 0; i < 100'000; ++i) {
+    const NetworkModel::Decision d = net.Send(kOrigin.ToMicros(), 1, 2, 100);
+    if (reference.Chance(loss)) {
+      ASSERT_EQ(d.fate, DatagramFate::kLoss) << i;
+      continue;
+    }
+    ASSERT_EQ(d.fate, DatagramFate::kDelivered) << i;
+    ASSERT_EQ(d.arrival_us, kOrigin.ToMicros() +
+                                static_cast<int64_t>(
+                                    reference.UniformBetween(10'000, 80'000)))
+        << i;
+  }
+}
+
+TEST(NetworkModelTest, CertainLossDrawsNothing) {
+  Scenario s = BaseScenario();
+  s.loss = 1.0;
+  NetworkModel net(s, kOrigin, s.nodes);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(net.Send(kOrigin.ToMicros(), 1, 2, 100).fate,
+              DatagramFate::kLoss);
+  }
+  Random reference(StreamSeed(s.seed, SeedStream::kNetwork));
+  EXPECT_EQ(net.DrawLatencyUs(),
+            static_cast<int64_t>(reference.UniformBetween(10'000, 80'000)));
 }
 
 TEST(NetworkModelTest, FixedLatencyIsFixed) {
