@@ -92,6 +92,15 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
   return handle;
 }
 
+std::span<const uint8_t> PacketPool::Bytes(uint32_t handle) {
+  assert(handle < slot_count_);
+  const Slot& slot = SlotAt(handle);
+  if (slot.tail == kNone) return {HeadData(slot), slot.size};
+  uint8_t* const joined = tails_[slot.tail].data - kHeadBytes;
+  std::memcpy(joined, slot.inline_bytes, kHeadBytes);
+  return {joined, slot.size};
+}
+
 std::span<const uint8_t> PacketPool::Bytes(
     uint32_t handle, std::vector<uint8_t>* scratch) const {
   assert(handle < slot_count_);
@@ -182,7 +191,7 @@ uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
     tails_.emplace_back();
   }
   Tail& tail = tails_[index];
-  tail.data = TakeBuffer(ClassOf(bytes.size()));
+  tail.data = TakeBuffer(ClassOf(kHeadBytes + bytes.size())) + kHeadBytes;
   tail.size = static_cast<uint32_t>(bytes.size());
   tail.refs = 1;
   tail.hash = hash;
@@ -195,7 +204,8 @@ void PacketPool::ReleaseTail(uint32_t index) {
   Tail& tail = tails_[index];
   assert(tail.refs > 0);
   if (--tail.refs > 0) return;
-  free_buffers_[ClassOf(tail.size)].push_back(tail.data);
+  free_buffers_[ClassOf(kHeadBytes + tail.size)].push_back(tail.data -
+                                                           kHeadBytes);
   auto it = tail_by_hash_.find(tail.hash);
   if (it != tail_by_hash_.end() && it->second == index) tail_by_hash_.erase(it);
   tail = Tail{};

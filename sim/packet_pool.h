@@ -31,8 +31,11 @@
 //     sends the same payload behind a different header, so during a flood
 //     (a million-node first broadcast: ~2.8 M datagrams in flight at the
 //     peak, ~1.1 KiB each) almost all in-flight payload bytes are one
-//     tail. Bytes() of such a packet joins head and tail in a scratch
-//     buffer (one ~1 KiB copy).
+//     tail. Bytes() of such a packet writes its head into the room the
+//     tail's buffer keeps in front of the tail (kHeadBytes) and returns
+//     them as one span; Bytes(handle, scratch), which other threads may
+//     call at once, joins head and tail in a scratch buffer instead (one
+//     ~1 KiB copy).
 //   - Datagrams longer than kInlineBytes and shorter than kTailMinBytes
 //     live whole in a buffer of the pool.
 //
@@ -89,10 +92,11 @@ class PacketPool {
   uint32_t from(uint32_t handle) const { return SlotAt(handle).from; }
   uint32_t size(uint32_t handle) const { return SlotAt(handle).size; }
   // The bytes given to Put. Valid until the next Bytes() call or the
-  // handle's Release, whichever comes first.
-  std::span<const uint8_t> Bytes(uint32_t handle) {
-    return Bytes(handle, &joined_);
-  }
+  // handle's Release, whichever comes first. A split packet is joined in
+  // place: its head is written into the room its tail's buffer keeps in
+  // front of the tail (a 40-byte copy instead of the whole datagram), so
+  // no other thread may read the pool meanwhile.
+  std::span<const uint8_t> Bytes(uint32_t handle);
   // Same, joining a split packet in `*scratch` instead of the pool's own
   // buffer (valid until *scratch changes or the Release): with one scratch
   // per thread, several threads may read packets at once while nothing
@@ -162,7 +166,7 @@ class PacketPool {
   };
   static_assert(sizeof(Slot) == 64);
   struct Tail {
-    uint8_t* data = nullptr;
+    uint8_t* data = nullptr;  // kHeadBytes into its buffer (Bytes' room)
     uint32_t size = 0;
     uint32_t refs = 0;
     uint64_t hash = 0;
@@ -208,7 +212,6 @@ class PacketPool {
   std::vector<Tail> tails_;
   std::vector<uint32_t> free_tails_;
   absl::flat_hash_map<uint64_t, uint32_t> tail_by_hash_;  // lookup only
-  std::vector<uint8_t> joined_;  // Bytes() of a split packet
   std::vector<uint8_t*> free_buffers_[kClasses];
   std::vector<std::unique_ptr<uint8_t[]>> chunks_;
   uint32_t last_put_ = kNone;

@@ -135,6 +135,39 @@ TEST(PacketPoolTest, ForwardersShareThePayloadTail) {
   EXPECT_EQ(pool.in_flight(), 0u);
 }
 
+// Bytes(handle) joins a split packet in place (its head in front of the
+// shared tail), Bytes(handle, scratch) in the scratch: each read is exact
+// whatever was read before it, and neither changes the tail that later
+// Puts compare against.
+TEST(PacketPoolTest, SplitPacketsReadInPlaceOrInScratch) {
+  PacketPool pool;
+  const std::vector<uint8_t> payload = Bytes(1024, 3);
+  std::vector<uint32_t> handles;
+  for (uint8_t sender = 0; sender < 4; ++sender) {
+    handles.push_back(pool.Put(sender, Forwarded(sender, payload)));
+  }
+  EXPECT_EQ(pool.shared_tails(), 3u);
+  std::vector<uint8_t> scratch;
+  for (int round = 0; round < 3; ++round) {
+    for (uint8_t sender = 0; sender < 4; ++sender) {
+      const std::vector<uint8_t> want = Forwarded(sender, payload);
+      ASSERT_TRUE(Holds(pool, handles[sender], want)) << int{sender};
+      const uint8_t other = static_cast<uint8_t>((sender + 1) % 4);
+      const std::span<const uint8_t> in_scratch =
+          pool.Bytes(handles[other], &scratch);
+      const std::vector<uint8_t> want_other = Forwarded(other, payload);
+      ASSERT_TRUE(std::equal(in_scratch.begin(), in_scratch.end(),
+                             want_other.begin(), want_other.end()));
+    }
+  }
+  const uint32_t next = pool.Put(9, Forwarded(9, payload));
+  EXPECT_EQ(pool.shared_tails(), 4u);
+  EXPECT_TRUE(Holds(pool, next, Forwarded(9, payload)));
+  pool.Release(next);
+  for (uint32_t h : handles) pool.Release(h);
+  EXPECT_EQ(pool.in_flight(), 0u);
+}
+
 // Tails are looked up by a key over a sample of their bytes; tails that
 // differ only between the sampled windows share a key and must still come
 // back exactly as Put, each with its own storage.

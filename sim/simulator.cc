@@ -781,8 +781,11 @@ void Simulator::OnPacket(Lane& lane, const Event& e) {
     return;
   }
   engine->CountInto(&lane.engine_counters);
+  // A deferred lane shares the pool with other threads: it joins a split
+  // packet in its own scratch, not in place.
   engine->HandleDatagram(Timestamp::FromMicros(lane.now_us), Address::Sim(from),
-                         packets_.Bytes(e.handle, &lane.joined));
+                         lane.deferred ? packets_.Bytes(e.handle, &lane.joined)
+                                       : packets_.Bytes(e.handle));
   ReleasePacket(lane, e.handle);  // before AfterCall: Send may grow the pool
   AfterCall(lane, to, lane.now_us);
 }
