@@ -60,15 +60,11 @@ uint64_t TailKey(std::span<const uint8_t> bytes) {
 
 uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
   assert(bytes.size() <= kMaxBytes);
-  uint32_t handle;
-  if (!free_slots_.empty()) {
-    handle = free_slots_.back();
-    free_slots_.pop_back();
+  uint32_t handle = free_slot_;
+  if (handle != kNone) {
+    free_slot_ = SlotAt(handle).from;
   } else {
-    handle = slot_count_++;
-    if ((handle >> kSlotBlockShift) == slot_blocks_.size()) {
-      slot_blocks_.push_back(std::make_unique<Slot[]>(kSlotsPerBlock));
-    }
+    handle = NewSlot();
   }
   const bool same_as_last = SameAsLast(from, bytes);
   Slot& slot = SlotAt(handle);
@@ -113,30 +109,38 @@ std::span<const uint8_t> PacketPool::Bytes(
   return *scratch;
 }
 
+uint32_t PacketPool::NewSlot() {
+  const uint32_t handle = slot_count_++;
+  if ((handle >> kSlotBlockShift) == slot_blocks_.size()) {
+    slot_blocks_.push_back(std::make_unique<Slot[]>(kSlotsPerBlock));
+  }
+  return handle;
+}
+
 void PacketPool::Release(uint32_t handle) {
   assert(handle < slot_count_);
   assert(in_flight_ > 0);
   Slot& slot = SlotAt(handle);
-  if (InBuffer(slot) &&
-      (slot.buffer_share == kNone || --buffer_refs_[slot.buffer_share] == 0)) {
-    free_buffers_[ClassOf(slot.size)].push_back(slot.buffer);
-    if (slot.buffer_share != kNone) {
-      free_buffer_refs_.push_back(slot.buffer_share);
-    }
-  }
+  if (InBuffer(slot)) ReleaseBuffer(slot);
   if (slot.tail != kNone) ReleaseTail(slot.tail);
   slot = Slot{};
-  free_slots_.push_back(handle);
+  slot.from = free_slot_;
+  free_slot_ = handle;
   --in_flight_;
 }
 
-bool PacketPool::SameAsLast(uint32_t from,
-                            std::span<const uint8_t> bytes) const {
-  if (last_put_ == kNone || bytes.empty()) return false;
-  const Slot& last = SlotAt(last_put_);
-  // A released slot is reset to size 0, so it never matches (empty
-  // datagrams are not shared).
-  if (last.from != from || last.size != bytes.size()) return false;
+void PacketPool::ReleaseBuffer(const Slot& slot) {
+  if (slot.buffer_share != kNone && --buffer_refs_[slot.buffer_share] > 0) {
+    return;
+  }
+  free_buffers_[ClassOf(slot.size)].push_back(slot.buffer);
+  if (slot.buffer_share != kNone) {
+    free_buffer_refs_.push_back(slot.buffer_share);
+  }
+}
+
+bool PacketPool::SameBytesAsLast(const Slot& last,
+                                 std::span<const uint8_t> bytes) const {
   const size_t head = HeadLength(last);
   if (std::memcmp(HeadData(last), bytes.data(), head) != 0) return false;
   if (last.tail == kNone) return true;

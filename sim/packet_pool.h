@@ -184,7 +184,23 @@ class PacketPool {
   static size_t HeadLength(const Slot& s) {
     return s.tail == kNone ? s.size : kHeadBytes;
   }
-  bool SameAsLast(uint32_t from, std::span<const uint8_t> bytes) const;
+  // Inline: most Puts differ from the previous one in sender or size,
+  // which the call cost more than checking (callgrind).
+  bool SameAsLast(uint32_t from, std::span<const uint8_t> bytes) const {
+    if (last_put_ == kNone || bytes.empty()) return false;
+    const Slot& last = SlotAt(last_put_);
+    // A released slot is reset to size 0, so it never matches (empty
+    // datagrams are not shared).
+    if (last.from != from || last.size != bytes.size()) return false;
+    return SameBytesAsLast(last, bytes);
+  }
+  // REQUIRES: last is the previous Put's slot, of bytes.size() bytes.
+  bool SameBytesAsLast(const Slot& last, std::span<const uint8_t> bytes) const;
+  // Out of line, as is ReleaseBuffer: rare, and their vector growth
+  // inlined made every Put and Release save five registers.
+  [[gnu::noinline]] uint32_t NewSlot();
+  // Returns slot's buffer to its free list unless another slot shares it.
+  [[gnu::noinline]] void ReleaseBuffer(const Slot& slot);
   void ShareLast(Slot* slot);
   uint32_t FindOrAddTail(std::span<const uint8_t> tail);
   void ReleaseTail(uint32_t index);
@@ -206,7 +222,9 @@ class PacketPool {
   }
   std::vector<std::unique_ptr<Slot[]>> slot_blocks_;
   uint32_t slot_count_ = 0;  // slots created (handles 0 .. slot_count_-1)
-  std::vector<uint32_t> free_slots_;
+  // Free slots, last released first: a free slot's `from` holds the next
+  // one (kNone ends the list).
+  uint32_t free_slot_ = kNone;
   std::vector<uint32_t> buffer_refs_;  // holders of a shared buffer
   std::vector<uint32_t> free_buffer_refs_;
   std::vector<Tail> tails_;
