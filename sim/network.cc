@@ -198,7 +198,12 @@ NetworkModel::Decision NetworkModel::Send(int64_t now_us, uint32_t from,
     ++counters_.lost_random;
     return Decision{DatagramFate::kLoss, 0};
   }
-  return Decision{DatagramFate::kDelivered, departure_us + DrawLatencyUs()};
+  // The uniform draw inline (the default model), the others by the call.
+  const int64_t latency_us =
+      latency_model_ == LatencyModel::kUniform
+          ? latency_min_us_ + static_cast<int64_t>(uniform_offset_(rng_))
+          : DrawLatencyUs();
+  return Decision{DatagramFate::kDelivered, departure_us + latency_us};
 }
 
 bool NetworkModel::BadAfterStep(uint32_t from) {
