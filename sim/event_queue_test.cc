@@ -266,12 +266,14 @@ TEST(EventQueueTest, CalendarFarEventBeforeLaterTie) {
 }
 
 // StableSortByNode against std::stable_sort, for short lists (insertion
-// path), for radix passes over node ranges of one, two and three 11-bit
-// digits, and with many events per node (stability is visible).
+// path), for radix passes of every width RadixDigitBits picks over node
+// ranges of one to 32 bits, and with many events per node (stability is
+// visible).
 TEST(EventQueueTest, StableSortByNodeMatchesStableSort) {
   Random rng(77);
   std::vector<Event> scratch;
-  for (const size_t n : {0u, 1u, 5u, 255u, 256u, 3000u, 20000u}) {
+  for (const size_t n :
+       {0u, 1u, 5u, 31u, 32u, 100u, 255u, 256u, 1000u, 3000u, 20000u}) {
     for (const uint64_t nodes : {uint64_t{1}, uint64_t{7}, uint64_t{2048},
                                  uint64_t{300000}, uint64_t{1} << 32}) {
       std::vector<Event> events(n);
@@ -292,6 +294,23 @@ TEST(EventQueueTest, StableSortByNodeMatchesStableSort) {
       }
     }
   }
+}
+
+// The digit width covers the node bits in at most three passes of at most
+// 11 bits, and trades passes for counters with the list's length.
+TEST(EventQueueTest, RadixDigitBitsPicksCheapestPasses) {
+  for (int bits = 1; bits <= 32; ++bits) {
+    for (const size_t n : {32u, 300u, 5000u, 1000000u}) {
+      const int digit = RadixDigitBits(n, bits);
+      EXPECT_LE(digit, 11);
+      EXPECT_GE(3 * digit, bits);
+    }
+  }
+  EXPECT_EQ(RadixDigitBits(300, 11), 6);       // two passes of 64 counters
+  EXPECT_EQ(RadixDigitBits(1000, 11), 11);     // one pass
+  EXPECT_EQ(RadixDigitBits(100000, 11), 11);   // one pass
+  EXPECT_EQ(RadixDigitBits(100000, 17), 9);    // two passes
+  EXPECT_EQ(RadixDigitBits(1000000, 32), 11);  // three passes
 }
 
 // SortByNodeThenTime against std::sort by (node, time, seq), on lists
