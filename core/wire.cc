@@ -1110,6 +1110,24 @@ size_t EncodedFrameBytes(const Frame& frame) {
   return 1 + VarintBytes(body) + body;
 }
 
+WireError MeasureFrame(const Frame& frame, size_t* body_bytes) {
+  return std::visit(
+      [body_bytes](const auto& f) {
+        if (WireError e = Check(f); e != WireError::kOk) return e;
+        *body_bytes = BodyBytes(f);
+        return WireError::kOk;
+      },
+      frame);
+}
+
+uint8_t* WriteFrame(const Frame& frame, size_t body_bytes, uint8_t* out) {
+  Writer w(out);
+  w.U8(static_cast<uint8_t>(TypeOf(frame)));
+  w.Varint(body_bytes);
+  std::visit([&w](const auto& f) { EncodeBody(f, &w); }, frame);
+  return w.position();
+}
+
 DatagramBuilder::DatagramBuilder(NodeId sender, size_t max_datagram_bytes)
     : sender_(sender), max_datagram_bytes_(max_datagram_bytes) {
   assert(max_datagram_bytes >= kDatagramHeaderBytes + 2);

@@ -32,8 +32,10 @@
 #define ELARA_CORE_WIRE_H_
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <optional>
 #include <span>
@@ -478,6 +480,21 @@ class DatagramBuilder {
   void StartDatagram();
 };
 
+// Encoding in two steps, for a caller that lays datagrams out itself (the
+// engine sizes every datagram of a call first, then writes each straight
+// into its transmit queue: a DatagramBuilder's datagram had to be copied
+// there). MeasureFrame refuses what DatagramBuilder::Add refuses whatever
+// the budget (kTooManyEntries, kBadField, kBadAddress), else sets
+// *body_bytes; the frame then takes EncodedFrameBytesForBody(*body_bytes).
+WireError MeasureFrame(const Frame& frame, size_t* body_bytes);
+inline size_t EncodedFrameBytesForBody(size_t body_bytes);
+// Writes a frame that MeasureFrame accepted, with the body size it gave,
+// at `out` (room for EncodedFrameBytesForBody bytes); returns its end.
+uint8_t* WriteFrame(const Frame& frame, size_t body_bytes, uint8_t* out);
+// Writes a datagram's header (kDatagramHeaderBytes) at `out`; returns its
+// end. Frames follow it.
+inline uint8_t* WriteDatagramHeader(NodeId sender, uint8_t* out);
+
 struct DecodedDatagram {
   NodeId sender;
   std::vector<Frame> frames;
@@ -490,6 +507,21 @@ WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out);
 // Low-level pieces, exposed for other codecs and tests.
 void AppendVarint(uint64_t value, std::vector<uint8_t>* out);
 size_t VarintBytes(uint64_t value);
+
+// Inline: the engine sizes every frame it sends with these.
+inline size_t EncodedFrameBytesForBody(size_t body_bytes) {
+  const size_t length_bytes = body_bytes < 0x80 ? 1 : VarintBytes(body_bytes);
+  return 1 + length_bytes + body_bytes;
+}
+inline uint8_t* WriteDatagramHeader(NodeId sender, uint8_t* out) {
+  out[0] = kWireVersion;
+  uint64_t id = sender.value();
+  if constexpr (std::endian::native == std::endian::big) {
+    id = __builtin_bswap64(id);
+  }
+  std::memcpy(out + 1, &id, sizeof(id));  // little-endian, one store
+  return out + kDatagramHeaderBytes;
+}
 
 }  // namespace elara
 

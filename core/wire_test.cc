@@ -497,6 +497,42 @@ TEST_P(RoundTripTest, SeededRandomFramesRoundTrip) {
   }
 }
 
+// The engine's two-step encoding (MeasureFrame, then WriteFrame after
+// WriteDatagramHeader) writes what a DatagramBuilder writes.
+TEST_P(RoundTripTest, TwoStepEncodingMatchesBuilder) {
+  const size_t index = GetParam();
+  FrameGenerator gen(20240917 + index);
+  for (int i = 0; i < 500; ++i) {
+    const Frame frame = gen.Make(index);
+    const NodeId sender = gen.Id();
+    DatagramBuilder builder(sender, kMaxMaxDatagramBytes);
+    ASSERT_EQ(builder.Add(frame), WireError::kOk);
+    const std::vector<uint8_t> expected = builder.Finish();
+
+    size_t body_bytes = 0;
+    ASSERT_EQ(MeasureFrame(frame, &body_bytes), WireError::kOk);
+    const size_t frame_bytes = EncodedFrameBytesForBody(body_bytes);
+    EXPECT_EQ(frame_bytes, EncodedFrameBytes(frame));
+    // One spare byte, so that a write past the end shows.
+    std::vector<uint8_t> bytes(kDatagramHeaderBytes + frame_bytes + 1, 0xee);
+    uint8_t* end = WriteDatagramHeader(sender, bytes.data());
+    EXPECT_EQ(end, bytes.data() + kDatagramHeaderBytes);
+    end = WriteFrame(frame, body_bytes, end);
+    ASSERT_EQ(end, bytes.data() + expected.size()) << "iteration " << i;
+    EXPECT_EQ(bytes.back(), 0xee);
+    bytes.pop_back();
+    EXPECT_EQ(bytes, expected) << "iteration " << i;
+  }
+}
+
+TEST(WireTwoStepTest, FrameBytesForBodyAtVarintBoundaries) {
+  for (size_t body : {size_t{0}, size_t{1}, size_t{127}, size_t{128},
+                      size_t{16383}, size_t{16384}, size_t{1} << 21}) {
+    EXPECT_EQ(EncodedFrameBytesForBody(body), 1 + VarintBytes(body) + body)
+        << body;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryFrameType, RoundTripTest,
                          testing::Range<size_t>(0, kFrameKinds),
                          [](const testing::TestParamInfo<size_t>& info) {
@@ -667,10 +703,17 @@ TEST(DatagramBuilderTest, RefusesInvalidFramesUnchanged) {
     EXPECT_EQ(builder.Add(frame), error) << FrameTypeName(TypeOf(frame));
     EXPECT_EQ(builder.size(), size);
     EXPECT_EQ(builder.frame_count(), 1u);
+    size_t body_bytes = 7;
+    EXPECT_EQ(MeasureFrame(frame, &body_bytes), error)
+        << FrameTypeName(TypeOf(frame));
+    EXPECT_EQ(body_bytes, 7u);  // untouched when refused
   }
   // Exactly kMaxListEntries is fine.
   too_many_ids.pop_back();
   EXPECT_EQ(builder.Add(GraftFrame{too_many_ids}), WireError::kOk);
+  size_t body_bytes = 0;
+  EXPECT_EQ(MeasureFrame(GraftFrame{too_many_ids}, &body_bytes),
+            WireError::kOk);
 }
 
 TEST(DatagramBuilderTest, FinishIntoSwapsBuffersAndResets) {
@@ -1246,6 +1289,9 @@ TEST(StateWireTest, BuilderRefusesInvalidStateFramesUnchanged) {
   };
   for (const auto& [frame, error] : cases) {
     EXPECT_EQ(builder.Add(frame), error) << FrameTypeName(TypeOf(frame));
+    size_t body_bytes = 0;
+    EXPECT_EQ(MeasureFrame(frame, &body_bytes), error)
+        << FrameTypeName(TypeOf(frame));
     EXPECT_EQ(builder.size(), size);
     EXPECT_EQ(builder.frame_count(), 1u);
   }
