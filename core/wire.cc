@@ -554,9 +554,18 @@ class Reader {
     p_ += 8;
     return WireError::kOk;
   }
+  // Inline fast paths for one and two bytes (two: sim node indices from
+  // 128 on, a gossip frame's length); the rest, every error included, is
+  // SlowVarint's. A second byte of 0 is not minimal (SlowVarint refuses
+  // it); one with its top bit set continues the varint.
   WireError Varint(uint64_t* v) {
-    if (p_ != end_ && *p_ < 0x80) {  // Fast path: one byte.
+    if (p_ != end_ && *p_ < 0x80) {
       *v = *p_++;
+      return WireError::kOk;
+    }
+    if (remaining() >= 2 && static_cast<uint8_t>(p_[1] - 1) < 0x7f) {
+      *v = (p_[0] & 0x7fu) | (static_cast<uint64_t>(p_[1]) << 7);
+      p_ += 2;
       return WireError::kOk;
     }
     return SlowVarint(v);
@@ -1083,7 +1092,7 @@ const char* FrameTypeName(FrameType type) {
   return "unknown";
 }
 
-size_t VarintBytes(uint64_t value) {
+size_t VarintBytesSlow(uint64_t value) {
   size_t n = 1;
   while (value >= 0x80) {
     value >>= 7;

@@ -506,12 +506,16 @@ WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out);
 
 // Low-level pieces, exposed for other codecs and tests.
 void AppendVarint(uint64_t value, std::vector<uint8_t>* out);
-size_t VarintBytes(uint64_t value);
+// Bytes of `value` as a varint. Inline for the common one-byte case (a
+// call cost more than the test); larger values take VarintBytesSlow.
+size_t VarintBytesSlow(uint64_t value);
+inline size_t VarintBytes(uint64_t value) {
+  return value < 0x80 ? 1 : VarintBytesSlow(value);
+}
 
 // Inline: the engine sizes every frame it sends with these.
 inline size_t EncodedFrameBytesForBody(size_t body_bytes) {
-  const size_t length_bytes = body_bytes < 0x80 ? 1 : VarintBytes(body_bytes);
-  return 1 + length_bytes + body_bytes;
+  return 1 + VarintBytes(body_bytes) + body_bytes;
 }
 inline uint8_t* WriteDatagramHeader(NodeId sender, uint8_t* out) {
   out[0] = kWireVersion;

@@ -937,6 +937,39 @@ TEST(DecodeErrorTest, BadVarints) {
             WireError::kBadLength);
 }
 
+// Every two-byte start of a varint, through the decoder's inline two-byte
+// path and its general one: a GRAFT id's sequence of [b0, b1] (then, when
+// b1 continues it, a third byte 1).
+TEST(DecodeErrorTest, TwoByteVarintsDecodeExactly) {
+  DecodedDatagram out;
+  for (int b0 = 0x80; b0 <= 0xff; ++b0) {
+    for (int b1 = 0; b1 <= 0xff; ++b1) {
+      std::vector<uint8_t> sequence = {static_cast<uint8_t>(b0),
+                                       static_cast<uint8_t>(b1)};
+      uint64_t expected = (b0 & 0x7f) | (static_cast<uint64_t>(b1) & 0x7f) << 7;
+      if (b1 >= 0x80) {
+        // Cut by the end of the body, or continued by a third byte.
+        EXPECT_EQ(Decode(RawFrame(18, Concat({{1}, Le64(7), sequence}))),
+                  WireError::kBadLength);
+        sequence.push_back(1);
+        expected |= uint64_t{1} << 14;
+      }
+      const std::vector<uint8_t> bytes =
+          RawFrame(18, Concat({{1}, Le64(7), sequence}));
+      const WireError error = DecodeDatagram(bytes, &out);
+      if (b1 == 0) {  // not minimal
+        EXPECT_EQ(error, WireError::kBadVarint) << b0;
+        continue;
+      }
+      ASSERT_EQ(error, WireError::kOk) << b0 << " " << b1;
+      ASSERT_EQ(out.frames.size(), 1u);
+      const auto& graft = std::get<GraftFrame>(out.frames[0]);
+      ASSERT_EQ(graft.ids.size(), 1u);
+      EXPECT_EQ(graft.ids[0].sequence, expected) << b0 << " " << b1;
+    }
+  }
+}
+
 TEST(DecodeErrorTest, UnknownFrameTypes) {
   for (int type : {0, 13, 14, 15, 22, 31, 40, 47, 48, 64, 255}) {
     EXPECT_EQ(Decode(RawFrame(static_cast<uint8_t>(type), {})),
