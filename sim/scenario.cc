@@ -3,6 +3,7 @@
 #include "sim/scenario.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -104,7 +105,7 @@ absl::Status ValidateWorkload(const Scenario& s) {
   status.Update(CheckFinite("join-spread", s.join_spread));
   status.Update(CheckFinite("warmup", s.warmup));
   status.Update(CheckFinite("interval", s.broadcast_interval));
-  status.Update(CheckFinite("drain", s.drain));
+  if (s.drain) status.Update(CheckFinite("drain", *s.drain));
   if (s.broadcasts > kMaxBroadcasts) {
     status.Update(
         Bad("broadcasts",
@@ -119,9 +120,9 @@ absl::Status ValidateWorkload(const Scenario& s) {
   if (status.ok()) {
     // The whole run must fit kMaxSpan.
     Duration span = s.join_spread + s.warmup +
-                    s.broadcast_interval * s.broadcasts + s.drain;
+                    s.broadcast_interval * s.broadcasts + s.Drain();
     if (s.state_workload()) {
-      span = std::max(span, s.StateSettle() + s.drain);
+      span = std::max(span, s.StateSettle() + s.Drain());
     }
     if (span > kMaxSpan) {
       status = Bad("drain",
@@ -228,7 +229,15 @@ Duration Scenario::LastPublish() const {
 Duration Scenario::End() const {
   const Duration last =
       state_workload() ? std::max(LastPublish(), StateSettle()) : LastPublish();
-  return last + drain;
+  return last + Drain();
+}
+
+Duration Scenario::Drain() const {
+  if (drain) return *drain;
+  if (engine.broadcast.mode != BroadcastMode::kPull) return kDefaultDrain;
+  // ceil(log2 nodes) rounds, doubled for the tail, plus a margin.
+  const int64_t rounds = 2 * std::bit_width(nodes > 0 ? nodes - 1 : 0u) + 5;
+  return std::max(kDefaultDrain, engine.broadcast.pull_period * rounds);
 }
 
 std::vector<std::string> Scenario::UnexercisedFaults(

@@ -106,8 +106,9 @@ struct Scenario {
   uint32_t broadcasts = 10;
   uint32_t payload_bytes = 1024;
   Duration broadcast_interval = Duration::Millis(100);
-  // Time after the last broadcast to let deliveries and repairs finish.
-  Duration drain = Duration::Seconds(10);
+  // Time after the last broadcast to let deliveries and repairs finish;
+  // nullopt: Drain()'s default for the mode.
+  std::optional<Duration> drain;
 
   // State workload (keyed state, core/state_sync.h); off when
   // state_writes_per_s is 0 (then nothing below changes the run). From the
@@ -130,6 +131,12 @@ struct Scenario {
   Duration state_clock_skew = Duration::Zero();
 
   bool state_workload() const { return state_writes_per_s > 0.0; }
+  // `drain`, or when unset kDefaultDrain, except in pull mode: a message
+  // spreads one pull period per round there, and reaches every node in
+  // about log2 N + ln N rounds, so max(kDefaultDrain, (2 * ceil(log2 N) +
+  // 5) pull periods): 27 s at 2,000 nodes, 45 s at 10^6 (1 s periods).
+  Duration Drain() const;
+  static constexpr Duration kDefaultDrain = Duration::Seconds(10);
   // The end of the last partition with a finite END; nullopt if none.
   std::optional<Duration> LastHeal() const;
   // When the writes stop (state_writes_until resolved). REQUIRES: valid.

@@ -231,7 +231,7 @@ std::string FailureReplay(const Scenario& s) {
   flags.push_back(absl::StrCat("--payload=", s.payload_bytes));
   flags.push_back(
       absl::StrCat("--interval=", FormatDuration(s.broadcast_interval)));
-  flags.push_back(absl::StrCat("--drain=", FormatDuration(s.drain)));
+  flags.push_back(absl::StrCat("--drain=", FormatDuration(s.Drain())));
   flags.push_back(absl::StrCat("--state-writes-per-s=",
                                FormatNumber(s.state_writes_per_s)));
   flags.push_back(absl::StrCat("--state-writes-until=",

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "core/config.h"
 #include "gtest/gtest.h"
 #include "sim/scenario_flags.h"
 
@@ -96,6 +97,34 @@ TEST(ScenarioTest, MessagesShowExactValuesAndTheFlagsTyped) {
   s = Scenario();
   s.payload_bytes = 0;
   ExpectInvalid(s, "--payload-bytes (--payload): allowed 1..");
+}
+
+// Unset, the drain is 10 s, except in pull mode, where a message needs
+// about log2 N + ln N pull periods: (2 ceil(log2 N) + 5) periods if longer.
+// Set, it is what was set, in any mode; the replay flags carry the value.
+TEST(ScenarioTest, DrainDefaultsByModeAndSize) {
+  Scenario s;
+  s.nodes = 2000;
+  EXPECT_EQ(s.Drain(), Duration::Seconds(10));
+  s.engine.broadcast.mode = BroadcastMode::kPush;
+  EXPECT_EQ(s.Drain(), Duration::Seconds(10));
+  s.engine.broadcast.mode = BroadcastMode::kPull;
+  EXPECT_EQ(s.Drain(), Duration::Seconds(2 * 11 + 5));  // 2^11 >= 2000
+  s.nodes = 2048;
+  EXPECT_EQ(s.Drain(), Duration::Seconds(2 * 11 + 5));
+  s.nodes = 2049;
+  EXPECT_EQ(s.Drain(), Duration::Seconds(2 * 12 + 5));
+  s.nodes = 1;
+  EXPECT_EQ(s.Drain(), Duration::Seconds(10));  // 5 periods < 10 s
+  s.nodes = 1000000;
+  s.engine.broadcast.pull_period = Duration::Millis(2500);
+  EXPECT_EQ(s.Drain(), Duration::Millis(2500 * (2 * 20 + 5)));
+  EXPECT_EQ(s.End(), s.LastPublish() + s.Drain());
+  EXPECT_NE(FailureReplay(s).find("--drain=112500ms"), std::string::npos)
+      << FailureReplay(s);
+  s.drain = Duration::Seconds(3);
+  EXPECT_EQ(s.Drain(), Duration::Seconds(3));
+  EXPECT_EQ(s.End(), s.LastPublish() + Duration::Seconds(3));
 }
 
 // A valid state workload: writes until the partition heals.

@@ -191,7 +191,7 @@ absl::Status Simulator::Init() {
                                ? 0
                                : scenario_.broadcast_interval.ToMicros() *
                                      (scenario_.broadcasts - 1));
-  end_us_ = last_publish_us + scenario_.drain.ToMicros();
+  end_us_ = last_publish_us + scenario_.Drain().ToMicros();
   if (scenario_.state_workload()) {
     state_ = std::make_unique<StateTracker>(scenario_.state_keys,
                                             scenario_.partitions.size());
@@ -200,7 +200,7 @@ absl::Status Simulator::Init() {
     state_writes_end_us_ = (origin_ + scenario_.StateWritesEnd()).ToMicros();
     state_settle_us_ = (origin_ + scenario_.StateSettle()).ToMicros();
     end_us_ = std::max(last_publish_us, state_settle_us_) +
-              scenario_.drain.ToMicros();
+              scenario_.Drain().ToMicros();
   }
 
   // Slots: initial nodes plus the churn joins the run will make.

@@ -160,6 +160,36 @@ Setting Dur(const char* key, const char* flags, const char* help, Field field) {
       nullptr};
 }
 
+// --drain. Unset, the default depends on the mode and N (Scenario::Drain);
+// --help shows that rule.
+Setting DrainSetting() {
+  return Setting{
+      "drain",
+      false,
+      "--drain",
+      "DUR",
+      "Time after the last broadcast for deliveries and repairs",
+      TomlKind::kText,
+      false,
+      [](std::string_view text, Scenario* s) {
+        std::optional<Duration> d = sim::ParseDuration(text);
+        if (!d || d->IsInfinite()) {
+          return Expected("a duration with a unit (us, ms, s), e.g. 250ms",
+                          text);
+        }
+        s->drain = *d;
+        return absl::OkStatus();
+      },
+      [](const Scenario& s) {
+        return s.drain ? sim::FormatDuration(*s.drain)
+                       : absl::StrCat(
+                             sim::FormatDuration(Scenario::kDefaultDrain),
+                             "; pull mode: 2 ceil(log2 N) + 5 pull periods "
+                             "if longer");
+      },
+      nullptr};
+}
+
 absl::Status ApplyMode(std::string_view text, Scenario* s) {
   if (!ParseBroadcastMode(text, &s->engine.broadcast.mode)) {
     return Expected("push, pull or hybrid", text);
@@ -467,10 +497,7 @@ std::vector<Setting> ScenarioSettings() {
   t.push_back(Dur(
       "interval", "--interval", "Time between two broadcasts",
       [](auto& s) -> auto& { return s.broadcast_interval; }));
-  t.push_back(Dur(
-      "drain", "--drain",
-      "Time after the last broadcast for deliveries and repairs",
-      [](auto& s) -> auto& { return s.drain; }));
+  t.push_back(DrainSetting());
   AddStateWorkloadSettings(&t);
   t.push_back(Text(
       "trace", "--trace", "PATH",

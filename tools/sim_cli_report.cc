@@ -216,14 +216,14 @@ std::string DrainWarning(const sim::Scenario& s, const sim::RunResult& r) {
     return "";
   }
   const Duration end = s.End();
-  const Duration tail = std::max(s.drain / 10, Duration::Millis(100));
+  const Duration tail = std::max(s.Drain() / 10, Duration::Millis(100));
   if (*r.last_counted_delivery < end - tail) return "";
   return absl::StrFormat(
       "WARNING: %d nodes, seed %d: messages were still reaching nodes when "
       "the run ended (last delivery at %s, end at %s): reliability %.6f may "
       "be short of what a longer --drain (now %s) shows\n",
       s.nodes, s.seed, sim::FormatDuration(*r.last_counted_delivery),
-      sim::FormatDuration(end), r.reliability, sim::FormatDuration(s.drain));
+      sim::FormatDuration(end), r.reliability, sim::FormatDuration(s.Drain()));
 }
 
 // The table's bounds_hit row: "none", or how many times a bound cut

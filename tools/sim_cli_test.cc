@@ -840,11 +840,18 @@ TEST(RunTest, RunEndingMidSpreadIsWarnedAbout) {
               HasSubstr("WARNING: 100 nodes, seed 1: messages were still "
                         "reaching nodes when the run ended"));
   EXPECT_THAT(table.out, HasSubstr("longer --drain (now 3s)"));
-  // Long enough: complete, no warning.
+  // Long enough: complete, no warning. So is pull mode's default drain
+  // (2 ceil(log2 100) + 5 = 19 pull periods), which the replay spells out.
   const Output drained = Cli({"run", "--nodes", "100", "--mode", "pull",
                               "--broadcasts", "3", "--drain", "30s"});
   ASSERT_EQ(drained.code, kExitOk) << drained.err;
   EXPECT_THAT(drained.out, Not(HasSubstr("WARNING")));
+  const Output pull_default = Cli({"run", "--nodes", "100", "--mode", "pull",
+                                   "--broadcasts", "3", "--json", "-"});
+  ASSERT_EQ(pull_default.code, kExitOk) << pull_default.err;
+  const auto json = ParseJson(pull_default.out);
+  EXPECT_EQ(json["reliability"].get<double>(), 1.0);
+  EXPECT_THAT(json["replay"].get<std::string>(), HasSubstr("--drain=19s"));
   // Half the swarm cut off for the whole run: incomplete, but nothing
   // arrives late.
   const Output cut =
