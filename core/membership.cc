@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <numeric>
 #include <utility>
 #include <variant>
 
@@ -174,10 +173,12 @@ void Membership::PushLiveness(Timestamp now, NodeId peer) {
   liveness_due_ = std::min(liveness_due_, Due(liveness_.back()));
 }
 
-void Membership::RecomputeLivenessDue() {
+void Membership::RecomputeLivenessDue() { liveness_due_ = ScanLivenessDue(); }
+
+Timestamp Membership::ScanLivenessDue() const {
   Timestamp due = Timestamp::Infinite();
   for (const Liveness& liveness : liveness_) due = std::min(due, Due(liveness));
-  liveness_due_ = due;
+  return due;
 }
 
 void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
@@ -208,12 +209,7 @@ void Membership::HandleTimeout(Timestamp now) {
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
   // Debug builds (every test) check the kept minimum against a rescan.
-  assert(liveness_due_ ==
-         std::accumulate(liveness_.begin(), liveness_.end(),
-                         Timestamp::Infinite(),
-                         [this](Timestamp due, const Liveness& liveness) {
-                           return std::min(due, Due(liveness));
-                         }));
+  assert(liveness_due_ == ScanLivenessDue());
   Timestamp next =
       std::min(std::min(next_periodic_at_, next_rejoin_at_), liveness_due_);
   for (const NeighborRequest& request : pending_) {

@@ -244,7 +244,9 @@ class Membership {
   // Called for every valid datagram: the sender, if active, is alive.
   void NoteAlive(Timestamp now, const PeerEntry& from);
   void HandleTimeout(Timestamp now);
-  // Earliest deadline; Timestamp::Infinite() when there is none. O(active).
+  // Earliest deadline; Timestamp::Infinite() when there is none. Reads the
+  // kept liveness minimum (liveness_due_) and the <= kMaxPendingNeighbors
+  // outstanding requests, no per-peer record.
   Timestamp NextTimeout() const;
   // Cache hint: starts loading the lines of this object that every
   // datagram and NextTimeout read (up to the liveness table); loads nothing.
@@ -286,8 +288,8 @@ class Membership {
     // When to ping next: last_heard + Quiet while no ping is out, else the
     // last ping + keep_alive_interval (a probe repeats while unanswered).
     // Set at every change of the fields it derives from (FreshLiveness,
-    // NoteAlive, HandlePong, CheckLiveness), so that NextTimeout, run after
-    // every call, reads two fields per peer and no branch.
+    // NoteAlive, HandlePong, CheckLiveness), so that Due() is two fields
+    // and liveness_due_ (what NextTimeout reads) follows from them.
     Timestamp ping_at;
     uint64_t ping_nonce = 0;  // 0: no ping outstanding
   };
@@ -410,6 +412,8 @@ class Membership {
   // the minimum and moved later (then a rescan of the active view).
   void NoteLivenessChange(Timestamp before, const Liveness& liveness);
   void RecomputeLivenessDue();
+  // min over liveness_ of Due() (Infinite when empty), by a scan.
+  Timestamp ScanLivenessDue() const;
   Duration Quiet(NodeId peer) const;
   Duration RejoinDelay() const;
   // A silent peer (an unanswered candidate, a timed-out active peer) is
@@ -428,7 +432,8 @@ class Membership {
   // datagram (NoteAlive, IsActive) and every NextTimeout read only these.
   // The active view is stored inside this object up to kInlineActive peers
   // (the default view) instead of in heap blocks of its own: active_ids_
-  // (searched by every datagram) and liveness_ (read after every call) are
+  // (searched by every datagram) and liveness_ (updated by every datagram
+  // from an active peer) are
   // parallel to active_, whose addresses only sends need.
   static constexpr size_t kInlineActive = 5;
   Random* rng_;

@@ -144,9 +144,7 @@ int64_t NetworkModel::DrawLatencyUs() {
     case LatencyModel::kFixed:
       return latency_min_us_;
     case LatencyModel::kUniform:
-      // = rng_.UniformBetween(min, max) (both below 2^63: never the whole
-      // 64-bit range, which it would draw differently).
-      return latency_min_us_ + static_cast<int64_t>(uniform_offset_(rng_));
+      return UniformLatencyUs();
     case LatencyModel::kPareto: {
       const uint64_t u = (rng_.Next64() >> 16) | 1;  // [1, 2^48)
       const uint64_t root = IntegerSqrt(u);          // [1, 2^24)
@@ -199,10 +197,9 @@ NetworkModel::Decision NetworkModel::Send(int64_t now_us, uint32_t from,
     return Decision{DatagramFate::kLoss, 0};
   }
   // The uniform draw inline (the default model), the others by the call.
-  const int64_t latency_us =
-      latency_model_ == LatencyModel::kUniform
-          ? latency_min_us_ + static_cast<int64_t>(uniform_offset_(rng_))
-          : DrawLatencyUs();
+  const int64_t latency_us = latency_model_ == LatencyModel::kUniform
+                                 ? UniformLatencyUs()
+                                 : DrawLatencyUs();
   return Decision{DatagramFate::kDelivered, departure_us + latency_us};
 }
 

@@ -168,6 +168,11 @@ class NetworkModel {
   const NetworkCounters& counters() const { return counters_; }
 
  private:
+  // kUniform's draw, = rng_.UniformBetween(min, max) (both below 2^63:
+  // never the whole 64-bit range, which it would draw differently).
+  int64_t UniformLatencyUs() {
+    return latency_min_us_ + static_cast<int64_t>(uniform_offset_(rng_));
+  }
   // The slot-mode chain of one sender (see the file comment).
   struct BurstClock {
     int64_t state_ends_us = INT64_MIN;  // INT64_MIN: not started

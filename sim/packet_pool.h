@@ -107,9 +107,7 @@ class PacketPool {
   // kInlineBytes; fewer, or none, for a datagram kept whole in a buffer).
   // A cache hint's input: reads only the slot. Valid like Bytes().
   std::span<const uint8_t> InlineHead(uint32_t handle) const {
-    const Slot& slot = SlotAt(handle);
-    if (InBuffer(slot)) return {};
-    return {slot.inline_bytes, std::min<size_t>(slot.size, kInlineBytes)};
+    return InlineHeadOf(SlotAt(handle));
   }
   // Frees the handle (and a buffer when it was its last holder).
   void Release(uint32_t handle);
@@ -136,7 +134,7 @@ class PacketPool {
       }
       return {};
     }
-    return {slot.inline_bytes, std::min<size_t>(slot.size, kInlineBytes)};
+    return InlineHeadOf(slot);
   }
   // A cache hint before Release(handle): its slot, for writing.
   void PrefetchRelease(uint32_t handle) const {
@@ -180,6 +178,10 @@ class PacketPool {
   // The bytes held in the slot or its buffer (all but a split tail).
   static const uint8_t* HeadData(const Slot& s) {
     return InBuffer(s) ? s.buffer : s.inline_bytes;
+  }
+  static std::span<const uint8_t> InlineHeadOf(const Slot& slot) {
+    if (InBuffer(slot)) return {};
+    return {slot.inline_bytes, std::min<size_t>(slot.size, kInlineBytes)};
   }
   static size_t HeadLength(const Slot& s) {
     return s.tail == kNone ? s.size : kHeadBytes;

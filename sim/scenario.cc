@@ -125,9 +125,14 @@ absl::Status ValidateWorkload(const Scenario& s) {
       span = std::max(span, s.StateSettle() + s.Drain());
     }
     if (span > kMaxSpan) {
-      status = Bad("drain",
-                   "a run (join spread + warmup + broadcasts x "
-                   "interval + drain) of at most 30 days");
+      status =
+          Bad("drain", s.drain ? "a run (join spread + warmup + broadcasts x "
+                                 "interval + drain) of at most 30 days"
+                               : "a run (join spread + warmup + broadcasts x "
+                                 "interval + drain) of at most 30 days; unset, "
+                                 "pull mode's drain is 2 ceil(log2 N) + 5 "
+                                 "pull periods (engine pull_period_ms): set "
+                                 "--drain or a shorter period");
     } else if (s.churn_per_s * static_cast<double>(span.ToMicros()) / 1e6 +
                    s.nodes >
                static_cast<double>(kMaxNodes)) {
@@ -237,7 +242,10 @@ Duration Scenario::Drain() const {
   if (engine.broadcast.mode != BroadcastMode::kPull) return kDefaultDrain;
   // ceil(log2 nodes) rounds, doubled for the tail, plus a margin.
   const int64_t rounds = 2 * std::bit_width(nodes > 0 ? nodes - 1 : 0u) + 5;
-  return std::max(kDefaultDrain, engine.broadcast.pull_period * rounds);
+  const Duration period = engine.broadcast.pull_period;
+  // Past kMaxSpan anyway (Validate refuses it): no overflow on the way.
+  if (period > kMaxSpan / rounds) return Duration::Infinite();
+  return std::max(kDefaultDrain, period * rounds);
 }
 
 std::vector<std::string> Scenario::UnexercisedFaults(

@@ -125,6 +125,14 @@ TEST(ScenarioTest, DrainDefaultsByModeAndSize) {
   s.drain = Duration::Seconds(3);
   EXPECT_EQ(s.Drain(), Duration::Seconds(3));
   EXPECT_EQ(s.End(), s.LastPublish() + Duration::Seconds(3));
+  // A default past the 30-day bound is refused, naming the period, and
+  // never overflows on the way.
+  s.drain.reset();
+  s.engine.broadcast.pull_period = Duration::Seconds(24 * 3600);
+  EXPECT_TRUE(s.Drain().IsInfinite());
+  ExpectInvalid(s, "pull_period_ms");
+  s.engine.broadcast.pull_period = Duration::Micros(INT64_MAX / 2);
+  EXPECT_TRUE(s.Drain().IsInfinite());
 }
 
 // A valid state workload: writes until the partition heals.

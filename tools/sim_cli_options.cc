@@ -136,7 +136,19 @@ Setting Probability(const char* key, const char* flags, const char* help,
   return setting;
 }
 
-// A duration in the DUR text form of sim/scenario_flags.h.
+// A DUR value (the text form of sim/scenario_flags.h): a finite duration
+// with a unit. `out` is a Duration or an optional one; left alone on error.
+template <typename Out>
+absl::Status ParseFiniteDuration(std::string_view text, Out* out) {
+  std::optional<Duration> d = sim::ParseDuration(text);
+  if (!d || d->IsInfinite()) {
+    return Expected("a duration with a unit (us, ms, s), e.g. 250ms", text);
+  }
+  *out = *d;
+  return absl::OkStatus();
+}
+
+// A duration setting.
 template <typename Field>
 Setting Dur(const char* key, const char* flags, const char* help, Field field) {
   return Setting{
@@ -148,13 +160,7 @@ Setting Dur(const char* key, const char* flags, const char* help, Field field) {
       TomlKind::kText,
       false,
       [field](std::string_view text, Scenario* s) {
-        std::optional<Duration> d = sim::ParseDuration(text);
-        if (!d || d->IsInfinite()) {
-          return Expected("a duration with a unit (us, ms, s), e.g. 250ms",
-                          text);
-        }
-        field(*s) = *d;
-        return absl::OkStatus();
+        return ParseFiniteDuration(text, &field(*s));
       },
       [field](const Scenario& s) { return sim::FormatDuration(field(s)); },
       nullptr};
@@ -172,13 +178,7 @@ Setting DrainSetting() {
       TomlKind::kText,
       false,
       [](std::string_view text, Scenario* s) {
-        std::optional<Duration> d = sim::ParseDuration(text);
-        if (!d || d->IsInfinite()) {
-          return Expected("a duration with a unit (us, ms, s), e.g. 250ms",
-                          text);
-        }
-        s->drain = *d;
-        return absl::OkStatus();
+        return ParseFiniteDuration(text, &s->drain);
       },
       [](const Scenario& s) {
         return s.drain ? sim::FormatDuration(*s.drain)
