@@ -1,7 +1,7 @@
 // Plumtree's state is small on purpose: a sorted vector of active peers
 // (eager flag, pending IHAVEs), a dedup window, a message cache, and a
 // table of messages announced but not received. Timers are three deadlines
-// (IHAVE flush, pull digest, cache sweep) plus an ordered set of
+// (IHAVE flush, pull digest, cache sweep) plus a sorted vector of
 // missing-message deadlines, so NextTimeout() never scans anything.
 //
 // Why some choices:
@@ -55,8 +55,6 @@ constexpr uint32_t kPushSampleDeliveries = 32;
 // Vectors emptied after use (pending IHAVEs, retired payloads) keep at most
 // this much capacity: an idle node gives the rest back.
 constexpr size_t kKeptCapacity = 4;
-// Rough per-node overhead of std::set.
-constexpr size_t kSetNodeOverheadBytes = 32;
 
 uint32_t NextHop(uint32_t hops) { return hops == UINT32_MAX ? hops : hops + 1; }
 
@@ -93,6 +91,20 @@ size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
     ++chunks;
   }
   return chunks;
+}
+
+// Adds a timer to a sorted timer list (after those due no later).
+template <typename Timer>
+void InsertTimer(std::vector<Timer>* timers, const Timer& timer) {
+  timers->insert(std::upper_bound(timers->begin(), timers->end(), timer),
+                 timer);
+}
+
+// Removes a timer from a sorted timer list, if it is there.
+template <typename Timer>
+void EraseTimer(std::vector<Timer>* timers, const Timer& timer) {
+  auto it = std::lower_bound(timers->begin(), timers->end(), timer);
+  if (it != timers->end() && *it == timer) timers->erase(it);
 }
 
 }  // namespace
@@ -524,20 +536,22 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
       lazy.push_back(i);
     }
   }
-  absl::InlinedVector<bool, 8> pushed(lazy.size(), false);
+  // A lazy peer pushed to redundantly gets no IHAVE: its slot in `lazy`
+  // is overwritten with kPushed (the picks are distinct).
+  constexpr size_t kPushed = SIZE_MAX;
   const size_t extra = std::min(redundant_pushes_, lazy.size());
   if (extra > 0) {
     std::vector<uint64_t> picks;
     rng_->PickK(extra, lazy.size(), &picks);
     for (uint64_t pick : picks) {
-      pushed[pick] = true;
       SendGossip(peers_[lazy[pick]].peer.address, id, NextHop(hops_received),
                  payload);
+      lazy[pick] = kPushed;
     }
   }
-  for (size_t j = 0; j < lazy.size(); ++j) {
-    if (!pushed[j]) {
-      QueueIHave(now, &peers_[lazy[j]], IHaveEntry{id, hops_received});
+  for (size_t index : lazy) {
+    if (index != kPushed) {
+      QueueIHave(now, &peers_[index], IHaveEntry{id, hops_received});
     }
   }
 }
@@ -589,7 +603,7 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
   missing.deadline = now + wait;
   missing.announcers.push_back(from);
   missing.unasked = 1;
-  missing_->timers.emplace(missing.deadline, id);
+  InsertTimer(&missing_->timers, Timer{missing.deadline, id});
   missing_next_ = std::min(missing_next_, missing.deadline);
 }
 
@@ -619,7 +633,7 @@ bool Plumtree::TakeMissing(MessageId id, bool* late) {
   if (it == missing_->by_id.end()) return false;
   const bool requested = it->second.requested;
   *late = it->second.round > 0;
-  missing_->timers.erase({it->second.deadline, id});
+  EraseTimer(&missing_->timers, Timer{it->second.deadline, id});
   missing_->by_id.erase(it);
   SyncMissingNext();
   CompactMissing();
@@ -629,7 +643,7 @@ bool Plumtree::TakeMissing(MessageId id, bool* late) {
 void Plumtree::SyncMissingNext() {
   missing_next_ = missing_ == nullptr || missing_->timers.empty()
                       ? Timestamp::Infinite()
-                      : missing_->timers.begin()->first;
+                      : missing_->timers.front().first;
 }
 
 // A hash map keeps its capacity after erases: give the table back once
@@ -648,7 +662,7 @@ void Plumtree::CompactMissing() {
 // when no announcer is left. Requests are batched per peer.
 void Plumtree::FireDueRequests(Timestamp now) {
   if (missing_ == nullptr || missing_->timers.empty() ||
-      missing_->timers.begin()->first > now) {
+      missing_->timers.front().first > now) {
     return;
   }
   auto& timers = missing_->timers;
@@ -657,9 +671,12 @@ void Plumtree::FireDueRequests(Timestamp now) {
       std::max(config_.graft_timeout / 2, Duration::Micros(1));
   const Duration reask = std::max(config_.graft_timeout, Duration::Micros(1));
   std::vector<Request> requests;
-  while (!timers.empty() && timers.begin()->first <= now) {
-    const MessageId id = timers.begin()->second;
-    timers.erase(timers.begin());
+  // timers[0, due) are taken; they go in one erase at the end. A timer set
+  // here is later than `now`, so it sorts after them.
+  size_t due = 0;
+  while (due < timers.size() && timers[due].first <= now) {
+    const MessageId id = timers[due].second;
+    ++due;
     auto it = by_id.find(id);
     if (it == by_id.end()) continue;
     Missing& missing = it->second;
@@ -676,7 +693,7 @@ void Plumtree::FireDueRequests(Timestamp now) {
       ++missing.round;
       missing.unasked = static_cast<uint8_t>(announcers.size());
       missing.deadline = now + std::max(pause - retry, Duration::Micros(1));
-      timers.emplace(missing.deadline, id);
+      InsertTimer(&timers, Timer{missing.deadline, id});
       continue;
     }
     const PeerEntry to = announcers.front();
@@ -698,8 +715,9 @@ void Plumtree::FireDueRequests(Timestamp now) {
     request->ids.push_back(id);
     missing.requested = true;
     missing.deadline = now + retry;
-    timers.emplace(missing.deadline, id);
+    InsertTimer(&timers, Timer{missing.deadline, id});
   }
+  timers.erase(timers.begin(), timers.begin() + static_cast<ptrdiff_t>(due));
   SyncMissingNext();
   for (const Request& request : requests) {
     SendIdFrames(request.to.address, request.graft, request.ids);
@@ -898,7 +916,7 @@ void Plumtree::HandleTimeout(Timestamp now) {
 Timestamp Plumtree::NextTimeout() const {
   assert(missing_next_ == (missing_ == nullptr || missing_->timers.empty()
                                ? Timestamp::Infinite()
-                               : missing_->timers.begin()->first));
+                               : missing_->timers.front().first));
   // Pairwise, not std::min({...}): GCC builds the list on the stack and
   // loops over it (twice the instructions, and this runs after every call).
   return std::min(std::min(sweep_at_, ihave_flush_at_),
@@ -988,8 +1006,7 @@ size_t Plumtree::StateBytes() const {
         bytes += missing.announcers.capacity() * sizeof(PeerEntry);
       }
     }
-    bytes += missing_->timers.size() *
-             (sizeof(std::pair<Timestamp, MessageId>) + kSetNodeOverheadBytes);
+    bytes += missing_->timers.capacity() * sizeof(Timer);
   }
   return bytes;
 }
