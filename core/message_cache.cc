@@ -9,6 +9,7 @@
 #include "core/message_cache.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <new>
 #include <utility>
@@ -53,14 +54,16 @@ size_t MessageCache::FindSlot(MessageId id) const {
     return it == index_->end() ? kNotFound : SlotOf(it->second);
   }
   // Live slots run from head_ for count_ slots, wrapping once at most.
+  // Scanned newest first: most lookups (an IHAVE, a GRAFT, a duplicate)
+  // are for a message that arrived recently, and an id is stored at most
+  // once, so the order cannot change the answer.
   const uint32_t tag = TagOf(id);
   const size_t capacity = capacity_;
   const size_t end = head_ + count_;
-  const size_t first_end = std::min(end, capacity);
-  for (size_t s = head_; s < first_end; ++s) {
+  for (size_t s = end > capacity ? end - capacity : 0; s-- > 0;) {
     if (tags_[s] == tag && ring_[s].id == id) return s;
   }
-  for (size_t s = 0; s + capacity < end; ++s) {
+  for (size_t s = std::min(end, capacity); s-- > head_;) {
     if (tags_[s] == tag && ring_[s].id == id) return s;
   }
   return kNotFound;
@@ -126,11 +129,16 @@ MessageCache::Payload MessageCache::PopOldest() {
 }
 
 bool MessageCache::Insert(Entry entry, std::vector<Payload>* removed) {
-  // A full cache evicts first (after checking the id is new), so the index
-  // never holds more than max_entries ids. The ordinal does not depend on
-  // an eviction: PopOldest advances first_ordinal_ and drops count_
-  // together.
+  // Checked before anything moves: a duplicate evicts nothing.
   if (FindSlot(entry.id) != kNotFound) return false;
+  return InsertUnseen(std::move(entry), removed);
+}
+
+bool MessageCache::InsertUnseen(Entry entry, std::vector<Payload>* removed) {
+  assert(FindSlot(entry.id) == kNotFound);
+  // A full cache evicts first, so the index never holds more than
+  // max_entries ids. The ordinal does not depend on an eviction: PopOldest
+  // advances first_ordinal_ and drops count_ together.
   bool evicted = false;
   if (count_ == max_entries_) {
     removed->push_back(PopOldest());

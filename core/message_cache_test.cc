@@ -95,6 +95,37 @@ TEST(MessageCacheTest, DuplicateInsertIntoFullCacheEvictsNothing) {
   EXPECT_EQ(cache.Find(Id(2), At(7)), nullptr);
 }
 
+// InsertUnseen (no duplicate lookup) against Insert, for fresh ids through
+// growth, eviction of a full cache and expiry: same answers, same entries.
+TEST(MessageCacheTest, InsertUnseenMatchesInsertForFreshIds) {
+  MessageCache checked(20, Duration::Millis(30));
+  MessageCache unseen(20, Duration::Millis(30));
+  std::vector<MessageCache::Payload> removed_checked;
+  std::vector<MessageCache::Payload> removed_unseen;
+  for (uint64_t s = 1; s <= 100; ++s) {
+    const int64_t ms = static_cast<int64_t>(s);
+    if (s % 37 == 0) {  // a quiet spell: everything expires
+      EXPECT_EQ(checked.Expire(At(ms + 40), &removed_checked),
+                unseen.Expire(At(ms + 40), &removed_unseen));
+    }
+    EXPECT_EQ(checked.Insert(Make(s, ms), &removed_checked),
+              unseen.InsertUnseen(Make(s, ms), &removed_unseen))
+        << s;
+    ASSERT_EQ(checked.size(), unseen.size());
+    ASSERT_EQ(removed_checked.size(), removed_unseen.size());
+    for (size_t i = 0; i < removed_checked.size(); ++i) {
+      EXPECT_EQ(*removed_checked[i], *removed_unseen[i]);
+    }
+    for (size_t i = 0; i < checked.size(); ++i) {
+      EXPECT_EQ(checked.Newest(i).id, unseen.Newest(i).id);
+    }
+    for (uint64_t t = 1; t <= s; ++t) {
+      EXPECT_EQ(checked.Find(Id(t), At(ms)) != nullptr,
+                unseen.Find(Id(t), At(ms)) != nullptr);
+    }
+  }
+}
+
 TEST(MessageCacheTest, ExpiresAfterTtl) {
   MessageCache cache(16, Duration::Millis(100));
   std::vector<MessageCache::Payload> removed;

@@ -146,11 +146,12 @@ absl::StatusOr<MessageId> Plumtree::Broadcast(
   }
   ++sequence_;
   bool origin_evicted = false;
-  dedup_.Insert(id, &origin_evicted);
+  const bool recorded =
+      dedup_.Insert(id, &origin_evicted) == DedupWindow::Verdict::kNew;
   if (origin_evicted) ++counters_->origins_evicted;
   auto data = std::make_shared<const std::vector<uint8_t>>(payload.begin(),
                                                            payload.end());
-  Accept(now, id, /*hops=*/0, self_, data, /*repaired=*/false);
+  Accept(now, id, /*hops=*/0, self_, data, /*repaired=*/false, recorded);
   Forward(now, id, /*hops_received=*/0, data, self_);
   return id;
 }
@@ -322,7 +323,8 @@ void Plumtree::HandleGossip(Timestamp now, const PeerEntry& from,
           ? payload_interner_->Intern(frame.id, frame.payload)
           : std::make_shared<const std::vector<uint8_t>>(frame.payload.begin(),
                                                          frame.payload.end());
-  Accept(now, frame.id, frame.hops, from.id, data, repaired);
+  Accept(now, frame.id, frame.hops, from.id, data, repaired,
+         /*recorded=*/true);
   if (mode_ == BroadcastMode::kHybrid) SampleRepair(repaired && !late);
   if (mode_ == BroadcastMode::kPush) {
     ++push_deliveries_;
@@ -497,12 +499,19 @@ void Plumtree::SendFromCache(Timestamp now, const Address& to,
 // --- Delivery and dissemination -------------------------------------------
 
 void Plumtree::Accept(Timestamp now, MessageId id, uint32_t hops, NodeId parent,
-                      MessageCache::Payload payload, bool repaired) {
+                      MessageCache::Payload payload, bool repaired,
+                      bool recorded) {
   outbox_->Emit(DeliveredEvent{id, hops, now, payload});
   ++counters_->deliveries;
   if (repaired) ++counters_->messages_repaired;
   MessageCache::Entry entry{id, hops, parent, now, std::move(payload)};
-  if (cache_.Insert(std::move(entry), &retired_)) ++counters_->cache_evictions;
+  // Until the dedup window evicts an origin it never records a cached id
+  // as new (see CachedThoughForgotten): the cache's own duplicate lookup
+  // can then be skipped.
+  const bool evicted = recorded && dedup_.origins_evicted() == 0
+                           ? cache_.InsertUnseen(std::move(entry), &retired_)
+                           : cache_.Insert(std::move(entry), &retired_);
+  if (evicted) ++counters_->cache_evictions;
   ScheduleSweep();
   SchedulePull(now);
 }

@@ -233,8 +233,9 @@ class Plumtree {
                     std::span<const IHaveEntry> entries);
 
   // Delivery and dissemination.
+  // `recorded`: dedup_.Insert just answered kNew for `id`.
   void Accept(Timestamp now, MessageId id, uint32_t hops, NodeId parent,
-              MessageCache::Payload payload, bool repaired);
+              MessageCache::Payload payload, bool repaired, bool recorded);
   void Forward(Timestamp now, MessageId id, uint32_t hops_received,
                const MessageCache::Payload& payload, NodeId exclude);
   void ForwardHybrid(Timestamp now, MessageId id, uint32_t hops_received,
