@@ -964,11 +964,15 @@ void Plumtree::PrefetchPeers() const {
 
 // --- Introspection ---------------------------------------------------------
 
+// A walk, not a binary search: the table is the active view (five peers
+// by default), and stopping at the first id not below `id` takes about
+// half the instructions of std::lower_bound at that size.
 Plumtree::PeerState* Plumtree::FindPeer(NodeId id) {
-  auto it = std::lower_bound(
-      peers_.begin(), peers_.end(), id,
-      [](const PeerState& p, NodeId key) { return p.peer.id < key; });
-  return it != peers_.end() && it->peer.id == id ? &*it : nullptr;
+  for (PeerState& peer : peers_) {
+    if (peer.peer.id < id) continue;
+    return peer.peer.id == id ? &peer : nullptr;
+  }
+  return nullptr;
 }
 
 size_t Plumtree::EagerCount() const {
