@@ -375,6 +375,7 @@ void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
   const size_t received = std::min(frame.peers.size(), kMaxListEntries - 1);
   const size_t count = std::min(received + 1, passive_.size());
   std::vector<uint64_t> picks;
+  picks.reserve(count);  // one allocation, not PickK's doubling steps
   rng_->PickK(count, passive_.size(), &picks);
   ShuffleReplyFrame reply;
   reply.peers.reserve(count);
