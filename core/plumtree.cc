@@ -951,9 +951,14 @@ void Plumtree::PrefetchDeadlines() const {
 }
 
 void Plumtree::PrefetchPeers() const {
-  const char* peers = reinterpret_cast<const char*>(peers_.data());
-  const size_t bytes = peers_.size() * sizeof(PeerState);
-  for (size_t off = 0; off < bytes; off += 64) __builtin_prefetch(peers + off);
+  // Only a table spilled to the heap: PrefetchObject loaded the inline one.
+  if (peers_.capacity() > kInlinePeers) {
+    const char* peers = reinterpret_cast<const char*>(peers_.data());
+    const size_t bytes = peers_.size() * sizeof(PeerState);
+    for (size_t off = 0; off < bytes; off += 64) {
+      __builtin_prefetch(peers + off);
+    }
+  }
   // Every gossip and IHAVE frame looks its ids up in these two.
   dedup_.Prefetch();
   cache_.Prefetch();

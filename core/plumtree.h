@@ -181,7 +181,7 @@ class Plumtree {
 
  private:
   // 64 bytes: the default view's five take five cache lines, which every
-  // gossip datagram reads (FindPeer) and PrefetchPeers loads.
+  // gossip datagram reads (FindPeer) and PrefetchObject loads.
   struct PeerState {
     PeerEntry peer;
     // Duplicates received from it while it was lazy, modulo 2^16; a PRUNE
