@@ -202,12 +202,6 @@ void Plumtree::ReleaseRetiredPayloads() {
   }
 }
 
-void Plumtree::ReleaseIfFlushed() {
-  if (!retired_.empty() && outbox_->pending().empty()) {
-    ReleaseRetiredPayloads();
-  }
-}
-
 // --- Membership ------------------------------------------------------------
 
 void Plumtree::OnNeighborUp(Timestamp now, const PeerEntry& peer) {

@@ -282,7 +282,13 @@ class Plumtree {
   PeerState* FindPeer(NodeId id);
   size_t EagerCount() const;
   void ScheduleSweep();
-  void ReleaseIfFlushed();
+  // Every entry point calls it: inline, so that the usual answer (nothing
+  // retired) costs a compare, not a call.
+  void ReleaseIfFlushed() {
+    if (!retired_.empty() && outbox_->pending().empty()) {
+      ReleaseRetiredPayloads();
+    }
+  }
 
   // Engine::Create validates the config; these only keep a hand-built one
   // from scheduling a timer at `now` for ever.
