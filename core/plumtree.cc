@@ -378,7 +378,7 @@ void Plumtree::HandleIHave(Timestamp now, const PeerEntry& from,
     }
   }
   // Pull mode asks at once (deadline now); anything else overdue goes too.
-  FireDueRequests(now);
+  if (missing_next_ <= now) FireDueRequests(now);
   if (digest && peer != nullptr) AnswerDigest(now, *peer, entries);
 }
 
@@ -911,7 +911,7 @@ void Plumtree::HandleTimeout(Timestamp now) {
     ScheduleSweep();
     ReleaseIfFlushed();  // nothing queued can point into them yet
   }
-  FireDueRequests(now);
+  if (missing_next_ <= now) FireDueRequests(now);
   if (ihave_flush_at_ <= now) FlushIHaves();
   if (pull_at_ <= now) PullTick(now);
 }

@@ -320,7 +320,8 @@ class Plumtree {
   // The four deadlines NextTimeout reads after every call, side by side
   // (32 bytes: one line, two at most; see PrefetchDeadlines).
   // missing_->timers' first deadline (Infinite when empty), kept so that
-  // NextTimeout need not load the set's node.
+  // NextTimeout, and the callers of FireDueRequests, need not load the
+  // table.
   Timestamp missing_next_ = Timestamp::Infinite();
   Timestamp ihave_flush_at_ = Timestamp::Infinite();
   Timestamp pull_at_ = Timestamp::Infinite();
