@@ -3,13 +3,6 @@
 #include <cassert>
 
 namespace elara {
-namespace {
-
-constexpr uint64_t RotateLeft(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-
-}  // namespace
 
 uint64_t SplitMix64(uint64_t* state) {
   uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
@@ -32,31 +25,12 @@ Random::Random(uint64_t seed) {
   for (uint64_t& word : s_) word = SplitMix64(&state);
 }
 
-uint64_t Random::Next64() {
-  const uint64_t result = RotateLeft(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = RotateLeft(s_[3], 45);
-  return result;
-}
-
-uint64_t Random::UniformBelow(uint64_t n) {
-  assert(n > 0);
-  // Lemire, "Fast Random Integer Generation in an Interval" (2019).
-  unsigned __int128 m = static_cast<unsigned __int128>(Next64()) * n;
-  uint64_t low = static_cast<uint64_t>(m);
-  if (low < n) {
-    const uint64_t threshold = (0 - n) % n;
-    while (low < threshold) {
-      m = static_cast<unsigned __int128>(Next64()) * n;
-      low = static_cast<uint64_t>(m);
-    }
+unsigned __int128 Random::RejectBiased(unsigned __int128 m, uint64_t n) {
+  const uint64_t threshold = (0 - n) % n;
+  while (static_cast<uint64_t>(m) < threshold) {
+    m = static_cast<unsigned __int128>(Next64()) * n;
   }
-  return static_cast<uint64_t>(m >> 64);
+  return m;
 }
 
 uint64_t Random::UniformBetween(uint64_t lo, uint64_t hi) {

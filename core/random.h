@@ -23,6 +23,8 @@
 #define ELARA_CORE_RANDOM_H_
 
 #include <array>
+#include <bit>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -40,10 +42,30 @@ class Random {
  public:
   explicit Random(uint64_t seed);
 
-  // Next 64 uniformly distributed bits.
-  uint64_t Next64();
+  // Next 64 uniformly distributed bits. Inline, as is UniformBelow: the
+  // simulator's network model draws twice per datagram, and the call cost
+  // more than the draw (callgrind).
+  uint64_t Next64() {
+    const uint64_t result = std::rotl(s_[1] * 5, 7) * 9;
+    const uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = std::rotl(s_[3], 45);
+    return result;
+  }
   // Uniform in [0, n). REQUIRES: n > 0.
-  uint64_t UniformBelow(uint64_t n);
+  uint64_t UniformBelow(uint64_t n) {
+    assert(n > 0);
+    // Lemire, "Fast Random Integer Generation in an Interval" (2019).
+    unsigned __int128 m = static_cast<unsigned __int128>(Next64()) * n;
+    if (static_cast<uint64_t>(m) < n) [[unlikely]] {
+      m = RejectBiased(m, n);
+    }
+    return static_cast<uint64_t>(m >> 64);
+  }
   // Uniform in [lo, hi]. REQUIRES: lo <= hi.
   uint64_t UniformBetween(uint64_t lo, uint64_t hi);
   // True with probability 1/n. REQUIRES: n > 0.
@@ -68,6 +90,10 @@ class Random {
   uint64_t DeriveSeed();
 
  private:
+  // UniformBelow's rare second step: draws again while m's low half is in
+  // the biased remainder; returns the accepted product.
+  unsigned __int128 RejectBiased(unsigned __int128 m, uint64_t n);
+
   std::array<uint64_t, 4> s_;
 };
 

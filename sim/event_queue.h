@@ -246,9 +246,8 @@ class CalendarEventQueue {
     const uint64_t seq = next_seq_++;
     const Event e{time_us, (seq << 8) | static_cast<uint64_t>(kind), node,
                   handle};
-    if (size_++ == 0) staging_ = true;  // window placed at the next Top/Pop
-    if (staging_) {
-      staged_.push_back(e);
+    if (size_++ == 0 || staging_) [[unlikely]] {
+      Stage(e);  // window placed at the next Top/Pop
     } else {
       Route(e);
     }
@@ -336,6 +335,13 @@ class CalendarEventQueue {
     std::push_heap(hot_.begin(), hot_.end(), After);
   }
   [[gnu::noinline]] void PushFar(const Event& e) { far_.PushEvent(e); }
+  // Out of line too: only between an empty queue and the next Top/Pop,
+  // and its vector growth inlined made every Push save six registers
+  // (callgrind: ~20 instructions per push).
+  [[gnu::noinline]] void Stage(const Event& e) {
+    staging_ = true;
+    staged_.push_back(e);
+  }
 
   void Route(const Event& e) {
     const int64_t b = Bucket(e);

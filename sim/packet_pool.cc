@@ -67,10 +67,14 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
     handle = NewSlot();
   }
   const bool same_as_last = SameAsLast(from, bytes);
+  // Every field but the inline bytes (only the first `size` of them, or
+  // of a split packet's kHeadBytes, are ever read).
   Slot& slot = SlotAt(handle);
-  slot = Slot{};
   slot.size = static_cast<uint32_t>(bytes.size());
   slot.from = from;
+  slot.tail = kNone;
+  slot.buffer_share = kNone;
+  slot.buffer = nullptr;
   if (same_as_last) {
     ShareLast(&slot);
   } else if (bytes.size() >= kTailMinBytes) {
@@ -122,8 +126,10 @@ void PacketPool::Release(uint32_t handle) {
   assert(in_flight_ > 0);
   Slot& slot = SlotAt(handle);
   if (InBuffer(slot)) ReleaseBuffer(slot);
-  if (slot.tail != kNone) ReleaseTail(slot.tail);
-  slot = Slot{};
+  if (slot.tail != kNone && --tails_[slot.tail].refs == 0) FreeTail(slot.tail);
+  // A free slot is read only by SameAsLast (size 0 never matches) and
+  // rewritten whole by Put.
+  slot.size = 0;
   slot.from = free_slot_;
   free_slot_ = handle;
   --in_flight_;
@@ -141,11 +147,23 @@ void PacketPool::ReleaseBuffer(const Slot& slot) {
 
 bool PacketPool::SameBytesAsLast(const Slot& last,
                                  std::span<const uint8_t> bytes) const {
-  const size_t head = HeadLength(last);
-  if (std::memcmp(HeadData(last), bytes.data(), head) != 0) return false;
-  if (last.tail == kNone) return true;
+  if (last.tail == kNone) {
+    return std::memcmp(HeadData(last), bytes.data(), last.size) == 0;
+  }
+  // The head in five words, inline (a memcmp call cost more than the
+  // compare), then the tail.
+  static_assert(kHeadBytes % 8 == 0);
+  uint64_t differ = 0;
+  for (size_t i = 0; i < kHeadBytes; i += 8) {
+    uint64_t a;
+    uint64_t b;
+    std::memcpy(&a, last.inline_bytes + i, 8);
+    std::memcpy(&b, bytes.data() + i, 8);
+    differ |= a ^ b;
+  }
+  if (differ != 0) return false;
   const Tail& tail = tails_[last.tail];
-  return std::memcmp(tail.data, bytes.data() + head, tail.size) == 0;
+  return std::memcmp(tail.data, bytes.data() + kHeadBytes, tail.size) == 0;
 }
 
 // Makes `slot` hold the previous Put's bytes: its inline bytes copied, its
@@ -204,10 +222,9 @@ uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
   return index;
 }
 
-void PacketPool::ReleaseTail(uint32_t index) {
+void PacketPool::FreeTail(uint32_t index) {
   Tail& tail = tails_[index];
-  assert(tail.refs > 0);
-  if (--tail.refs > 0) return;
+  assert(tail.refs == 0);
   free_buffers_[ClassOf(kHeadBytes + tail.size)].push_back(tail.data -
                                                            kHeadBytes);
   auto it = tail_by_hash_.find(tail.hash);

@@ -635,7 +635,7 @@ void Simulator::ScheduleWake(Lane& lane, uint32_t node, int64_t wake_us) {
     return;
   }
   if (lane.deferred) {
-    lane.outputs.push_back({wake_us, node, Lane::OutputKind::kWake, 0});
+    lane.Record({wake_us, node, Lane::OutputKind::kWake, 0});
     return;
   }
   queue_.Push(wake_us, EventKind::kTimer, node, 0);
@@ -643,8 +643,7 @@ void Simulator::ScheduleWake(Lane& lane, uint32_t node, int64_t wake_us) {
 
 void Simulator::ReleasePacket(Lane& lane, uint32_t handle) {
   if (lane.deferred) {
-    lane.outputs.push_back(
-        {lane.now_us, kNoNode, Lane::OutputKind::kRelease, handle});
+    lane.Record({lane.now_us, kNoNode, Lane::OutputKind::kRelease, handle});
     return;
   }
   packets_.Release(handle);
@@ -1006,10 +1005,7 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
 void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
                      std::span<const uint8_t> datagram) {
   if (lane.deferred) {
-    lane.outputs.push_back({lane.now_us, from, Lane::OutputKind::kSend,
-                            static_cast<uint32_t>(lane.sends.size())});
-    lane.sends.push_back({to_address, lane.bytes.size(), datagram.size()});
-    lane.bytes.insert(lane.bytes.end(), datagram.begin(), datagram.end());
+    lane.RecordSend(from, to_address, datagram);
     return;
   }
   const int64_t now_us = lane.now_us;
@@ -1045,9 +1041,7 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
 
 void Simulator::OnEngineEvent(Lane& lane, uint32_t node, EngineEvent&& event) {
   if (lane.deferred) {
-    lane.outputs.push_back({lane.now_us, node, Lane::OutputKind::kEvent,
-                            static_cast<uint32_t>(lane.events.size())});
-    lane.events.push_back(std::move(event));
+    lane.RecordEvent(node, std::move(event));
     return;
   }
   if (const auto* delivered = std::get_if<DeliveredEvent>(&event)) {
