@@ -58,6 +58,13 @@ uint64_t TailKey(std::span<const uint8_t> bytes) {
 
 }  // namespace
 
+size_t PacketPool::RecentSlot(std::span<const uint8_t> tail) {
+  uint64_t word;
+  std::memcpy(&word, tail.data(), sizeof(word));  // tails are >= 8 bytes
+  const uint64_t mixed = (word ^ tail.size()) * 0x9e3779b97f4a7c15ull;
+  return static_cast<size_t>(mixed >> (64 - kRecentTailsShift));
+}
+
 uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
   assert(bytes.size() <= kMaxBytes);
   uint32_t handle = free_slot_;
@@ -193,6 +200,20 @@ void PacketPool::ShareLast(Slot* slot) {
 }
 
 uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
+  // First the recent tail of the same size and first word: the forwarders
+  // of the few messages being flooded at once follow one another, and the
+  // key (a hash over 128 bytes) and its lookup cost more than a compare
+  // that fails (payloads differ early).
+  uint32_t& recent = recent_tails_[RecentSlot(bytes)];
+  if (recent != kNone) {
+    Tail& held = tails_[recent];
+    if (held.size == bytes.size() &&
+        std::memcmp(held.data, bytes.data(), bytes.size()) == 0) {
+      ++held.refs;
+      ++shared_tails_;
+      return recent;
+    }
+  }
   const uint64_t hash = TailKey(bytes);
   auto it = tail_by_hash_.find(hash);
   if (it != tail_by_hash_.end()) {
@@ -201,6 +222,7 @@ uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
         std::memcmp(held.data, bytes.data(), bytes.size()) == 0) {
       ++held.refs;
       ++shared_tails_;
+      recent = it->second;
       return it->second;
     }
   }
@@ -219,6 +241,7 @@ uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
   tail.hash = hash;
   std::memcpy(tail.data, bytes.data(), bytes.size());
   tail_by_hash_[hash] = index;  // a colliding older tail just stops sharing
+  recent = index;
   return index;
 }
 
@@ -229,6 +252,8 @@ void PacketPool::FreeTail(uint32_t index) {
                                                            kHeadBytes);
   auto it = tail_by_hash_.find(tail.hash);
   if (it != tail_by_hash_.end() && it->second == index) tail_by_hash_.erase(it);
+  uint32_t& recent = recent_tails_[RecentSlot({tail.data, tail.size})];
+  if (recent == index) recent = kNone;
   tail = Tail{};
   free_tails_.push_back(index);
 }

@@ -27,15 +27,17 @@
 //     (its first kHeadBytes, inline in the slot) and a tail (the rest);
 //     tails with equal bytes share one refcounted buffer, found through a
 //     key over a sample of their bytes (size and four 32-byte windows) and
-//     confirmed by comparing all of them. Every node forwarding a message
-//     sends the same payload behind a different header, so during a flood
-//     (a million-node first broadcast: ~2.8 M datagrams in flight at the
-//     peak, ~1.1 KiB each) almost all in-flight payload bytes are one
-//     tail. Bytes() of such a packet writes its head into the room the
-//     tail's buffer keeps in front of the tail (kHeadBytes) and returns
-//     them as one span; Bytes(handle, scratch), which other threads may
-//     call at once, joins head and tail in a scratch buffer instead (one
-//     ~1 KiB copy).
+//     confirmed by comparing all of them; a recent tail of the same size
+//     and first 8 bytes is tried first, without the key (the forwarders
+//     of the few messages flooded at once follow one another). Every node
+//     forwarding a message sends the same payload behind a different
+//     header, so during a flood (a million-node first broadcast: ~2.8 M
+//     datagrams in flight at the peak, ~1.1 KiB each) almost all in-flight
+//     payload bytes are one tail. Bytes() of such a packet writes its head
+//     into the room the tail's buffer keeps in front of the tail
+//     (kHeadBytes) and returns them as one span; Bytes(handle, scratch),
+//     which other threads may call at once, joins head and tail in a
+//     scratch buffer instead (one ~1 KiB copy).
 //   - Datagrams longer than kInlineBytes and shorter than kTailMinBytes
 //     live whole in a buffer of the pool.
 //
@@ -231,6 +233,13 @@ class PacketPool {
   std::vector<Tail> tails_;
   std::vector<uint32_t> free_tails_;
   absl::flat_hash_map<uint64_t, uint32_t> tail_by_hash_;  // lookup only
+  // Tails found or added lately, by RecentSlot (kNone: none), tried before
+  // the key; a slot is cleared when its tail is freed.
+  static constexpr int kRecentTailsShift = 4;
+  static size_t RecentSlot(std::span<const uint8_t> tail);
+  uint32_t recent_tails_[1 << kRecentTailsShift] = {
+      kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone,
+      kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
   std::vector<uint8_t*> free_buffers_[kClasses];
   std::vector<std::unique_ptr<uint8_t[]>> chunks_;
   uint32_t last_put_ = kNone;

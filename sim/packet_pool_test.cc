@@ -221,6 +221,62 @@ TEST(PacketPoolTest, SmallDatagramsNeedNoBuffer) {
   EXPECT_EQ(pool.in_flight(), 0u);
 }
 
+// Releases a random handle of *live; false if it did not hold
+// contents[handle] up to then.
+bool ReleaseOneAtRandom(PacketPool& pool, Random& rng,
+                        const std::vector<std::vector<uint8_t>>& contents,
+                        std::vector<uint32_t>* live) {
+  const size_t at = rng.UniformBelow(live->size());
+  const uint32_t h = (*live)[at];
+  const bool held = Holds(pool, h, contents[h]);
+  pool.Release(h);
+  (*live)[at] = live->back();
+  live->pop_back();
+  return held;
+}
+
+// Forwards of a few payloads (some equal but for their last byte, some
+// of other sizes) interleaved in random order with releases, so the tail
+// found last is sometimes the right one, sometimes another payload's, and
+// sometimes freed: every packet still reads back exactly, and equal
+// tails in flight at once share one buffer.
+TEST(PacketPoolTest, InterleavedForwardsReadBackExactly) {
+  PacketPool pool;
+  Random rng(11);
+  std::vector<std::vector<uint8_t>> payloads;
+  for (uint8_t k = 0; k < 4; ++k) {
+    payloads.push_back(Bytes(1024, 40));
+    payloads.back().back() ^= k;  // differ only in the last byte
+  }
+  payloads.push_back(Bytes(600, 41));
+  payloads.push_back(Bytes(1400, 42));
+  std::vector<uint32_t> live;
+  std::vector<std::vector<uint8_t>> contents(1 << 12);
+  uint64_t tails_put = 0;
+  for (int step = 0; step < 20000; ++step) {
+    if (live.size() < 300 && (live.empty() || !rng.OneIn(3))) {
+      const size_t p = rng.UniformBelow(payloads.size());
+      const auto sender = static_cast<uint8_t>(rng.UniformBelow(256));
+      std::vector<uint8_t> d = Forwarded(sender, payloads[p]);
+      const uint32_t h = pool.Put(sender, d);
+      ASSERT_LT(h, contents.size());
+      contents[h] = std::move(d);
+      live.push_back(h);
+      ++tails_put;
+    } else {
+      ASSERT_TRUE(ReleaseOneAtRandom(pool, rng, contents, &live));
+    }
+    if (step % 97 == 0) {
+      for (uint32_t h : live) ASSERT_TRUE(Holds(pool, h, contents[h]));
+    }
+  }
+  // Six payloads: all but a few puts found a tail to share (a back-to-back
+  // copy shares its predecessor's whole storage instead).
+  EXPECT_GT(pool.shared_tails() + pool.shared_puts(), tails_put * 9 / 10);
+  for (uint32_t h : live) pool.Release(h);
+  EXPECT_EQ(pool.in_flight(), 0u);
+}
+
 TEST(PacketPoolTest, ReusesSlotsAndBuffers) {
   PacketPool pool;
   Random rng(3);
@@ -234,12 +290,7 @@ TEST(PacketPoolTest, ReusesSlotsAndBuffers) {
       contents[h] = Bytes(size, static_cast<uint8_t>(step));
       live.push_back(h);
     } else {
-      const size_t at = rng.UniformBelow(live.size());
-      const uint32_t h = live[at];
-      ASSERT_TRUE(Holds(pool, h, contents[h]));
-      pool.Release(h);
-      live[at] = live.back();
-      live.pop_back();
+      ASSERT_TRUE(ReleaseOneAtRandom(pool, rng, contents, &live));
     }
   }
   EXPECT_LE(pool.peak_in_flight(), 500u);

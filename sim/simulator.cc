@@ -830,6 +830,9 @@ void Simulator::OnBroadcast() {
     record.delivered.assign((hot_.size() + 63) / 64, 0);
     message_index_.emplace(*id, static_cast<uint32_t>(messages_.size()));
     messages_.push_back(std::move(record));
+#ifndef NDEBUG
+    published_.push_back(payload_);
+#endif
   } else {
     ++counters_.broadcasts_failed;
   }
@@ -1063,6 +1066,7 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event,
     return;
   }
   MessageRecord& m = messages_[it->second];
+  assert(event.payload != nullptr && *event.payload == published_[it->second]);
   const size_t word = node / 64;
   if (word >= m.delivered.size()) m.delivered.resize(hot_.size() / 64 + 1);
   const uint64_t bit = uint64_t{1} << (node % 64);

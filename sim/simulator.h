@@ -507,6 +507,11 @@ class Simulator {
 
   // Workload and delivery tracking.
   std::vector<MessageRecord> messages_;
+#ifndef NDEBUG
+  // Per message: the payload published, which every delivery must carry
+  // (the pool and the interner share payloads: memory only).
+  std::vector<std::vector<uint8_t>> published_;
+#endif
   absl::flat_hash_map<MessageId, uint32_t> message_index_;  // lookup only
   std::vector<uint8_t> payload_;
   uint32_t broadcasts_done_ = 0;
