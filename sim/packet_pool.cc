@@ -43,8 +43,10 @@ uint64_t HashBytes(std::span<const uint8_t> bytes) {
 // instructions per first forward (4 % of a 30k-node run's instructions);
 // tails that differ only outside the windows get equal keys and are told
 // apart by the byte comparison that confirms every match (the older one
-// then stops being shared: memory only, never the bytes).
-uint64_t TailKey(std::span<const uint8_t> bytes) {
+// then stops being shared: memory only, never the bytes). Out of line:
+// only when no recent tail matched, and inlined its sample array gave
+// every Put (Send) a stack-protector canary.
+[[gnu::noinline]] uint64_t TailKey(std::span<const uint8_t> bytes) {
   constexpr size_t kWindow = 32;
   const size_t n = bytes.size();
   if (n < 8 * kWindow) return HashBytes(bytes);
