@@ -47,6 +47,12 @@ class Outbox {
     BorrowStorage(&events_);
     events_.push_back(std::move(event));
   }
+  // True when nothing was queued since the last Park (no storage borrowed,
+  // so both queues are empty): most engine calls, whose end then has
+  // nothing to flush.
+  bool idle() const {
+    return pending_.capacity() == 0 && events_.capacity() == 0;
+  }
   // Empties both queues and gives their storage back to the thread's spare.
   void Park() {
     ParkStorage(&pending_);
