@@ -69,8 +69,9 @@
 // that ends inside a field, or has bytes left over, is kBadLength.
 //
 // Speed: the gossip hot path does not allocate. Decoding points the payload
-// into the input and reuses out->frames' capacity; encoding computes the
-// exact size first, grows the buffer once and writes through a raw pointer.
+// into the input and reuses out->frames' capacity and its lists' storage
+// (DecodedDatagram::spare); encoding computes the exact size first, grows
+// the buffer once and writes through a raw pointer.
 #include "core/wire.h"
 
 #include <array>
@@ -80,6 +81,7 @@
 #include <iterator>
 #include <limits>
 #include <utility>
+#include <variant>
 
 namespace elara {
 namespace {
@@ -762,31 +764,45 @@ WireError DecodeBody(Reader* r, SwapReplyFrame* f) {
   f->partner.emplace();
   return r->Peer(&*f->partner);
 }
-WireError DecodePeers(Reader* r, std::vector<PeerEntry>* peers) {
+// Sizes a list of `count` entries, whose decoder then overwrites every
+// one. A list too small takes the spare storage of its kind first, when
+// that is larger (DecodedDatagram::spare): no allocation once warm. The
+// spare's leftover entries are overwritten like any others.
+template <typename List>
+void SizeList(size_t count, List* list, List* spare) {
+  if (count > list->capacity() && spare->capacity() > list->capacity()) {
+    list->swap(*spare);
+  }
+  list->resize(count);
+}
+WireError DecodePeers(Reader* r, std::vector<PeerEntry>* peers,
+                      std::vector<PeerEntry>* spare) {
   size_t count = 0;
   if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
-  peers->resize(count);
+  SizeList(count, peers, spare);
   for (PeerEntry& p : *peers) {
     if (WireError e = r->Peer(&p); e != WireError::kOk) return e;
   }
   return WireError::kOk;
 }
-WireError DecodeIds(Reader* r, std::vector<MessageId>* ids) {
+WireError DecodeIds(Reader* r, std::vector<MessageId>* ids,
+                    std::vector<MessageId>* spare) {
   size_t count = 0;
   if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
-  ids->resize(count);
+  SizeList(count, ids, spare);
   for (MessageId& id : *ids) {
     if (WireError e = r->Message(&id); e != WireError::kOk) return e;
   }
   return WireError::kOk;
 }
-WireError DecodeBody(Reader* r, ShuffleFrame* f) {
+using SpareLists = DecodedDatagram::SpareLists;
+WireError DecodeBody(Reader* r, ShuffleFrame* f, SpareLists* spare) {
   if (WireError e = r->Peer(&f->origin); e != WireError::kOk) return e;
   if (WireError e = r->U8(&f->time_to_live); e != WireError::kOk) return e;
-  return DecodePeers(r, &f->peers);
+  return DecodePeers(r, &f->peers, &spare->peers);
 }
-WireError DecodeBody(Reader* r, ShuffleReplyFrame* f) {
-  return DecodePeers(r, &f->peers);
+WireError DecodeBody(Reader* r, ShuffleReplyFrame* f, SpareLists* spare) {
+  return DecodePeers(r, &f->peers, &spare->peers);
 }
 WireError DecodeBody(Reader* r, PingFrame* f) { return r->U64(&f->nonce); }
 WireError DecodeBody(Reader* r, PongFrame* f) { return r->U64(&f->nonce); }
@@ -798,20 +814,28 @@ WireError DecodeBody(Reader* r, GossipFrame* f) {
   return WireError::kOk;
 }
 template <typename AnnounceFrame>
-WireError DecodeAnnounce(Reader* r, AnnounceFrame* f) {
+WireError DecodeAnnounce(Reader* r, AnnounceFrame* f, SpareLists* spare) {
   size_t count = 0;
   if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
-  f->entries.resize(count);
+  SizeList(count, &f->entries, &spare->entries);
   for (IHaveEntry& entry : f->entries) {
     if (WireError e = r->Message(&entry.id); e != WireError::kOk) return e;
     if (WireError e = r->Hops(&entry.hops); e != WireError::kOk) return e;
   }
   return WireError::kOk;
 }
-WireError DecodeBody(Reader* r, IHaveFrame* f) { return DecodeAnnounce(r, f); }
-WireError DecodeBody(Reader* r, DigestFrame* f) { return DecodeAnnounce(r, f); }
-WireError DecodeBody(Reader* r, GraftFrame* f) { return DecodeIds(r, &f->ids); }
-WireError DecodeBody(Reader* r, IWantFrame* f) { return DecodeIds(r, &f->ids); }
+WireError DecodeBody(Reader* r, IHaveFrame* f, SpareLists* spare) {
+  return DecodeAnnounce(r, f, spare);
+}
+WireError DecodeBody(Reader* r, DigestFrame* f, SpareLists* spare) {
+  return DecodeAnnounce(r, f, spare);
+}
+WireError DecodeBody(Reader* r, GraftFrame* f, SpareLists* spare) {
+  return DecodeIds(r, &f->ids, &spare->ids);
+}
+WireError DecodeBody(Reader* r, IWantFrame* f, SpareLists* spare) {
+  return DecodeIds(r, &f->ids, &spare->ids);
+}
 
 WireError DecodeBody(Reader* r, StateUpdateFrame* f) {
   uint8_t flags = 0;
@@ -918,76 +942,85 @@ WireError DecodeBody(Reader* r, StateStreamRequestFrame* f) {
   return f->from <= f->to ? WireError::kOk : WireError::kBadField;
 }
 
-// Decodes one body of type T that must fill `body` exactly.
+// Frames without a list take no spare storage.
 template <typename T>
-WireError DecodeFrame(Reader* body, std::vector<Frame>* frames) {
-  T frame;
-  if (WireError e = DecodeBody(body, &frame); e != WireError::kOk) return e;
-  if (!body->empty()) return WireError::kBadLength;
-  frames->emplace_back(std::move(frame));
-  return WireError::kOk;
+WireError DecodeBody(Reader* r, T* f, SpareLists*) {
+  return DecodeBody(r, f);
 }
 
-WireError DecodeFrameOfType(uint8_t type, Reader* body,
-                            std::vector<Frame>* frames) {
+// Decodes one body of type T, which must fill `body` exactly, into a frame
+// built in place at the end of out->frames (decoded aside and moved there,
+// each frame was copied once more). On error the frame stays:
+// DecodeDatagram then clears them all.
+template <typename T>
+WireError DecodeFrame(Reader* body, DecodedDatagram* out) {
+  T& frame = *std::get_if<T>(&out->frames.emplace_back(std::in_place_type<T>));
+  if (WireError e = DecodeBody(body, &frame, &out->spare);
+      e != WireError::kOk) {
+    return e;
+  }
+  return body->empty() ? WireError::kOk : WireError::kBadLength;
+}
+
+WireError DecodeFrameOfType(uint8_t type, Reader* body, DecodedDatagram* out) {
   switch (static_cast<FrameType>(type)) {
     case FrameType::kJoin:
-      return DecodeFrame<JoinFrame>(body, frames);
+      return DecodeFrame<JoinFrame>(body, out);
     case FrameType::kForwardJoin:
-      return DecodeFrame<ForwardJoinFrame>(body, frames);
+      return DecodeFrame<ForwardJoinFrame>(body, out);
     case FrameType::kNeighbor:
-      return DecodeFrame<NeighborFrame>(body, frames);
+      return DecodeFrame<NeighborFrame>(body, out);
     case FrameType::kNeighborReply:
-      return DecodeFrame<NeighborReplyFrame>(body, frames);
+      return DecodeFrame<NeighborReplyFrame>(body, out);
     case FrameType::kDisconnect:
-      return DecodeFrame<DisconnectFrame>(body, frames);
+      return DecodeFrame<DisconnectFrame>(body, out);
     case FrameType::kShuffle:
-      return DecodeFrame<ShuffleFrame>(body, frames);
+      return DecodeFrame<ShuffleFrame>(body, out);
     case FrameType::kShuffleReply:
-      return DecodeFrame<ShuffleReplyFrame>(body, frames);
+      return DecodeFrame<ShuffleReplyFrame>(body, out);
     case FrameType::kPing:
-      return DecodeFrame<PingFrame>(body, frames);
+      return DecodeFrame<PingFrame>(body, out);
     case FrameType::kPong:
-      return DecodeFrame<PongFrame>(body, frames);
+      return DecodeFrame<PongFrame>(body, out);
     case FrameType::kJoinReply:
-      return DecodeFrame<JoinReplyFrame>(body, frames);
+      return DecodeFrame<JoinReplyFrame>(body, out);
     case FrameType::kSwap:
-      return DecodeFrame<SwapFrame>(body, frames);
+      return DecodeFrame<SwapFrame>(body, out);
     case FrameType::kSwapReply:
-      return DecodeFrame<SwapReplyFrame>(body, frames);
+      return DecodeFrame<SwapReplyFrame>(body, out);
     case FrameType::kGossip:
-      return DecodeFrame<GossipFrame>(body, frames);
+      return DecodeFrame<GossipFrame>(body, out);
     case FrameType::kIHave:
-      return DecodeFrame<IHaveFrame>(body, frames);
+      return DecodeFrame<IHaveFrame>(body, out);
     case FrameType::kGraft:
-      return DecodeFrame<GraftFrame>(body, frames);
+      return DecodeFrame<GraftFrame>(body, out);
     case FrameType::kPrune:
-      return DecodeFrame<PruneFrame>(body, frames);
+      return DecodeFrame<PruneFrame>(body, out);
     case FrameType::kIWant:
-      return DecodeFrame<IWantFrame>(body, frames);
+      return DecodeFrame<IWantFrame>(body, out);
     case FrameType::kDigest:
-      return DecodeFrame<DigestFrame>(body, frames);
+      return DecodeFrame<DigestFrame>(body, out);
     case FrameType::kStateUpdate:
-      return DecodeFrame<StateUpdateFrame>(body, frames);
+      return DecodeFrame<StateUpdateFrame>(body, out);
     case FrameType::kStateDigest:
-      return DecodeFrame<StateDigestFrame>(body, frames);
+      return DecodeFrame<StateDigestFrame>(body, out);
     case FrameType::kStateRanges:
-      return DecodeFrame<StateRangesFrame>(body, frames);
+      return DecodeFrame<StateRangesFrame>(body, out);
     case FrameType::kStateSketchRequest:
-      return DecodeFrame<StateSketchRequestFrame>(body, frames);
+      return DecodeFrame<StateSketchRequestFrame>(body, out);
     case FrameType::kStateSketch:
-      return DecodeFrame<StateSketchFrame>(body, frames);
+      return DecodeFrame<StateSketchFrame>(body, out);
     case FrameType::kStateDelta:
-      return DecodeFrame<StateDeltaFrame>(body, frames);
+      return DecodeFrame<StateDeltaFrame>(body, out);
     case FrameType::kStateRequest:
-      return DecodeFrame<StateRequestFrame>(body, frames);
+      return DecodeFrame<StateRequestFrame>(body, out);
     case FrameType::kStateStreamRequest:
-      return DecodeFrame<StateStreamRequestFrame>(body, frames);
+      return DecodeFrame<StateStreamRequestFrame>(body, out);
   }
   return WireError::kUnknownFrameType;
 }
 
-WireError DecodeFrames(Reader* r, std::vector<Frame>* frames) {
+WireError DecodeFrames(Reader* r, DecodedDatagram* out) {
   if (r->empty()) return WireError::kNoFrames;
   while (!r->empty()) {
     uint8_t type = 0;
@@ -997,7 +1030,7 @@ WireError DecodeFrames(Reader* r, std::vector<Frame>* frames) {
     if (length > r->remaining()) return WireError::kTruncated;
     Reader body(r->position(), r->position() + length, WireError::kBadLength);
     r->Skip(static_cast<size_t>(length));
-    if (WireError e = DecodeFrameOfType(type, &body, frames);
+    if (WireError e = DecodeFrameOfType(type, &body, out);
         e != WireError::kOk) {
       return e;
     }
@@ -1210,15 +1243,40 @@ void DatagramBuilder::FinishInto(std::vector<uint8_t>* out) {
   StartDatagram();
 }
 
+namespace {
+// Keeps the larger of a list's storage and the spare's as the spare; the
+// other goes with the frame.
+template <typename List>
+void KeepLargerStorage(List* list, List* spare) {
+  if (list->capacity() > spare->capacity()) list->swap(*spare);
+}
+}  // namespace
+
+// The frames of wire_internal::kFramesWithSpareLists are those with a
+// `peers`, `ids` or `entries` list.
+void DecodedDatagram::KeepListStorage(Frame* frame) {
+  std::visit(
+      [this](auto& f) {
+        if constexpr (requires { f.peers; }) {
+          KeepLargerStorage(&f.peers, &spare.peers);
+        } else if constexpr (requires { f.ids; }) {
+          KeepLargerStorage(&f.ids, &spare.ids);
+        } else if constexpr (requires { f.entries; }) {
+          KeepLargerStorage(&f.entries, &spare.entries);
+        }
+      },
+      *frame);
+}
+
 WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out) {
-  out->frames.clear();
+  out->Clear();
   if (bytes.empty()) return WireError::kTruncated;
   if (bytes[0] != kWireVersion) return WireError::kBadVersion;
   Reader r(bytes.data() + 1, bytes.data() + bytes.size(),
            WireError::kTruncated);
   if (WireError e = r.Id(&out->sender); e != WireError::kOk) return e;
-  if (WireError e = DecodeFrames(&r, &out->frames); e != WireError::kOk) {
-    out->frames.clear();
+  if (WireError e = DecodeFrames(&r, out); e != WireError::kOk) {
+    out->Clear();
     return e;
   }
   return WireError::kOk;
