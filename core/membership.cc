@@ -1039,12 +1039,7 @@ int Membership::ActiveIndex(NodeId id) const {
   return -1;
 }
 
-int Membership::PassiveIndex(NodeId id) const {
-  for (size_t i = 0; i < passive_.size(); ++i) {
-    if (passive_.id(i) == id) return static_cast<int>(i);
-  }
-  return -1;
-}
+int Membership::PassiveIndex(NodeId id) const { return passive_.Find(id); }
 
 int Membership::PendingIndex(NodeId id) const {
   for (size_t i = 0; i < pending_.size(); ++i) {

@@ -1,8 +1,9 @@
 // Tests of the passive view's compact store (core/passive_view.h): exact
 // round trips for every address kind, vector order under erasure, IPv6 side
-// slots reused, and the bound.
+// slots reused, the bound, and Find against a linear search.
 #include "core/passive_view.h"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -29,11 +30,13 @@ PeerEntry Ipv6Peer(uint8_t seed, uint16_t port) {
   return {NodeId(0x6000 + seed), Address::Ipv6(ip, port)};
 }
 
+// 16 bytes an entry, and 4 a padding word up to a multiple of 8 entries.
 TEST(PassiveViewTest, EntriesAreSixteenBytes) {
   PassiveView view(30);
   EXPECT_EQ(view.capacity(), 30u);
-  EXPECT_EQ(view.HeapBytes(), 30u * 16);
-  EXPECT_EQ(sizeof(PassiveView), 32u);
+  EXPECT_EQ(view.HeapBytes(), 30u * 16 + 2 * 4);
+  EXPECT_EQ(PassiveView(32).HeapBytes(), 32u * 16);
+  EXPECT_EQ(sizeof(PassiveView), 24u);
 }
 
 TEST(PassiveViewTest, RoundTripsEveryKindExactly) {
@@ -61,9 +64,9 @@ TEST(PassiveViewTest, SimAndIpv4PeersNeedNoSideTable) {
   PassiveView view(4);
   view.push_back(SimPeer(3));
   view.push_back(Ipv4Peer(9, 80));
-  EXPECT_EQ(view.HeapBytes(), 4u * 16);
+  EXPECT_EQ(view.HeapBytes(), 4u * 16 + 4 * 4);
   view.push_back(Ipv6Peer(5, 80));
-  EXPECT_GT(view.HeapBytes(), 4u * 16);
+  EXPECT_GT(view.HeapBytes(), 4u * 16 + 4 * 4);
 }
 
 TEST(PassiveViewTest, EraseKeepsTheOrderOfTheOthers) {
@@ -109,7 +112,7 @@ TEST(PassiveViewTest, BoundedByItsCapacity) {
   for (uint32_t i = 0; i < 3; ++i) view.push_back(SimPeer(i));
   EXPECT_TRUE(view.full());
   EXPECT_EQ(view.capacity(), 3u);
-  EXPECT_EQ(view.HeapBytes(), 3u * 16);
+  EXPECT_EQ(view.HeapBytes(), 3u * 16 + 5 * 4);
   view.Erase(1);
   EXPECT_FALSE(view.full());
   view.push_back(SimPeer(7));
@@ -120,6 +123,36 @@ TEST(PassiveViewTest, BoundedByItsCapacity) {
   EXPECT_TRUE(none.empty());
   EXPECT_TRUE(none.full());
   EXPECT_EQ(none.HeapBytes(), 0u);
+}
+
+// Find against a linear search, on ids that share their low or high word
+// with others (so the low-word filter lets some through that are not there).
+TEST(PassiveViewTest, FindMatchesALinearSearch) {
+  constexpr size_t kCapacity = 30;
+  Random rng(5);
+  PassiveView view(kCapacity);
+  std::vector<NodeId> model;
+  const auto draw = [&rng] {
+    return NodeId(rng.UniformBelow(4) << 32 | rng.UniformBelow(8));
+  };
+  for (uint32_t step = 0; step < 20000; ++step) {
+    const NodeId probe = draw();
+    const auto it = std::find(model.begin(), model.end(), probe);
+    const int expected =
+        it == model.end() ? -1 : static_cast<int>(it - model.begin());
+    ASSERT_EQ(view.Find(probe), expected) << "step " << step;
+    if (!model.empty() && (view.full() || rng.OneIn(2))) {
+      const size_t index = rng.UniformBelow(model.size());
+      view.Erase(index);
+      model.erase(model.begin() + static_cast<ptrdiff_t>(index));
+    } else {
+      const NodeId id = draw();
+      view.push_back({id, Address::Sim(step)});
+      model.push_back(id);
+    }
+  }
+  const PassiveView none;
+  EXPECT_EQ(none.Find(NodeId(0)), -1);
 }
 
 // Random pushes and erasures of mixed kinds, against a std::vector.
