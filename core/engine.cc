@@ -363,8 +363,9 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
     } else if (IsStateFrame(type)) {
       State().HandleFrame(now, from, frame);
     } else {
-      const bool from_is_active = membership.IsActive(from.id);
-      plumtree.HandleFrame(now, from, from_is_active, frame);
+      // Membership reports every change of the active view to the tree
+      // (OnNeighborUp/Down), and no frame is dispatched after Leave.
+      plumtree.HandleFrame(now, from, frame);
     }
   }
 
@@ -851,6 +852,10 @@ std::vector<PeerEntry> Engine::PassiveView() const {
 }
 std::vector<NodeId> Engine::EagerPeers() const {
   return impl_->plumtree.EagerPeers();
+}
+
+std::vector<NodeId> Engine::LazyPeers() const {
+  return impl_->plumtree.LazyPeers();
 }
 
 size_t Engine::StateBytes() const {

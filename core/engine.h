@@ -338,6 +338,9 @@ class Engine {
   std::vector<PeerEntry> PassiveView() const;
   // Active peers the broadcast tree pushes eagerly to.
   std::vector<NodeId> EagerPeers() const;
+  // Active peers it only announces to (IHAVE); with EagerPeers, the
+  // broadcast tree's peer table, which follows the active view exactly.
+  std::vector<NodeId> LazyPeers() const;
   bool left() const;
   // Both counter sets, copied (~480 bytes); the state ones alone, without
   // a copy, below (all zero until the state protocol is first used). The

@@ -216,6 +216,41 @@ TEST(EngineTest, FailedActivePeerIsDetectedAndReplaced) {
   }
 }
 
+// The engine hands Plumtree no "is active" answer of its own: the tree's
+// peer table (eager and lazy peers) must be the active view at all times,
+// through joins, evictions, shuffles, failures, losses and a leave.
+TEST(EngineTest, BroadcastPeersAreTheActiveView) {
+  EngineHarness h(30, SmallConfig(), 12);
+  uint64_t drops = 0;
+  h.set_drop_rule([&drops](const EngineHarness::InFlight& f) {
+    return (++drops * 0x9E3779B97F4A7C15ull) % 11 == 0 ||
+           (f.from + f.to) % 17 == 0;
+  });
+  for (size_t i = 1; i < h.size(); ++i) h.Join(i, 0);
+  size_t checks = 0;
+  for (int step = 0; step < 120; ++step) {
+    if (step == 30) h.Crash(5);
+    if (step == 50) h.engine(7).Leave(h.now());
+    if (step % 10 == 0) {
+      ASSERT_TRUE(h.engine(1).Broadcast(h.now(), Payload(50)).ok());
+    }
+    h.RunFor(Duration::Millis(250));
+    for (size_t i = 0; i < h.size(); ++i) {
+      if (h.crashed(i) || h.engine(i).left()) continue;
+      std::vector<NodeId> active;
+      for (const PeerEntry& p : h.engine(i).ActiveView())
+        active.push_back(p.id);
+      std::vector<NodeId> tree = h.engine(i).EagerPeers();
+      for (NodeId id : h.engine(i).LazyPeers()) tree.push_back(id);
+      std::sort(active.begin(), active.end());
+      std::sort(tree.begin(), tree.end());
+      ASSERT_EQ(tree, active) << "node " << i << " step " << step;
+      ++checks;
+    }
+  }
+  EXPECT_GT(checks, 3000u);
+}
+
 TEST(EngineTest, IsolatedNodeRejoinsByItself) {
   EngineHarness h(10, SmallConfig(), 6);
   JoinAll(h);

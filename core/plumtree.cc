@@ -269,8 +269,13 @@ void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {
 
 void Plumtree::HandleFrame(Timestamp now, const PeerEntry& from,
                            bool from_is_active, const Frame& frame) {
+  HandleFrameFrom(now, from, from_is_active ? FindPeer(from.id) : nullptr,
+                  frame);
+}
+
+void Plumtree::HandleFrameFrom(Timestamp now, const PeerEntry& from,
+                               PeerState* peer, const Frame& frame) {
   ReleaseIfFlushed();
-  PeerState* peer = from_is_active ? FindPeer(from.id) : nullptr;
   if (const auto* gossip = std::get_if<GossipFrame>(&frame)) {
     HandleGossip(now, from, peer, *gossip);
   } else if (const auto* ihave = std::get_if<IHaveFrame>(&frame)) {

@@ -129,6 +129,13 @@ class Plumtree {
   // sent it; `from_is_active` says whether it is in our active view.
   void HandleFrame(Timestamp now, const PeerEntry& from, bool from_is_active,
                    const Frame& frame);
+  // The same, for a caller whose OnNeighborUp/OnNeighborDown calls follow
+  // the active view exactly (the engine's membership reports every change):
+  // the peer table is then the active view, and its lookup answers whether
+  // `from` is active without a second search of the view.
+  void HandleFrame(Timestamp now, const PeerEntry& from, const Frame& frame) {
+    HandleFrameFrom(now, from, FindPeer(from.id), frame);
+  }
   void OnNeighborUp(Timestamp now, const PeerEntry& peer);
   void OnNeighborDown(Timestamp now, const PeerEntry& peer);
   void HandleTimeout(Timestamp now);
@@ -280,6 +287,10 @@ class Plumtree {
   void SamplePushCopies();
 
   PeerState* FindPeer(NodeId id);
+  // HandleFrame's work once `from`'s table entry (nullptr: not active) is
+  // known.
+  void HandleFrameFrom(Timestamp now, const PeerEntry& from, PeerState* peer,
+                       const Frame& frame);
   size_t EagerCount() const;
   void ScheduleSweep();
   // Every entry point calls it: inline, so that the usual answer (nothing
