@@ -636,14 +636,11 @@ inline void StableSortByNode(std::vector<Event>* events,
   if (from != events) events->swap(*scratch);
 }
 
-// Sorts `events` by (node, time, seq): StableSortByNode, then each node's
-// run by EventBefore (insertion sort: a node has few events per window, and
-// the runs come out of CalendarEventQueue::TakeWindow nearly in order).
-inline void SortByNodeThenTime(std::vector<Event>* events,
-                               std::vector<Event>* scratch) {
-  StableSortByNode(events, scratch);
-  Event* const v = events->data();
-  const size_t n = events->size();
+// Sorts each node's run of `events` (n events, already grouped by node,
+// each run in input order) by EventBefore: insertion sort, since a node has
+// few events per window and the runs come out of
+// CalendarEventQueue::TakeWindow nearly in order.
+inline void SortRunsByTime(Event* v, size_t n) {
   for (size_t i = 1; i < n; ++i) {
     if (v[i].node != v[i - 1].node || !EventBefore(v[i], v[i - 1])) continue;
     const Event e = v[i];
@@ -655,6 +652,94 @@ inline void SortByNodeThenTime(std::vector<Event>* events,
     v[j] = e;
   }
 }
+
+// Sorts `events` by (node, time, seq): StableSortByNode, then
+// SortRunsByTime.
+inline void SortByNodeThenTime(std::vector<Event>* events,
+                               std::vector<Event>* scratch) {
+  StableSortByNode(events, scratch);
+  SortRunsByTime(events->data(), events->size());
+}
+
+// SortByNodeThenTime for a stream of windows, with per-node state kept
+// across calls. Unless the node range seen so far is wider than 64 nodes
+// per event (or the list is short), it chains each node's events in input
+// order (one array slot per node, one per event), marks the nodes present
+// in a bitmap and walks the set bits in index order, copying each node's
+// chain and sorting it by time: one read and one write per event, where
+// the radix sort makes two passes of both. Otherwise it falls back to
+// SortByNodeThenTime. Same result either way.
+class WindowSorter {
+ public:
+  void SortByNodeThenTime(std::vector<Event>* events) {
+    const size_t n = events->size();
+    // The node range of earlier windows predicts this one's.
+    if (n < 32 || present_.size() > n || n >= kNone) [[unlikely]] {
+      sim::SortByNodeThenTime(events, &scratch_);
+      return;
+    }
+    const Event* const in = events->data();
+    next_.resize(n);
+    scratch_.resize(n);
+    uint32_t* head = head_.data();
+    uint32_t* const next = next_.data();
+    uint64_t* present = present_.data();
+    size_t nodes = head_.size();
+    // Backwards, so that each chain runs forwards: stable.
+    for (size_t i = n; i-- > 0;) {
+      const uint32_t node = in[i].node;
+      if (node >= nodes) [[unlikely]] {
+        Grow(node);
+        head = head_.data();
+        present = present_.data();
+        nodes = head_.size();
+      }
+      next[i] = head[node];
+      head[node] = static_cast<uint32_t>(i);
+      present[node >> 6] |= uint64_t{1} << (node & 63);
+    }
+    Event* const out = scratch_.data();
+    const size_t words = present_.size();
+    size_t k = 0;
+    for (size_t w = 0; w < words; ++w) {
+      uint64_t bits = present[w];
+      if (bits == 0) continue;
+      present[w] = 0;
+      do {
+        const size_t node = (w << 6) + std::countr_zero(bits);
+        bits &= bits - 1;
+        uint32_t i = head[node];
+        head[node] = kNone;
+        out[k++] = in[i];
+        i = next[i];
+        if (i != kNone) [[unlikely]] {  // most nodes have one event
+          const size_t run = k - 1;
+          do {
+            out[k++] = in[i];
+            i = next[i];
+          } while (i != kNone);
+          SortRunsByTime(out + run, k - run);
+        }
+      } while (bits != 0);
+    }
+    events->swap(scratch_);
+  }
+
+ private:
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  // Makes room for nodes up to `node` (new ones without events).
+  [[gnu::noinline]] void Grow(uint32_t node) {
+    head_.resize(size_t{node} + 1, kNone);
+    present_.resize((size_t{node} >> 6) + 1, 0);
+  }
+
+  std::vector<uint32_t> head_;     // per node: its first event, or kNone
+  std::vector<uint32_t> next_;     // per event: its node's next, or kNone
+  std::vector<uint64_t> present_;  // a bit per node: has events (all 0
+                                   // between calls)
+  std::vector<Event> scratch_;     // the sorted copy, swapped in
+};
 
 }  // namespace elara::sim
 

@@ -313,6 +313,30 @@ TEST(EventQueueTest, RadixDigitBitsPicksCheapestPasses) {
   EXPECT_EQ(RadixDigitBits(1000000, 32), 11);  // three passes
 }
 
+// n events over `nodes` nodes, at random times and sequence numbers (so
+// each node's run is out of time order), each's handle its input index.
+std::vector<Event> RandomWindow(Random* rng, size_t n, uint64_t nodes) {
+  std::vector<Event> events(n);
+  for (size_t i = 0; i < n; ++i) {
+    events[i] = Event{static_cast<int64_t>(rng->UniformBelow(40)),
+                      rng->UniformBelow(1000) << 8,
+                      static_cast<uint32_t>(rng->UniformBelow(nodes)),
+                      static_cast<uint32_t>(i)};
+  }
+  return events;
+}
+
+// `events` sorted by (node, time, seq) with std::sort, equal keys in input
+// order.
+std::vector<Event> FullSortByNodeThenTime(std::vector<Event> events) {
+  std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+    if (a.node != b.node) return a.node < b.node;
+    if (EventBefore(a, b) != EventBefore(b, a)) return EventBefore(a, b);
+    return a.handle < b.handle;
+  });
+  return events;
+}
+
 // SortByNodeThenTime against std::sort by (node, time, seq), on lists
 // whose per-node runs are out of time order.
 TEST(EventQueueTest, SortByNodeThenTimeMatchesFullSort) {
@@ -320,26 +344,37 @@ TEST(EventQueueTest, SortByNodeThenTimeMatchesFullSort) {
   std::vector<Event> scratch;
   for (const size_t n : {0u, 1u, 2u, 200u, 256u, 5000u}) {
     for (const uint64_t nodes : {uint64_t{1}, uint64_t{3}, uint64_t{5000}}) {
-      std::vector<Event> events(n);
-      for (size_t i = 0; i < n; ++i) {
-        events[i] = Event{static_cast<int64_t>(rng.UniformBelow(40)),
-                          rng.UniformBelow(1000) << 8,
-                          static_cast<uint32_t>(rng.UniformBelow(nodes)),
-                          static_cast<uint32_t>(i)};
-      }
-      std::vector<Event> expected = events;
-      std::sort(expected.begin(), expected.end(),
-                [](const Event& a, const Event& b) {
-                  if (a.node != b.node) return a.node < b.node;
-                  if (EventBefore(a, b) != EventBefore(b, a)) {
-                    return EventBefore(a, b);
-                  }
-                  return a.handle < b.handle;  // equal keys: input order
-                });
+      std::vector<Event> events = RandomWindow(&rng, n, nodes);
+      const std::vector<Event> expected = FullSortByNodeThenTime(events);
       SortByNodeThenTime(&events, &scratch);
       ASSERT_EQ(events.size(), n);
       for (size_t i = 0; i < n; ++i) {
         ASSERT_EQ(events[i].handle, expected[i].handle) << n << " " << nodes;
+      }
+    }
+  }
+}
+
+// WindowSorter against std::sort by (node, time, seq), on one sorter reused
+// across lists (its per-node state must come back clean), through both its
+// node chains (node range up to 64 per event) and its fallback (wider, or
+// short lists), with node ranges growing between calls.
+TEST(EventQueueTest, WindowSorterMatchesFullSort) {
+  Random rng(79);
+  WindowSorter sorter;
+  for (int round = 0; round < 3; ++round) {
+    for (const size_t n : {0u, 1u, 31u, 32u, 33u, 200u, 256u, 5000u}) {
+      for (const uint64_t nodes :
+           {uint64_t{1}, uint64_t{3}, uint64_t{64}, uint64_t{2000},
+            uint64_t{5000}, uint64_t{300000}}) {
+        std::vector<Event> events = RandomWindow(&rng, n, nodes);
+        const std::vector<Event> expected = FullSortByNodeThenTime(events);
+        sorter.SortByNodeThenTime(&events);
+        ASSERT_EQ(events.size(), n);
+        for (size_t i = 0; i < n; ++i) {
+          ASSERT_EQ(events[i].handle, expected[i].handle)
+              << n << " " << nodes << " " << round;
+        }
       }
     }
   }

@@ -453,7 +453,7 @@ void Simulator::RunWindow() {
   // window node would schedule at or after its time.
   end_us = queue_.TakeWindow(
       end_us, [](const Event& e) { return IsNodeEvent(e); }, &window_);
-  SortByNodeThenTime(&window_, &window_scratch_);
+  window_sorter_.SortByNodeThenTime(&window_);
   const std::span<const Event> events(window_);
   ++counters_.windows;
   if (trace_ != nullptr) trace_->BeginWindow();

@@ -439,8 +439,8 @@ class Simulator {
   EventQueue queue_;
   // Lookahead windows (0: off, events run one by one in (time, seq) order).
   int64_t lookahead_us_ = 0;
-  std::vector<Event> window_;          // the current window, by node
-  std::vector<Event> window_scratch_;  // SortByNodeThenTime's working space
+  std::vector<Event> window_;   // the current window, by node
+  WindowSorter window_sorter_;  // sorts window_ by node, then time
   // A window (or a chunk of it) splits over threads only when each lane
   // gets this many events; a lane runs at most kMaxEventsPerLane events
   // before its outputs are applied (each may send a few datagrams of up to
