@@ -339,7 +339,8 @@ class Engine {
   // Active peers the broadcast tree pushes eagerly to.
   std::vector<NodeId> EagerPeers() const;
   // Active peers it only announces to (IHAVE); with EagerPeers, the
-  // broadcast tree's peer table, which follows the active view exactly.
+  // broadcast tree's peer table, which follows the active view exactly
+  // until Leave (which empties the view without telling the tree).
   std::vector<NodeId> LazyPeers() const;
   bool left() const;
   // Both counter sets, copied (~480 bytes); the state ones alone, without

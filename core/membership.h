@@ -429,7 +429,7 @@ class Membership {
 
   // Cold fields first, then the hot ones together at the end, where the
   // engine's call path fields follow (Engine::Impl's layout): every
-  // datagram (NoteAlive, IsActive) and every NextTimeout read only these.
+  // datagram (NoteAlive) and every NextTimeout read only these.
   // The active view is stored inside this object up to kInlineActive peers
   // (the default view) instead of in heap blocks of its own: active_ids_
   // (searched by every datagram) and liveness_ (updated by every datagram

@@ -40,6 +40,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/address.h"
@@ -51,6 +52,19 @@ namespace elara {
 class PassiveView {
  public:
   PassiveView() = default;
+  // Moving leaves `other` empty with no capacity (as a moved-from vector).
+  PassiveView(PassiveView&& other) noexcept
+      : words_(std::move(other.words_)),
+        size_(std::exchange(other.size_, 0)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        ipv6_(std::move(other.ipv6_)) {}
+  PassiveView& operator=(PassiveView&& other) noexcept {
+    words_ = std::move(other.words_);
+    size_ = std::exchange(other.size_, 0);
+    capacity_ = std::exchange(other.capacity_, 0);
+    ipv6_ = std::move(other.ipv6_);
+    return *this;
+  }
   // Reserves room for `capacity` entries. REQUIRES: capacity < 2^30.
   explicit PassiveView(size_t capacity);
 
@@ -110,6 +124,8 @@ class PassiveView {
 
   // capacity_ * kRestWords rest words, then LowWords(capacity_) low id
   // words (the padding zero or stale: Find() checks a match in the rest).
+  // Allocated value-initialised (make_unique<uint32_t[]>, zeroed): Find()
+  // reads the padding, which must never be uninitialised memory.
   std::unique_ptr<uint32_t[]> words_;
   uint32_t size_ = 0;
   uint32_t capacity_ = 0;

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/random.h"
@@ -80,6 +81,26 @@ TEST(PassiveViewTest, EraseKeepsTheOrderOfTheOthers) {
   view.Erase(3);
   view.Erase(0);
   EXPECT_EQ(view.ToVector(), (std::vector<PeerEntry>{peers[2], peers[3]}));
+}
+
+// A moved-from view is empty with no capacity (like a moved-from vector),
+// not a size over storage it no longer owns.
+TEST(PassiveViewTest, MovingLeavesTheSourceEmpty) {
+  PassiveView view(4);
+  view.push_back(SimPeer(1));
+  view.push_back(Ipv6Peer(3, 3));
+  PassiveView moved(std::move(view));
+  EXPECT_EQ(view.size(), 0u);      // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(view.capacity(), 0u);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(view.Find(SimPeer(1).id), -1);
+  EXPECT_EQ(moved.ToVector(),
+            (std::vector<PeerEntry>{SimPeer(1), Ipv6Peer(3, 3)}));
+  PassiveView assigned(2);
+  assigned = std::move(moved);
+  EXPECT_EQ(moved.size(), 0u);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(moved.capacity(), 0u);
+  EXPECT_EQ(assigned.Find(Ipv6Peer(3, 3).id), 1);
+  EXPECT_EQ(assigned.capacity(), 4u);
 }
 
 TEST(PassiveViewTest, ErasedIpv6SlotsAreReused) {

@@ -132,7 +132,9 @@ class Plumtree {
   // The same, for a caller whose OnNeighborUp/OnNeighborDown calls follow
   // the active view exactly (the engine's membership reports every change):
   // the peer table is then the active view, and its lookup answers whether
-  // `from` is active without a second search of the view.
+  // `from` is active without a second search of the view. (Membership's
+  // Leave empties the view without telling the tree; the engine dispatches
+  // nothing after it.)
   void HandleFrame(Timestamp now, const PeerEntry& from, const Frame& frame) {
     HandleFrameFrom(now, from, FindPeer(from.id), frame);
   }

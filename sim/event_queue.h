@@ -668,7 +668,9 @@ inline void SortByNodeThenTime(std::vector<Event>* events,
 // in a bitmap and walks the set bits in index order, copying each node's
 // chain and sorting it by time: one read and one write per event, where
 // the radix sort makes two passes of both. Otherwise it falls back to
-// SortByNodeThenTime. Same result either way.
+// SortByNodeThenTime. Same result either way. The per-node arrays grow to
+// the largest node index seen (4 bytes and a bit a node): REQUIRES events
+// of the simulator's nodes only (node < its node count, never kNoNode).
 class WindowSorter {
  public:
   void SortByNodeThenTime(std::vector<Event>* events) {

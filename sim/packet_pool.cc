@@ -136,8 +136,8 @@ void PacketPool::Release(uint32_t handle) {
   Slot& slot = SlotAt(handle);
   if (InBuffer(slot)) ReleaseBuffer(slot);
   if (slot.tail != kNone && --tails_[slot.tail].refs == 0) FreeTail(slot.tail);
-  // A free slot is read only by SameAsLast (size 0 never matches) and
-  // rewritten whole by Put.
+  // A free slot is read only by SameAsLast (size 0 never matches); Put
+  // rewrites every field but the inline bytes past the datagram's size.
   slot.size = 0;
   slot.from = free_slot_;
   free_slot_ = handle;
