@@ -135,6 +135,7 @@ void PacketPool::Release(uint32_t handle) {
   assert(in_flight_ > 0);
   Slot& slot = SlotAt(handle);
   if (InBuffer(slot)) ReleaseBuffer(slot);
+  assert(slot.tail == kNone || tails_[slot.tail].refs > 0);
   if (slot.tail != kNone && --tails_[slot.tail].refs == 0) FreeTail(slot.tail);
   // A free slot is read only by SameAsLast (size 0 never matches); Put
   // rewrites every field but the inline bytes past the datagram's size.
