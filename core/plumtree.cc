@@ -235,7 +235,7 @@ void Plumtree::OnNeighborUp(Timestamp now, const PeerEntry& peer) {
 // sends nothing.
 void Plumtree::AnnounceCacheTo(Timestamp now, const PeerEntry& peer) {
   if (mode_ == BroadcastMode::kPush) return;
-  std::vector<IHaveEntry> digest;
+  IHaveList digest;
   for (size_t i = 0; i < cache_.size() && digest.size() < kMaxListEntries;
        ++i) {
     const MessageCache::Entry& entry = cache_.Newest(i);
@@ -243,7 +243,7 @@ void Plumtree::AnnounceCacheTo(Timestamp now, const PeerEntry& peer) {
     if (entry.parent == peer.id) continue;
     digest.push_back(IHaveEntry{entry.id, entry.hops});
   }
-  if (!digest.empty()) SendIHaveFrames(peer.address, digest);
+  if (!digest.empty()) SendIHaveFrames(peer.address, std::move(digest));
 }
 
 void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {
@@ -406,15 +406,16 @@ void Plumtree::AnswerDigest(Timestamp now, const PeerState& peer,
   if (mode_ == BroadcastMode::kPush || entries.size() >= kMaxListEntries) {
     return;
   }
-  std::vector<MessageId> listed;
-  listed.reserve(entries.size());
+  // On the stack (entries.size() < kMaxListEntries): no heap block per
+  // digest received.
+  absl::InlinedVector<MessageId, kMaxListEntries> listed;
   for (const IHaveEntry& entry : entries) listed.push_back(entry.id);
   std::sort(listed.begin(), listed.end());
   const Timestamp oldest = now - PullPeriod() * kRecentPeriods;
   const bool push = mode_ == BroadcastMode::kPull;
   // Hybrid: not what may still be on its way to the peer down the tree.
   const Timestamp settled = push ? now : now - PullPeriod() / 2;
-  std::vector<IHaveEntry> lacking;
+  absl::InlinedVector<IHaveEntry, kMaxExchangePushes> lacking;
   for (size_t i = 0; i < cache_.size(); ++i) {
     const MessageCache::Entry& entry = cache_.Newest(i);
     if (entry.stored_at < oldest) break;
@@ -432,7 +433,10 @@ void Plumtree::AnswerDigest(Timestamp now, const PeerState& peer,
     }
     lacking.push_back(IHaveEntry{entry.id, entry.hops});
   }
-  if (!push && !lacking.empty()) SendIHaveFrames(peer.peer.address, lacking);
+  if (!push && !lacking.empty()) {
+    SendIHaveFrames(peer.peer.address,
+                    IHaveList(lacking.begin(), lacking.end()));
+  }
 }
 
 bool Plumtree::Known(MessageId id, Timestamp now) const {
@@ -678,7 +682,8 @@ void Plumtree::FireDueRequests(Timestamp now) {
   const Duration retry =
       std::max(config_.graft_timeout / 2, Duration::Micros(1));
   const Duration reask = std::max(config_.graft_timeout, Duration::Micros(1));
-  std::vector<Request> requests;
+  // Usually one or two peers: on the stack.
+  absl::InlinedVector<Request, 4> requests;
   // timers[0, due) are taken; they go in one erase at the end. A timer set
   // here is later than `now`, so it sorts after them.
   size_t due = 0;
@@ -727,8 +732,8 @@ void Plumtree::FireDueRequests(Timestamp now) {
   }
   timers.erase(timers.begin(), timers.begin() + static_cast<ptrdiff_t>(due));
   SyncMissingNext();
-  for (const Request& request : requests) {
-    SendIdFrames(request.to.address, request.graft, request.ids);
+  for (Request& request : requests) {
+    SendIdFrames(request.to.address, request.graft, std::move(request.ids));
   }
   CompactMissing();
 }
@@ -754,7 +759,9 @@ void Plumtree::FlushIHaves() {
 }
 
 void Plumtree::FlushIHave(PeerState* peer) {
-  SendIHaveFrames(peer->peer.address, peer->pending_ihave);
+  const auto& pending = peer->pending_ihave;
+  SendIHaveFrames(peer->peer.address,
+                  IHaveList(pending.begin(), pending.end()));
   peer->pending_ihave.clear();
   if (peer->pending_ihave.capacity() > kKeptCapacity) {
     peer->pending_ihave.shrink_to_fit();  // back to the inline slot
@@ -764,7 +771,7 @@ void Plumtree::FlushIHave(PeerState* peer) {
 void Plumtree::PullTick(Timestamp now) {
   pull_at_ = Timestamp::Infinite();
   if (mode_ == BroadcastMode::kPush) return;
-  const std::vector<IHaveEntry> digest =
+  IHaveList digest =
       mode_ == BroadcastMode::kHybrid ? RecentDigest(now) : CacheDigest(now);
   if (digest.empty()) return;  // nothing to tell: quiet until a delivery
   if (!peers_.empty()) {
@@ -775,20 +782,26 @@ void Plumtree::PullTick(Timestamp now) {
     }
     const PeerState& target = peers_[pull_cursor_ % peers_.size()];
     pull_cursor_ = (pull_cursor_ + 1) % kNoCursor;
-    SendIHaveFrames(target.peer.address, digest, /*as_digest=*/true);
+    SendIHaveFrames(target.peer.address, std::move(digest),
+                    /*as_digest=*/true);
   }
   pull_at_ = now + PullPeriod();
 }
 
 // Hybrid: what arrived in the last kRecentPeriods periods (bounds
-// included, so each message makes two ticks), newest first.
-std::vector<IHaveEntry> Plumtree::RecentDigest(Timestamp now) const {
+// included, so each message makes two ticks), newest first. Counted first,
+// so that the list is allocated once at its size.
+IHaveList Plumtree::RecentDigest(Timestamp now) const {
   const Timestamp oldest = now - PullPeriod() * kRecentPeriods;
-  std::vector<IHaveEntry> digest;
-  for (size_t i = 0; i < cache_.size() && digest.size() < kMaxListEntries;
-       ++i) {
+  size_t count = 0;
+  while (count < std::min(cache_.size(), kMaxListEntries) &&
+         cache_.Newest(count).stored_at >= oldest) {
+    ++count;
+  }
+  IHaveList digest;
+  digest.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
     const MessageCache::Entry& entry = cache_.Newest(i);
-    if (entry.stored_at < oldest) break;
     digest.push_back(IHaveEntry{entry.id, entry.hops});
   }
   return digest;
@@ -797,13 +810,14 @@ std::vector<IHaveEntry> Plumtree::RecentDigest(Timestamp now) const {
 // Pull: every live cache entry, newest first; when more than one digest
 // can hold, a window of kMaxListEntries that rotates over the cache from
 // tick to tick, so that every entry gets its turn.
-std::vector<IHaveEntry> Plumtree::CacheDigest(Timestamp now) {
+IHaveList Plumtree::CacheDigest(Timestamp now) {
   size_t live = cache_.size();
   while (live > 0 && cache_.Newest(live - 1).stored_at + CacheTtl() <= now) {
     --live;
   }
-  std::vector<IHaveEntry> digest;
+  IHaveList digest;
   const size_t count = std::min(live, kMaxListEntries);
+  digest.reserve(count);
   const size_t first = live > kMaxListEntries ? digest_offset_ % live : 0;
   for (size_t j = 0; j < count; ++j) {
     const MessageCache::Entry& entry = cache_.Newest((first + j) % live);
@@ -821,14 +835,18 @@ void Plumtree::SchedulePull(Timestamp now) {
 
 // --- Frame splitting -------------------------------------------------------
 
-size_t Plumtree::SendIHaveFrames(const Address& to,
-                                 std::span<const IHaveEntry> entries,
+size_t Plumtree::SendIHaveFrames(const Address& to, IHaveList entries,
                                  bool as_digest) {
   const size_t budget = max_datagram_bytes_ - kDatagramHeaderBytes;
+  const std::span<const IHaveEntry> items(entries);
   const size_t frames =
-      ForEachChunk(entries, budget, [&](size_t first, size_t count) {
-        IHaveList list(entries.begin() + first,
-                       entries.begin() + first + count);
+      ForEachChunk(items, budget, [&](size_t first, size_t count) {
+        // A list that fits one frame goes in whole, not copied (this is
+        // then the only and last chunk: `items` is not read again).
+        IHaveList list = count == items.size()
+                             ? std::move(entries)
+                             : IHaveList(items.begin() + first,
+                                         items.begin() + first + count);
         if (as_digest) {
           outbox_->Send(to, DigestFrame{std::move(list)});
         } else {
@@ -840,12 +858,17 @@ size_t Plumtree::SendIHaveFrames(const Address& to,
 }
 
 size_t Plumtree::SendIdFrames(const Address& to, bool graft,
-                              std::span<const MessageId> ids) {
+                              std::vector<MessageId> ids) {
   const size_t budget = max_datagram_bytes_ - kDatagramHeaderBytes;
+  const std::span<const MessageId> items(ids);
   const size_t frames =
-      ForEachChunk(ids, budget, [&](size_t first, size_t count) {
-        std::vector<MessageId> chunk(ids.begin() + first,
-                                     ids.begin() + first + count);
+      ForEachChunk(items, budget, [&](size_t first, size_t count) {
+        // As in SendIHaveFrames: one chunk takes the vector itself.
+        std::vector<MessageId> chunk =
+            count == items.size()
+                ? std::move(ids)
+                : std::vector<MessageId>(items.begin() + first,
+                                         items.begin() + first + count);
         if (graft) {
           outbox_->Send(to, GraftFrame{std::move(chunk)});
         } else {

@@ -272,16 +272,17 @@ class Plumtree {
   void FlushIHaves();
   void FlushIHave(PeerState* peer);
   void PullTick(Timestamp now);
-  std::vector<IHaveEntry> RecentDigest(Timestamp now) const;
-  std::vector<IHaveEntry> CacheDigest(Timestamp now);
+  IHaveList RecentDigest(Timestamp now) const;
+  IHaveList CacheDigest(Timestamp now);
   void SchedulePull(Timestamp now);
 
   // Frame splitting under kMaxListEntries and the datagram budget.
-  // IHAVE frames, or DIGEST frames when `as_digest`.
-  size_t SendIHaveFrames(const Address& to, std::span<const IHaveEntry> entries,
+  // IHAVE frames, or DIGEST frames when `as_digest`. The lists are taken
+  // by value: one that fits a single frame is moved into it.
+  size_t SendIHaveFrames(const Address& to, IHaveList entries,
                          bool as_digest = false);
   size_t SendIdFrames(const Address& to, bool graft,
-                      std::span<const MessageId> ids);
+                      std::vector<MessageId> ids);
 
   // Adaptive fanout.
   void SampleLoss(uint32_t sample_q16, int shift);

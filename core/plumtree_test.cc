@@ -831,6 +831,55 @@ TEST_F(PlumtreeTest, GraftAfterTimeoutThenNextAnnouncer) {
   EXPECT_EQ(counters_.graft_sent, 2u);
 }
 
+// Lists are cut into frames that fit a datagram (a list that fits one is
+// moved into it whole): the frames, in order, carry every id exactly once.
+TEST_F(PlumtreeTest, GraftsAndAnnouncementsAreSplitWithoutLoss) {
+  for (const size_t count : {size_t{1}, size_t{3}, size_t{40}}) {
+    SCOPED_TRACE(count);
+    BroadcastConfig config = HybridConfig();
+    Make(config, /*max_datagram_bytes=*/200);
+    for (size_t p : {1, 2}) tree_->OnNeighborUp(now_, Peer(p));
+    Receive(1, PruneFrame{});  // 1 is lazy: it gets IHAVEs, and announces
+    IHaveList announced;
+    for (uint64_t s = 1; s <= count; ++s) {
+      announced.push_back(IHaveEntry{MessageId{NodeId(50), 1000 + s}, 2});
+    }
+    Receive(1, IHaveFrame{announced});
+    RunTimersUntil(now_ + config.graft_timeout);
+    std::vector<MessageId> grafted;
+    size_t graft_frames = 0;
+    for (const auto& f : OfType<GraftFrame>(TakeFrames())) {
+      const auto& ids = std::get<GraftFrame>(f.frame).ids;
+      grafted.insert(grafted.end(), ids.begin(), ids.end());
+      ++graft_frames;
+    }
+    std::vector<MessageId> want;
+    for (const IHaveEntry& e : announced) want.push_back(e.id);
+    EXPECT_EQ(grafted, want);
+    EXPECT_EQ(graft_frames > 1, count == 40);
+    // Now the other way: messages from 2 are announced to 1, lazy again
+    // (the GRAFTs made it eager).
+    Receive(1, PruneFrame{});
+    IHaveList forwarded;
+    for (uint64_t s = 1; s <= count; ++s) {
+      const MessageId id{NodeId(60), s};
+      Gossip(2, id, 4);
+      forwarded.push_back(IHaveEntry{id, 4});
+    }
+    RunTimersUntil(now_ + config.ihave_batch_delay);
+    IHaveList sent;
+    size_t ihave_frames = 0;
+    for (const auto& f : OfType<IHaveFrame>(TakeFrames())) {
+      EXPECT_EQ(f.to, Peer(1).address);
+      const auto& entries = std::get<IHaveFrame>(f.frame).entries;
+      sent.insert(sent.end(), entries.begin(), entries.end());
+      ++ihave_frames;
+    }
+    EXPECT_EQ(sent, forwarded);
+    EXPECT_EQ(ihave_frames > 1, count == 40);
+  }
+}
+
 // When every announcer was asked and the message is still missing (a
 // GRAFT or its answer lost), they are asked again in turn, after
 // graft_timeout, doubling each round; after four rounds it is given up.
