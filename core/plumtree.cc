@@ -94,15 +94,15 @@ size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
 }
 
 // Adds a timer to a sorted timer list (after those due no later).
-template <typename Timer>
-void InsertTimer(std::vector<Timer>* timers, const Timer& timer) {
+template <typename Timers, typename Timer>
+void InsertTimer(Timers* timers, const Timer& timer) {
   timers->insert(std::upper_bound(timers->begin(), timers->end(), timer),
                  timer);
 }
 
 // Removes a timer from a sorted timer list, if it is there.
-template <typename Timer>
-void EraseTimer(std::vector<Timer>* timers, const Timer& timer) {
+template <typename Timers, typename Timer>
+void EraseTimer(Timers* timers, const Timer& timer) {
   auto it = std::lower_bound(timers->begin(), timers->end(), timer);
   if (it != timers->end() && *it == timer) timers->erase(it);
 }
@@ -254,7 +254,8 @@ void Plumtree::OnNeighborDown(Timestamp /*now*/, const PeerEntry& peer) {
   if (it != peers_.end() && it->peer.id == peer.id) peers_.erase(it);
   if (missing_ == nullptr) return;
   // Order-independent: each entry is edited on its own.
-  for (auto& [id, missing] : missing_->by_id) {
+  for (MissingTable::Entry& entry : missing_->entries()) {
+    Missing& missing = entry.missing;
     auto& announcers = missing.announcers;
     auto gone =
         std::find_if(announcers.begin(), announcers.end(),
@@ -596,13 +597,11 @@ void Plumtree::SendGossip(const Address& to, MessageId id, uint32_t hops,
 void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
                                 MessageId id) {
   if (missing_ == nullptr) missing_ = std::make_unique<MissingTable>();
-  auto it = missing_->by_id.find(id);
-  if (it != missing_->by_id.end()) {
-    AddAnnouncer(from, &it->second);
+  if (MissingTable::Entry* known = missing_->Find(id)) {
+    AddAnnouncer(from, &known->missing);
     return;
   }
-  if (missing_->by_id.size() >=
-      std::max<size_t>(config_.message_cache_entries, 1)) {
+  if (missing_->size() >= std::max<size_t>(config_.message_cache_entries, 1)) {
     ++counters_->missing_table_full;
     return;
   }
@@ -611,11 +610,11 @@ void Plumtree::NoteAnnouncement(Timestamp now, const PeerEntry& from,
       mode_ == BroadcastMode::kPull ? Duration::Zero() : config_.graft_timeout;
   // Built in place in the table (a local copy moved in trips GCC 12's
   // maybe-uninitialized on InlinedVector under --config=asan).
-  Missing& missing = missing_->by_id.try_emplace(id).first->second;
+  Missing& missing = missing_->Add(id)->missing;
   missing.deadline = now + wait;
   missing.announcers.push_back(from);
   missing.unasked = 1;
-  InsertTimer(&missing_->timers, Timer{missing.deadline, id});
+  InsertTimer(&missing_->timers(), Timer{missing.deadline, id});
   missing_next_ = std::min(missing_next_, missing.deadline);
 }
 
@@ -641,31 +640,92 @@ void Plumtree::AddAnnouncer(const PeerEntry& from, Missing* missing) {
 // *late: it came after the first round over its announcers.
 bool Plumtree::TakeMissing(MessageId id, bool* late) {
   if (missing_ == nullptr) return false;
-  auto it = missing_->by_id.find(id);
-  if (it == missing_->by_id.end()) return false;
-  const bool requested = it->second.requested;
-  *late = it->second.round > 0;
-  EraseTimer(&missing_->timers, Timer{it->second.deadline, id});
-  missing_->by_id.erase(it);
+  MissingTable::Entry* entry = missing_->Find(id);
+  if (entry == nullptr) return false;
+  const bool requested = entry->missing.requested;
+  *late = entry->missing.round > 0;
+  EraseTimer(&missing_->timers(), Timer{entry->missing.deadline, id});
+  missing_->Erase(entry);
   SyncMissingNext();
   CompactMissing();
   return requested;
 }
 
 void Plumtree::SyncMissingNext() {
-  missing_next_ = missing_ == nullptr || missing_->timers.empty()
+  missing_next_ = missing_ == nullptr || missing_->timers().empty()
                       ? Timestamp::Infinite()
-                      : missing_->timers.front().first;
+                      : missing_->timers().front().first;
 }
 
-// A hash map keeps its capacity after erases: give the table back once
-// empty, so that a burst of announcements does not cost memory for ever.
-// Every entry has exactly one timer, so no timer is dropped with it.
+// The table keeps its capacity after erases: give it back once empty, so
+// that a burst of announcements does not cost memory for ever. Every entry
+// has exactly one timer, so no timer is dropped with it.
 void Plumtree::CompactMissing() {
-  if (missing_ == nullptr || !missing_->by_id.empty()) return;
-  assert(missing_->timers.empty());
+  if (missing_ == nullptr || !missing_->empty()) return;
+  assert(missing_->timers().empty());
   missing_.reset();
   missing_next_ = Timestamp::Infinite();
+}
+
+Plumtree::MissingTable::Entry* Plumtree::MissingTable::Find(MessageId id) {
+  if (index_ != nullptr) {
+    auto it = index_->find(id);
+    return it == index_->end() ? nullptr : &entries_[it->second];
+  }
+  for (Entry& entry : entries_) {
+    if (entry.id == id) return &entry;
+  }
+  return nullptr;
+}
+
+Plumtree::MissingTable::Entry* Plumtree::MissingTable::Add(MessageId id) {
+  assert(Find(id) == nullptr);
+  // Built in place (a local copy moved in trips GCC 12's
+  // maybe-uninitialized on InlinedVector under --config=asan).
+  entries_.emplace_back().id = id;
+  const uint32_t slot = static_cast<uint32_t>(entries_.size() - 1);
+  if (index_ != nullptr) {
+    index_->emplace(id, slot);
+  } else if (entries_.size() > kScanMissing) {
+    // Too many to scan: index them for the rest of the table's life.
+    index_ = std::make_unique<absl::flat_hash_map<MessageId, uint32_t>>();
+    index_->reserve(entries_.size());
+    for (uint32_t i = 0; i < entries_.size(); ++i) {
+      index_->emplace(entries_[i].id, i);
+    }
+  }
+  return &entries_.back();
+}
+
+// The last entry moves into the hole: entries have no order.
+void Plumtree::MissingTable::Erase(Entry* entry) {
+  const size_t slot = static_cast<size_t>(entry - entries_.data());
+  assert(slot < entries_.size());
+  if (index_ != nullptr) index_->erase(entry->id);
+  if (slot + 1 != entries_.size()) {
+    *entry = std::move(entries_.back());
+    if (index_ != nullptr) (*index_)[entry->id] = static_cast<uint32_t>(slot);
+  }
+  entries_.pop_back();
+}
+
+size_t Plumtree::MissingTable::HeapBytes() const {
+  size_t bytes = 0;
+  if (entries_.capacity() > kInlineEntries)
+    bytes += entries_.capacity() * sizeof(Entry);
+  for (const Entry& entry : entries_) {
+    if (entry.missing.announcers.capacity() > kInlineAnnouncers) {
+      bytes += entry.missing.announcers.capacity() * sizeof(PeerEntry);
+    }
+  }
+  if (index_ != nullptr) {
+    bytes +=
+        sizeof(*index_) +
+        index_->capacity() * (sizeof(std::pair<const MessageId, uint32_t>) + 1);
+  }
+  if (timers_.capacity() > kInlineTimers)
+    bytes += timers_.capacity() * sizeof(Timer);
+  return bytes;
 }
 
 // For each missing message whose timer is due: ask its first remaining
@@ -673,12 +733,11 @@ void Plumtree::CompactMissing() {
 // otherwise) and give the next announcer graft_timeout / 2 more; give up
 // when no announcer is left. Requests are batched per peer.
 void Plumtree::FireDueRequests(Timestamp now) {
-  if (missing_ == nullptr || missing_->timers.empty() ||
-      missing_->timers.front().first > now) {
+  if (missing_ == nullptr || missing_->timers().empty() ||
+      missing_->timers().front().first > now) {
     return;
   }
-  auto& timers = missing_->timers;
-  auto& by_id = missing_->by_id;
+  auto& timers = missing_->timers();
   const Duration retry =
       std::max(config_.graft_timeout / 2, Duration::Micros(1));
   const Duration reask = std::max(config_.graft_timeout, Duration::Micros(1));
@@ -690,15 +749,15 @@ void Plumtree::FireDueRequests(Timestamp now) {
   while (due < timers.size() && timers[due].first <= now) {
     const MessageId id = timers[due].second;
     ++due;
-    auto it = by_id.find(id);
-    if (it == by_id.end()) continue;
-    Missing& missing = it->second;
+    MissingTable::Entry* entry = missing_->Find(id);
+    if (entry == nullptr) continue;
+    Missing& missing = entry->missing;
     auto& announcers = missing.announcers;
     if (missing.unasked == 0) {
       // All were asked and it is still missing: start another round after
       // a pause (requests or answers may have been lost), or give up.
       if (announcers.empty() || missing.round + 1 >= kRequestRounds) {
-        by_id.erase(it);
+        missing_->Erase(entry);
         continue;
       }
       const Duration pause =
@@ -945,9 +1004,9 @@ void Plumtree::HandleTimeout(Timestamp now) {
 }
 
 Timestamp Plumtree::NextTimeout() const {
-  assert(missing_next_ == (missing_ == nullptr || missing_->timers.empty()
+  assert(missing_next_ == (missing_ == nullptr || missing_->timers().empty()
                                ? Timestamp::Infinite()
-                               : missing_->timers.front().first));
+                               : missing_->timers().front().first));
   // Pairwise, not std::min({...}): GCC builds the list on the stack and
   // loops over it (twice the instructions, and this runs after every call).
   return std::min(std::min(sweep_at_, ihave_flush_at_),
@@ -1037,16 +1096,7 @@ size_t Plumtree::StateBytes() const {
   bytes += dedup_.HeapBytes() + cache_.HeapBytes();
   bytes += retired_.capacity() * sizeof(MessageCache::Payload);
   if (missing_ != nullptr) {
-    bytes += sizeof(MissingTable) +
-             missing_->by_id.capacity() *
-                 (sizeof(std::pair<const MessageId, Missing>) + 1);
-    // A sum: order is irrelevant.
-    for (const auto& [id, missing] : missing_->by_id) {
-      if (missing.announcers.capacity() > 1) {  // spilled to the heap
-        bytes += missing.announcers.capacity() * sizeof(PeerEntry);
-      }
-    }
-    bytes += missing_->timers.capacity() * sizeof(Timer);
+    bytes += sizeof(MissingTable) + missing_->HeapBytes();
   }
   return bytes;
 }

@@ -204,6 +204,7 @@ class Plumtree {
     absl::InlinedVector<IHaveEntry, 1> pending_ihave;
   };
   static_assert(sizeof(PeerState) == 64);
+  static constexpr size_t kInlineAnnouncers = 2;
   // A message announced by IHAVE that has not arrived yet.
   struct Missing {
     Timestamp deadline;
@@ -212,9 +213,9 @@ class Plumtree {
     // the rest were asked this round, oldest first.
     uint8_t unasked = 0;
     uint8_t round = 0;  // rounds over the announcers begun, minus one
-    // Most announcements come from one peer before the message itself
-    // arrives: held inline, no heap block of its own.
-    absl::InlinedVector<PeerEntry, 1> announcers;
+    // Most missing messages are announced by one or two peers before they
+    // arrive: held inline, no heap block of their own.
+    absl::InlinedVector<PeerEntry, kInlineAnnouncers> announcers;
   };
   // GRAFT or IWANT ids gathered for one peer during one call.
   struct Request {
@@ -314,16 +315,53 @@ class Plumtree {
   }
 
   // Messages announced but not received, and their request deadlines:
-  // one timer per entry (the sorted vector orders them; the map is looked
-  // up, and iterated only where order cannot matter). A vector, not a
-  // std::set: few entries at a time, most added at the end (deadlines
-  // grow with time), and no heap node per entry.
+  // one timer per entry (the sorted timer list orders them). A table holds
+  // a few entries at a time, so both live inline in it: the entries are
+  // found by a scan of their ids (no hash, no heap block per
+  // announcement) while there are at most kScanMissing, through an index
+  // beyond; entries and index are iterated only where order cannot
+  // matter. The timers are a sorted vector, not a std::set: most are
+  // added at the end (deadlines grow with time), and no heap node per
+  // entry.
   // Allocated by the first announcement and freed once empty: most of the
-  // time nothing is missing, and an idle node then holds 8 bytes, not 64.
+  // time nothing is missing, and an idle node then holds 8 bytes.
   using Timer = std::pair<Timestamp, MessageId>;
-  struct MissingTable {
-    absl::flat_hash_map<MessageId, Missing> by_id;
-    std::vector<Timer> timers;  // sorted by (deadline, id), no repeats
+  class MissingTable {
+   public:
+    struct Entry {
+      MessageId id;
+      Missing missing;
+    };
+    static constexpr size_t kScanMissing = 8;
+    static constexpr size_t kInlineEntries = 2;
+    static constexpr size_t kInlineTimers = 4;
+    using Timers = absl::InlinedVector<Timer, kInlineTimers>;
+
+    // The entry for `id`, or nullptr; valid until the next Add or Erase.
+    Entry* Find(MessageId id);
+    // A default entry for `id`. REQUIRES: Find(id) == nullptr.
+    Entry* Add(MessageId id);
+    // REQUIRES: `entry` came from Find or Add, with no Add or Erase since.
+    void Erase(Entry* entry);
+    size_t size() const { return entries_.size(); }
+    bool empty() const { return entries_.empty(); }
+    // In no particular order.
+    std::span<Entry> entries() { return std::span<Entry>(entries_); }
+    std::span<const Entry> entries() const {
+      return std::span<const Entry>(entries_);
+    }
+    // Sorted by (deadline, id), no repeats.
+    Timers& timers() { return timers_; }
+    const Timers& timers() const { return timers_; }
+    // Heap bytes held beyond sizeof(MissingTable).
+    size_t HeapBytes() const;
+
+   private:
+    absl::InlinedVector<Entry, kInlineEntries> entries_;
+    // id -> index in entries_, once more than kScanMissing were held
+    // (then kept until the table is freed).
+    std::unique_ptr<absl::flat_hash_map<MessageId, uint32_t>> index_;
+    Timers timers_;
   };
 
   // Fields first that every call reads (NextTimeout, after every call),

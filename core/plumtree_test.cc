@@ -1293,6 +1293,52 @@ TEST_F(PlumtreeTest, MissingTableIsBounded) {
   EXPECT_LE(tree_->StateBytes(), before);
 }
 
+// Past a few entries the missing table indexes them (see MissingTable):
+// announcements still find their entry, arrivals (erased out of order)
+// take exactly theirs, and the requests go to the rest.
+TEST_F(PlumtreeTest, ManyMissingMessagesAreTrackedOneByOne) {
+  const BroadcastConfig config = HybridConfig();
+  Make(config);
+  for (size_t p : {1, 2}) tree_->OnNeighborUp(now_, Peer(p));
+  Receive(1, PruneFrame{});
+  Receive(2, PruneFrame{});
+  constexpr uint64_t kCount = 30;
+  IHaveFrame ihave;
+  for (uint64_t s = 1; s <= kCount; ++s) {
+    ihave.entries.push_back(IHaveEntry{MessageId{NodeId(50), s}, 1});
+  }
+  Receive(1, ihave);
+  Receive(2, ihave);  // each gets a second announcer
+  std::vector<MessageId> still_missing;
+  for (uint64_t s = kCount; s >= 1; --s) {  // newest first
+    if (s % 3 == 0) Gossip(1, MessageId{NodeId(50), s}, 2);
+  }
+  for (uint64_t s = 1; s <= kCount; ++s) {
+    if (s % 3 != 0) still_missing.push_back(MessageId{NodeId(50), s});
+  }
+  EXPECT_EQ(TakeDeliveries().size(), kCount / 3);
+  TakeFrames();
+  EXPECT_EQ(counters_.messages_repaired, 0u);
+  // The first announcer is asked for the rest, then the second one.
+  for (size_t announcer : {1, 2}) {
+    RunTimersUntil(now_ + (announcer == 1 ? config.graft_timeout
+                                          : config.graft_timeout / 2));
+    std::vector<MessageId> grafted;
+    for (const auto& f : OfType<GraftFrame>(TakeFrames())) {
+      EXPECT_EQ(f.to, Peer(announcer).address);
+      const auto& ids = std::get<GraftFrame>(f.frame).ids;
+      grafted.insert(grafted.end(), ids.begin(), ids.end());
+    }
+    EXPECT_EQ(grafted, still_missing) << "announcer " << announcer;
+  }
+  for (MessageId id : still_missing) Gossip(2, id, 2);
+  EXPECT_EQ(TakeDeliveries().size(), still_missing.size());
+  EXPECT_EQ(counters_.messages_repaired, still_missing.size());
+  const uint64_t grafts = counters_.graft_sent;  // nothing left to ask
+  RunTimersUntil(now_ + Duration::Seconds(5));
+  EXPECT_EQ(counters_.graft_sent, grafts);
+}
+
 TEST_F(PlumtreeTest, PushModeUsesFanout) {
   BroadcastConfig config;
   config.mode = BroadcastMode::kPush;
