@@ -63,6 +63,9 @@ size_t ItemBytes(const IHaveEntry& e) {
   return MessageIdBytes(e.id) + VarintBytes(e.hops);
 }
 size_t ItemBytes(const MessageId& id) { return MessageIdBytes(id); }
+// The most an item can take: 10-byte varints for a sequence, 5 for hops.
+constexpr size_t MaxItemBytes(const IHaveEntry*) { return 8 + 10 + 5; }
+constexpr size_t MaxItemBytes(const MessageId*) { return 8 + 10; }
 
 // Encoded size of a list frame (type, length, count, items) whose items
 // take `items_bytes`: the wire format of core/wire.cc.
@@ -75,6 +78,14 @@ size_t ListFrameBytes(size_t count, size_t items_bytes) {
 // kMaxListEntries entries; calls emit(first, count) per chunk.
 template <typename Item, typename Emit>
 size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
+  // The usual list (an IHAVE batch, a GRAFT) is short: when it fits one
+  // frame even at its largest, it is one chunk without sizing each item.
+  const size_t max_item_bytes = MaxItemBytes(static_cast<const Item*>(nullptr));
+  if (!items.empty() && items.size() <= kMaxListEntries &&
+      ListFrameBytes(items.size(), items.size() * max_item_bytes) <= budget) {
+    emit(0, items.size());
+    return 1;
+  }
   size_t chunks = 0;
   size_t first = 0;
   while (first < items.size()) {

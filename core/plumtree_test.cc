@@ -834,7 +834,7 @@ TEST_F(PlumtreeTest, GraftAfterTimeoutThenNextAnnouncer) {
 // Lists are cut into frames that fit a datagram (a list that fits one is
 // moved into it whole): the frames, in order, carry every id exactly once.
 TEST_F(PlumtreeTest, GraftsAndAnnouncementsAreSplitWithoutLoss) {
-  for (const size_t count : {size_t{1}, size_t{3}, size_t{40}}) {
+  for (const size_t count : {size_t{1}, size_t{3}, size_t{12}, size_t{40}}) {
     SCOPED_TRACE(count);
     BroadcastConfig config = HybridConfig();
     Make(config, /*max_datagram_bytes=*/200);
