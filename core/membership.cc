@@ -379,8 +379,8 @@ void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
   rng_->PickK(count, passive_.size(), &picks);
   ShuffleReplyFrame reply;
   reply.peers.reserve(count);
-  std::vector<NodeId> sent;
-  sent.reserve(count);
+  // A shuffle's sample (a few peers) fits on the stack.
+  absl::InlinedVector<NodeId, 16> sent;
   for (uint64_t i : picks) {
     reply.peers.push_back(passive_[i]);
     sent.push_back(passive_.id(i));
@@ -632,6 +632,7 @@ void Membership::RunShuffle(Timestamp now) {
   ShuffleFrame shuffle{self_, config_.passive_random_walk_length, {}};
   shuffle.peers.reserve(picks.size());
   last_shuffle_sent_.clear();
+  last_shuffle_sent_.reserve(picks.size());  // one step, not doubling ones
   for (size_t k = 0; k < picks.size(); ++k) {
     const PeerEntry peer =
         k < from_active ? active_[picks[k]] : passive_[picks[k]];
