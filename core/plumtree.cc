@@ -50,6 +50,9 @@ constexpr uint64_t kMaxGapRequests = 16;
 constexpr int64_t kRecentPeriods = 2;
 // Pull mode: payloads pushed back per digest received (exchange half).
 constexpr size_t kMaxExchangePushes = 32;
+// Digests up to this long are searched by a scan, longer ones sorted (see
+// AnswerDigest).
+constexpr size_t kScanDigestEntries = 32;
 // Push-mode loss is sampled once per this many deliveries.
 constexpr uint32_t kPushSampleDeliveries = 32;
 // Vectors emptied after use (pending IHAVEs, retired payloads) keep at most
@@ -418,11 +421,30 @@ void Plumtree::AnswerDigest(Timestamp now, const PeerState& peer,
   if (mode_ == BroadcastMode::kPush || entries.size() >= kMaxListEntries) {
     return;
   }
-  // On the stack (entries.size() < kMaxListEntries): no heap block per
-  // digest received.
-  absl::InlinedVector<MessageId, kMaxListEntries> listed;
-  for (const IHaveEntry& entry : entries) listed.push_back(entry.id);
-  std::sort(listed.begin(), listed.end());
+  // Whether the digest lists `id`. A short digest (the usual one) is
+  // scanned from just after the last id found: it and the cache are both
+  // newest first, in about the same order, so most ids are found at once
+  // and nothing is copied or sorted. A long one is sorted once (on the
+  // stack, entries.size() < kMaxListEntries) and binary-searched.
+  const size_t n = entries.size();
+  size_t cursor = 0;
+  absl::InlinedVector<MessageId, kMaxListEntries> sorted;
+  if (n > kScanDigestEntries) {
+    for (const IHaveEntry& entry : entries) sorted.push_back(entry.id);
+    std::sort(sorted.begin(), sorted.end());
+  }
+  auto listed = [&](MessageId id) {
+    if (n > kScanDigestEntries) {
+      return std::binary_search(sorted.begin(), sorted.end(), id);
+    }
+    for (size_t k = 0, j = cursor; k < n; ++k, j = j + 1 == n ? 0 : j + 1) {
+      if (entries[j].id == id) {
+        cursor = j + 1 == n ? 0 : j + 1;
+        return true;
+      }
+    }
+    return false;
+  };
   const Timestamp oldest = now - PullPeriod() * kRecentPeriods;
   const bool push = mode_ == BroadcastMode::kPull;
   // Hybrid: not what may still be on its way to the peer down the tree.
@@ -432,7 +454,7 @@ void Plumtree::AnswerDigest(Timestamp now, const PeerState& peer,
     const MessageCache::Entry& entry = cache_.Newest(i);
     if (entry.stored_at < oldest) break;
     if (entry.stored_at > settled || entry.parent == peer.peer.id ||
-        std::binary_search(listed.begin(), listed.end(), entry.id)) {
+        listed(entry.id)) {
       continue;
     }
     if (lacking.size() == kMaxExchangePushes) {
