@@ -614,6 +614,44 @@ TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
   EXPECT_EQ(datagrams(Out::kDrain), plain);  // same datagrams, same order
 }
 
+// Flush packs a call's frames per destination as a DatagramBuilder would:
+// one frame per destination gives one datagram each (the fast path); two
+// frames for each destination share its datagram (the planned path).
+TEST(EngineTest, FlushPacksEachDestinationsFramesLikeADatagramBuilder) {
+  for (const int messages : {1, 2}) {
+    SCOPED_TRACE(messages);
+    DiffusionConfig c;
+    auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+    ASSERT_TRUE(made.ok());
+    Engine& e = **made;
+    const Timestamp now = Timestamp::FromMicros(1'000'000);
+    for (uint32_t p = 2; p <= 5; ++p) {
+      ASSERT_TRUE(
+          e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
+    }
+    // Peer 2 relays `messages` new messages of origin 9 in one datagram.
+    std::vector<std::vector<uint8_t>> payloads;
+    DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+    DatagramBuilder expected(NodeId(1), c.max_datagram_bytes);
+    for (int m = 0; m < messages; ++m) {
+      payloads.push_back(Payload(100 + m, static_cast<uint8_t>(m)));
+    }
+    for (int m = 0; m < messages; ++m) {
+      const MessageId id{NodeId(9), static_cast<uint64_t>(m + 1)};
+      ASSERT_EQ(in.Add(GossipFrame{id, 1, payloads[m]}), WireError::kOk);
+      ASSERT_EQ(expected.Add(GossipFrame{id, 2, payloads[m]}), WireError::kOk);
+    }
+    e.HandleDatagram(now, Address::Sim(2), in.Finish());
+    const std::vector<uint8_t> relayed = expected.Finish();
+    std::set<uint32_t> destinations;
+    e.DrainTransmits([&](const Address& to, std::span<const uint8_t> bytes) {
+      EXPECT_TRUE(destinations.insert(to.sim_index()).second);
+      EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), relayed);
+    });
+    EXPECT_EQ(destinations, (std::set<uint32_t>{3, 4, 5}));
+  }
+}
+
 // DrainEvents hands out what PollEvent would, in the same order.
 TEST(EngineTest, DrainEventsSeesWhatPollEventSees) {
   auto events = [](bool drain) {
