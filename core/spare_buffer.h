@@ -28,12 +28,21 @@ std::vector<T>& SpareStorage() {
   return spare;
 }
 
-// If *v has no storage, takes the thread's spare (empty) storage.
+// BorrowStorage's work once *v has no storage.
 template <typename T>
-void BorrowStorage(std::vector<T>* v) {
-  if (v->capacity() != 0) return;
+void BorrowSpareStorage(std::vector<T>* v) {
   std::vector<T>& spare = SpareStorage<T>();
   if (spare.capacity() != 0) v->swap(spare);
+}
+
+// If *v has no storage, takes the thread's spare (empty) storage. Inline
+// test, as in ParkStorage: the outbox calls it for every frame queued, and
+// all but a call's first find storage there (as one function, GCC kept it
+// out of line: a call per frame).
+template <typename T>
+inline void BorrowStorage(std::vector<T>* v) {
+  if (v->capacity() != 0) return;
+  BorrowSpareStorage(v);
 }
 
 // ParkStorage's work once there is storage to hand back.
