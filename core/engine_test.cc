@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/random.h"
+#include "core/spare_buffer.h"
 #include "core/state_sync.h"
 #include "core/test_tools/engine_harness.h"
 #include "gtest/gtest.h"
@@ -650,6 +651,41 @@ TEST(EngineTest, FlushPacksEachDestinationsFramesLikeADatagramBuilder) {
     });
     EXPECT_EQ(destinations, (std::set<uint32_t>{3, 4, 5}));
   }
+}
+
+// The spare storage a thread keeps: borrowing takes it, parking gives the
+// larger of the two buffers back and leaves the parked vector without
+// storage (the engine's idle guarantee), whatever the sizes.
+TEST(SpareStorageTest, ParkKeepsTheLargerBufferAndLeavesNoneBehind) {
+  SpareStorage<int>() = std::vector<int>();  // this thread's, for ints
+  std::vector<int> a;
+  BorrowStorage(&a);  // no spare yet
+  EXPECT_EQ(a.capacity(), 0u);
+  a.assign(100, 1);
+  const size_t large = a.capacity();
+  ParkStorage(&a);
+  EXPECT_EQ(a.capacity(), 0u);
+  EXPECT_EQ(SpareStorage<int>().capacity(), large);
+
+  std::vector<int> b;
+  BorrowStorage(&b);  // takes the spare, empty
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.capacity(), large);
+  EXPECT_EQ(SpareStorage<int>().capacity(), 0u);
+
+  // A smaller buffer parked while the spare holds a larger one is freed.
+  std::vector<int> small(3, 7);
+  ParkStorage(&b);
+  ParkStorage(&small);
+  EXPECT_EQ(small.capacity(), 0u);
+  EXPECT_EQ(SpareStorage<int>().capacity(), large);
+  // A larger one replaces the spare.
+  std::vector<int> larger(2 * large, 7);
+  const size_t larger_capacity = larger.capacity();
+  ParkStorage(&larger);
+  EXPECT_EQ(larger.capacity(), 0u);
+  EXPECT_EQ(SpareStorage<int>().capacity(), larger_capacity);
+  SpareStorage<int>() = std::vector<int>();
 }
 
 // DrainEvents hands out what PollEvent would, in the same order.

@@ -28,11 +28,11 @@ std::vector<T>& SpareStorage() {
   return spare;
 }
 
-// BorrowStorage's work once *v has no storage.
+// BorrowStorage's work once *v has no storage: takes the spare's, if any
+// (swapping with a spare that has none changes nothing).
 template <typename T>
 void BorrowSpareStorage(std::vector<T>* v) {
-  std::vector<T>& spare = SpareStorage<T>();
-  if (spare.capacity() != 0) v->swap(spare);
+  v->swap(SpareStorage<T>());
 }
 
 // If *v has no storage, takes the thread's spare (empty) storage. Inline
@@ -45,13 +45,15 @@ inline void BorrowStorage(std::vector<T>* v) {
   BorrowSpareStorage(v);
 }
 
-// ParkStorage's work once there is storage to hand back.
+// ParkStorage's work once there is storage to hand back. Usually the spare
+// has none (*v borrowed it), so a swap is all it takes; the free is for the
+// rest.
 template <typename T>
 void ParkBorrowedStorage(std::vector<T>* v) {
   v->clear();
   std::vector<T>& spare = SpareStorage<T>();
   if (v->capacity() > spare.capacity()) v->swap(spare);
-  std::vector<T>().swap(*v);
+  if (v->capacity() != 0) std::vector<T>().swap(*v);
 }
 
 // Empties *v and leaves it without storage: the larger of its storage and
