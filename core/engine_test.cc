@@ -688,6 +688,79 @@ TEST(SpareStorageTest, ParkKeepsTheLargerBufferAndLeavesNoneBehind) {
   SpareStorage<int>() = std::vector<int>();
 }
 
+// A gossip forwarded to each eager peer is queued once and pointed at by
+// the other peers' datagrams: every peer still gets the whole datagram,
+// whether the driver drains the queue or polls it, all or a few at a time
+// while the engine queues more, then maybe drains the rest (the popped
+// datagram's copies take its bytes over, before the queue drops what was
+// popped).
+TEST(EngineTest, ForwardedGossipCopiesCarryTheSameBytesHoweverPolled) {
+  constexpr int kMessages = 12;
+  constexpr uint32_t kPeers = 5;  // 2 relays to the others, 3..6
+  DiffusionConfig c;
+  // After each call, polls `polls_per_call` datagrams, then drains the
+  // rest when `drain`.
+  auto run = [&](int polls_per_call, bool drain) {
+    std::vector<std::pair<uint32_t, std::vector<uint8_t>>> seen;
+    auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+    EXPECT_TRUE(made.ok());
+    Engine& e = **made;
+    Timestamp now = Timestamp::FromMicros(1'000'000);
+    for (uint32_t p = 2; p < 2 + kPeers; ++p) {
+      EXPECT_TRUE(
+          e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
+    }
+    auto poll = [&] {
+      std::optional<Transmit> t = e.PollTransmit();
+      if (t.has_value()) seen.emplace_back(t->to.sim_index(), t->bytes);
+      return t.has_value();
+    };
+    for (int m = 0; m < kMessages; ++m) {
+      DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+      const std::vector<uint8_t> payload =
+          Payload(100 + 37 * m, static_cast<uint8_t>(m));
+      EXPECT_EQ(in.Add(GossipFrame{MessageId{NodeId(9), uint64_t(m) + 1}, 1,
+                                   payload}),
+                WireError::kOk);
+      e.HandleDatagram(now, Address::Sim(2), in.Finish());
+      for (int i = 0; i < polls_per_call; ++i) poll();
+      if (drain) {
+        e.DrainTransmits([&](const Address& to,
+                             std::span<const uint8_t> bytes) {
+          seen.emplace_back(to.sim_index(),
+                            std::vector<uint8_t>(bytes.begin(), bytes.end()));
+        });
+      }
+      now = now + Duration::Millis(10);
+    }
+    while (poll()) {
+    }
+    return seen;
+  };
+  const auto drained = run(0, true);
+  ASSERT_EQ(drained.size(), kMessages * (kPeers - 1));
+  for (int m = 0; m < kMessages; ++m) {
+    DatagramBuilder expected(NodeId(1), c.max_datagram_bytes);
+    ASSERT_EQ(expected.Add(
+                  GossipFrame{MessageId{NodeId(9), uint64_t(m) + 1}, 2,
+                              Payload(100 + 37 * m, static_cast<uint8_t>(m))}),
+              WireError::kOk);
+    const std::vector<uint8_t> bytes = expected.Finish();
+    std::set<uint32_t> destinations;
+    for (uint32_t k = 0; k < kPeers - 1; ++k) {
+      const auto& [to, datagram] = drained[m * (kPeers - 1) + k];
+      destinations.insert(to);
+      EXPECT_EQ(datagram, bytes);
+    }
+    EXPECT_EQ(destinations, (std::set<uint32_t>{3, 4, 5, 6}));
+  }
+  for (const int polls : {1, 2, 3, 5}) {
+    SCOPED_TRACE(polls);
+    EXPECT_EQ(run(polls, false), drained);
+    EXPECT_EQ(run(polls, true), drained);
+  }
+}
+
 // DrainEvents hands out what PollEvent would, in the same order.
 TEST(EngineTest, DrainEventsSeesWhatPollEventSees) {
   auto events = [](bool drain) {
