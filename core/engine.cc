@@ -17,6 +17,8 @@
 #include <cassert>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 
@@ -125,30 +127,50 @@ class DrainQueue {
 // recycled through a per-thread list, destroyed when the queue emptied),
 // datagram handling cost ~130 instructions more per datagram (callgrind,
 // 10,000 simulated nodes); the headers share the bytes' buffer, so that a
-// call borrows and parks one vector, not two. Storage is borrowed and
-// parked like the other queues (an idle engine holds none), but keeps its
-// size when parked: only [head_, end_) is queued, so writing a datagram
-// never pays for zero-filling the bytes it overwrites.
+// call borrows and parks one buffer, not two. Storage is borrowed and
+// parked like the other queues (an idle engine holds none), as a bare
+// buffer rather than a vector: handing a vector to the thread's spare and
+// back cost ~25 instructions more per engine call that sent (callgrind).
+// Only [head_, end_) is queued, so writing a datagram never pays for
+// zero-filling the bytes it overwrites. A datagram with the very bytes of
+// the one queued before it (a gossip forwarded to each eager peer) is
+// queued as a header that points back at them (AppendCopyOfLast): each
+// copy cost its encoding again and a memcpy of its payload.
 class TransmitQueue {
  public:
   size_t size() const { return count_; }
   // Queues a datagram of `size` bytes for `to` and returns where its bytes
   // go: the caller writes all of them there before calling the queue again.
   // The rare work (dropping a popped prefix, growing) is MakeRoom's, out
-  // of line, and the header is stored field by field: as one function,
-  // with a Header built on the stack, a datagram cost ~20 instructions
-  // more (a stack frame and its canary, callgrind).
+  // of line (as one function, a datagram cost ~20 instructions more: a
+  // stack frame and its canary, callgrind).
   uint8_t* Append(const Address& to, size_t size) {
     Borrow();
-    const size_t bytes = sizeof(Header) + size;
-    if (head_ > 0 || end_ + bytes > bytes_.size()) MakeRoom(bytes);
-    uint8_t* const header = bytes_.data() + end_;
-    const auto size32 = static_cast<uint32_t>(size);
-    std::memcpy(header + offsetof(Header, to), &to, sizeof(to));
-    std::memcpy(header + offsetof(Header, size), &size32, sizeof(size32));
+    const size_t bytes = RecordBytes(size);
+    if (head_ > 0 || end_ + bytes > capacity_) MakeRoom(bytes);
+    uint8_t* const header = bytes_.get() + end_;
+    new (header) Header{to, static_cast<uint32_t>(size), 0};
+    newest_ = end_;
     end_ += bytes;
     ++count_;
     return header + sizeof(Header);
+  }
+  // Size of the newest datagram queued. REQUIRES: size() > 0.
+  size_t NewestSize() const { return HeaderAt(newest_).size; }
+  // Queues for `to` a datagram with the bytes of the newest one queued.
+  // REQUIRES: size() > 0.
+  void AppendCopyOfLast(const Address& to) {
+    assert(count_ > 0);
+    const size_t bytes = RecordBytes(0);
+    if (head_ > 0 || end_ + bytes > capacity_) MakeRoom(bytes);
+    const Header& newest = HeaderAt(newest_);
+    const size_t bytes_at = BytesOffset(newest_, newest);
+    new (bytes_.get() + end_)
+        Header{to, newest.size,
+               static_cast<uint32_t>(end_ + sizeof(Header) - bytes_at)};
+    newest_ = end_;
+    end_ += bytes;
+    ++count_;
   }
   // Calls send(to, bytes) for every queued datagram, oldest first, then
   // empties the queue. Out of line, as DrainQueue::Drain.
@@ -156,82 +178,159 @@ class TransmitQueue {
   [[gnu::noinline]] void Drain(Send send) {
     size_t offset = head_;
     for (size_t left = count_; left > 0; --left) {
-      const Header header = HeaderAt(offset);
-      send(header.to, BytesAfter(offset, header));
-      offset += sizeof(Header) + header.size;
+      const Header& header = HeaderAt(offset);
+      send(header.to, BytesOf(offset, header));
+      offset += RecordBytes(header);
     }
     Park();
   }
   // The oldest datagram, copied into `buffer` (whose storage it reuses).
   std::optional<Transmit> Pop(std::vector<uint8_t> buffer) {
     if (count_ == 0) return std::nullopt;
-    const Header header = HeaderAt(head_);
-    const std::span<const uint8_t> bytes = BytesAfter(head_, header);
+    const Header& header = HeaderAt(head_);
+    assert(header.back == 0);  // the oldest datagram holds its bytes
+    const Address to = header.to;
+    const std::span<const uint8_t> bytes = BytesOf(head_, header);
     buffer.assign(bytes.begin(), bytes.end());
-    head_ += sizeof(Header) + header.size;
-    if (--count_ == 0) Park();
-    return Transmit{header.to, std::move(buffer)};
+    if (--count_ == 0) {
+      Park();
+    } else {
+      PopHolder();
+    }
+    return Transmit{to, std::move(buffer)};
   }
-  size_t CapacityBytes() const { return bytes_.capacity(); }
+  size_t CapacityBytes() const { return capacity_; }
 
  private:
   struct Header {
     Address to;
-    uint32_t size;  // of the datagram that follows
+    uint32_t size;  // of the datagram
+    // 0: the datagram's bytes follow the header. Else they are an earlier
+    // datagram's, `back` bytes before the end of this header.
+    uint32_t back;
   };
   static_assert(std::is_trivially_copyable_v<Header>);
+  // Bytes of a queued datagram of `size` bytes with its header, padded so
+  // that every header is aligned (the buffer is, and records are laid back
+  // to back): Drain hands out each header's address in place, where a
+  // copy on the stack cost a canary and ~10 instructions a call.
+  static size_t RecordBytes(size_t size) {
+    constexpr size_t kAlign = alignof(Header);
+    static_assert(sizeof(Header) % kAlign == 0 &&
+                  kAlign <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+    return (sizeof(Header) + size + kAlign - 1) & ~(kAlign - 1);
+  }
+  static size_t RecordBytes(const Header& header) {
+    return RecordBytes(header.back == 0 ? header.size : 0);
+  }
+  // Where the bytes of the datagram whose header is at `offset` start.
+  static size_t BytesOffset(size_t offset, const Header& header) {
+    return offset + sizeof(Header) - header.back;
+  }
 
+  // A buffer and its size in bytes (all of it writable; none zeroed).
+  struct Buffer {
+    std::unique_ptr<uint8_t[]> bytes;
+    size_t capacity = 0;
+  };
   // The thread's parked buffer (see Park).
-  static std::vector<uint8_t>& Spare() {
-    static thread_local std::vector<uint8_t> spare;
+  static Buffer& Spare() {
+    static thread_local Buffer spare;
     return spare;
   }
   void Borrow() {
-    if (bytes_.capacity() == 0) bytes_.swap(Spare());
+    if (bytes_ != nullptr) return;
+    Buffer& spare = Spare();
+    bytes_ = std::move(spare.bytes);
+    capacity_ = std::exchange(spare.capacity, 0);
+  }
+  // Drops the oldest datagram, which holds its bytes. Copies of it follow
+  // it (AppendCopyOfLast queues them right after it or after one another):
+  // the first becomes the holder, its header placed just before the bytes,
+  // moved up to end where its header ended, and the others point at them
+  // there. So no queued copy points before head_, and MakeRoom may drop
+  // what lies there. Rare: only a driver that polls while copies are queued.
+  void PopHolder() {
+    const size_t holder = head_;
+    const Header& popped = HeaderAt(holder);
+    const size_t next = holder + RecordBytes(popped);
+    if (HeaderAt(next).back == 0) {
+      head_ = next;
+      return;
+    }
+    const Address to = HeaderAt(next).to;
+    const uint32_t size = popped.size;
+    const size_t old_bytes = BytesOffset(holder, popped);
+    const size_t new_header = holder + sizeof(Header);
+    std::memmove(bytes_.get() + new_header + sizeof(Header),
+                 bytes_.get() + old_bytes, size);
+    new (bytes_.get() + new_header) Header{to, size, 0};
+    if (newest_ == next) newest_ = new_header;
+    head_ = new_header;
+    // The other copies, after the former copy's header (now the holder's
+    // record end), point at the bytes' new place.
+    size_t offset = next + sizeof(Header);
+    for (size_t left = count_ - 1; left > 0; --left) {
+      Header& copy =
+          *std::launder(reinterpret_cast<Header*>(bytes_.get() + offset));
+      if (copy.back == 0) break;
+      copy.back -= sizeof(Header);
+      offset += sizeof(Header);
+    }
   }
   // Makes room for `bytes` more after end_.
   [[gnu::noinline]] void MakeRoom(size_t bytes) {
     // A driver that polls some datagrams and pushes more before the queue
     // is empty would otherwise grow bytes_ by what it popped: drop the
     // popped prefix once it is half the buffer (amortised O(1) a byte).
+    // (No queued copy points before head_: see Pop.)
     if (head_ > 0 && head_ >= end_ / 2) {
-      std::memmove(bytes_.data(), bytes_.data() + head_, end_ - head_);
+      std::memmove(bytes_.get(), bytes_.get() + head_, end_ - head_);
       end_ -= head_;
+      newest_ -= head_;  // queued, so at or after head_
       head_ = 0;
     }
-    // At least doubling (zero-fills only what it adds: a thread's buffer
-    // soon stops growing).
-    if (end_ + bytes > bytes_.size()) {
-      bytes_.resize(std::max(end_ + bytes, 2 * bytes_.size()));
+    // At least doubling (a thread's buffer soon stops growing).
+    if (end_ + bytes > capacity_) {
+      const size_t capacity = std::max(end_ + bytes, 2 * capacity_);
+      auto grown = std::make_unique_for_overwrite<uint8_t[]>(capacity);
+      if (end_ > 0) std::memcpy(grown.get(), bytes_.get(), end_);
+      bytes_ = std::move(grown);
+      capacity_ = capacity;
     }
   }
-  // Headers are not aligned in bytes_: copied out, not cast.
-  Header HeaderAt(size_t offset) const {
-    Header header;
-    std::memcpy(&header, bytes_.data() + offset, sizeof(header));
-    return header;
+  // The header Append placed at `offset` (aligned, see RecordBytes).
+  const Header& HeaderAt(size_t offset) const {
+    return *std::launder(
+        reinterpret_cast<const Header*>(bytes_.get() + offset));
   }
-  std::span<const uint8_t> BytesAfter(size_t offset,
-                                      const Header& header) const {
-    return std::span<const uint8_t>(bytes_).subspan(offset + sizeof(Header),
-                                                    header.size);
+  std::span<const uint8_t> BytesOf(size_t offset, const Header& header) const {
+    return std::span<const uint8_t>(bytes_.get() + BytesOffset(offset, header),
+                                    header.size);
   }
   // Empties the queue and leaves it without storage: the larger of its
   // buffer and the thread's spare becomes the spare, the other is freed.
   void Park() {
     head_ = 0;
     end_ = 0;
+    newest_ = 0;
     count_ = 0;
-    if (bytes_.capacity() == 0) return;
-    std::vector<uint8_t>& spare = Spare();
-    if (bytes_.size() > spare.size()) bytes_.swap(spare);
-    std::vector<uint8_t>().swap(bytes_);
+    if (bytes_ == nullptr) return;
+    Buffer& spare = Spare();
+    if (capacity_ > spare.capacity) {
+      std::swap(bytes_, spare.bytes);
+      std::swap(capacity_, spare.capacity);
+    }
+    bytes_.reset();
+    capacity_ = 0;
   }
 
-  std::vector<uint8_t> bytes_;  // only [head_, end_) is queued
-  size_t head_ = 0;             // offset of the oldest datagram's header
-  size_t end_ = 0;              // end of the newest datagram
-  size_t count_ = 0;            // datagrams queued
+  std::unique_ptr<uint8_t[]> bytes_;  // only [head_, end_) is queued
+  size_t capacity_ = 0;               // bytes_'s size
+  size_t head_ = 0;                   // offset of the oldest datagram's header
+  size_t end_ = 0;                    // end of the newest datagram
+  size_t newest_ = 0;                 // offset of its header
+  size_t count_ = 0;                  // datagrams queued
 };
 
 // Flush's plan of one call's datagrams (see Engine::Impl::Flush).
@@ -383,8 +482,12 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
                       const Scratch& scratch);
   void WriteDatagram(std::span<const Outbox::PendingFrame> pending,
                      const Scratch& scratch, const PlannedDatagram& datagram);
-  void SendAlone(const Outbox::PendingFrame& item);
-  uint8_t* QueueDatagram(const Address& to, size_t size);
+  static bool DestinationsDistinct(
+      std::span<const Outbox::PendingFrame> pending);
+  bool SendAlone(const Outbox::PendingFrame& item);
+  static bool SameGossip(const Frame& a, const Frame& b);
+  bool QueueCopyOfNewest(const Address& to);
+  [[gnu::always_inline]] uint8_t* QueueDatagram(const Address& to, size_t size);
 
   // Layout: the lines every call touches side by side, in as few lines as
   // they fit: the membership's hot fields (its last ones), this call
@@ -427,42 +530,97 @@ struct Engine::Impl : public MembershipListener, public StateRouting {
 // DatagramBuilder per destination, copied into the queue when finished,
 // cost ~70 instructions more per datagram, callgrind: the copy and the
 // builder's restart.)
+//
+// When no two frames share a destination (nearly every call: one frame, or
+// a gossip forwarded to each eager peer), the plan is known without
+// making it: each frame is its own datagram, in the order queued. Those
+// calls skip it (the plan's bookkeeping and a second pass cost ~75
+// instructions a frame, callgrind).
 void Engine::Impl::FlushQueued() {
   std::vector<Outbox::PendingFrame>& pending = outbox.pending();
-  if (pending.size() == 1) {
-    SendAlone(pending[0]);  // most calls: no plan needed
-  } else if (!pending.empty()) {
-    Scratch& scratch = ThreadScratch();
-    PlanDatagrams(pending, &scratch);
-    WriteDatagrams(pending, scratch);
+  if (!pending.empty()) {
+    if (DestinationsDistinct(pending)) {
+      const Frame* newest = nullptr;  // the frame of the newest datagram
+      for (const Outbox::PendingFrame& item : pending) {
+        if (newest != nullptr && SameGossip(*newest, item.frame)) {
+          if (!QueueCopyOfNewest(item.to)) newest = nullptr;
+        } else {
+          newest = SendAlone(item) ? &item.frame : nullptr;
+        }
+      }
+    } else {
+      Scratch& scratch = ThreadScratch();
+      PlanDatagrams(pending, &scratch);
+      WriteDatagrams(pending, scratch);
+    }
   }
   if (state != nullptr) state->sync.ReleaseSent();
-  counters->events_dropped +=
-      events.Append(&outbox.events(), config.max_pending_events);
+  if (!outbox.events().empty()) {  // most calls tell nothing
+    counters->events_dropped +=
+        events.Append(&outbox.events(), config.max_pending_events);
+  }
   outbox.Park();
 }
 
-// Flush of a call that queued one frame: its own datagram, if it fits.
-void Engine::Impl::SendAlone(const Outbox::PendingFrame& item) {
+// True when no two frames of `pending` go to the same destination.
+bool Engine::Impl::DestinationsDistinct(
+    std::span<const Outbox::PendingFrame> pending) {
+  for (size_t k = 1; k < pending.size(); ++k) {
+    for (size_t j = 0; j < k; ++j) {
+      if (pending[j].to == pending[k].to) return false;
+    }
+  }
+  return true;
+}
+
+// A frame whose destination has no other frame in the call: its own
+// datagram, if it fits (what the plan would give it). True when queued.
+bool Engine::Impl::SendAlone(const Outbox::PendingFrame& item) {
   size_t body_bytes = 0;
   if (MeasureFrame(item.frame, &body_bytes) != WireError::kOk) {
     ++counters->frames_too_large;
-    return;
+    return false;
   }
   const size_t bytes = EncodedFrameBytesForBody(body_bytes);
   if (bytes > config.max_datagram_bytes - kDatagramHeaderBytes) {
     ++counters->frames_too_large;
-    return;
+    return false;
   }
   uint8_t* out = QueueDatagram(item.to, kDatagramHeaderBytes + bytes);
-  if (out == nullptr) return;
+  if (out == nullptr) return false;
   out = WriteDatagramHeader(self.id, out);
   WriteFrame(item.frame, body_bytes, out);
+  return true;
+}
+
+// True when `b` encodes to the very bytes of `a`: the same gossip (id and
+// hops) over the same payload buffer, as Forward queues it for each eager
+// peer. (Any other pair is simply encoded again.)
+bool Engine::Impl::SameGossip(const Frame& a, const Frame& b) {
+  const GossipFrame* x = std::get_if<GossipFrame>(&a);
+  const GossipFrame* y = std::get_if<GossipFrame>(&b);
+  return x != nullptr && y != nullptr && x->id == y->id && x->hops == y->hops &&
+         x->payload.data() == y->payload.data() &&
+         x->payload.size() == y->payload.size();
+}
+
+// Queues for `to` the bytes of the newest datagram queued, counted as
+// QueueDatagram counts. False (counted) when the queue is full.
+bool Engine::Impl::QueueCopyOfNewest(const Address& to) {
+  if (transmits.size() >= config.max_pending_transmits) {
+    ++counters->transmits_dropped;
+    return false;
+  }
+  ++counters->datagrams_out;
+  counters->bytes_out += transmits.NewestSize();
+  transmits.AppendCopyOfLast(to);
+  return true;
 }
 
 // Room in the transmit queue for a datagram of `size` bytes for `to`, or
-// nullptr (counted) when the queue is full.
-uint8_t* Engine::Impl::QueueDatagram(const Address& to, size_t size) {
+// nullptr (counted) when the queue is full. Inline in every flush loop (a
+// call per datagram cost ~12 instructions, callgrind).
+inline uint8_t* Engine::Impl::QueueDatagram(const Address& to, size_t size) {
   if (transmits.size() >= config.max_pending_transmits) {
     ++counters->transmits_dropped;
     return nullptr;

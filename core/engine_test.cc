@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/random.h"
+#include "core/spare_buffer.h"
 #include "core/state_sync.h"
 #include "core/test_tools/engine_harness.h"
 #include "gtest/gtest.h"
@@ -612,6 +613,152 @@ TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
   EXPECT_GE(plain.size(), 12u);  // join, broadcasts, keep-alives
   EXPECT_EQ(datagrams(Out::kPollRecycle), plain);
   EXPECT_EQ(datagrams(Out::kDrain), plain);  // same datagrams, same order
+}
+
+// Flush packs a call's frames per destination as a DatagramBuilder would:
+// one frame per destination gives one datagram each (the fast path); two
+// frames for each destination share its datagram (the planned path).
+TEST(EngineTest, FlushPacksEachDestinationsFramesLikeADatagramBuilder) {
+  for (const int messages : {1, 2}) {
+    SCOPED_TRACE(messages);
+    DiffusionConfig c;
+    auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+    ASSERT_TRUE(made.ok());
+    Engine& e = **made;
+    const Timestamp now = Timestamp::FromMicros(1'000'000);
+    for (uint32_t p = 2; p <= 5; ++p) {
+      ASSERT_TRUE(
+          e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
+    }
+    // Peer 2 relays `messages` new messages of origin 9 in one datagram.
+    std::vector<std::vector<uint8_t>> payloads;
+    DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+    DatagramBuilder expected(NodeId(1), c.max_datagram_bytes);
+    for (int m = 0; m < messages; ++m) {
+      payloads.push_back(Payload(100 + m, static_cast<uint8_t>(m)));
+    }
+    for (int m = 0; m < messages; ++m) {
+      const MessageId id{NodeId(9), static_cast<uint64_t>(m + 1)};
+      ASSERT_EQ(in.Add(GossipFrame{id, 1, payloads[m]}), WireError::kOk);
+      ASSERT_EQ(expected.Add(GossipFrame{id, 2, payloads[m]}), WireError::kOk);
+    }
+    e.HandleDatagram(now, Address::Sim(2), in.Finish());
+    const std::vector<uint8_t> relayed = expected.Finish();
+    std::set<uint32_t> destinations;
+    e.DrainTransmits([&](const Address& to, std::span<const uint8_t> bytes) {
+      EXPECT_TRUE(destinations.insert(to.sim_index()).second);
+      EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), relayed);
+    });
+    EXPECT_EQ(destinations, (std::set<uint32_t>{3, 4, 5}));
+  }
+}
+
+// The spare storage a thread keeps: borrowing takes it, parking gives the
+// larger of the two buffers back and leaves the parked vector without
+// storage (the engine's idle guarantee), whatever the sizes.
+TEST(SpareStorageTest, ParkKeepsTheLargerBufferAndLeavesNoneBehind) {
+  SpareStorage<int>() = std::vector<int>();  // this thread's, for ints
+  std::vector<int> a;
+  BorrowStorage(&a);  // no spare yet
+  EXPECT_EQ(a.capacity(), 0u);
+  a.assign(100, 1);
+  const size_t large = a.capacity();
+  ParkStorage(&a);
+  EXPECT_EQ(a.capacity(), 0u);
+  EXPECT_EQ(SpareStorage<int>().capacity(), large);
+
+  std::vector<int> b;
+  BorrowStorage(&b);  // takes the spare, empty
+  EXPECT_TRUE(b.empty());
+  EXPECT_EQ(b.capacity(), large);
+  EXPECT_EQ(SpareStorage<int>().capacity(), 0u);
+
+  // A smaller buffer parked while the spare holds a larger one is freed.
+  std::vector<int> small(3, 7);
+  ParkStorage(&b);
+  ParkStorage(&small);
+  EXPECT_EQ(small.capacity(), 0u);
+  EXPECT_EQ(SpareStorage<int>().capacity(), large);
+  // A larger one replaces the spare.
+  std::vector<int> larger(2 * large, 7);
+  const size_t larger_capacity = larger.capacity();
+  ParkStorage(&larger);
+  EXPECT_EQ(larger.capacity(), 0u);
+  EXPECT_EQ(SpareStorage<int>().capacity(), larger_capacity);
+  SpareStorage<int>() = std::vector<int>();
+}
+
+// A gossip forwarded to each eager peer is queued once and pointed at by
+// the other peers' datagrams: every peer still gets the whole datagram,
+// whether the driver drains the queue or polls it, all or a few at a time
+// while the engine queues more, then maybe drains the rest (the popped
+// datagram's copies take its bytes over, before the queue drops what was
+// popped).
+TEST(EngineTest, ForwardedGossipCopiesCarryTheSameBytesHoweverPolled) {
+  constexpr int kMessages = 12;
+  constexpr uint32_t kPeers = 5;  // 2 relays to the others, 3..6
+  DiffusionConfig c;
+  // After each call, polls `polls_per_call` datagrams, then drains the
+  // rest when `drain`.
+  auto run = [&](int polls_per_call, bool drain) {
+    std::vector<std::pair<uint32_t, std::vector<uint8_t>>> seen;
+    auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+    EXPECT_TRUE(made.ok());
+    Engine& e = **made;
+    Timestamp now = Timestamp::FromMicros(1'000'000);
+    for (uint32_t p = 2; p < 2 + kPeers; ++p) {
+      EXPECT_TRUE(
+          e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
+    }
+    auto poll = [&] {
+      std::optional<Transmit> t = e.PollTransmit();
+      if (t.has_value()) seen.emplace_back(t->to.sim_index(), t->bytes);
+      return t.has_value();
+    };
+    for (int m = 0; m < kMessages; ++m) {
+      DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+      const std::vector<uint8_t> payload =
+          Payload(100 + 37 * m, static_cast<uint8_t>(m));
+      EXPECT_EQ(in.Add(GossipFrame{MessageId{NodeId(9), uint64_t(m) + 1}, 1,
+                                   payload}),
+                WireError::kOk);
+      e.HandleDatagram(now, Address::Sim(2), in.Finish());
+      for (int i = 0; i < polls_per_call; ++i) poll();
+      if (drain) {
+        e.DrainTransmits([&](const Address& to,
+                             std::span<const uint8_t> bytes) {
+          seen.emplace_back(to.sim_index(),
+                            std::vector<uint8_t>(bytes.begin(), bytes.end()));
+        });
+      }
+      now = now + Duration::Millis(10);
+    }
+    while (poll()) {
+    }
+    return seen;
+  };
+  const auto drained = run(0, true);
+  ASSERT_EQ(drained.size(), kMessages * (kPeers - 1));
+  for (int m = 0; m < kMessages; ++m) {
+    DatagramBuilder expected(NodeId(1), c.max_datagram_bytes);
+    ASSERT_EQ(expected.Add(
+                  GossipFrame{MessageId{NodeId(9), uint64_t(m) + 1}, 2,
+                              Payload(100 + 37 * m, static_cast<uint8_t>(m))}),
+              WireError::kOk);
+    const std::vector<uint8_t> bytes = expected.Finish();
+    std::set<uint32_t> destinations;
+    for (uint32_t k = 0; k < kPeers - 1; ++k) {
+      const auto& [to, datagram] = drained[m * (kPeers - 1) + k];
+      destinations.insert(to);
+      EXPECT_EQ(datagram, bytes);
+    }
+    EXPECT_EQ(destinations, (std::set<uint32_t>{3, 4, 5, 6}));
+  }
+  for (const int polls : {1, 2, 3, 5}) {
+    SCOPED_TRACE(polls);
+    EXPECT_EQ(run(polls, false), drained);
+    EXPECT_EQ(run(polls, true), drained);
+  }
 }
 
 // DrainEvents hands out what PollEvent would, in the same order.

@@ -43,9 +43,12 @@ class Outbox {
     BorrowStorage(&pending_);
     pending_.emplace_back(to, std::forward<F>(frame));
   }
-  void Emit(EngineEvent event) {
+  // Queues `event` (any alternative of EngineEvent), built in its queue
+  // slot like a frame.
+  template <typename E>
+  void Emit(E&& event) {
     BorrowStorage(&events_);
-    events_.push_back(std::move(event));
+    events_.emplace_back(std::forward<E>(event));
   }
   // True when nothing was queued since the last Park (no storage borrowed,
   // so both queues are empty): most engine calls, whose end then has
