@@ -10,6 +10,7 @@
 #include <bit>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <thread>
@@ -67,6 +68,46 @@ void AddBounds(const StateCounters& c, BoundsHit* b) {
 }
 
 }  // namespace
+
+PayloadInterner::Payload PooledPayloadInterner::Intern(
+    const MessageId& id, std::span<const uint8_t> bytes) {
+  if (locked_) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_.Intern(id, bytes);
+  }
+  const PacketPool::TailId tail = pool_->LastJoinedTail();
+  // Bytes that end inside a held tail and begin at most kHeadBytes before
+  // it, in the packet's head (a gossip header is shorter than the head:
+  // the payload starts there). Compared as addresses: they may lie
+  // anywhere.
+  const auto at = reinterpret_cast<uintptr_t>(bytes.data());
+  const auto end = at + bytes.size();
+  const auto begin = reinterpret_cast<uintptr_t>(tail.bytes.data());
+  if (tail.serial == 0 || at + PacketPool::kHeadBytes < begin || end < begin ||
+      end > begin + tail.bytes.size()) {
+    return inner_.Intern(id, bytes);
+  }
+  const int64_t offset = static_cast<int64_t>(at - begin);  // may be < 0
+  if (tail.index < memo_.size()) {
+    const TailMemo& memo = memo_[tail.index];
+    // The part in the tail is the memo's (same bytes, same place); the
+    // part in the head is this packet's own: compared.
+    const size_t in_head = at < begin ? begin - at : 0;
+    if (memo.serial == tail.serial && memo.offset == offset &&
+        memo.payload->size() == bytes.size() && memo.id == id &&
+        std::memcmp(memo.payload->data(), bytes.data(), in_head) == 0) {
+      assert(std::equal(memo.payload->begin(), memo.payload->end(),
+                        bytes.begin(), bytes.end()));
+      ++memo_hits_;
+      return memo.payload;
+    }
+  } else {
+    memo_.resize(tail.index + 1);
+  }
+  Payload payload = inner_.Intern(id, bytes);
+  memo_[tail.index] = TailMemo{tail.serial, offset, id, payload};
+  return payload;
+}
 
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(
     const Scenario& scenario) {
@@ -160,7 +201,7 @@ Simulator::Simulator(const Scenario& scenario)
       workload_rng_(StreamSeed(scenario.seed, SeedStream::kWorkload)),
       bootstrap_rng_(StreamSeed(scenario.seed, SeedStream::kBootstrap)),
       contact_rng_(StreamSeed(scenario.seed, SeedStream::kContacts)),
-      payload_interner_(scenario.threads > 1),
+      payload_interner_(&packets_, scenario.threads > 1),
       engine_config_(std::make_shared<const DiffusionConfig>(scenario.engine)),
       state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {
   main_lane_.counters = &counters_;
