@@ -1020,19 +1020,31 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
   assert(now_us >= last_call_us_[node]);
   last_call_us_[node] = now_us;
 #endif
-  Engine& engine = *hot_[node].engine;
+  // (No call below adds a node slot: the reference stays valid.)
+  Hot& hot = hot_[node];
+  Engine& engine = *hot.engine;
   // Send copies each datagram into the packet pool (or the lane); the
-  // engine then reuses its queue's storage.
-  engine.DrainTransmits(
-      [&](const Address& to, std::span<const uint8_t> datagram) {
-        Send(lane, node, to, datagram);
-      });
-  engine.DrainEvents([&](EngineEvent&& event) {
-    OnEngineEvent(lane, node, std::move(event));
-  });
+  // engine then reuses its queue's storage. One object takes both kinds
+  // of output: built once (two lambdas each stored their captures on
+  // every call, whether or not the engine had output; callgrind).
+  struct Outputs {
+    Simulator* sim;
+    Lane* lane;
+    uint32_t node;
+    void operator()(const Address& to,
+                    std::span<const uint8_t> datagram) const {
+      sim->Send(*lane, node, to, datagram);
+    }
+    void operator()(EngineEvent&& event) const {
+      sim->OnEngineEvent(*lane, node, std::move(event));
+    }
+  };
+  Outputs outputs{this, &lane, node};
+  engine.DrainTransmits(outputs);
+  engine.DrainEvents(outputs);
   if (state_tracking_) state_->Observe(now_us, StateOf(node));
   const Timestamp next = engine.NextTimeout();
-  hot_[node].next_us = next.IsInfinite() ? kNoWake : next.ToMicros();
+  hot.next_us = next.IsInfinite() ? kNoWake : next.ToMicros();
   if (next.IsInfinite()) return;
   // A deadline at or before now right after HandleTimeout(now) means the
   // engine did not handle it; wake it 1 us later rather than spin.
@@ -1040,8 +1052,8 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
     ++lane.counters->timer_stalls;
   }
   const int64_t wake_us = std::max(next.ToMicros(), earliest_wake_us);
-  if (wake_us < hot_[node].wake_us) {
-    hot_[node].wake_us = wake_us;
+  if (wake_us < hot.wake_us) {
+    hot.wake_us = wake_us;
     ScheduleWake(lane, node, wake_us);
   }
 }
