@@ -107,6 +107,7 @@ std::span<const uint8_t> PacketPool::Bytes(uint32_t handle) {
   if (slot.tail == kNone) return {HeadData(slot), slot.size};
   uint8_t* const joined = tails_[slot.tail].data - kHeadBytes;
   std::memcpy(joined, slot.inline_bytes, kHeadBytes);
+  joined_tail_ = slot.tail;
   return {joined, slot.size};
 }
 
@@ -242,6 +243,7 @@ uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
   tail.size = static_cast<uint32_t>(bytes.size());
   tail.refs = 1;
   tail.hash = hash;
+  tail.serial = ++tails_made_;
   std::memcpy(tail.data, bytes.data(), bytes.size());
   tail_by_hash_[hash] = index;  // a colliding older tail just stops sharing
   recent = index;

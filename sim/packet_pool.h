@@ -55,6 +55,9 @@
 //      released.
 //   4. The tail table is only looked up, never iterated: sharing cannot
 //      change any order.
+//   5. A tail's bytes are written once, when it is made, and never change
+//      until it is freed; each tail made gets a serial of its own
+//      (TailId), so (index, serial) names one run of bytes for good.
 //
 // Thread-safety: not thread-safe.
 #ifndef ELARA_SIM_PACKET_POOL_H_
@@ -97,7 +100,8 @@ class PacketPool {
   // handle's Release, whichever comes first. A split packet is joined in
   // place: its head is written into the room its tail's buffer keeps in
   // front of the tail (a 40-byte copy instead of the whole datagram), so
-  // no other thread may read the pool meanwhile.
+  // no other thread may read the pool meanwhile; LastJoinedTail then
+  // names that tail.
   std::span<const uint8_t> Bytes(uint32_t handle);
   // Same, joining a split packet in `*scratch` instead of the pool's own
   // buffer (valid until *scratch changes or the Release): with one scratch
@@ -113,6 +117,24 @@ class PacketPool {
   }
   // Frees the handle (and a buffer when it was its last holder).
   void Release(uint32_t handle);
+
+  // The shared tail of the split packet Bytes(handle) last joined in
+  // place (whose bytes its caller is reading, as a rule), as an identity:
+  // its index in the pool, a serial no other tail of this pool ever had,
+  // and its bytes (that packet's from kHeadBytes on). While a tail is held
+  // its bytes never change, so bytes read there under one (index, serial)
+  // are the bytes read there earlier under the same pair. serial 0 (and no
+  // bytes): none yet, or freed since.
+  struct TailId {
+    uint32_t index = 0;
+    uint64_t serial = 0;
+    std::span<const uint8_t> bytes;
+  };
+  TailId LastJoinedTail() const {
+    if (joined_tail_ == kNone) return {};
+    const Tail& tail = tails_[joined_tail_];
+    return {joined_tail_, tail.serial, {tail.data, tail.size}};
+  }
 
   // Cache hints for a packet about to be delivered (inline: they run for
   // every event). PrefetchSlot loads its slot (and with it the inline
@@ -170,6 +192,7 @@ class PacketPool {
     uint32_t size = 0;
     uint32_t refs = 0;
     uint64_t hash = 0;
+    uint64_t serial = 0;  // TailId::serial; 0 while free
   };
 
   static int ClassOf(size_t size) {
@@ -242,6 +265,8 @@ class PacketPool {
       kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
   std::vector<uint8_t*> free_buffers_[kClasses];
   std::vector<std::unique_ptr<uint8_t[]>> chunks_;
+  uint64_t tails_made_ = 0;       // the last TailId::serial given
+  uint32_t joined_tail_ = kNone;  // LastJoinedTail's index
   uint32_t last_put_ = kNone;
   uint64_t in_flight_ = 0;
   uint64_t peak_in_flight_ = 0;

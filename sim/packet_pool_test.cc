@@ -1,6 +1,7 @@
 // File: sim/packet_pool_test.cc
 #include "sim/packet_pool.h"
 
+#include <algorithm>
 #include <span>
 #include <vector>
 
@@ -275,6 +276,36 @@ TEST(PacketPoolTest, InterleavedForwardsReadBackExactly) {
   EXPECT_GT(pool.shared_tails() + pool.shared_puts(), tails_put * 9 / 10);
   for (uint32_t h : live) pool.Release(h);
   EXPECT_EQ(pool.in_flight(), 0u);
+}
+
+// LastJoinedTail names the tail of the split packet Bytes() last joined in
+// place, with its bytes; a whole packet's Bytes() leaves it; a freed tail
+// reads as none, and a tail made later in the same place gets a new serial.
+TEST(PacketPoolTest, LastJoinedTailNamesTheTailJoined) {
+  PacketPool pool;
+  EXPECT_EQ(pool.LastJoinedTail().serial, 0u);
+  std::vector<uint8_t> a = Bytes(700, 1);
+  const uint32_t ha = pool.Put(0, a);
+  pool.Bytes(ha);
+  const PacketPool::TailId ta = pool.LastJoinedTail();
+  ASSERT_NE(ta.serial, 0u);
+  EXPECT_TRUE(std::equal(ta.bytes.begin(), ta.bytes.end(),
+                         a.begin() + PacketPool::kHeadBytes, a.end()));
+  const uint32_t small = pool.Put(0, Bytes(20, 2));
+  pool.Bytes(small);
+  EXPECT_EQ(pool.LastJoinedTail().serial, ta.serial);
+  pool.Release(ha);
+  EXPECT_EQ(pool.LastJoinedTail().serial, 0u);
+  std::vector<uint8_t> b = Bytes(700, 3);
+  const uint32_t hb = pool.Put(1, b);
+  pool.Bytes(hb);
+  const PacketPool::TailId tb = pool.LastJoinedTail();
+  EXPECT_EQ(tb.index, ta.index);  // the freed tail's place, reused
+  EXPECT_NE(tb.serial, ta.serial);
+  EXPECT_TRUE(std::equal(tb.bytes.begin(), tb.bytes.end(),
+                         b.begin() + PacketPool::kHeadBytes, b.end()));
+  pool.Release(hb);
+  pool.Release(small);
 }
 
 TEST(PacketPoolTest, ReusesSlotsAndBuffers) {

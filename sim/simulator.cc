@@ -10,6 +10,7 @@
 #include <bit>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <span>
 #include <thread>
@@ -67,6 +68,46 @@ void AddBounds(const StateCounters& c, BoundsHit* b) {
 }
 
 }  // namespace
+
+PayloadInterner::Payload PooledPayloadInterner::Intern(
+    const MessageId& id, std::span<const uint8_t> bytes) {
+  if (locked_) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_.Intern(id, bytes);
+  }
+  const PacketPool::TailId tail = pool_->LastJoinedTail();
+  // Bytes that end inside a held tail and begin at most kHeadBytes before
+  // it, in the packet's head (a gossip header is shorter than the head:
+  // the payload starts there). Compared as addresses: they may lie
+  // anywhere.
+  const auto at = reinterpret_cast<uintptr_t>(bytes.data());
+  const auto end = at + bytes.size();
+  const auto begin = reinterpret_cast<uintptr_t>(tail.bytes.data());
+  if (tail.serial == 0 || at + PacketPool::kHeadBytes < begin || end < begin ||
+      end > begin + tail.bytes.size()) {
+    return inner_.Intern(id, bytes);
+  }
+  const int64_t offset = static_cast<int64_t>(at - begin);  // may be < 0
+  if (tail.index < memo_.size()) {
+    const TailMemo& memo = memo_[tail.index];
+    // The part in the tail is the memo's (same bytes, same place); the
+    // part in the head is this packet's own: compared.
+    const size_t in_head = at < begin ? begin - at : 0;
+    if (memo.serial == tail.serial && memo.offset == offset &&
+        memo.payload->size() == bytes.size() && memo.id == id &&
+        std::memcmp(memo.payload->data(), bytes.data(), in_head) == 0) {
+      assert(std::equal(memo.payload->begin(), memo.payload->end(),
+                        bytes.begin(), bytes.end()));
+      ++memo_hits_;
+      return memo.payload;
+    }
+  } else {
+    memo_.resize(tail.index + 1);
+  }
+  Payload payload = inner_.Intern(id, bytes);
+  memo_[tail.index] = TailMemo{tail.serial, offset, id, payload};
+  return payload;
+}
 
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(
     const Scenario& scenario) {
@@ -160,7 +201,7 @@ Simulator::Simulator(const Scenario& scenario)
       workload_rng_(StreamSeed(scenario.seed, SeedStream::kWorkload)),
       bootstrap_rng_(StreamSeed(scenario.seed, SeedStream::kBootstrap)),
       contact_rng_(StreamSeed(scenario.seed, SeedStream::kContacts)),
-      payload_interner_(scenario.threads > 1),
+      payload_interner_(&packets_, scenario.threads > 1),
       engine_config_(std::make_shared<const DiffusionConfig>(scenario.engine)),
       state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {
   main_lane_.counters = &counters_;
@@ -979,19 +1020,31 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
   assert(now_us >= last_call_us_[node]);
   last_call_us_[node] = now_us;
 #endif
-  Engine& engine = *hot_[node].engine;
+  // (No call below adds a node slot: the reference stays valid.)
+  Hot& hot = hot_[node];
+  Engine& engine = *hot.engine;
   // Send copies each datagram into the packet pool (or the lane); the
-  // engine then reuses its queue's storage.
-  engine.DrainTransmits(
-      [&](const Address& to, std::span<const uint8_t> datagram) {
-        Send(lane, node, to, datagram);
-      });
-  engine.DrainEvents([&](EngineEvent&& event) {
-    OnEngineEvent(lane, node, std::move(event));
-  });
+  // engine then reuses its queue's storage. One object takes both kinds
+  // of output: built once (two lambdas each stored their captures on
+  // every call, whether or not the engine had output; callgrind).
+  struct Outputs {
+    Simulator* sim;
+    Lane* lane;
+    uint32_t node;
+    void operator()(const Address& to,
+                    std::span<const uint8_t> datagram) const {
+      sim->Send(*lane, node, to, datagram);
+    }
+    void operator()(EngineEvent&& event) const {
+      sim->OnEngineEvent(*lane, node, std::move(event));
+    }
+  };
+  Outputs outputs{this, &lane, node};
+  engine.DrainTransmits(outputs);
+  engine.DrainEvents(outputs);
   if (state_tracking_) state_->Observe(now_us, StateOf(node));
   const Timestamp next = engine.NextTimeout();
-  hot_[node].next_us = next.IsInfinite() ? kNoWake : next.ToMicros();
+  hot.next_us = next.IsInfinite() ? kNoWake : next.ToMicros();
   if (next.IsInfinite()) return;
   // A deadline at or before now right after HandleTimeout(now) means the
   // engine did not handle it; wake it 1 us later rather than spin.
@@ -999,8 +1052,8 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
     ++lane.counters->timer_stalls;
   }
   const int64_t wake_us = std::max(next.ToMicros(), earliest_wake_us);
-  if (wake_us < hot_[node].wake_us) {
-    hot_[node].wake_us = wake_us;
+  if (wake_us < hot.wake_us) {
+    hot.wake_us = wake_us;
     ScheduleWake(lane, node, wake_us);
   }
 }

@@ -216,6 +216,48 @@ struct MessageRecord {
   std::vector<uint64_t> delivered;  // bit per node slot: current engine has it
 };
 
+// The payload interner the simulator gives every engine (core/
+// payload_interner.h: memory only, never behaviour): a
+// SharedPayloadInterner, behind a lock when engines run on several
+// threads. On one thread it first tries a memo per shared tail of the
+// packet pool: a gossip payload is read straight out of the datagram being
+// delivered, which ends in a pool tail that every forwarder's copy of the
+// message shares (PacketPool::LastJoinedTail, tried for bytes that lie
+// there); the memo of that tail maps the
+// payload's place and its message id to the buffer interned from there
+// before. A tail's bytes never change while its serial stands, so only the
+// payload's first bytes that lie in the packet's own head (up to
+// PacketPool::kHeadBytes) are compared: a hit returns a buffer equal to
+// `bytes` exactly, without the table lookup and the comparison of the
+// whole payload. A memo holds its buffer until its tail index is reused
+// (at most one buffer per tail the pool ever held at once).
+class PooledPayloadInterner final : public PayloadInterner {
+ public:
+  // `pool` (the packets the engines read) must outlive the interner.
+  PooledPayloadInterner(const PacketPool* pool, bool locked)
+      : pool_(pool), locked_(locked) {}
+  Payload Intern(const MessageId& id, std::span<const uint8_t> bytes) override;
+
+  uint64_t memo_hits() const { return memo_hits_; }
+  const SharedPayloadInterner& table() const { return inner_; }
+
+ private:
+  struct TailMemo {
+    uint64_t serial = 0;  // PacketPool::TailId::serial; 0: none
+    int64_t offset = 0;   // of the payload from the tail's start (< 0: in
+                          // the head)
+    MessageId id;
+    Payload payload;  // of the bytes interned from there
+  };
+
+  const PacketPool* const pool_;
+  const bool locked_;
+  std::mutex mu_;
+  SharedPayloadInterner inner_;
+  std::vector<TailMemo> memo_;  // by tail index
+  uint64_t memo_hits_ = 0;
+};
+
 class Simulator {
  public:
   // Packets in flight at most; beyond, a send is dropped and counted.
@@ -459,25 +501,8 @@ class Simulator {
 
   // Per node slot (index = sim address).
   // Shared by every engine (declared before hot_, so it outlives them):
-  // one buffer per message instead of one per node. Memory only; see
-  // core/payload_interner.h. Behind a lock when engines run on several
-  // threads.
-  class LockedInterner final : public PayloadInterner {
-   public:
-    explicit LockedInterner(bool locked) : locked_(locked) {}
-    Payload Intern(const MessageId& id,
-                   std::span<const uint8_t> bytes) override {
-      if (!locked_) return inner_.Intern(id, bytes);
-      std::lock_guard<std::mutex> lock(mu_);
-      return inner_.Intern(id, bytes);
-    }
-
-   private:
-    const bool locked_;
-    std::mutex mu_;
-    SharedPayloadInterner inner_;
-  };
-  LockedInterner payload_interner_;
+  // one buffer per message instead of one per node. Memory only.
+  PooledPayloadInterner payload_interner_;
   // One config for every engine (Engine::Create's shared form).
   std::shared_ptr<const DiffusionConfig> engine_config_;
   // What every event reads of its node, in one 32-byte record (two per

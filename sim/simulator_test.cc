@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -566,6 +567,94 @@ TEST(SimulatorTest, ThreadsGiveTheSameRunWithBandwidthParetoAndJoins) {
   EXPECT_EQ(r.events, one.events);
   EXPECT_EQ(r.reliability, one.reliability);
   EXPECT_GT(sim->counters().split_windows, 10u);
+}
+
+// The interner's memo per pool tail against what the table alone gives:
+// datagrams of a few payloads under a few ids, delivered in random order
+// while others are released (so tails are freed and their indexes reused
+// for other bytes), with stale hints now and then. A payload may start in
+// the pool's head (a short header) or in the tail. Id 4 carries three
+// payloads, as a hostile origin might send: P, P with its first byte
+// changed (in the head: the same tail as P) and P with its last byte
+// changed. Every buffer returned must equal the bytes interned, and the
+// memo must have answered many calls.
+TEST(PooledPayloadInternerTest, MemoGivesExactlyTheBytesInterned) {
+  PacketPool pool;
+  PooledPayloadInterner interner(&pool, /*locked=*/false);
+  Random rng(11);
+  std::vector<uint32_t> held;
+  std::vector<uint8_t> datagram;
+  uint64_t calls = 0;
+  constexpr size_t kHeaderBytes[3] = {22, 30, 48};
+  for (int round = 0; round < 20000; ++round) {
+    const uint32_t message = static_cast<uint32_t>(rng.UniformBelow(7));
+    const uint32_t pattern = std::min<uint32_t>(message, 4);
+    const size_t payload_bytes = 600 + 8 * (pattern % 3);
+    const size_t header_bytes = message >= 4 ? 22 : kHeaderBytes[message % 3];
+    datagram.resize(header_bytes + payload_bytes);
+    // The header differs per datagram within the pool's head (as the hop
+    // count does), and is fixed per message past it.
+    for (size_t i = 0; i < header_bytes; ++i) {
+      datagram[i] = i < PacketPool::kHeadBytes
+                        ? static_cast<uint8_t>(rng.Next64())
+                        : static_cast<uint8_t>(message);
+    }
+    for (size_t i = 0; i < payload_bytes; ++i) {
+      datagram[header_bytes + i] = static_cast<uint8_t>(pattern * 131 + i);
+    }
+    if (message == 5) datagram[header_bytes] ^= 1;
+    if (message == 6) datagram.back() ^= 1;
+    const MessageId id{NodeId(pattern), 1};
+    const uint32_t handle = pool.Put(message, datagram);
+    held.push_back(handle);
+    std::span<const uint8_t> payload = pool.Bytes(handle).subspan(header_bytes);
+    if (rng.OneIn(8)) {
+      // Another packet read since: if it joined a different tail in place,
+      // this payload still stands, outside the tail the pool names now.
+      const uint32_t other = held[rng.UniformBelow(held.size())];
+      const uint32_t tail = pool.LastJoinedTail().index;
+      pool.Bytes(other);
+      if (pool.LastJoinedTail().index == tail) {
+        payload = pool.Bytes(handle).subspan(header_bytes);
+      }
+    }
+    const PayloadInterner::Payload got = interner.Intern(id, payload);
+    ++calls;
+    ASSERT_NE(got, nullptr);
+    ASSERT_TRUE(
+        std::equal(got->begin(), got->end(), payload.begin(), payload.end()))
+        << "round " << round;
+    // Release one held packet most rounds, and now and then all of them
+    // (every tail freed, its index reused).
+    if (rng.OneIn(300)) {
+      for (uint32_t h : held) pool.Release(h);
+      held.clear();
+    } else if (held.size() > 20 || rng.OneIn(2)) {
+      const size_t k = rng.UniformBelow(held.size());
+      pool.Release(held[k]);
+      held[k] = held.back();
+      held.pop_back();
+    }
+  }
+  EXPECT_GT(interner.memo_hits(), calls / 2);
+  EXPECT_GT(interner.table().mismatches(), 0u);
+}
+
+// Bytes outside the tail last joined (an engine's own buffer) go to the
+// table.
+TEST(PooledPayloadInternerTest, BytesOutsideTheTailSkipTheMemo) {
+  PacketPool pool;
+  PooledPayloadInterner interner(&pool, /*locked=*/false);
+  const std::vector<uint8_t> split(700, 7);
+  const std::vector<uint8_t> own(600, 9);
+  const MessageId id{NodeId(1), 1};
+  pool.Bytes(pool.Put(0, split));
+  ASSERT_NE(pool.LastJoinedTail().serial, 0u);
+  const PayloadInterner::Payload a = interner.Intern(id, own);
+  const PayloadInterner::Payload b = interner.Intern(id, own);
+  EXPECT_EQ(a, b);  // shared by the table
+  EXPECT_EQ(*a, own);
+  EXPECT_EQ(interner.memo_hits(), 0u);
 }
 
 }  // namespace
