@@ -96,6 +96,7 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
     std::memcpy(slot.inline_bytes, bytes.data(), bytes.size());
   }
   last_put_ = handle;
+  last_source_ = stable_run_ ? bytes.data() : nullptr;
   ++in_flight_;
   if (in_flight_ > peak_in_flight_) peak_in_flight_ = in_flight_;
   return handle;

@@ -64,6 +64,7 @@
 #define ELARA_SIM_PACKET_POOL_H_
 
 #include <algorithm>
+#include <cassert>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -117,6 +118,23 @@ class PacketPool {
   }
   // Frees the handle (and a buffer when it was its last holder).
   void Release(uint32_t handle);
+
+  // A stable run: its caller promises that every byte span given to Put
+  // from BeginStableRun() to EndStableRun() stays in place and unchanged
+  // until EndStableRun() (one engine's DrainTransmits: the engine's queue
+  // is not touched while it drains, and a gossip forwarded to several
+  // peers is handed out as the same span each time). Within a run, a Put
+  // of the very span the previous Put had (same address, size and
+  // sender) holds that Put's bytes: it shares them without comparing.
+  // Outside a run every Put compares. Debug builds check the promise.
+  void BeginStableRun() {
+    stable_run_ = true;
+    last_source_ = nullptr;
+  }
+  void EndStableRun() {
+    stable_run_ = false;
+    last_source_ = nullptr;
+  }
 
   // The shared tail of the split packet Bytes(handle) last joined in
   // place (whose bytes its caller is reading, as a rule), as an identity:
@@ -216,6 +234,10 @@ class PacketPool {
     // A released slot is reset to size 0, so it never matches (empty
     // datagrams are not shared).
     if (last.from != from || last.size != bytes.size()) return false;
+    if (bytes.data() == last_source_) {
+      assert(SameBytesAsLast(last, bytes));
+      return true;
+    }
     return SameBytesAsLast(last, bytes);
   }
   // REQUIRES: last is the previous Put's slot, of bytes.size() bytes.
@@ -268,6 +290,10 @@ class PacketPool {
   uint64_t tails_made_ = 0;       // the last TailId::serial given
   uint32_t joined_tail_ = kNone;  // LastJoinedTail's index
   uint32_t last_put_ = kNone;
+  // In a stable run, where the previous Put's bytes were read from (they
+  // are still there, unchanged); nullptr otherwise.
+  const uint8_t* last_source_ = nullptr;
+  bool stable_run_ = false;
   uint64_t in_flight_ = 0;
   uint64_t peak_in_flight_ = 0;
   uint64_t buffer_bytes_ = 0;

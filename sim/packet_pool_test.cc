@@ -103,6 +103,45 @@ TEST(PacketPoolTest, IdenticalBackToBackCopiesShareStorage) {
   pool.Release(b);
 }
 
+TEST(PacketPoolTest, StableRunSharesTheSameSpanAndComparesElsewhere) {
+  PacketPool pool;
+  std::vector<uint8_t> gossip = Bytes(1100, 9);
+  std::vector<uint8_t> ihave = Bytes(30, 5);
+  std::vector<uint32_t> held;
+  // In a run: the same span again is shared (by address), an equal copy
+  // elsewhere still by comparing, other bytes not at all.
+  pool.BeginStableRun();
+  for (int i = 0; i < 3; ++i) held.push_back(pool.Put(7, gossip));
+  const std::vector<uint8_t> gossip_copy = gossip;
+  held.push_back(pool.Put(7, gossip_copy));
+  held.push_back(pool.Put(7, ihave));
+  held.push_back(pool.Put(7, ihave));
+  pool.EndStableRun();
+  EXPECT_EQ(pool.shared_puts(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(Holds(pool, held[i], gossip));
+  EXPECT_TRUE(Holds(pool, held[4], ihave));
+  EXPECT_TRUE(Holds(pool, held[5], ihave));
+  // Outside a run, a span rewritten in place is compared: not shared.
+  const uint32_t before = pool.Put(7, gossip);
+  gossip[600] ^= 1;
+  const uint32_t after = pool.Put(7, gossip);
+  // A new run forgets the last one's spans.
+  pool.BeginStableRun();
+  gossip[700] ^= 1;
+  const uint32_t in_new_run = pool.Put(7, gossip);
+  pool.EndStableRun();
+  EXPECT_EQ(pool.shared_puts(), 4u);
+  std::vector<uint8_t> expected = Bytes(1100, 9);
+  EXPECT_TRUE(Holds(pool, before, expected));
+  expected[600] ^= 1;
+  EXPECT_TRUE(Holds(pool, after, expected));
+  expected[700] ^= 1;
+  EXPECT_TRUE(Holds(pool, in_new_run, expected));
+  for (uint32_t h : held) pool.Release(h);
+  for (uint32_t h : {before, after, in_new_run}) pool.Release(h);
+  EXPECT_EQ(pool.in_flight(), 0u);
+}
+
 TEST(PacketPoolTest, ForwardersShareThePayloadTail) {
   PacketPool pool;
   const std::vector<uint8_t> payload = Bytes(1024, 5);

@@ -1040,7 +1040,15 @@ void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
     }
   };
   Outputs outputs{this, &lane, node};
-  engine.DrainTransmits(outputs);
+  if (lane.deferred) {
+    engine.DrainTransmits(outputs);  // recorded, not Put (other threads)
+  } else {
+    // A forwarded gossip comes as one span per eager peer: shared by
+    // address, not compared (see PacketPool::BeginStableRun).
+    packets_.BeginStableRun();
+    engine.DrainTransmits(outputs);
+    packets_.EndStableRun();
+  }
   engine.DrainEvents(outputs);
   if (state_tracking_) state_->Observe(now_us, StateOf(node));
   const Timestamp next = engine.NextTimeout();
