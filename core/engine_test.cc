@@ -761,6 +761,45 @@ TEST(EngineTest, ForwardedGossipCopiesCarryTheSameBytesHoweverPolled) {
   }
 }
 
+// The transmit queue's bound holds for a forwarded gossip's copies too:
+// each copy refused is counted once, and what was queued is counted in
+// datagrams_out / bytes_out exactly as whole datagrams would be.
+TEST(EngineTest, ForwardedGossipCopiesRespectTheTransmitBound) {
+  DiffusionConfig c;
+  c.max_pending_transmits = 2;
+  auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+  ASSERT_TRUE(made.ok());
+  Engine& e = **made;
+  const Timestamp now = Timestamp::FromMicros(1'000'000);
+  for (uint32_t p = 2; p < 7; ++p) {
+    ASSERT_TRUE(
+        e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
+  }
+  DatagramBuilder expected(NodeId(1), c.max_datagram_bytes);
+  for (int m = 0; m < 2; ++m) {
+    SCOPED_TRACE(m);
+    const MessageId id{NodeId(9), uint64_t(m) + 1};
+    const std::vector<uint8_t> payload = Payload(300, static_cast<uint8_t>(m));
+    DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+    ASSERT_EQ(in.Add(GossipFrame{id, 1, payload}), WireError::kOk);
+    const EngineCounters before = e.counters();
+    e.HandleDatagram(now, Address::Sim(2), in.Finish());
+    ASSERT_EQ(expected.Add(GossipFrame{id, 2, payload}), WireError::kOk);
+    const std::vector<uint8_t> relayed = expected.Finish();
+    const EngineCounters after = e.counters();
+    // Four eager peers (3..6), room for two.
+    EXPECT_EQ(after.transmits_dropped - before.transmits_dropped, 2u);
+    EXPECT_EQ(after.datagrams_out - before.datagrams_out, 2u);
+    EXPECT_EQ(after.bytes_out - before.bytes_out, 2 * relayed.size());
+    size_t drained = 0;
+    e.DrainTransmits([&](const Address&, std::span<const uint8_t> bytes) {
+      ++drained;
+      EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), relayed);
+    });
+    EXPECT_EQ(drained, 2u);
+  }
+}
+
 // DrainEvents hands out what PollEvent would, in the same order.
 TEST(EngineTest, DrainEventsSeesWhatPollEventSees) {
   auto events = [](bool drain) {

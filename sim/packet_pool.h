@@ -120,13 +120,15 @@ class PacketPool {
   void Release(uint32_t handle);
 
   // A stable run: its caller promises that every byte span given to Put
-  // from BeginStableRun() to EndStableRun() stays in place and unchanged
-  // until EndStableRun() (one engine's DrainTransmits: the engine's queue
-  // is not touched while it drains, and a gossip forwarded to several
-  // peers is handed out as the same span each time). Within a run, a Put
-  // of the very span the previous Put had (same address, size and
-  // sender) holds that Put's bytes: it shares them without comparing.
-  // Outside a run every Put compares. Debug builds check the promise.
+  // between BeginStableRun() and EndStableRun() stays in place and
+  // unchanged until the run's last Put (one engine's DrainTransmits: the
+  // engine's queue is not touched while it drains, and a gossip forwarded
+  // to several peers is handed out as the same span each time; the engine
+  // may free its buffer after its last send, so nothing may Put between
+  // that and EndStableRun()). Within a run, a Put of the very span the
+  // previous Put had (same address, size and sender) holds that Put's
+  // bytes: it shares them without comparing. Outside a run every Put
+  // compares. Debug builds check the promise.
   void BeginStableRun() {
     stable_run_ = true;
     last_source_ = nullptr;

@@ -125,9 +125,14 @@ TEST(PacketPoolTest, StableRunSharesTheSameSpanAndComparesElsewhere) {
   const uint32_t before = pool.Put(7, gossip);
   gossip[600] ^= 1;
   const uint32_t after = pool.Put(7, gossip);
-  // A new run forgets the last one's spans.
+  // A new run forgets the last one's spans: the span a run ended with,
+  // rewritten in place, is compared in the next run (no Put in between).
   pool.BeginStableRun();
   gossip[700] ^= 1;
+  const uint32_t in_run = pool.Put(7, gossip);
+  pool.EndStableRun();
+  pool.BeginStableRun();
+  gossip[800] ^= 1;
   const uint32_t in_new_run = pool.Put(7, gossip);
   pool.EndStableRun();
   EXPECT_EQ(pool.shared_puts(), 4u);
@@ -136,9 +141,11 @@ TEST(PacketPoolTest, StableRunSharesTheSameSpanAndComparesElsewhere) {
   expected[600] ^= 1;
   EXPECT_TRUE(Holds(pool, after, expected));
   expected[700] ^= 1;
+  EXPECT_TRUE(Holds(pool, in_run, expected));
+  expected[800] ^= 1;
   EXPECT_TRUE(Holds(pool, in_new_run, expected));
   for (uint32_t h : held) pool.Release(h);
-  for (uint32_t h : {before, after, in_new_run}) pool.Release(h);
+  for (uint32_t h : {before, after, in_run, in_new_run}) pool.Release(h);
   EXPECT_EQ(pool.in_flight(), 0u);
 }
 
