@@ -59,7 +59,8 @@ uint64_t ShiftWord(uint64_t word, uint64_t k) {
 
 DedupWindow::DedupWindow(size_t window_size, size_t max_origins)
     : window_size_(std::max<size_t>(window_size, 1)),
-      max_origins_(std::max<size_t>(max_origins, 1)) {}
+      max_origins_(static_cast<uint32_t>(
+          std::clamp<size_t>(max_origins, 1, kNoSlot - 1))) {}
 
 DedupWindow::~DedupWindow() {
   for (uint32_t i = 0; i < size_; ++i) origins_[i].~Origin();
@@ -101,6 +102,7 @@ uint32_t DedupWindow::Find(NodeId origin) const {
   }
   if (Scanning()) {
     const uint16_t tag = TagOf(origin);
+    if ((tag_bits_ & TagBit(tag)) == 0) return kNoSlot;
     const uint16_t* tags = tags_;
     const size_t n = size_;
     for (size_t i = 0; i < n; ++i) {
@@ -260,6 +262,7 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
   origins_[slot].origin = origin;
   if (Scanning()) {
     tags_[slot] = TagOf(origin);
+    tag_bits_ |= TagBit(tags_[slot]);
   } else {
     (*index_)[origin] = slot;
   }

@@ -28,8 +28,10 @@
 // these structures are usually cold in cache. The most recently active
 // origin is answered from a copy of its id kept in the object itself; up
 // to kScanOrigins origins are found by scanning a compact array of 16-bit
-// tags of their ids (a matching tag is confirmed against the full id);
-// beyond that a hash map (built once, kept) finds them.
+// tags of their ids (a matching tag is confirmed against the full id),
+// unless a 32-bit summary of the tags recorded (one bit per tag's low 5
+// bits) already shows that the origin is unknown; beyond that a hash map
+// (built once, kept) finds them.
 //
 // Determinism: the hash map is used for lookups only; eviction order comes
 // from an intrusive least-recently-active list, i.e. from the order of
@@ -58,7 +60,8 @@ class DedupWindow {
  public:
   enum class Verdict : uint8_t { kNew, kDuplicate, kOutsideWindow };
 
-  // REQUIRES: window_size >= 1 and max_origins >= 1 (0 is taken as 1).
+  // REQUIRES: window_size >= 1 and max_origins >= 1 (0 is taken as 1);
+  // max_origins above 2^32 - 2 is taken as that.
   DedupWindow(size_t window_size, size_t max_origins);
   DedupWindow(const DedupWindow&) = delete;
   DedupWindow& operator=(const DedupWindow&) = delete;
@@ -160,10 +163,16 @@ class DedupWindow {
   uint32_t size_ = 0;
   uint32_t capacity_ = 0;
   bool Scanning() const { return size_ <= kScanOrigins; }
+  // Bit TagOf(o) % 32 is set for every origin o given a slot while
+  // scanning (never cleared: an evicted origin's bit may stay, which only
+  // costs a scan). A clear bit answers "unknown" without scanning.
+  static uint32_t TagBit(uint16_t tag) { return uint32_t{1} << (tag % 32); }
+  uint32_t tag_bits_ = 0;
+  // At most this many origins (a slot is a uint32_t).
+  uint32_t max_origins_;
   // origin -> slot, once size_ > kScanOrigins (else null: 8 bytes, not
   // a 40-byte empty map, in every node that never sees that many).
   std::unique_ptr<absl::flat_hash_map<NodeId, uint32_t>> index_;
-  size_t max_origins_;
   uint64_t origins_evicted_ = 0;
   size_t spill_words_ = 0;  // sum of SpillWords over origins
 };

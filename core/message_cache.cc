@@ -80,16 +80,16 @@ void MessageCache::Allocate(size_t capacity, uint32_t** tags, Entry** ring) {
       ::operator new(offset + capacity * sizeof(Entry)));
   *tags = reinterpret_cast<uint32_t*>(block);
   *ring = reinterpret_cast<Entry*>(block + offset);
-  for (size_t i = 0; i < capacity; ++i) new (*ring + i) Entry();
 }
 
-void MessageCache::Release(uint32_t* tags, Entry* ring, size_t capacity) {
-  if (tags == nullptr) return;
-  for (size_t i = 0; i < capacity; ++i) ring[i].~Entry();
+void MessageCache::Release(uint32_t* tags) {
   ::operator delete(static_cast<void*>(tags));
 }
 
-MessageCache::~MessageCache() { Release(tags_, ring_, capacity_); }
+MessageCache::~MessageCache() {
+  for (size_t i = 0; i < count_; ++i) ring_[(head_ + i) % capacity_].~Entry();
+  Release(tags_);
+}
 
 void MessageCache::Grow() {
   const size_t capacity = std::min(
@@ -100,10 +100,11 @@ void MessageCache::Grow() {
   for (size_t i = 0; i < count_; ++i) {
     const size_t slot = (head_ + i) % capacity_;
     tags[i] = tags_[slot];
-    ring[i] = std::move(ring_[slot]);
+    new (ring + i) Entry(std::move(ring_[slot]));
+    ring_[slot].~Entry();
   }
   const bool was_indexed = Indexed();
-  Release(tags_, ring_, capacity_);
+  Release(tags_);
   tags_ = tags;
   ring_ = ring;
   capacity_ = capacity;
@@ -121,7 +122,7 @@ MessageCache::Payload MessageCache::PopOldest() {
   if (Indexed()) index_->erase(oldest.id);
   Payload payload = std::move(oldest.payload);
   if (payload != nullptr) payload_bytes_ -= payload->capacity();
-  oldest = Entry{};
+  oldest.~Entry();
   head_ = (head_ + 1) % capacity_;
   --count_;
   ++first_ordinal_;
@@ -151,7 +152,7 @@ bool MessageCache::InsertUnseen(Entry entry, std::vector<Payload>* removed) {
   if (entry.payload != nullptr) payload_bytes_ += entry.payload->capacity();
   const size_t slot = SlotOf(ordinal);
   tags_[slot] = TagOf(entry.id);
-  ring_[slot] = std::move(entry);
+  new (ring_ + slot) Entry(std::move(entry));
   return evicted;
 }
 
@@ -171,7 +172,7 @@ size_t MessageCache::Expire(Timestamp now, std::vector<Payload>* removed) {
   }
   if (count_ == 0 && capacity_ != 0) {
     // An idle node gives its ring and lookup table back.
-    Release(tags_, ring_, capacity_);
+    Release(tags_);
     tags_ = nullptr;
     ring_ = nullptr;
     capacity_ = 0;

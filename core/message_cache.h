@@ -95,10 +95,11 @@ class MessageCache {
   // The slot holding `id` (expired or not), or kNotFound.
   size_t FindSlot(MessageId id) const;
   bool Indexed() const { return capacity_ > kScanSlots; }
-  // Allocates a block for `capacity` slots (tags, then default Entries).
+  // Allocates a block for `capacity` slots (tags, then room for Entries,
+  // none constructed).
   static void Allocate(size_t capacity, uint32_t** tags, Entry** ring);
-  // Destroys the block's `capacity` Entries and frees it.
-  static void Release(uint32_t* tags, Entry* ring, size_t capacity);
+  // Frees a block (its tags pointer) whose Entries are all destroyed.
+  static void Release(uint32_t* tags);
   static size_t RingOffset(size_t capacity);
   void Grow();
   Payload PopOldest();
@@ -106,7 +107,10 @@ class MessageCache {
 
   // What Find reads comes first, so that it shares one or two lines.
   // One heap block of capacity_ slots: the tags first, then the ring, so
-  // that a lookup's tag scan and the entry it finds share pages.
+  // that a lookup's tag scan and the entry it finds share pages. Only the
+  // count_ live slots from head_ hold a constructed Entry: a slot's Entry
+  // is constructed when stored and destroyed when popped or moved by Grow,
+  // so growing and emptying touch no dead slot.
   uint32_t* tags_ = nullptr;  // TagOf(ring_[s].id) for live slots s
   Entry* ring_ = nullptr;
   size_t capacity_ = 0;

@@ -170,6 +170,34 @@ TEST(MessageCacheTest, GrowsOnDemand) {
   EXPECT_TRUE(removed.empty());
 }
 
+// Every payload is held once while stored (growth moves it, never copies
+// it) and let go when evicted, expired or when the cache is destroyed: the
+// ring constructs an entry only in a live slot and destroys it on leaving.
+TEST(MessageCacheTest, HoldsEachPayloadOnceAndLetsItGo) {
+  std::vector<std::weak_ptr<const std::vector<uint8_t>>> stored;
+  {
+    MessageCache cache(50, Duration::Millis(100));
+    std::vector<MessageCache::Payload> removed;
+    for (uint64_t s = 1; s <= 80; ++s) {  // grows, then evicts 30
+      MessageCache::Entry entry = Make(s, static_cast<int64_t>(s));
+      stored.push_back(entry.payload);
+      cache.Insert(std::move(entry), &removed);
+    }
+    ASSERT_EQ(removed.size(), 30u);
+    for (uint64_t s = 1; s <= 80; ++s) {
+      EXPECT_EQ(stored[s - 1].use_count(), 1) << s;  // cache or removed
+    }
+    removed.clear();
+    for (uint64_t s = 1; s <= 30; ++s) EXPECT_TRUE(stored[s - 1].expired());
+    cache.Expire(At(140), &removed);  // stored at 31..40 expire
+    ASSERT_EQ(removed.size(), 10u);
+    removed.clear();
+    for (uint64_t s = 31; s <= 40; ++s) EXPECT_TRUE(stored[s - 1].expired());
+    EXPECT_EQ(stored[40].use_count(), 1);
+  }
+  for (const auto& payload : stored) EXPECT_TRUE(payload.expired());
+}
+
 // Random inserts (repeated ids among them), lookups and expiry against a
 // plain map, with the ring growing, wrapping, evicting, and shrinking back
 // to nothing when idle; sizes on both sides of kScanSlots (tag scan, then
