@@ -593,6 +593,30 @@ class Reader {
     if (WireError e = Varint(&id->sequence); e != WireError::kOk) return e;
     return id->sequence != 0 ? WireError::kOk : WireError::kBadField;
   }
+  // A message id then a hop count, as a gossip frame and each IHAVE or
+  // digest entry begin. Inline fast path for the usual case, a sequence
+  // and a hop count of one byte each (1-127 and 0-127: what Message and
+  // Hops accept there), read with one bounds check; anything else, every
+  // error included, is read field by field (~15 instructions an id saved,
+  // callgrind).
+  [[gnu::always_inline]] WireError MessageAndHops(MessageId* id,
+                                                  uint32_t* hops) {
+    if (remaining() >= 10 && static_cast<uint8_t>(p_[8] - 1) < 0x7f &&
+        p_[9] < 0x80) {
+      uint64_t origin;
+      std::memcpy(&origin, p_, 8);  // little-endian, one load
+      if constexpr (std::endian::native == std::endian::big) {
+        origin = __builtin_bswap64(origin);
+      }
+      id->origin = NodeId(origin);
+      id->sequence = p_[8];
+      *hops = p_[9];
+      p_ += 10;
+      return WireError::kOk;
+    }
+    if (WireError e = Message(id); e != WireError::kOk) return e;
+    return Hops(hops);
+  }
   // Forced inline: GCC kept it out of line, a call for every gossip frame.
   [[gnu::always_inline]] WireError Hops(uint32_t* hops) {
     uint64_t v = 0;
@@ -808,8 +832,9 @@ WireError DecodeBody(Reader* r, ShuffleReplyFrame* f, SpareLists* spare) {
 WireError DecodeBody(Reader* r, PingFrame* f) { return r->U64(&f->nonce); }
 WireError DecodeBody(Reader* r, PongFrame* f) { return r->U64(&f->nonce); }
 WireError DecodeBody(Reader* r, GossipFrame* f) {
-  if (WireError e = r->Message(&f->id); e != WireError::kOk) return e;
-  if (WireError e = r->Hops(&f->hops); e != WireError::kOk) return e;
+  if (WireError e = r->MessageAndHops(&f->id, &f->hops); e != WireError::kOk) {
+    return e;
+  }
   f->payload = std::span<const uint8_t>(r->position(), r->remaining());
   r->Skip(r->remaining());
   return WireError::kOk;
@@ -820,8 +845,10 @@ WireError DecodeAnnounce(Reader* r, AnnounceFrame* f, SpareLists* spare) {
   if (WireError e = r->ListCount(&count); e != WireError::kOk) return e;
   SizeList(count, &f->entries, &spare->entries);
   for (IHaveEntry& entry : f->entries) {
-    if (WireError e = r->Message(&entry.id); e != WireError::kOk) return e;
-    if (WireError e = r->Hops(&entry.hops); e != WireError::kOk) return e;
+    if (WireError e = r->MessageAndHops(&entry.id, &entry.hops);
+        e != WireError::kOk) {
+      return e;
+    }
   }
   return WireError::kOk;
 }

@@ -1036,6 +1036,90 @@ TEST(DecodeErrorTest, TwoByteVarintsDecodeExactly) {
   }
 }
 
+// A message id and hop count (a gossip frame's start, each IHAVE entry)
+// decode as the field-by-field rules say whatever their two bytes after
+// the origin: the one-byte fast path and the general path must agree.
+// The reference below reads the body with those rules, independently.
+struct RefBody {
+  const std::vector<uint8_t>& bytes;
+  size_t pos = 0;
+  WireError Varint(uint64_t* v) {
+    uint64_t x = 0;
+    for (int i = 0; i < 10; ++i) {
+      if (pos == bytes.size()) return WireError::kBadLength;
+      const uint8_t b = bytes[pos++];
+      if (i == 9 && b > 1) return WireError::kBadVarint;
+      x |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
+      if ((b & 0x80) == 0) {
+        if (b == 0 && i > 0) return WireError::kBadVarint;
+        *v = x;
+        return WireError::kOk;
+      }
+    }
+    return WireError::kBadVarint;
+  }
+  WireError IdAndHops(IHaveEntry* entry) {
+    if (bytes.size() - pos < 8) return WireError::kBadLength;
+    uint64_t origin = 0;
+    for (int i = 0; i < 8; ++i) origin |= uint64_t{bytes[pos + i]} << (8 * i);
+    pos += 8;
+    entry->id.origin = NodeId(origin);
+    if (WireError e = Varint(&entry->id.sequence); e != WireError::kOk) {
+      return e;
+    }
+    if (entry->id.sequence == 0) return WireError::kBadField;
+    uint64_t hops = 0;
+    if (WireError e = Varint(&hops); e != WireError::kOk) return e;
+    if (hops > kU32Max) return WireError::kBadField;
+    entry->hops = static_cast<uint32_t>(hops);
+    return WireError::kOk;
+  }
+};
+
+TEST(DecodeErrorTest, MessageIdAndHopsDecodeByTheFieldRules) {
+  DecodedDatagram out;
+  const uint64_t origin = 0x0123456789abcdefull;
+  for (int b0 = 0; b0 <= 0xff; ++b0) {
+    for (int b1 = 0; b1 <= 0xff; ++b1) {
+      const std::vector<uint8_t> two = {static_cast<uint8_t>(b0),
+                                        static_cast<uint8_t>(b1)};
+      // A gossip: the id and hops, then the payload (two bytes that also
+      // continue a varint begun by b0 and b1).
+      const std::vector<uint8_t> gossip = Concat({Le64(origin), two, {3, 4}});
+      RefBody ref{gossip};
+      IHaveEntry want;
+      WireError want_error = ref.IdAndHops(&want);
+      WireError error = DecodeDatagram(RawFrame(16, gossip), &out);
+      ASSERT_EQ(error, want_error) << b0 << " " << b1;
+      if (error == WireError::kOk) {
+        const auto& f = std::get<GossipFrame>(out.frames[0]);
+        EXPECT_EQ(f.id, want.id);
+        EXPECT_EQ(f.hops, want.hops);
+        EXPECT_EQ(f.payload.size(), gossip.size() - ref.pos);
+      }
+      // An IHAVE of two entries, the first with these bytes: the second
+      // is read from wherever the first one ended.
+      const std::vector<uint8_t> ihave =
+          Concat({{2}, Le64(origin), two, Le64(origin + 1), {5, 6}});
+      RefBody ref2{ihave, 1};
+      IHaveEntry want2[2];
+      want_error = ref2.IdAndHops(&want2[0]);
+      if (want_error == WireError::kOk) want_error = ref2.IdAndHops(&want2[1]);
+      if (want_error == WireError::kOk && ref2.pos != ihave.size()) {
+        want_error = WireError::kBadLength;
+      }
+      error = DecodeDatagram(RawFrame(17, ihave), &out);
+      ASSERT_EQ(error, want_error) << b0 << " " << b1;
+      if (error == WireError::kOk) {
+        const auto& f = std::get<IHaveFrame>(out.frames[0]);
+        ASSERT_EQ(f.entries.size(), 2u);
+        EXPECT_EQ(f.entries[0], want2[0]);
+        EXPECT_EQ(f.entries[1], want2[1]);
+      }
+    }
+  }
+}
+
 TEST(DecodeErrorTest, UnknownFrameTypes) {
   for (int type : {0, 13, 14, 15, 22, 31, 40, 47, 48, 64, 255}) {
     EXPECT_EQ(Decode(RawFrame(static_cast<uint8_t>(type), {})),
