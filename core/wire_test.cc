@@ -754,6 +754,9 @@ TEST(DatagramBuilderTest, RefusesInvalidFramesUnchanged) {
       {GraftFrame{{good, zero}}, WireError::kBadField},
       {IWantFrame{{zero}}, WireError::kBadField},
       {IHaveFrame{{{good, 1}, {zero, 1}}}, WireError::kBadField},
+      {DigestFrame{IHaveList(kMaxListEntries + 1, {good, 1})},
+       WireError::kTooManyEntries},
+      {DigestFrame{{{zero, 1}, {good, 1}}}, WireError::kBadField},
       {DisconnectFrame{static_cast<DisconnectReason>(3)}, WireError::kBadField},
       {DisconnectFrame{DisconnectReason::kSwapped, nowhere},
        WireError::kBadAddress},
@@ -1058,12 +1061,16 @@ struct RefBody {
     }
     return WireError::kBadVarint;
   }
-  WireError IdAndHops(IHaveEntry* entry) {
+  WireError Id(NodeId* id) {
     if (bytes.size() - pos < 8) return WireError::kBadLength;
-    uint64_t origin = 0;
-    for (int i = 0; i < 8; ++i) origin |= uint64_t{bytes[pos + i]} << (8 * i);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= uint64_t{bytes[pos + i]} << (8 * i);
     pos += 8;
-    entry->id.origin = NodeId(origin);
+    *id = NodeId(v);
+    return WireError::kOk;
+  }
+  WireError IdAndHops(IHaveEntry* entry) {
+    if (WireError e = Id(&entry->id.origin); e != WireError::kOk) return e;
     if (WireError e = Varint(&entry->id.sequence); e != WireError::kOk) {
       return e;
     }
@@ -1072,6 +1079,17 @@ struct RefBody {
     if (WireError e = Varint(&hops); e != WireError::kOk) return e;
     if (hops > kU32Max) return WireError::kBadField;
     entry->hops = static_cast<uint32_t>(hops);
+    return WireError::kOk;
+  }
+  // A peer with a simulator address (kind 1; other kinds are not read).
+  WireError SimPeer(PeerEntry* peer) {
+    if (WireError e = Id(&peer->id); e != WireError::kOk) return e;
+    if (pos == bytes.size()) return WireError::kBadLength;
+    if (bytes[pos++] != 1) return WireError::kBadAddress;
+    uint64_t index = 0;
+    if (WireError e = Varint(&index); e != WireError::kOk) return e;
+    if (index > kU32Max) return WireError::kBadAddress;
+    peer->address = Address::Sim(static_cast<uint32_t>(index));
     return WireError::kOk;
   }
 };
@@ -1115,6 +1133,38 @@ TEST(DecodeErrorTest, MessageIdAndHopsDecodeByTheFieldRules) {
         ASSERT_EQ(f.entries.size(), 2u);
         EXPECT_EQ(f.entries[0], want2[0]);
         EXPECT_EQ(f.entries[1], want2[1]);
+      }
+    }
+  }
+}
+
+// The same for a peer's simulator address (its kind byte, then the
+// index's varint), as the first of two peers of a SHUFFLE_REPLY.
+TEST(DecodeErrorTest, SimPeersDecodeByTheFieldRules) {
+  DecodedDatagram out;
+  const uint64_t id = 0x0123456789abcdefull;
+  for (int b0 = 0; b0 <= 0xff; ++b0) {
+    for (int b1 = 0; b1 <= 0xff; ++b1) {
+      const std::vector<uint8_t> reply = Concat({{2},
+                                                 Le64(id),
+                                                 {1, static_cast<uint8_t>(b0)},
+                                                 {static_cast<uint8_t>(b1)},
+                                                 Le64(id + 1),
+                                                 {1, 5}});
+      RefBody ref{reply, 1};
+      PeerEntry want[2];
+      WireError want_error = ref.SimPeer(&want[0]);
+      if (want_error == WireError::kOk) want_error = ref.SimPeer(&want[1]);
+      if (want_error == WireError::kOk && ref.pos != reply.size()) {
+        want_error = WireError::kBadLength;
+      }
+      const WireError error = DecodeDatagram(RawFrame(7, reply), &out);
+      ASSERT_EQ(error, want_error) << b0 << " " << b1;
+      if (error == WireError::kOk) {
+        const auto& f = std::get<ShuffleReplyFrame>(out.frames[0]);
+        ASSERT_EQ(f.peers.size(), 2u);
+        EXPECT_EQ(f.peers[0], want[0]);
+        EXPECT_EQ(f.peers[1], want[1]);
       }
     }
   }
