@@ -1170,6 +1170,41 @@ TEST(DecodeErrorTest, SimPeersDecodeByTheFieldRules) {
   }
 }
 
+// The same for indices of three bytes and more: the first byte has its
+// continuation bit set; every second and third byte.
+TEST(DecodeErrorTest, LongSimPeersDecodeByTheFieldRules) {
+  DecodedDatagram out;
+  const uint64_t id = 0x0123456789abcdefull;
+  for (int b0 : {0x80, 0x81, 0xc3, 0xff}) {
+    for (int b1 = 0; b1 <= 0xff; ++b1) {
+      for (int b2 = 0; b2 <= 0xff; ++b2) {
+        const std::vector<uint8_t> reply =
+            Concat({{2},
+                    Le64(id),
+                    {1, static_cast<uint8_t>(b0)},
+                    {static_cast<uint8_t>(b1), static_cast<uint8_t>(b2)},
+                    Le64(id + 1),
+                    {1, 5}});
+        RefBody ref{reply, 1};
+        PeerEntry want[2];
+        WireError want_error = ref.SimPeer(&want[0]);
+        if (want_error == WireError::kOk) want_error = ref.SimPeer(&want[1]);
+        if (want_error == WireError::kOk && ref.pos != reply.size()) {
+          want_error = WireError::kBadLength;
+        }
+        const WireError error = DecodeDatagram(RawFrame(7, reply), &out);
+        ASSERT_EQ(error, want_error) << b0 << " " << b1 << " " << b2;
+        if (error == WireError::kOk) {
+          const auto& f = std::get<ShuffleReplyFrame>(out.frames[0]);
+          ASSERT_EQ(f.peers.size(), 2u);
+          ASSERT_EQ(f.peers[0], want[0]) << b0 << " " << b1 << " " << b2;
+          ASSERT_EQ(f.peers[1], want[1]);
+        }
+      }
+    }
+  }
+}
+
 TEST(DecodeErrorTest, UnknownFrameTypes) {
   for (int type : {0, 13, 14, 15, 22, 31, 40, 47, 48, 64, 255}) {
     EXPECT_EQ(Decode(RawFrame(static_cast<uint8_t>(type), {})),
