@@ -189,8 +189,10 @@ class DaryEventHeap {
 //     is read). Blocks come from a free list fed by the buckets already
 //     served, carved from chunks that are never returned: no realloc
 //     copies, no malloc per bucket, and the recycled blocks are warm.
-//     Pushes bound for the ring wait in a small buffer (8 events) while
-//     their slot is prefetched, and are appended in push order.
+//     A push into the next kNearBuckets slots (the ones every datagram
+//     arrival goes to, warm) is appended at once; pushes bound for later
+//     slots wait in a small buffer (8 events) while their slot is
+//     prefetched, and are appended in push order.
 //   - Later events wait in `far_`, a 4-ary heap, and move to the ring as
 //     the window advances.
 // Invariants:
@@ -225,6 +227,7 @@ class CalendarEventQueue {
                               int bucket_count_shift = 14)
       : width_shift_(bucket_width_shift),
         ring_mask_((int64_t{1} << bucket_count_shift) - 1),
+        near_buckets_(std::min(kNearBuckets, ring_mask_)),
         ring_(static_cast<size_t>(1) << bucket_count_shift),
         histogram_((size_t{1} << bucket_width_shift) + 1, 0) {
     assert(bucket_width_shift >= 0 && bucket_width_shift <= 16);
@@ -346,9 +349,13 @@ class CalendarEventQueue {
 
   void Route(const Event& e) {
     const int64_t b = Bucket(e);
-    if (b <= cur_) [[unlikely]] {
+    const int64_t ahead = b - cur_;
+    if (ahead <= 0) [[unlikely]] {
       PushHot(e);
-    } else if (b - cur_ <= ring_mask_) [[likely]] {
+    } else if (ahead <= near_buckets_) [[likely]] {
+      // The next few hundred slots take every datagram arrival: in cache.
+      Append(b, e);
+    } else if (ahead <= ring_mask_) {
       // Appended a few pushes later, once the slot is in cache.
       __builtin_prefetch(&ring_[static_cast<size_t>(b & ring_mask_)], 1);
       pending_[pending_size_++] = e;
@@ -549,6 +556,12 @@ class CalendarEventQueue {
 
   const int width_shift_;
   const int64_t ring_mask_;
+  // Pushes this few buckets ahead (or fewer) are appended at once, the
+  // later ones through pending_ (see Route). Between two window moves a
+  // slot is on one side only, so either way a slot's appends keep push
+  // order (invariant 3).
+  static constexpr int64_t kNearBuckets = 512;
+  const int64_t near_buckets_;
   int64_t cur_ = 0;
   size_t size_ = 0;
   uint64_t next_seq_ = 0;
