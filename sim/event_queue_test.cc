@@ -265,6 +265,27 @@ TEST(EventQueueTest, CalendarFarEventBeforeLaterTie) {
   EXPECT_EQ(at_100, (std::vector<uint32_t>{1, 2, 30, 3, 4}));
 }
 
+// A push more than kNearBuckets (512) buckets ahead waits in the pending
+// buffer; once the window has moved on, a push to the same bucket is
+// appended at once. Ties at one microsecond still pop in push order.
+TEST(EventQueueTest, CalendarPendingThenNearTiesPopInPushOrder) {
+  CalendarEventQueue queue(/*bucket_width_shift=*/0, /*bucket_count_shift=*/14);
+  queue.Push(0, EventKind::kTimer, 0, 0);
+  EXPECT_EQ(queue.Pop().node, 0u);
+  queue.Push(1000, EventKind::kTimer, 1, 0);  // 1000 buckets ahead: pending
+  queue.Push(1000, EventKind::kTimer, 2, 0);
+  queue.Push(10, EventKind::kPacket, 3, 0);  // near: appended at once
+  queue.Push(600, EventKind::kPacket, 4, 0);
+  EXPECT_EQ(queue.Pop().node, 3u);
+  EXPECT_EQ(queue.Pop().node, 4u);  // serving 600: 1000 is 400 ahead, near
+  queue.Push(1000, EventKind::kPacket, 5, 0);
+  queue.Push(999, EventKind::kPacket, 6, 0);
+  queue.Push(1000, EventKind::kTimer, 7, 0);
+  std::vector<uint32_t> order;
+  while (!queue.empty()) order.push_back(queue.Pop().node);
+  EXPECT_EQ(order, (std::vector<uint32_t>{6, 1, 2, 5, 7}));
+}
+
 // StableSortByNode against std::stable_sort, for short lists (insertion
 // path), for radix passes of every width RadixDigitBits picks over node
 // ranges of one to 32 bits, and with many events per node (stability is

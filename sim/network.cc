@@ -144,7 +144,7 @@ int64_t NetworkModel::DrawLatencyUs() {
     case LatencyModel::kFixed:
       return latency_min_us_;
     case LatencyModel::kUniform:
-      return UniformLatencyUs();
+      return UniformLatencyUs(rng_);
     case LatencyModel::kPareto: {
       const uint64_t u = (rng_.Next64() >> 16) | 1;  // [1, 2^48)
       const uint64_t root = IntegerSqrt(u);          // [1, 2^24)
@@ -168,6 +168,14 @@ NetworkModel::Decision NetworkModel::Send(int64_t now_us, uint32_t from,
                                           uint32_t to, uint64_t bytes) {
   (void)to;
   ++counters_.datagrams;
+  if (bandwidth_bytes_per_s_ > 0 || burst_enabled_) [[unlikely]] {
+    return SendShaped(now_us, from, bytes);
+  }
+  return LossAndLatency(now_us);
+}
+
+NetworkModel::Decision NetworkModel::SendShaped(int64_t now_us, uint32_t from,
+                                                uint64_t bytes) {
   int64_t departure_us = now_us;
   if (bandwidth_bytes_per_s_ > 0) {
     assert(from < link_free_at_us_.size());
@@ -190,17 +198,7 @@ NetworkModel::Decision NetworkModel::Send(int64_t now_us, uint32_t from,
       return Decision{DatagramFate::kBurstLoss, 0};
     }
   }
-  // rng_.Chance(loss_threshold_), inline: no draw when loss is certain.
-  if (loss_threshold_ > 0 &&
-      (loss_threshold_ == UINT64_MAX || rng_.Next64() < loss_threshold_)) {
-    ++counters_.lost_random;
-    return Decision{DatagramFate::kLoss, 0};
-  }
-  // The uniform draw inline (the default model), the others by the call.
-  const int64_t latency_us = latency_model_ == LatencyModel::kUniform
-                                 ? UniformLatencyUs()
-                                 : DrawLatencyUs();
-  return Decision{DatagramFate::kDelivered, departure_us + latency_us};
+  return LossAndLatency(departure_us);
 }
 
 bool NetworkModel::BadAfterStep(uint32_t from) {

@@ -249,6 +249,10 @@ class PacketPool {
   [[gnu::noinline]] uint32_t NewSlot();
   // Returns slot's buffer to its free list unless another slot shares it.
   [[gnu::noinline]] void ReleaseBuffer(const Slot& slot);
+  // Release of a slot whose bytes are in a buffer (rare).
+  [[gnu::noinline]] void ReleaseInBuffer(uint32_t handle);
+  // Puts the slot on the free list.
+  void FreeSlot(Slot& slot, uint32_t handle);
   void ShareLast(Slot* slot);
   uint32_t FindOrAddTail(std::span<const uint8_t> tail);
   // Frees a tail whose last holder was released. Out of line: rare, and

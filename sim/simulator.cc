@@ -803,7 +803,7 @@ void Simulator::OnTimer(Lane& lane, const Event& e) {
   hot.engine->CountInto(&lane.engine_counters);
   hot.engine->HandleTimeout(Timestamp::FromMicros(lane.now_us));
   // Never wake the same node twice at one instant for the same deadline.
-  AfterCall(lane, node, lane.now_us + 1);
+  AfterEvent(lane, node, lane.now_us + 1);
 }
 
 void Simulator::OnPacket(Lane& lane, const Event& e) {
@@ -829,8 +829,8 @@ void Simulator::OnPacket(Lane& lane, const Event& e) {
   engine->HandleDatagram(Timestamp::FromMicros(lane.now_us), Address::Sim(from),
                          lane.deferred ? packets_.Bytes(e.handle, &lane.joined)
                                        : packets_.Bytes(e.handle));
-  ReleasePacket(lane, e.handle);  // before AfterCall: Send may grow the pool
-  AfterCall(lane, to, lane.now_us);
+  ReleasePacket(lane, e.handle);  // before AfterEvent: Send may grow the pool
+  AfterEvent(lane, to, lane.now_us);
 }
 
 void Simulator::OnJoin(uint32_t node) {
@@ -1014,6 +1014,11 @@ StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
 // --- Engine outputs ---------------------------------------------------------
 
 void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
+  AfterEvent(lane, node, earliest_wake_us);
+}
+
+void Simulator::AfterEvent(Lane& lane, uint32_t node,
+                           int64_t earliest_wake_us) {
   const int64_t now_us = lane.now_us;
 #ifndef NDEBUG
   // Whatever the event order, each node's calls come in time order.
