@@ -571,29 +571,42 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
                              uint32_t hops_received,
                              const MessageCache::Payload& payload,
                              NodeId exclude) {
-  // Inline capacity for the usual active view: no heap traffic per message.
-  absl::InlinedVector<size_t, 8> lazy;
-  for (size_t i = 0; i < peers_.size(); ++i) {
-    const PeerState& peer = peers_[i];
+  size_t lazy_count = 0;
+  for (const PeerState& peer : peers_) {
     if (peer.peer.id == exclude) continue;
     if (peer.eager) {
       SendGossip(peer.peer.address, id, NextHop(hops_received), payload);
     } else {
-      lazy.push_back(i);
+      ++lazy_count;
     }
+  }
+  if (lazy_count == 0) return;
+  // The pure tree (no redundancy, the default): every lazy peer gets an
+  // IHAVE, in table order, without a list of them (SendGossip leaves the
+  // eager flags as they were).
+  const size_t extra = std::min(redundant_pushes_, lazy_count);
+  if (extra == 0) {
+    for (PeerState& peer : peers_) {
+      if (peer.peer.id != exclude && !peer.eager) {
+        QueueIHave(now, &peer, IHaveEntry{id, hops_received});
+      }
+    }
+    return;
+  }
+  // Inline capacity for the usual active view: no heap traffic per message.
+  absl::InlinedVector<size_t, 8> lazy;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (peers_[i].peer.id != exclude && !peers_[i].eager) lazy.push_back(i);
   }
   // A lazy peer pushed to redundantly gets no IHAVE: its slot in `lazy`
   // is overwritten with kPushed (the picks are distinct).
   constexpr size_t kPushed = SIZE_MAX;
-  const size_t extra = std::min(redundant_pushes_, lazy.size());
-  if (extra > 0) {
-    std::vector<uint64_t> picks;
-    rng_->PickK(extra, lazy.size(), &picks);
-    for (uint64_t pick : picks) {
-      SendGossip(peers_[lazy[pick]].peer.address, id, NextHop(hops_received),
-                 payload);
-      lazy[pick] = kPushed;
-    }
+  absl::InlinedVector<uint64_t, 8> picks(extra);
+  rng_->PickK(extra, lazy.size(), std::span<uint64_t>(picks));
+  for (uint64_t pick : picks) {
+    SendGossip(peers_[lazy[pick]].peer.address, id, NextHop(hops_received),
+               payload);
+    lazy[pick] = kPushed;
   }
   for (size_t index : lazy) {
     if (index != kPushed) {
@@ -605,14 +618,15 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
 void Plumtree::ForwardPush(MessageId id, uint32_t hops_received,
                            const MessageCache::Payload& payload,
                            NodeId exclude) {
-  std::vector<size_t> candidates;
+  // Inline capacity for the usual active view: no heap traffic per message.
+  absl::InlinedVector<size_t, 8> candidates;
   for (size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].peer.id != exclude) candidates.push_back(i);
   }
   const size_t k = std::min(fanout(), candidates.size());
   if (k == 0) return;
-  std::vector<uint64_t> picks;
-  rng_->PickK(k, candidates.size(), &picks);
+  absl::InlinedVector<uint64_t, 8> picks(k);
+  rng_->PickK(k, candidates.size(), std::span<uint64_t>(picks));
   for (uint64_t pick : picks) {
     SendGossip(peers_[candidates[pick]].peer.address, id,
                NextHop(hops_received), payload);
