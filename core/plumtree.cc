@@ -77,15 +77,22 @@ size_t ListFrameBytes(size_t count, size_t items_bytes) {
   return 1 + VarintBytes(body) + body;
 }
 
+// Whether a list of `count` (> 0) items fits one frame of `budget` bytes
+// even if every item takes its largest encoding.
+template <typename Item>
+bool FitsOneFrameAtLargest(size_t count, size_t budget) {
+  const size_t max_item_bytes = MaxItemBytes(static_cast<const Item*>(nullptr));
+  return count > 0 && count <= kMaxListEntries &&
+         ListFrameBytes(count, count * max_item_bytes) <= budget;
+}
+
 // Cuts `items` into chunks that each fit one frame of `budget` bytes and
 // kMaxListEntries entries; calls emit(first, count) per chunk.
 template <typename Item, typename Emit>
 size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
   // The usual list (an IHAVE batch, a GRAFT) is short: when it fits one
   // frame even at its largest, it is one chunk without sizing each item.
-  const size_t max_item_bytes = MaxItemBytes(static_cast<const Item*>(nullptr));
-  if (!items.empty() && items.size() <= kMaxListEntries &&
-      ListFrameBytes(items.size(), items.size() * max_item_bytes) <= budget) {
+  if (FitsOneFrameAtLargest<Item>(items.size(), budget)) {
     emit(0, items.size());
     return 1;
   }
@@ -866,8 +873,18 @@ void Plumtree::FlushIHaves() {
 
 void Plumtree::FlushIHave(PeerState* peer) {
   const auto& pending = peer->pending_ihave;
-  SendIHaveFrames(peer->peer.address,
-                  IHaveList(pending.begin(), pending.end()));
+  if (FitsOneFrameAtLargest<IHaveEntry>(
+          pending.size(), max_datagram_bytes_ - kDatagramHeaderBytes)) {
+    // The usual batch (a message or two): one frame, its list copied from
+    // the pending one straight into it (what SendIHaveFrames would send,
+    // without its chunking and list handoffs).
+    outbox_->Send(peer->peer.address,
+                  IHaveFrame{IHaveList(pending.begin(), pending.end())});
+    ++counters_->ihave_sent;
+  } else {
+    SendIHaveFrames(peer->peer.address,
+                    IHaveList(pending.begin(), pending.end()));
+  }
   peer->pending_ihave.clear();
   if (peer->pending_ihave.capacity() > kKeptCapacity) {
     peer->pending_ihave.shrink_to_fit();  // back to the inline slot
