@@ -10,9 +10,14 @@
 #include <algorithm>
 #include <bit>
 #include <cstddef>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <utility>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/block_growth.h"
 
@@ -67,9 +72,11 @@ DedupWindow::~DedupWindow() {
   ::operator delete(static_cast<void*>(tags_));
 }
 
+// The tags, padded to whole kTagBlocks, then to the records' alignment.
 size_t DedupWindow::OriginsOffset(size_t capacity) {
+  const size_t tags = (capacity + kTagBlock - 1) / kTagBlock * kTagBlock;
   const size_t align = alignof(Origin);
-  return (capacity * sizeof(uint16_t) + align - 1) / align * align;
+  return (tags * sizeof(uint16_t) + align - 1) / align * align;
 }
 
 void DedupWindow::PushOrigin() {
@@ -86,6 +93,9 @@ void DedupWindow::PushOrigin() {
       new (origins + i) Origin(std::move(origins_[i]));
       origins_[i].~Origin();
     }
+    // The padding a scan reads past size_: defined, and never a match
+    // (ScanTags masks it off).
+    std::memset(tags + size_, 0, offset - size_ * sizeof(uint16_t));
     ::operator delete(static_cast<void*>(tags_));
     tags_ = tags;
     origins_ = origins;
@@ -103,18 +113,49 @@ uint32_t DedupWindow::Find(NodeId origin) const {
   if (Scanning()) {
     const uint16_t tag = TagOf(origin);
     if ((tag_bits_ & TagBit(tag)) == 0) return kNoSlot;
-    const uint16_t* tags = tags_;
-    const size_t n = size_;
-    for (size_t i = 0; i < n; ++i) {
-      if (tags[i] == tag && origins_[i].origin == origin) {
-        return static_cast<uint32_t>(i);
-      }
-    }
-    return kNoSlot;
+    return ScanTags(tag, origin);
   }
   if (index_ == nullptr) return kNoSlot;
   auto it = index_->find(origin);
   return it == index_->end() ? kNoSlot : it->second;
+}
+
+// Every gossip and IHAVE entry looks its origin up here, and most lookups
+// scan (a swarm's messages interleave, so the origin is seldom the most
+// recent one): kTagBlock tags are compared at once, a few instructions a
+// block instead of a few a tag. A matching tag is confirmed against the
+// record.
+uint32_t DedupWindow::ScanTags(uint16_t tag, NodeId origin) const {
+  const uint16_t* tags = tags_;
+  const size_t n = size_;
+#if defined(__SSE2__)
+  // Whole blocks: the padding to a multiple of kTagBlock is allocated and
+  // zeroed (PushOrigin), and its lanes are masked off here.
+  static_assert(kTagBlock * sizeof(uint16_t) == sizeof(__m128i));
+  const __m128i target = _mm_set1_epi16(static_cast<short>(tag));
+  for (size_t i = 0; i < n; i += kTagBlock) {
+    const __m128i block =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(tags + i));
+    // Two mask bits a tag.
+    uint32_t matches = static_cast<uint32_t>(
+        _mm_movemask_epi8(_mm_cmpeq_epi16(block, target)));
+    if (n - i < kTagBlock) matches &= (uint32_t{1} << (2 * (n - i))) - 1;
+    while (matches != 0) {
+      const size_t slot =
+          i + static_cast<size_t>(std::countr_zero(matches)) / 2;
+      if (origins_[slot].origin == origin) return static_cast<uint32_t>(slot);
+      matches &= matches - 1;  // both bits of that tag
+      matches &= matches - 1;
+    }
+  }
+#else
+  for (size_t i = 0; i < n; ++i) {
+    if (tags[i] == tag && origins_[i].origin == origin) {
+      return static_cast<uint32_t>(i);
+    }
+  }
+#endif
+  return kNoSlot;
 }
 
 DedupWindow::Verdict DedupWindow::Check(MessageId id) const {

@@ -22,16 +22,18 @@
 // floor and below the highest seen). In-order delivery keeps the bitmap
 // empty; the bitmap never exceeds window_size bits (128 bytes for 1024).
 // Its first 64 bits live inside the record; only a wider gap spills to a
-// heap block, which is freed again once the gap fits in 64 bits.
+// heap block, which is freed again once the gap fits in 64 bits. The tag
+// array in front of the records is padded to a whole kTagBlock (16 bytes),
+// so a scan needs no tail: at most 8 bytes more than the tags alone.
 //
 // Lookups: each event of a large simulation touches a different node, so
 // these structures are usually cold in cache. The most recently active
 // origin is answered from a copy of its id kept in the object itself; up
 // to kScanOrigins origins are found by scanning a compact array of 16-bit
-// tags of their ids (a matching tag is confirmed against the full id),
-// unless a 32-bit summary of the tags recorded (one bit per tag's low 5
-// bits) already shows that the origin is unknown; beyond that a hash map
-// (built once, kept) finds them.
+// tags of their ids, kTagBlock at a time (SSE2 on x86-64; a matching tag
+// is confirmed against the full id), unless a 32-bit summary of the tags
+// recorded (one bit per tag's low 5 bits) already shows that the origin is
+// unknown; beyond that a hash map (built once, kept) finds them.
 //
 // Determinism: the hash map is used for lookups only; eviction order comes
 // from an intrusive least-recently-active list, i.e. from the order of
@@ -94,6 +96,8 @@ class DedupWindow {
   // Origins found by a linear scan of their tags; more switch to a hash
   // map.
   static constexpr size_t kScanOrigins = 32;
+  // Tags compared at once by the scan (16 bytes).
+  static constexpr size_t kTagBlock = 8;
   // Scan tag of an origin: 16 bits of a multiplicative hash of its id.
   // Distinct origins may share a tag (tests use this to build collisions).
   static uint16_t TagOf(NodeId origin) {
@@ -134,6 +138,9 @@ class DedupWindow {
 
   // Slot of `origin`, or kNoSlot.
   uint32_t Find(NodeId origin) const;
+  // Find's scan of the tags: the slot below size_ whose tag is `tag` and
+  // whose record holds `origin`, or kNoSlot.
+  uint32_t ScanTags(uint16_t tag, NodeId origin) const;
   Verdict CheckOrigin(const Origin& o, uint64_t sequence) const;
   uint32_t AddOrigin(NodeId origin, bool* origin_evicted);
   void Record(Origin* o, uint64_t sequence);
@@ -157,7 +164,8 @@ class DedupWindow {
   // freed). A scan reads the tags -- 32 origins in 64 bytes, where their
   // 8-byte ids took 256 -- and confirms a matching tag against the record's
   // id, the line CheckOrigin reads next anyway. One block, so a lookup's
-  // scan and the record it finds share pages.
+  // scan and the record it finds share pages. The tags run to a multiple
+  // of kTagBlock (those past size_ are zero, and never taken as a match).
   uint16_t* tags_ = nullptr;
   Origin* origins_ = nullptr;
   uint32_t size_ = 0;

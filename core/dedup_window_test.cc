@@ -154,6 +154,64 @@ TEST(DedupWindowTest, OriginsSharingATagStayApart) {
   EXPECT_EQ(window.Check(Id(c, 5)), Verdict::kDuplicate);
 }
 
+// The scan compares kTagBlock tags at once: every slot of every block (the
+// last one partly filled, its padding masked off) is found, origins sharing
+// a tag in one block or across blocks are told apart, and unknown origins
+// whose tag matches a known one (or the zero padding) are not found.
+TEST(DedupWindowTest, ScanFindsEverySlotOfEveryTagBlock) {
+  // Groups of origins sharing a tag: the group of NodeId(g + 1) for g < 4,
+  // plus an origin whose tag is 0, the value of the padding.
+  std::vector<std::vector<uint64_t>> groups;
+  for (uint64_t g = 1; g <= 4; ++g) groups.push_back({g});
+  std::vector<uint64_t> zero_tag;
+  auto done = [&] {
+    for (const auto& group : groups) {
+      if (group.size() < 12) return false;
+    }
+    return zero_tag.size() == 2;
+  };
+  for (uint64_t v = 5; v < (uint64_t{1} << 26) && !done(); ++v) {
+    const uint16_t tag = DedupWindow::TagOf(NodeId(v));
+    if (tag == 0 && zero_tag.size() < 2) zero_tag.push_back(v);
+    for (auto& group : groups) {
+      if (group.size() < 12 && DedupWindow::TagOf(NodeId(group[0])) == tag) {
+        group.push_back(v);
+      }
+    }
+  }
+  ASSERT_EQ(zero_tag.size(), 2u);
+  // Known: 7 of each group interleaved (28), then one zero-tag origin; the
+  // rest of each group and the other zero-tag origin stay unknown.
+  std::vector<uint64_t> known, unknown;
+  for (size_t k = 0; k < 12; ++k) {
+    for (const auto& group : groups) {
+      ASSERT_EQ(group.size(), 12u);
+      (k < 7 ? known : unknown).push_back(group[k]);
+    }
+  }
+  known.push_back(zero_tag[0]);
+  unknown.push_back(zero_tag[1]);
+  ASSERT_LE(known.size(), DedupWindow::kScanOrigins);
+  DedupWindow window(64, DedupWindow::kScanOrigins);
+  for (size_t n = 0; n < known.size(); ++n) {
+    // Sizes 1..29: every fill of a block. Each known origin's sequence is
+    // its index + 1, so a wrong slot shows as a wrong HighestSeen.
+    EXPECT_EQ(Insert(&window, Id(known[n], n + 1)), Verdict::kNew);
+    for (size_t k = 0; k <= n; ++k) {
+      ASSERT_EQ(window.HighestSeen(NodeId(known[k])), k + 1)
+          << "size " << n + 1 << " origin " << k;
+      ASSERT_EQ(window.Check(Id(known[k], k + 1)), Verdict::kDuplicate);
+    }
+    for (size_t k = n + 1; k < known.size(); ++k) {
+      ASSERT_EQ(window.HighestSeen(NodeId(known[k])), 0u);
+    }
+    for (const uint64_t origin : unknown) {
+      ASSERT_EQ(window.HighestSeen(NodeId(origin)), 0u);
+      ASSERT_EQ(window.Check(Id(origin, 1)), Verdict::kNew);
+    }
+  }
+}
+
 TEST(DedupWindowTest, InOrderStreamKeepsNoBitmap) {
   DedupWindow window(1024, 16);
   Insert(&window, Id(1, 1));

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <span>
 #include <utility>
 #include <variant>
 
@@ -374,12 +375,11 @@ void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
   // (the origin counts as one), then keep what we learnt.
   const size_t received = std::min(frame.peers.size(), kMaxListEntries - 1);
   const size_t count = std::min(received + 1, passive_.size());
-  std::vector<uint64_t> picks;
-  picks.reserve(count);  // one allocation, not PickK's doubling steps
-  rng_->PickK(count, passive_.size(), &picks);
+  // A shuffle's sample (a few peers) fits on the stack, as do its picks.
+  absl::InlinedVector<uint64_t, 16> picks(count);
+  rng_->PickK(count, passive_.size(), std::span<uint64_t>(picks));
   ShuffleReplyFrame reply;
   reply.peers.reserve(count);
-  // A shuffle's sample (a few peers) fits on the stack.
   absl::InlinedVector<NodeId, 16> sent;
   for (uint64_t i : picks) {
     reply.peers.push_back(passive_[i]);
@@ -625,10 +625,11 @@ void Membership::RunShuffle(Timestamp now) {
       std::min(config_.shuffle_active_count, active_.size());
   const size_t from_passive =
       std::min(config_.shuffle_passive_count, passive_.size());
-  std::vector<uint64_t> picks;
-  picks.reserve(from_active + from_passive);
-  rng_->PickK(from_active, active_.size(), &picks);
-  rng_->PickK(from_passive, passive_.size(), &picks);
+  // The sample's indices, on the stack: active ones, then passive ones.
+  absl::InlinedVector<uint64_t, 16> picks(from_active + from_passive);
+  const std::span<uint64_t> sample(picks);
+  rng_->PickK(from_active, active_.size(), sample.first(from_active));
+  rng_->PickK(from_passive, passive_.size(), sample.subspan(from_active));
   ShuffleFrame shuffle{self_, config_.passive_random_walk_length, {}};
   shuffle.peers.reserve(picks.size());
   last_shuffle_sent_.clear();

@@ -77,15 +77,22 @@ size_t ListFrameBytes(size_t count, size_t items_bytes) {
   return 1 + VarintBytes(body) + body;
 }
 
+// Whether a list of `count` (> 0) items fits one frame of `budget` bytes
+// even if every item takes its largest encoding.
+template <typename Item>
+bool FitsOneFrameAtLargest(size_t count, size_t budget) {
+  const size_t max_item_bytes = MaxItemBytes(static_cast<const Item*>(nullptr));
+  return count > 0 && count <= kMaxListEntries &&
+         ListFrameBytes(count, count * max_item_bytes) <= budget;
+}
+
 // Cuts `items` into chunks that each fit one frame of `budget` bytes and
 // kMaxListEntries entries; calls emit(first, count) per chunk.
 template <typename Item, typename Emit>
 size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
   // The usual list (an IHAVE batch, a GRAFT) is short: when it fits one
   // frame even at its largest, it is one chunk without sizing each item.
-  const size_t max_item_bytes = MaxItemBytes(static_cast<const Item*>(nullptr));
-  if (!items.empty() && items.size() <= kMaxListEntries &&
-      ListFrameBytes(items.size(), items.size() * max_item_bytes) <= budget) {
+  if (FitsOneFrameAtLargest<Item>(items.size(), budget)) {
     emit(0, items.size());
     return 1;
   }
@@ -571,29 +578,42 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
                              uint32_t hops_received,
                              const MessageCache::Payload& payload,
                              NodeId exclude) {
-  // Inline capacity for the usual active view: no heap traffic per message.
-  absl::InlinedVector<size_t, 8> lazy;
-  for (size_t i = 0; i < peers_.size(); ++i) {
-    const PeerState& peer = peers_[i];
+  size_t lazy_count = 0;
+  for (const PeerState& peer : peers_) {
     if (peer.peer.id == exclude) continue;
     if (peer.eager) {
       SendGossip(peer.peer.address, id, NextHop(hops_received), payload);
     } else {
-      lazy.push_back(i);
+      ++lazy_count;
     }
+  }
+  if (lazy_count == 0) return;
+  // The pure tree (no redundancy, the default): every lazy peer gets an
+  // IHAVE, in table order, without a list of them (SendGossip leaves the
+  // eager flags as they were).
+  const size_t extra = std::min(redundant_pushes_, lazy_count);
+  if (extra == 0) {
+    for (PeerState& peer : peers_) {
+      if (peer.peer.id != exclude && !peer.eager) {
+        QueueIHave(now, &peer, IHaveEntry{id, hops_received});
+      }
+    }
+    return;
+  }
+  // Inline capacity for the usual active view: no heap traffic per message.
+  absl::InlinedVector<size_t, 8> lazy;
+  for (size_t i = 0; i < peers_.size(); ++i) {
+    if (peers_[i].peer.id != exclude && !peers_[i].eager) lazy.push_back(i);
   }
   // A lazy peer pushed to redundantly gets no IHAVE: its slot in `lazy`
   // is overwritten with kPushed (the picks are distinct).
   constexpr size_t kPushed = SIZE_MAX;
-  const size_t extra = std::min(redundant_pushes_, lazy.size());
-  if (extra > 0) {
-    std::vector<uint64_t> picks;
-    rng_->PickK(extra, lazy.size(), &picks);
-    for (uint64_t pick : picks) {
-      SendGossip(peers_[lazy[pick]].peer.address, id, NextHop(hops_received),
-                 payload);
-      lazy[pick] = kPushed;
-    }
+  absl::InlinedVector<uint64_t, 8> picks(extra);
+  rng_->PickK(extra, lazy.size(), std::span<uint64_t>(picks));
+  for (uint64_t pick : picks) {
+    SendGossip(peers_[lazy[pick]].peer.address, id, NextHop(hops_received),
+               payload);
+    lazy[pick] = kPushed;
   }
   for (size_t index : lazy) {
     if (index != kPushed) {
@@ -605,14 +625,15 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
 void Plumtree::ForwardPush(MessageId id, uint32_t hops_received,
                            const MessageCache::Payload& payload,
                            NodeId exclude) {
-  std::vector<size_t> candidates;
+  // Inline capacity for the usual active view: no heap traffic per message.
+  absl::InlinedVector<size_t, 8> candidates;
   for (size_t i = 0; i < peers_.size(); ++i) {
     if (peers_[i].peer.id != exclude) candidates.push_back(i);
   }
   const size_t k = std::min(fanout(), candidates.size());
   if (k == 0) return;
-  std::vector<uint64_t> picks;
-  rng_->PickK(k, candidates.size(), &picks);
+  absl::InlinedVector<uint64_t, 8> picks(k);
+  rng_->PickK(k, candidates.size(), std::span<uint64_t>(picks));
   for (uint64_t pick : picks) {
     SendGossip(peers_[candidates[pick]].peer.address, id,
                NextHop(hops_received), payload);
@@ -852,8 +873,18 @@ void Plumtree::FlushIHaves() {
 
 void Plumtree::FlushIHave(PeerState* peer) {
   const auto& pending = peer->pending_ihave;
-  SendIHaveFrames(peer->peer.address,
-                  IHaveList(pending.begin(), pending.end()));
+  if (FitsOneFrameAtLargest<IHaveEntry>(
+          pending.size(), max_datagram_bytes_ - kDatagramHeaderBytes)) {
+    // The usual batch (a message or two): one frame, its list copied from
+    // the pending one straight into it (what SendIHaveFrames would send,
+    // without its chunking and list handoffs).
+    outbox_->Send(peer->peer.address,
+                  IHaveFrame{IHaveList(pending.begin(), pending.end())});
+    ++counters_->ihave_sent;
+  } else {
+    SendIHaveFrames(peer->peer.address,
+                    IHaveList(pending.begin(), pending.end()));
+  }
   peer->pending_ihave.clear();
   if (peer->pending_ihave.capacity() > kKeptCapacity) {
     peer->pending_ihave.shrink_to_fit();  // back to the inline slot

@@ -866,6 +866,7 @@ TEST_F(PlumtreeTest, GraftsAndAnnouncementsAreSplitWithoutLoss) {
       Gossip(2, id, 4);
       forwarded.push_back(IHaveEntry{id, 4});
     }
+    const uint64_t ihave_sent_before = counters_.ihave_sent;
     RunTimersUntil(now_ + config.ihave_batch_delay);
     IHaveList sent;
     size_t ihave_frames = 0;
@@ -877,6 +878,9 @@ TEST_F(PlumtreeTest, GraftsAndAnnouncementsAreSplitWithoutLoss) {
     }
     EXPECT_EQ(sent, forwarded);
     EXPECT_EQ(ihave_frames > 1, count == 40);
+    // Each frame counted once, whether the batch went out as one frame
+    // built in place or was split.
+    EXPECT_EQ(counters_.ihave_sent - ihave_sent_before, ihave_frames);
   }
 }
 

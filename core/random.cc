@@ -47,20 +47,27 @@ bool Random::Chance(uint64_t threshold) {
 }
 
 void Random::PickK(uint64_t k, uint64_t n, std::vector<uint64_t>* out) {
+  const size_t base = out->size();
+  out->resize(base + static_cast<size_t>(k));
+  PickK(k, n, std::span<uint64_t>(*out).subspan(base));
+}
+
+void Random::PickK(uint64_t k, uint64_t n, std::span<uint64_t> out) {
   assert(k <= n);
+  assert(k <= out.size());
   // Floyd's algorithm: k draws, O(k^2) membership checks, fine for the small
   // k (fanouts, shuffle samples) the protocol uses.
-  const size_t base = out->size();
+  size_t picked = 0;
   for (uint64_t j = n - k; j < n; ++j) {
-    uint64_t t = UniformBelow(j + 1);
+    const uint64_t t = UniformBelow(j + 1);
     bool taken = false;
-    for (size_t i = base; i < out->size(); ++i) {
-      if ((*out)[i] == t) {
+    for (size_t i = 0; i < picked; ++i) {
+      if (out[i] == t) {
         taken = true;
         break;
       }
     }
-    out->push_back(taken ? j : t);
+    out[picked++] = taken ? j : t;
   }
 }
 

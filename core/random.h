@@ -27,6 +27,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace elara {
@@ -75,6 +76,10 @@ class Random {
   bool Chance(uint64_t threshold);
   // k distinct values in [0, n), appended to *out. REQUIRES: k <= n.
   void PickK(uint64_t k, uint64_t n, std::vector<uint64_t>* out);
+  // The same draws written to out[0, k) (a caller's stack buffer, say):
+  // the same values in the same order as the form above.
+  // REQUIRES: k <= n and k <= out.size().
+  void PickK(uint64_t k, uint64_t n, std::span<uint64_t> out);
   // Fisher-Yates shuffle of [first, first + count).
   template <typename T>
   void Shuffle(T* first, size_t count) {

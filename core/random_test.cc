@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <limits>
 #include <set>
+#include <span>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -285,6 +286,24 @@ TEST(RandomTest, PickKReturnsKDistinctValuesBelowN) {
   rng.PickK(10, 10, &all);
   std::sort(all.begin(), all.end());
   EXPECT_EQ(all, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+}
+
+// The span form draws exactly what the vector form draws, in order, and
+// writes nothing past out[k).
+TEST(RandomTest, PickKIntoSpanMatchesVectorForm) {
+  Random sizes(41), a(37), b(37);
+  for (int i = 0; i < 2000; ++i) {
+    const uint64_t n = 1 + sizes.UniformBelow(40);
+    const uint64_t k = sizes.UniformBelow(n + 1);
+    std::vector<uint64_t> expected;
+    a.PickK(k, n, &expected);
+    std::vector<uint64_t> buffer(k + 2, 777);
+    b.PickK(k, n, std::span<uint64_t>(buffer));
+    ASSERT_EQ(std::vector<uint64_t>(buffer.begin(), buffer.begin() + k),
+              expected);
+    EXPECT_EQ(buffer[k], 777u);
+    EXPECT_EQ(buffer[k + 1], 777u);
+  }
 }
 
 TEST(RandomTest, PickKIsUniform) {
