@@ -1081,7 +1081,6 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
   const uint64_t bytes = datagram.size();
   ++counters_.datagrams_sent;
   counters_.bytes_sent += bytes;
-  if (measuring_) bytes_sent_window_ += bytes;
   if (to_address.kind() != Address::Kind::kSim ||
       to_address.sim_index() >= hot_.size() || bytes > PacketPool::kMaxBytes) {
     ++counters_.dropped_misaddressed;
@@ -1161,7 +1160,7 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event,
 }
 
 void Simulator::StartMeasurement() {
-  measuring_ = true;
+  bytes_sent_before_ = counters_.bytes_sent;
   gossip_received_before_ = EngineCountersTotal().gossip_received;
 }
 
@@ -1319,10 +1318,11 @@ RunResult Simulator::Collect() {
         static_cast<double>(gossip_received_now - gossip_received_before_) /
         static_cast<double>(r.messages);
     r.rmr = per_message / others - 1.0;
-    r.byte_overhead = static_cast<double>(bytes_sent_window_) /
-                          (others * scenario_.payload_bytes *
-                           static_cast<double>(r.messages)) -
-                      1.0;
+    r.byte_overhead =
+        static_cast<double>(counters_.bytes_sent - bytes_sent_before_) /
+            (others * scenario_.payload_bytes *
+             static_cast<double>(r.messages)) -
+        1.0;
   }
   r.convergence_ms.p50 =
       static_cast<double>(convergence_us_.Percentile(0.5)) / 1000.0;
