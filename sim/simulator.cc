@@ -578,34 +578,34 @@ int64_t Simulator::RunSplit(std::span<const Event> events, int64_t end_us) {
 }
 
 void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {
-  for (size_t i = 0; i < events.size();) {
-    lane.window_node = events[i].node;
+  const size_t n = events.size();
+  int64_t latest_us = lane.latest_us;
+  for (size_t i = 0; i < n;) {
+    const uint32_t node = events[i].node;
+    lane.window_node = node;
     lane.window_wake_us = kNoWake;
     // The node's events in (time, seq) order, merged with the timer its
     // own calls schedule inside the window (which comes after any queued
-    // event of the same instant: it was scheduled later).
-    for (;;) {
-      const bool queued =
-          i < events.size() && events[i].node == lane.window_node;
-      if (lane.window_wake_us != kNoWake &&
-          (!queued || lane.window_wake_us < events[i].time_us)) {
+    // event of the same instant: it was scheduled later). Its first event
+    // is a queued one: no timer of its own is pending yet.
+    do {
+      lane.now_us = events[i].time_us;
+      PrefetchAhead<true>(events.subspan(i + 1));
+      DispatchNode(lane, events[i]);
+      ++i;
+      while (lane.window_wake_us != kNoWake &&
+             (i == n || events[i].node != node ||
+              lane.window_wake_us < events[i].time_us)) {
         const Event timer{lane.window_wake_us,
-                          static_cast<uint64_t>(EventKind::kTimer),
-                          lane.window_node, 0};
+                          static_cast<uint64_t>(EventKind::kTimer), node, 0};
         lane.window_wake_us = kNoWake;
         lane.now_us = timer.time_us;
-        DispatchNode(lane, timer);
-      } else if (queued) {
-        lane.now_us = events[i].time_us;
-        PrefetchAhead<true>(events.subspan(i + 1));
-        DispatchNode(lane, events[i]);
-        ++i;
-      } else {
-        break;
+        OnTimer(lane, timer);  // counts itself when it does work
       }
-    }
-    lane.latest_us = std::max(lane.latest_us, lane.now_us);
+    } while (i < n && events[i].node == node);
+    latest_us = std::max(latest_us, lane.now_us);
   }
+  lane.latest_us = latest_us;
   lane.window_node = kNoNode;
 }
 
