@@ -578,34 +578,34 @@ int64_t Simulator::RunSplit(std::span<const Event> events, int64_t end_us) {
 }
 
 void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {
-  for (size_t i = 0; i < events.size();) {
-    lane.window_node = events[i].node;
+  const size_t n = events.size();
+  int64_t latest_us = lane.latest_us;
+  for (size_t i = 0; i < n;) {
+    const uint32_t node = events[i].node;
+    lane.window_node = node;
     lane.window_wake_us = kNoWake;
     // The node's events in (time, seq) order, merged with the timer its
     // own calls schedule inside the window (which comes after any queued
-    // event of the same instant: it was scheduled later).
-    for (;;) {
-      const bool queued =
-          i < events.size() && events[i].node == lane.window_node;
-      if (lane.window_wake_us != kNoWake &&
-          (!queued || lane.window_wake_us < events[i].time_us)) {
+    // event of the same instant: it was scheduled later). Its first event
+    // is a queued one: no timer of its own is pending yet.
+    do {
+      lane.now_us = events[i].time_us;
+      PrefetchAhead<true>(events.subspan(i + 1));
+      DispatchNode(lane, events[i]);
+      ++i;
+      while (lane.window_wake_us != kNoWake &&
+             (i == n || events[i].node != node ||
+              lane.window_wake_us < events[i].time_us)) {
         const Event timer{lane.window_wake_us,
-                          static_cast<uint64_t>(EventKind::kTimer),
-                          lane.window_node, 0};
+                          static_cast<uint64_t>(EventKind::kTimer), node, 0};
         lane.window_wake_us = kNoWake;
         lane.now_us = timer.time_us;
-        DispatchNode(lane, timer);
-      } else if (queued) {
-        lane.now_us = events[i].time_us;
-        PrefetchAhead<true>(events.subspan(i + 1));
-        DispatchNode(lane, events[i]);
-        ++i;
-      } else {
-        break;
+        OnTimer(lane, timer);  // counts itself when it does work
       }
-    }
-    lane.latest_us = std::max(lane.latest_us, lane.now_us);
+    } while (i < n && events[i].node == node);
+    latest_us = std::max(latest_us, lane.now_us);
   }
+  lane.latest_us = latest_us;
   lane.window_node = kNoNode;
 }
 
@@ -1081,7 +1081,6 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
   const uint64_t bytes = datagram.size();
   ++counters_.datagrams_sent;
   counters_.bytes_sent += bytes;
-  if (measuring_) bytes_sent_window_ += bytes;
   if (to_address.kind() != Address::Kind::kSim ||
       to_address.sim_index() >= hot_.size() || bytes > PacketPool::kMaxBytes) {
     ++counters_.dropped_misaddressed;
@@ -1161,7 +1160,7 @@ void Simulator::OnDelivered(uint32_t node, const DeliveredEvent& event,
 }
 
 void Simulator::StartMeasurement() {
-  measuring_ = true;
+  bytes_sent_before_ = counters_.bytes_sent;
   gossip_received_before_ = EngineCountersTotal().gossip_received;
 }
 
@@ -1319,10 +1318,11 @@ RunResult Simulator::Collect() {
         static_cast<double>(gossip_received_now - gossip_received_before_) /
         static_cast<double>(r.messages);
     r.rmr = per_message / others - 1.0;
-    r.byte_overhead = static_cast<double>(bytes_sent_window_) /
-                          (others * scenario_.payload_bytes *
-                           static_cast<double>(r.messages)) -
-                      1.0;
+    r.byte_overhead =
+        static_cast<double>(counters_.bytes_sent - bytes_sent_before_) /
+            (others * scenario_.payload_bytes *
+             static_cast<double>(r.messages)) -
+        1.0;
   }
   r.convergence_ms.p50 =
       static_cast<double>(convergence_us_.Percentile(0.5)) / 1000.0;

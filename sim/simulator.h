@@ -551,11 +551,11 @@ class Simulator {
   uint32_t next_join_ = 1;
   int64_t churn_interval_us_ = 0;
 
-  // Measurement window (from the first publish).
-  bool measuring_ = false;
+  // Measurement window (from the first publish): the totals at its start,
+  // subtracted at the end (no per-datagram test of whether it started).
   uint64_t gossip_received_before_ = 0;  // all engines' at window start
   BoundsHit bounds_retired_;  // state bounds of engines stopped, whole run
-  uint64_t bytes_sent_window_ = 0;
+  uint64_t bytes_sent_before_ = 0;  // counters_.bytes_sent at window start
   LatencyHistogram convergence_us_;
   uint32_t ldh_ = 0;
   int64_t last_delivery_us_ = -1;  // of the last first delivery; -1: none
