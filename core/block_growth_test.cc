@@ -7,9 +7,9 @@
 namespace elara {
 namespace {
 
-TEST(BlockGrowthTest, DoublesWhileSmallThenGrowsByHalf) {
+TEST(BlockGrowthTest, ByFourWhileSmallThenByHalf) {
   size_t capacity = 0;
-  const size_t expected[] = {1, 2, 4, 8, 12, 18, 27, 40, 60, 90, 135};
+  const size_t expected[] = {1, 4, 16, 24, 36, 54, 81, 121, 181};
   for (size_t want : expected) {
     capacity = NextBlockCapacity(capacity);
     EXPECT_EQ(capacity, want);
@@ -17,7 +17,7 @@ TEST(BlockGrowthTest, DoublesWhileSmallThenGrowsByHalf) {
 }
 
 // Amortized O(1) copies (a geometric series: the records copied by all
-// grows up to capacity c stay below 3c) and, right after a grow past 8,
+// grows up to capacity c stay below 3c) and, right after a grow past 16,
 // at most a third of the block unused.
 TEST(BlockGrowthTest, BoundedCopiesAndSlack) {
   size_t capacity = 0;
@@ -26,7 +26,7 @@ TEST(BlockGrowthTest, BoundedCopiesAndSlack) {
     const size_t next = NextBlockCapacity(capacity);
     ASSERT_GT(next, capacity);
     copied += capacity;
-    if (capacity >= 8) {
+    if (capacity >= 16) {
       EXPECT_LE((next - capacity - 1) * 3, next) << capacity;
     }
     capacity = next;

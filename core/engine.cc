@@ -943,8 +943,8 @@ void Engine::RecycleTransmit(Transmit&& transmit) {
 Timestamp Engine::NextTimeout() const {
   if (impl_->left) return Timestamp::Infinite();
   // Pairwise (see Plumtree::NextTimeout).
-  return std::min(
-      std::min(impl_->membership.NextTimeout(), impl_->plumtree.NextTimeout()),
+  return Earlier(
+      Earlier(impl_->membership.NextTimeout(), impl_->plumtree.NextTimeout()),
       impl_->StateNextTimeout());
 }
 

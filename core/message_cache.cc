@@ -1,5 +1,5 @@
 // The ring is a plain array indexed modulo its capacity, grown from
-// kFirstRingEntries by NextBlockCapacity (doubling, then by half) so that a
+// kFirstRingEntries by NextBlockCapacity (by four, then by half) so that a
 // node that caches three messages holds four entries, not max_entries.
 // Each slot's tag sits at the same index of the tag array that precedes
 // the ring in the same heap block (one allocation, one page for a lookup);

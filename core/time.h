@@ -85,6 +85,11 @@ class Timestamp {
   int64_t us_ = 0;
 };
 
+// The earlier of two times, by value. For the deadline minimums computed
+// after every engine call: std::min returns a reference, and on the
+// results of calls GCC then keeps both in memory and selects an address.
+constexpr Timestamp Earlier(Timestamp a, Timestamp b) { return b < a ? b : a; }
+
 }  // namespace elara
 
 #endif  // ELARA_CORE_TIME_H_

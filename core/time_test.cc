@@ -4,6 +4,7 @@
 // at Infinite() ("never" stays never), comparisons and ToString.
 #include "core/time.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -101,6 +102,24 @@ TEST(TimestampTest, ToString) {
   EXPECT_EQ(Timestamp::FromMicros(1500).ToString(), "t=1500us");
   EXPECT_EQ(Timestamp::Zero().ToString(), "t=0us");
   EXPECT_EQ(Timestamp::Infinite().ToString(), "inf");
+}
+
+TEST(TimestampTest, EarlierIsTheMinimum) {
+  const Timestamp a = Timestamp::FromMicros(5);
+  const Timestamp b = Timestamp::FromMicros(7);
+  EXPECT_EQ(Earlier(a, b), a);
+  EXPECT_EQ(Earlier(b, a), a);
+  EXPECT_EQ(Earlier(a, a), a);
+  EXPECT_EQ(Earlier(a, Timestamp::Infinite()), a);
+  EXPECT_EQ(Earlier(Timestamp::Infinite(), Timestamp::Infinite()),
+            Timestamp::Infinite());
+  for (int64_t x = -3; x <= 3; ++x) {
+    for (int64_t y = -3; y <= 3; ++y) {
+      const Timestamp tx = Timestamp::FromMicros(x);
+      const Timestamp ty = Timestamp::FromMicros(y);
+      EXPECT_EQ(Earlier(tx, ty), std::min(tx, ty));
+    }
+  }
 }
 
 }  // namespace
