@@ -238,7 +238,7 @@ class CalendarEventQueue {
 
   bool empty() const { return size_ == 0; }
   size_t size() const { return size_; }
-  uint64_t next_seq() const { return next_seq_; }
+  uint64_t next_seq() const { return next_seq_kind_ >> 8; }
   void Reserve(size_t n) { far_.Reserve(n / 4); }
 
   // Schedules an event; returns the sequence number it was given.
@@ -246,22 +246,25 @@ class CalendarEventQueue {
   uint64_t Push(int64_t time_us, EventKind kind, uint32_t node,
                 uint32_t handle) {
     assert(time_us >= 0);
-    const uint64_t seq = next_seq_++;
-    const uint64_t seq_kind = (seq << 8) | static_cast<uint64_t>(kind);
+    const uint64_t seq_kind = next_seq_kind_ | static_cast<uint64_t>(kind);
+    next_seq_kind_ += uint64_t{1} << 8;
     // Most pushes are datagram arrivals into a near slot whose newest block
     // has room: stored here, with no register to save or restore; the
-    // rest jump to PushSlow.
+    // rest jump to PushSlow. 0 < ahead <= near_buckets_ is one unsigned
+    // compare (ahead - 1 wraps to a huge value when ahead <= 0). An empty
+    // or staging queue needs no test of its own: its ring is empty, and
+    // an empty slot has no block with room (count == kBlockEvents).
     const int64_t b = time_us >> width_shift_;
-    const int64_t ahead = b - cur_;
-    if (size_ != 0 && !staging_ && ahead > 0 && ahead <= near_buckets_)
-        [[likely]] {
+    const uint64_t ahead_less_one = static_cast<uint64_t>(b - cur_ - 1);
+    if (ahead_less_one < static_cast<uint64_t>(near_buckets_)) [[likely]] {
       Slot& slot = ring_[static_cast<size_t>(b & ring_mask_)];
       if (slot.count != kBlockEvents) [[likely]] {
+        assert(size_ != 0 && !staging_);
         slot.last->events[slot.count++] =
             Event{time_us, seq_kind, node, handle};
         ++ring_size_;
         ++size_;
-        return seq;
+        return seq_kind >> 8;
       }
     }
     return PushSlow(time_us, seq_kind, node, handle);
@@ -613,7 +616,9 @@ class CalendarEventQueue {
   const int64_t near_buckets_;
   int64_t cur_ = 0;
   size_t size_ = 0;
-  uint64_t next_seq_ = 0;
+  // The next sequence number, shifted into place in seq_kind (Event's
+  // high 56 bits): Push ors in the kind, no shift.
+  uint64_t next_seq_kind_ = 0;
   // Pushes since the queue was last empty, before any Top/Pop.
   bool staging_ = false;
   std::vector<Event> staged_;

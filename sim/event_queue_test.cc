@@ -460,6 +460,40 @@ void CheckTakeWindowAgainstPop(int width, int count, uint64_t seed) {
   }
 }
 
+// A queue emptied by Pop or by TakeWindow takes its next pushes (a few
+// buckets ahead of the last, where Push's fast path would store them
+// straight into the ring, into slots a lap of the small ring used before)
+// through staging again, and pops them in order.
+TEST(EventQueueTest, CalendarRefillsAfterEmptying) {
+  CalendarEventQueue queue(/*bucket_width_shift=*/2, /*bucket_count_shift=*/3);
+  Random rng(77);
+  const auto keep = [](const Event&) { return true; };
+  int64_t now = 0;
+  std::vector<Event> got;
+  for (int round = 0; round < 200; ++round) {
+    std::vector<int64_t> times;
+    for (int i = 0, k = 1 + static_cast<int>(rng.UniformBelow(30)); i < k;
+         ++i) {
+      times.push_back(now + 1 + static_cast<int64_t>(rng.UniformBelow(40)));
+      queue.Push(times.back(), EventKind::kPacket, 0, 0);
+    }
+    std::stable_sort(times.begin(), times.end());
+    if (round % 2 == 0) {
+      for (const int64_t t : times) ASSERT_EQ(queue.Pop().time_us, t);
+    } else {
+      got.clear();
+      ASSERT_EQ(queue.TakeWindow(times.back() + 1, keep, &got),
+                times.back() + 1);
+      std::vector<int64_t> got_times;
+      for (const Event& e : got) got_times.push_back(e.time_us);
+      std::sort(got_times.begin(), got_times.end());
+      ASSERT_EQ(got_times, times) << "round " << round;
+    }
+    ASSERT_TRUE(queue.empty());
+    now = times.back();
+  }
+}
+
 TEST(EventQueueTest, TakeWindowMatchesPopOneByOne) {
   for (int width : {0, 2, 4, 8}) {
     for (int count : {1, 3, 8, 14}) {
