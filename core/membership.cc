@@ -178,7 +178,11 @@ void Membership::RecomputeLivenessDue() { liveness_due_ = ScanLivenessDue(); }
 
 Timestamp Membership::ScanLivenessDue() const {
   Timestamp due = Timestamp::Infinite();
-  for (const Liveness& liveness : liveness_) due = std::min(due, Due(liveness));
+  for (const Liveness& liveness : liveness_) {
+    // Due() is ping_at alone: PingAt keeps it within the probe timeout.
+    assert(liveness.ping_at <= liveness.last_heard + config_.probe_timeout);
+    due = std::min(due, Due(liveness));
+  }
   return due;
 }
 
@@ -190,7 +194,8 @@ void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
   const Timestamp before = Due(liveness);
   liveness.last_heard = std::max(liveness.last_heard, now);
   liveness.ping_nonce = 0;
-  liveness.ping_at = liveness.last_heard + Quiet(from.id);
+  liveness.ping_at =
+      PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
   NoteLivenessChange(before, liveness);
 }
 
@@ -440,7 +445,8 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
     const Timestamp before = Due(liveness);
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
-    liveness.ping_at = liveness.last_heard + Quiet(from.id);
+    liveness.ping_at =
+        PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
     NoteLivenessChange(before, liveness);
   }
 }
@@ -568,7 +574,8 @@ void Membership::CheckLiveness(Timestamp now) {
     }
     if (now >= liveness.ping_at) {
       liveness.ping_nonce = rng_->Next64() | 1;  // never 0
-      liveness.ping_at = now + config_.keep_alive_interval;
+      liveness.ping_at =
+          PingAt(liveness.last_heard, now + config_.keep_alive_interval);
       outbox_->Send(active_[i].address, PingFrame{liveness.ping_nonce});
     }
     due = std::min(due, Due(liveness));
@@ -746,7 +753,7 @@ bool Membership::Holds(const Address& address) const {
 // (Liveness::ping_at).
 Membership::Liveness Membership::FreshLiveness(Timestamp now,
                                                NodeId peer) const {
-  return Liveness{now, now + Quiet(peer), 0};
+  return Liveness{now, PingAt(now, now + Quiet(peer)), 0};
 }
 
 // A node whose JOIN got it one link, soon lost, while nodes join through

@@ -286,10 +286,13 @@ class Membership {
   struct Liveness {
     Timestamp last_heard;
     // When to ping next: last_heard + Quiet while no ping is out, else the
-    // last ping + keep_alive_interval (a probe repeats while unanswered).
+    // last ping + keep_alive_interval (a probe repeats while unanswered);
+    // never later than last_heard + probe_timeout, when the peer is down
+    // (CheckLiveness tests that first, so the cap never sends a ping early).
     // Set at every change of the fields it derives from (FreshLiveness,
-    // NoteAlive, HandlePong, CheckLiveness), so that Due() is two fields
-    // and liveness_due_ (what NextTimeout reads) follows from them.
+    // NoteAlive, HandlePong, CheckLiveness, all through PingAt), so that
+    // Due() is this one field and liveness_due_ (what NextTimeout reads)
+    // follows from it.
     Timestamp ping_at;
     uint64_t ping_nonce = 0;  // 0: no ping outstanding
   };
@@ -404,8 +407,13 @@ class Membership {
   void EmitUp(Timestamp now, const PeerEntry& peer);
   void EmitDown(Timestamp now, const PeerEntry& peer, PeerDownCause cause);
   Liveness FreshLiveness(Timestamp now, NodeId peer) const;
-  // When the peer needs us next: min(ping_at, last_heard + probe_timeout).
-  Timestamp Due(const Liveness& liveness) const;
+  // When the peer needs us next: ping_at (capped at the probe timeout).
+  Timestamp Due(const Liveness& liveness) const { return liveness.ping_at; }
+  // Liveness::ping_at for a ping wanted at `wanted`: no later than
+  // last_heard + probe_timeout.
+  Timestamp PingAt(Timestamp last_heard, Timestamp wanted) const {
+    return std::min(wanted, last_heard + config_.probe_timeout);
+  }
   // Appends the peer's liveness record, keeping liveness_due_.
   void PushLiveness(Timestamp now, NodeId peer);
   // After one record's Due() changed from `before`: O(1) unless it held
@@ -493,11 +501,6 @@ class Membership {
 };
 
 // --- Inline: on every datagram's path (NoteAlive) ---------------------------
-
-inline Timestamp Membership::Due(const Liveness& liveness) const {
-  return std::min(liveness.ping_at,
-                  liveness.last_heard + config_.probe_timeout);
-}
 
 inline void Membership::NoteLivenessChange(Timestamp before,
                                            const Liveness& liveness) {
