@@ -74,6 +74,7 @@ void Membership::Join(Timestamp now, const Address& contact) {
   join_watch_until_ = now + config_.shuffle_period;
   join_replies_ = 0;
   join_link_lost_ = took_joiner_ = false;
+  SyncTimersDue();
 }
 
 void Membership::AddContact(const Address& contact) {
@@ -101,6 +102,7 @@ void Membership::Leave(Timestamp /*now*/) {
   next_shuffle_at_ = next_repair_at_ = next_rejoin_at_ = Timestamp::Infinite();
   next_swap_at_ = Timestamp::Infinite();
   SyncPeriodic();
+  SyncTimersDue();
   left_ = true;
 }
 
@@ -109,10 +111,12 @@ void Membership::DetectNodeFailure(Timestamp now, NodeId peer) {
   RemovePending(peer);
   RemovePassive(peer);
   const int index = ActiveIndex(peer);
-  if (index < 0) return;
-  RemoveActive(now, static_cast<size_t>(index), PeerDownCause::kDetected,
-               /*to_passive=*/false);
-  OnActiveLoss(now, peer);
+  if (index >= 0) {
+    RemoveActive(now, static_cast<size_t>(index), PeerDownCause::kDetected,
+                 /*to_passive=*/false);
+    OnActiveLoss(now, peer);
+  }
+  SyncTimersDue();
 }
 
 bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
@@ -127,6 +131,7 @@ bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
   swap_backoff_ = kMaxSwapBackoffShift;
   StartTimers(now);
   next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
+  SyncTimersDue();
   listener_->OnNeighborUp(now, peer);
   return true;
 }
@@ -167,6 +172,7 @@ void Membership::HandleFrame(Timestamp now, const PeerEntry& from,
     HandleSwapReply(now, from, *f);
   }
   // Broadcast frames are not ours: ignored.
+  SyncTimersDue();
 }
 
 void Membership::PushLiveness(Timestamp now, NodeId peer) {
@@ -210,14 +216,19 @@ void Membership::HandleTimeout(Timestamp now) {
     SyncPeriodic();
   }
   if (now >= next_rejoin_at_) MaybeRejoin(now);
+  SyncTimersDue();
 }
 
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
-  // Debug builds (every test) check the kept minimum against a rescan.
+  // Debug builds (every test) check the kept minima against rescans.
   assert(liveness_due_ == ScanLivenessDue());
-  Timestamp next =
-      std::min(std::min(next_periodic_at_, next_rejoin_at_), liveness_due_);
+  assert(timers_due_ == ScanTimersDue());
+  return std::min(timers_due_, liveness_due_);
+}
+
+Timestamp Membership::ScanTimersDue() const {
+  Timestamp next = std::min(next_periodic_at_, next_rejoin_at_);
   for (const NeighborRequest& request : pending_) {
     next = std::min(next, request.deadline);
   }

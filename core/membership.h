@@ -244,9 +244,8 @@ class Membership {
   // Called for every valid datagram: the sender, if active, is alive.
   void NoteAlive(Timestamp now, const PeerEntry& from);
   void HandleTimeout(Timestamp now);
-  // Earliest deadline; Timestamp::Infinite() when there is none. Reads the
-  // kept liveness minimum (liveness_due_) and the <= kMaxPendingNeighbors
-  // outstanding requests, no per-peer record.
+  // Earliest deadline; Timestamp::Infinite() when there is none. Reads two
+  // kept minima (liveness_due_, timers_due_), no per-peer record.
   Timestamp NextTimeout() const;
   // Cache hint: starts loading the lines of this object that every
   // datagram and NextTimeout read (up to the liveness table); loads nothing.
@@ -337,6 +336,11 @@ class Membership {
   }
   void MaybeRejoin(Timestamp now);
   void StartTimers(Timestamp now);
+  // The earliest of the timers but liveness (periodic, rejoin, the
+  // requests' deadlines, repair while short), by a scan; SyncTimersDue
+  // keeps it in timers_due_ at the end of every input that may change them.
+  Timestamp ScanTimersDue() const;
+  void SyncTimersDue() { timers_due_ = ScanTimersDue(); }
 
   // View operations.
   // Puts a joiner at the end of a walk (or at the contact) into the active
@@ -495,6 +499,10 @@ class Membership {
   // (NoteLivenessChange, RecomputeLivenessDue), so that NextTimeout, run
   // after every engine call, does not loop over the peers.
   Timestamp liveness_due_ = Timestamp::Infinite();
+  // ScanTimersDue(), kept by SyncTimersDue at the end of every input that
+  // may change its parts (Join, DetectNodeFailure, WarmAddActive,
+  // HandleFrame, HandleTimeout; Leave), for NextTimeout.
+  Timestamp timers_due_ = Timestamp::Infinite();
   absl::InlinedVector<NodeId, kInlineActive> active_ids_;
   std::vector<NeighborRequest> pending_;  // <= kMaxPendingNeighbors
   absl::InlinedVector<Liveness, kInlineActive> liveness_;
