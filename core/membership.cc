@@ -74,6 +74,7 @@ void Membership::Join(Timestamp now, const Address& contact) {
   join_watch_until_ = now + config_.shuffle_period;
   join_replies_ = 0;
   join_link_lost_ = took_joiner_ = false;
+  SyncTimersDue();
 }
 
 void Membership::AddContact(const Address& contact) {
@@ -101,6 +102,7 @@ void Membership::Leave(Timestamp /*now*/) {
   next_shuffle_at_ = next_repair_at_ = next_rejoin_at_ = Timestamp::Infinite();
   next_swap_at_ = Timestamp::Infinite();
   SyncPeriodic();
+  SyncTimersDue();
   left_ = true;
 }
 
@@ -109,10 +111,12 @@ void Membership::DetectNodeFailure(Timestamp now, NodeId peer) {
   RemovePending(peer);
   RemovePassive(peer);
   const int index = ActiveIndex(peer);
-  if (index < 0) return;
-  RemoveActive(now, static_cast<size_t>(index), PeerDownCause::kDetected,
-               /*to_passive=*/false);
-  OnActiveLoss(now, peer);
+  if (index >= 0) {
+    RemoveActive(now, static_cast<size_t>(index), PeerDownCause::kDetected,
+                 /*to_passive=*/false);
+    OnActiveLoss(now, peer);
+  }
+  SyncTimersDue();
 }
 
 bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
@@ -127,6 +131,7 @@ bool Membership::WarmAddActive(Timestamp now, const PeerEntry& peer) {
   swap_backoff_ = kMaxSwapBackoffShift;
   StartTimers(now);
   next_rejoin_at_ = isolated_since_ = Timestamp::Infinite();
+  SyncTimersDue();
   listener_->OnNeighborUp(now, peer);
   return true;
 }
@@ -167,6 +172,7 @@ void Membership::HandleFrame(Timestamp now, const PeerEntry& from,
     HandleSwapReply(now, from, *f);
   }
   // Broadcast frames are not ours: ignored.
+  SyncTimersDue();
 }
 
 void Membership::PushLiveness(Timestamp now, NodeId peer) {
@@ -178,7 +184,11 @@ void Membership::RecomputeLivenessDue() { liveness_due_ = ScanLivenessDue(); }
 
 Timestamp Membership::ScanLivenessDue() const {
   Timestamp due = Timestamp::Infinite();
-  for (const Liveness& liveness : liveness_) due = std::min(due, Due(liveness));
+  for (const Liveness& liveness : liveness_) {
+    // Due() is ping_at alone: PingAt keeps it within the probe timeout.
+    assert(liveness.ping_at <= liveness.last_heard + config_.probe_timeout);
+    due = std::min(due, Due(liveness));
+  }
   return due;
 }
 
@@ -190,7 +200,8 @@ void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
   const Timestamp before = Due(liveness);
   liveness.last_heard = std::max(liveness.last_heard, now);
   liveness.ping_nonce = 0;
-  liveness.ping_at = liveness.last_heard + Quiet(from.id);
+  liveness.ping_at =
+      PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
   NoteLivenessChange(before, liveness);
 }
 
@@ -205,14 +216,19 @@ void Membership::HandleTimeout(Timestamp now) {
     SyncPeriodic();
   }
   if (now >= next_rejoin_at_) MaybeRejoin(now);
+  SyncTimersDue();
 }
 
 Timestamp Membership::NextTimeout() const {
   if (left_) return Timestamp::Infinite();
-  // Debug builds (every test) check the kept minimum against a rescan.
+  // Debug builds (every test) check the kept minima against rescans.
   assert(liveness_due_ == ScanLivenessDue());
-  Timestamp next =
-      std::min(std::min(next_periodic_at_, next_rejoin_at_), liveness_due_);
+  assert(timers_due_ == ScanTimersDue());
+  return std::min(timers_due_, liveness_due_);
+}
+
+Timestamp Membership::ScanTimersDue() const {
+  Timestamp next = std::min(next_periodic_at_, next_rejoin_at_);
   for (const NeighborRequest& request : pending_) {
     next = std::min(next, request.deadline);
   }
@@ -440,7 +456,8 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
     const Timestamp before = Due(liveness);
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
-    liveness.ping_at = liveness.last_heard + Quiet(from.id);
+    liveness.ping_at =
+        PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
     NoteLivenessChange(before, liveness);
   }
 }
@@ -568,7 +585,8 @@ void Membership::CheckLiveness(Timestamp now) {
     }
     if (now >= liveness.ping_at) {
       liveness.ping_nonce = rng_->Next64() | 1;  // never 0
-      liveness.ping_at = now + config_.keep_alive_interval;
+      liveness.ping_at =
+          PingAt(liveness.last_heard, now + config_.keep_alive_interval);
       outbox_->Send(active_[i].address, PingFrame{liveness.ping_nonce});
     }
     due = std::min(due, Due(liveness));
@@ -746,7 +764,7 @@ bool Membership::Holds(const Address& address) const {
 // (Liveness::ping_at).
 Membership::Liveness Membership::FreshLiveness(Timestamp now,
                                                NodeId peer) const {
-  return Liveness{now, now + Quiet(peer), 0};
+  return Liveness{now, PingAt(now, now + Quiet(peer)), 0};
 }
 
 // A node whose JOIN got it one link, soon lost, while nodes join through

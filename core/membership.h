@@ -244,9 +244,8 @@ class Membership {
   // Called for every valid datagram: the sender, if active, is alive.
   void NoteAlive(Timestamp now, const PeerEntry& from);
   void HandleTimeout(Timestamp now);
-  // Earliest deadline; Timestamp::Infinite() when there is none. Reads the
-  // kept liveness minimum (liveness_due_) and the <= kMaxPendingNeighbors
-  // outstanding requests, no per-peer record.
+  // Earliest deadline; Timestamp::Infinite() when there is none. Reads two
+  // kept minima (liveness_due_, timers_due_), no per-peer record.
   Timestamp NextTimeout() const;
   // Cache hint: starts loading the lines of this object that every
   // datagram and NextTimeout read (up to the liveness table); loads nothing.
@@ -286,10 +285,13 @@ class Membership {
   struct Liveness {
     Timestamp last_heard;
     // When to ping next: last_heard + Quiet while no ping is out, else the
-    // last ping + keep_alive_interval (a probe repeats while unanswered).
+    // last ping + keep_alive_interval (a probe repeats while unanswered);
+    // never later than last_heard + probe_timeout, when the peer is down
+    // (CheckLiveness tests that first, so the cap never sends a ping early).
     // Set at every change of the fields it derives from (FreshLiveness,
-    // NoteAlive, HandlePong, CheckLiveness), so that Due() is two fields
-    // and liveness_due_ (what NextTimeout reads) follows from them.
+    // NoteAlive, HandlePong, CheckLiveness, all through PingAt), so that
+    // Due() is this one field and liveness_due_ (what NextTimeout reads)
+    // follows from it.
     Timestamp ping_at;
     uint64_t ping_nonce = 0;  // 0: no ping outstanding
   };
@@ -334,6 +336,11 @@ class Membership {
   }
   void MaybeRejoin(Timestamp now);
   void StartTimers(Timestamp now);
+  // The earliest of the timers but liveness (periodic, rejoin, the
+  // requests' deadlines, repair while short), by a scan; SyncTimersDue
+  // keeps it in timers_due_ at the end of every input that may change them.
+  Timestamp ScanTimersDue() const;
+  void SyncTimersDue() { timers_due_ = ScanTimersDue(); }
 
   // View operations.
   // Puts a joiner at the end of a walk (or at the contact) into the active
@@ -404,8 +411,13 @@ class Membership {
   void EmitUp(Timestamp now, const PeerEntry& peer);
   void EmitDown(Timestamp now, const PeerEntry& peer, PeerDownCause cause);
   Liveness FreshLiveness(Timestamp now, NodeId peer) const;
-  // When the peer needs us next: min(ping_at, last_heard + probe_timeout).
-  Timestamp Due(const Liveness& liveness) const;
+  // When the peer needs us next: ping_at (capped at the probe timeout).
+  Timestamp Due(const Liveness& liveness) const { return liveness.ping_at; }
+  // Liveness::ping_at for a ping wanted at `wanted`: no later than
+  // last_heard + probe_timeout.
+  Timestamp PingAt(Timestamp last_heard, Timestamp wanted) const {
+    return std::min(wanted, last_heard + config_.probe_timeout);
+  }
   // Appends the peer's liveness record, keeping liveness_due_.
   void PushLiveness(Timestamp now, NodeId peer);
   // After one record's Due() changed from `before`: O(1) unless it held
@@ -487,17 +499,16 @@ class Membership {
   // (NoteLivenessChange, RecomputeLivenessDue), so that NextTimeout, run
   // after every engine call, does not loop over the peers.
   Timestamp liveness_due_ = Timestamp::Infinite();
+  // ScanTimersDue(), kept by SyncTimersDue at the end of every input that
+  // may change its parts (Join, DetectNodeFailure, WarmAddActive,
+  // HandleFrame, HandleTimeout; Leave), for NextTimeout.
+  Timestamp timers_due_ = Timestamp::Infinite();
   absl::InlinedVector<NodeId, kInlineActive> active_ids_;
   std::vector<NeighborRequest> pending_;  // <= kMaxPendingNeighbors
   absl::InlinedVector<Liveness, kInlineActive> liveness_;
 };
 
 // --- Inline: on every datagram's path (NoteAlive) ---------------------------
-
-inline Timestamp Membership::Due(const Liveness& liveness) const {
-  return std::min(liveness.ping_at,
-                  liveness.last_heard + config_.probe_timeout);
-}
 
 inline void Membership::NoteLivenessChange(Timestamp before,
                                            const Liveness& liveness) {
