@@ -24,7 +24,8 @@
 // Its first 64 bits live inside the record; only a wider gap spills to a
 // heap block, which is freed again once the gap fits in 64 bits. The tag
 // array in front of the records is padded to a whole kTagBlock (16 bytes),
-// so a scan needs no tail: at most 8 bytes more than the tags alone.
+// so a scan needs no tail: at most 14 bytes more than the tags alone, at
+// most 8 more than the old padding to the records' alignment.
 //
 // Lookups: each event of a large simulation touches a different node, so
 // these structures are usually cold in cache. The most recently active
