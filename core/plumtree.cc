@@ -498,6 +498,12 @@ bool Plumtree::CachedThoughForgotten(MessageId id, Timestamp now) const {
 // threshold: take the shorter path (GRAFT it) and drop the old one (PRUNE).
 bool Plumtree::MaybeOptimizeTree(Timestamp now, PeerState* announcer,
                                  const IHaveEntry& entry) {
+  // No cached entry came from that far: no lookup (most announcements come
+  // about as far as our own copy did).
+  if (uint64_t{entry.hops} + config_.optimization_hop_threshold >=
+      max_cached_hops_) {
+    return false;
+  }
   const MessageCache::Entry* cached = cache_.Find(entry.id, now);
   if (cached == nullptr || cached->parent == announcer->peer.id) return false;
   if (uint64_t{entry.hops} + config_.optimization_hop_threshold >=
@@ -547,6 +553,7 @@ void Plumtree::Accept(Timestamp now, MessageId id, uint32_t hops, NodeId parent,
                       bool recorded) {
   outbox_->Emit(DeliveredEvent{id, hops, now, payload});
   ++counters_->deliveries;
+  max_cached_hops_ = std::max(max_cached_hops_, hops);
   if (repaired) ++counters_->messages_repaired;
   MessageCache::Entry entry{id, hops, parent, now, std::move(payload)};
   // Until the dedup window evicts an origin it never records a cached id
@@ -1059,6 +1066,7 @@ void Plumtree::HandleTimeout(Timestamp now) {
   ReleaseIfFlushed();
   if (sweep_at_ <= now) {
     cache_.Expire(now, &retired_);
+    if (cache_.empty()) max_cached_hops_ = 0;
     ScheduleSweep();
     ReleaseIfFlushed();  // nothing queued can point into them yet
   }

@@ -409,6 +409,10 @@ class Plumtree {
   uint32_t loss_q16_ = 0;
   uint32_t threshold_q16_;
   bool boosted_ = false;
+  // At least the hops of every cached entry (reset when the cache
+  // empties): MaybeOptimizeTree skips the lookup of an announcement that
+  // could not be shorter by more than the threshold.
+  uint32_t max_cached_hops_ = 0;
   PayloadInterner* payload_interner_ = nullptr;
   uint32_t push_copies_ = 0;      // push mode: copies received this block
   uint32_t push_deliveries_ = 0;  // push mode: deliveries this block

@@ -706,6 +706,21 @@ class PlumtreeTest : public ::testing::Test {
     Receive(1, IHaveFrame{{IHaveEntry{id, 2}}});
     Receive(2, IHaveFrame{{IHaveEntry{id, 3}}});
   }
+  // `id` came from peer 1 at hops 10; peer 2 (lazy) announces it. At hops
+  // 7 it is not shorter by more than the threshold (7 + 3 >= 10); at hops 6
+  // it is: the tree GRAFTs 2 and PRUNEs 1.
+  void ExpectShorterPathTakenAtSixHops(MessageId id) {
+    Receive(2, IHaveFrame{{IHaveEntry{id, 7}}});
+    EXPECT_TRUE(TakeFrames().empty());
+    Receive(2, IHaveFrame{{IHaveEntry{id, 6}}});
+    const std::vector<Outbox::PendingFrame> frames = TakeFrames();
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].to, Peer(2).address);
+    EXPECT_TRUE(std::get<GraftFrame>(frames[0].frame).ids.empty());
+    EXPECT_EQ(frames[1].to, Peer(1).address);
+    EXPECT_TRUE(std::holds_alternative<PruneFrame>(frames[1].frame));
+    EXPECT_EQ(tree_->EagerPeers(), std::vector<NodeId>{NodeId(2)});
+  }
   void RunTimersUntil(Timestamp until) {
     while (tree_->NextTimeout() <= until) {
       now_ = std::max(now_, tree_->NextTimeout());
@@ -985,18 +1000,27 @@ TEST_F(PlumtreeTest, TreeOptimizationGraftsShorterPathAndPrunesParent) {
   const MessageId id{NodeId(50), 1};
   Gossip(1, id, 10);
   TakeFrames();
-  // 2 + 3 >= 5: not enough shorter.
-  Receive(2, IHaveFrame{{IHaveEntry{id, 7}}});
-  EXPECT_TRUE(TakeFrames().empty());
-  // 6 + 3 < 10: take the shorter path.
-  Receive(2, IHaveFrame{{IHaveEntry{id, 6}}});
-  const std::vector<Outbox::PendingFrame> frames = TakeFrames();
-  ASSERT_EQ(frames.size(), 2u);
-  EXPECT_EQ(frames[0].to, Peer(2).address);
-  EXPECT_TRUE(std::get<GraftFrame>(frames[0].frame).ids.empty());
-  EXPECT_EQ(frames[1].to, Peer(1).address);
-  EXPECT_TRUE(std::holds_alternative<PruneFrame>(frames[1].frame));
-  EXPECT_EQ(tree_->EagerPeers(), std::vector<NodeId>{NodeId(2)});
+  ExpectShorterPathTakenAtSixHops(id);
+}
+
+// The lookup is skipped while no cached entry came from far enough (a
+// bound on the cached hops): the bound covers the farthest cached entry,
+// not the last one, and serves again after the cache emptied.
+TEST_F(PlumtreeTest, TreeOptimizationSeesTheFarthestCachedEntry) {
+  Make(HybridConfig());  // optimization_hop_threshold = 3
+  tree_->OnNeighborUp(now_, Peer(1));
+  tree_->OnNeighborUp(now_, Peer(2));
+  Receive(2, PruneFrame{});
+  Gossip(1, MessageId{NodeId(50), 1}, 12);
+  RunTimersUntil(now_ + config_.message_cache_ttl * 2);  // the cache empties
+  EXPECT_EQ(tree_->cached_messages(), 0u);
+  TakeFrames();
+  const MessageId far{NodeId(51), 1};
+  Gossip(1, far, 10);
+  Gossip(1, MessageId{NodeId(52), 1}, 1);
+  TakeFrames();
+  // Though the last message cached came at hops 1.
+  ExpectShorterPathTakenAtSixHops(far);
 }
 
 TEST_F(PlumtreeTest, NeighborDownForgetsItsAnnouncements) {
