@@ -585,6 +585,29 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
                              uint32_t hops_received,
                              const MessageCache::Payload& payload,
                              NodeId exclude) {
+  if (redundant_pushes_ == 0) {
+    // The pure tree (no redundancy, the default), in one pass: every lazy
+    // peer gets an IHAVE, in table order. A batch this fills is flushed
+    // after the pass, so its frame still goes out after the eager pushes
+    // (SendGossip leaves the eager flags as they were).
+    bool filled = false;
+    for (PeerState& peer : peers_) {
+      if (peer.peer.id == exclude) continue;
+      if (peer.eager) {
+        SendGossip(peer.peer.address, id, NextHop(hops_received), payload);
+      } else {
+        filled |= PushIHave(now, &peer, IHaveEntry{id, hops_received});
+      }
+    }
+    if (filled) {
+      // Only a batch pushed to just now can be full: the others were
+      // flushed when they filled.
+      for (PeerState& peer : peers_) {
+        if (peer.pending_ihave.size() >= kMaxListEntries) FlushIHave(&peer);
+      }
+    }
+    return;
+  }
   size_t lazy_count = 0;
   for (const PeerState& peer : peers_) {
     if (peer.peer.id == exclude) continue;
@@ -595,18 +618,7 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
     }
   }
   if (lazy_count == 0) return;
-  // The pure tree (no redundancy, the default): every lazy peer gets an
-  // IHAVE, in table order, without a list of them (SendGossip leaves the
-  // eager flags as they were).
   const size_t extra = std::min(redundant_pushes_, lazy_count);
-  if (extra == 0) {
-    for (PeerState& peer : peers_) {
-      if (peer.peer.id != exclude && !peer.eager) {
-        QueueIHave(now, &peer, IHaveEntry{id, hops_received});
-      }
-    }
-    return;
-  }
   // Inline capacity for the usual active view: no heap traffic per message.
   absl::InlinedVector<size_t, 8> lazy;
   for (size_t i = 0; i < peers_.size(); ++i) {
@@ -861,14 +873,17 @@ void Plumtree::FireDueRequests(Timestamp now) {
 // --- IHAVE batching and pull digests --------------------------------------
 
 void Plumtree::QueueIHave(Timestamp now, PeerState* peer, IHaveEntry entry) {
+  if (PushIHave(now, peer, entry)) FlushIHave(peer);
+}
+
+inline bool Plumtree::PushIHave(Timestamp now, PeerState* peer,
+                                IHaveEntry entry) {
   peer->pending_ihave.push_back(entry);
-  if (peer->pending_ihave.size() >= kMaxListEntries) {
-    FlushIHave(peer);
-    return;
-  }
+  if (peer->pending_ihave.size() >= kMaxListEntries) return true;
   if (ihave_flush_at_.IsInfinite()) {
     ihave_flush_at_ = now + config_.ihave_batch_delay;
   }
+  return false;
 }
 
 void Plumtree::FlushIHaves() {

@@ -270,6 +270,11 @@ class Plumtree {
 
   // IHAVE batching and pull digests.
   void QueueIHave(Timestamp now, PeerState* peer, IHaveEntry entry);
+  // QueueIHave without the flush: true when the batch is full (the caller
+  // flushes it). Inline: the pure tree pushes one per lazy peer for every
+  // new message.
+  [[gnu::always_inline]] bool PushIHave(Timestamp now, PeerState* peer,
+                                        IHaveEntry entry);
   void FlushIHaves();
   void FlushIHave(PeerState* peer);
   void PullTick(Timestamp now);

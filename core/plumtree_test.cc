@@ -800,6 +800,39 @@ TEST_F(PlumtreeTest, DuplicateIsSuppressedAndPrunesItsSender) {
   EXPECT_EQ(counters_.ihave_sent, 2u);
 }
 
+// A lazy peer's batch that fills (kMaxListEntries) goes out at once, in
+// table order, after the eager pushes of the message that filled it.
+TEST_F(PlumtreeTest, FullIHaveBatchGoesOutAfterTheEagerPushes) {
+  Make(HybridConfig());
+  for (size_t p : {1, 2, 3, 4}) tree_->OnNeighborUp(now_, Peer(p));
+  Receive(3, PruneFrame{});
+  Receive(4, PruneFrame{});
+  for (uint64_t s = 1; s < kMaxListEntries; ++s) {
+    Gossip(1, MessageId{NodeId(50), s}, 2);
+  }
+  EXPECT_TRUE(OfType<IHaveFrame>(TakeFrames()).empty());
+  Gossip(1, MessageId{NodeId(50), kMaxListEntries}, 2);
+  const std::vector<Outbox::PendingFrame> frames = TakeFrames();
+  ASSERT_GE(frames.size(), 3u);
+  EXPECT_TRUE(std::holds_alternative<GossipFrame>(frames[0].frame));
+  EXPECT_EQ(frames[0].to, Peer(2).address);
+  size_t announced[5] = {};
+  size_t last_to = 0;
+  for (size_t i = 1; i < frames.size(); ++i) {
+    const auto* ihave = std::get_if<IHaveFrame>(&frames[i].frame);
+    ASSERT_NE(ihave, nullptr);
+    const size_t to = frames[i].to.sim_index();
+    EXPECT_GE(to, last_to);  // peer 3's frames, then peer 4's
+    last_to = to;
+    announced[to] += ihave->entries.size();
+  }
+  EXPECT_EQ(announced[3], kMaxListEntries);
+  EXPECT_EQ(announced[4], kMaxListEntries);
+  // Nothing is left pending for the batch timer.
+  RunTimersUntil(now_ + Duration::Millis(100));
+  EXPECT_TRUE(OfType<IHaveFrame>(TakeFrames()).empty());
+}
+
 TEST_F(PlumtreeTest, RePrunesLazyPeerThatKeepsPushing) {
   Make(HybridConfig());
   tree_->OnNeighborUp(now_, Peer(1));
