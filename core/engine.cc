@@ -149,7 +149,7 @@ class TransmitQueue {
     const size_t bytes = RecordBytes(size);
     if (head_ > 0 || end_ + bytes > capacity_) MakeRoom(bytes);
     uint8_t* const header = bytes_.get() + end_;
-    new (header) Header{to, static_cast<uint32_t>(size), 0};
+    new (header) Header{to, static_cast<uint32_t>(size), 0, 0, nullptr};
     newest_ = end_;
     end_ += bytes;
     ++count_;
@@ -157,6 +157,15 @@ class TransmitQueue {
   }
   // Size of the newest datagram queued. REQUIRES: size() > 0.
   size_t NewestSize() const { return HeaderAt(newest_).size; }
+  // Notes that the newest datagram ends with a copy of `payload` (see
+  // Engine::DrainedPayload). REQUIRES: size() > 0, and its last
+  // payload.size() bytes are written from there.
+  void NoteNewestPayload(std::span<const uint8_t> payload) {
+    Header& newest =
+        *std::launder(reinterpret_cast<Header*>(bytes_.get() + newest_));
+    newest.payload_bytes = static_cast<uint32_t>(payload.size());
+    newest.payload = payload.data();
+  }
   // Queues for `to` a datagram with the bytes of the newest one queued.
   // REQUIRES: size() > 0.
   void AppendCopyOfLast(const Address& to) {
@@ -167,13 +176,15 @@ class TransmitQueue {
     const size_t bytes_at = BytesOffset(newest_, newest);
     new (bytes_.get() + end_)
         Header{to, newest.size,
-               static_cast<uint32_t>(end_ + sizeof(Header) - bytes_at)};
+               static_cast<uint32_t>(end_ + sizeof(Header) - bytes_at),
+               newest.payload_bytes, newest.payload};
     newest_ = end_;
     end_ += bytes;
     ++count_;
   }
   // Calls send(to, bytes) for every queued datagram, oldest first, then
-  // empties the queue. Out of line, as DrainQueue::Drain.
+  // empties the queue; `to` lies in the datagram's record (see
+  // PayloadOf). Out of line, as DrainQueue::Drain.
   template <typename Send>
   [[gnu::noinline]] void Drain(Send send) {
     size_t offset = head_;
@@ -183,6 +194,14 @@ class TransmitQueue {
       offset += RecordBytes(header);
     }
     Park();
+  }
+  // The payload noted for the datagram whose destination Drain handed
+  // out as `to`, while send runs (empty: none).
+  static std::span<const uint8_t> PayloadOf(const Address& to) {
+    static_assert(std::is_standard_layout_v<Header> &&
+                  offsetof(Header, to) == 0);
+    const Header& header = *reinterpret_cast<const Header*>(&to);
+    return {header.payload, header.payload_bytes};
   }
   // The oldest datagram, copied into `buffer` (whose storage it reuses).
   std::optional<Transmit> Pop(std::vector<uint8_t> buffer) {
@@ -208,6 +227,10 @@ class TransmitQueue {
     // 0: the datagram's bytes follow the header. Else they are an earlier
     // datagram's, `back` bytes before the end of this header.
     uint32_t back;
+    // Its last payload_bytes bytes were copied from `payload` (0: none
+    // noted). See Engine::DrainedPayload.
+    uint32_t payload_bytes;
+    const uint8_t* payload;
   };
   static_assert(std::is_trivially_copyable_v<Header>);
   // Bytes of a queued datagram of `size` bytes with its header, padded so
@@ -264,7 +287,8 @@ class TransmitQueue {
     const size_t new_header = holder + sizeof(Header);
     std::memmove(bytes_.get() + new_header + sizeof(Header),
                  bytes_.get() + old_bytes, size);
-    new (bytes_.get() + new_header) Header{to, size, 0};
+    new (bytes_.get() + new_header)
+        Header{to, size, 0, popped.payload_bytes, popped.payload};
     if (newest_ == next) newest_ = new_header;
     head_ = new_header;
     // The other copies, after the former copy's header (now the holder's
@@ -589,7 +613,14 @@ bool Engine::Impl::SendAlone(const Outbox::PendingFrame& item) {
   uint8_t* out = QueueDatagram(item.to, kDatagramHeaderBytes + bytes);
   if (out == nullptr) return false;
   out = WriteDatagramHeader(self.id, out);
-  WriteFrame(item.frame, body_bytes, out);
+  [[maybe_unused]] const uint8_t* const end =
+      WriteFrame(item.frame, body_bytes, out);
+  // A gossip's payload ends its frame: noted for DrainedPayload.
+  if (const GossipFrame* gossip = std::get_if<GossipFrame>(&item.frame)) {
+    assert(std::equal(gossip->payload.begin(), gossip->payload.end(),
+                      end - gossip->payload.size()));
+    transmits.NoteNewestPayload(gossip->payload);
+  }
   return true;
 }
 
@@ -923,6 +954,10 @@ void Engine::DrainTransmits(
   TransmitQueue& queue = impl_->transmits;
   if (queue.size() == 0) return;
   queue.Drain(send);
+}
+
+std::span<const uint8_t> Engine::DrainedPayload(const Address& to) {
+  return TransmitQueue::PayloadOf(to);
 }
 
 std::optional<EngineEvent> Engine::PollEvent() { return impl_->events.Pop(); }

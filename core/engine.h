@@ -311,6 +311,17 @@ class Engine {
   void DrainTransmits(
       absl::FunctionRef<void(const Address& to, std::span<const uint8_t> bytes)>
           send);
+  // Where the last bytes of a datagram that DrainTransmits hands to `send`
+  // were copied from: `to` must be the very reference `send` was given for
+  // it (it lies in the queue's record of the datagram), read while `send`
+  // runs. Not empty when the datagram ends with a copy of these bytes (a
+  // gossip's payload, which ends its datagram), as they were while the
+  // engine call that queued it ran. An identity only: the engine may have
+  // freed that buffer since, so a driver may read it, or trust two equal
+  // addresses, only while it knows the buffer is still the one copied (the
+  // simulator, whose packet pool holds the interned payloads it shares
+  // storage by).
+  static std::span<const uint8_t> DrainedPayload(const Address& to);
   std::optional<EngineEvent> PollEvent();
   // PollEvent until empty, in one call: `handle` gets every queued event in
   // order. Like DrainTransmits, `handle` must not call into this engine.

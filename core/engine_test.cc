@@ -617,7 +617,10 @@ TEST(EngineTest, RecycledTransmitBuffersCarryTheSameDatagrams) {
 
 // Flush packs a call's frames per destination as a DatagramBuilder would:
 // one frame per destination gives one datagram each (the fast path); two
-// frames for each destination share its datagram (the planned path).
+// frames for each destination share its datagram (the planned path). A
+// fast-path gossip's DrainedPayload names the buffer its payload was
+// copied from (one for every copy; the datagram ends with its bytes), a
+// planned datagram's none.
 TEST(EngineTest, FlushPacksEachDestinationsFramesLikeADatagramBuilder) {
   for (const int messages : {1, 2}) {
     SCOPED_TRACE(messages);
@@ -645,9 +648,21 @@ TEST(EngineTest, FlushPacksEachDestinationsFramesLikeADatagramBuilder) {
     e.HandleDatagram(now, Address::Sim(2), in.Finish());
     const std::vector<uint8_t> relayed = expected.Finish();
     std::set<uint32_t> destinations;
+    const uint8_t* source = nullptr;
     e.DrainTransmits([&](const Address& to, std::span<const uint8_t> bytes) {
       EXPECT_TRUE(destinations.insert(to.sim_index()).second);
       EXPECT_EQ(std::vector<uint8_t>(bytes.begin(), bytes.end()), relayed);
+      const std::span<const uint8_t> payload = Engine::DrainedPayload(to);
+      if (messages > 1) {
+        EXPECT_TRUE(payload.empty());
+        return;
+      }
+      EXPECT_TRUE(std::equal(payload.begin(), payload.end(),
+                             payloads[0].begin(), payloads[0].end()));
+      EXPECT_TRUE(std::equal(payload.begin(), payload.end(),
+                             bytes.end() - payload.size(), bytes.end()));
+      if (source == nullptr) source = payload.data();
+      EXPECT_EQ(payload.data(), source);
     });
     EXPECT_EQ(destinations, (std::set<uint32_t>{3, 4, 5}));
   }

@@ -67,7 +67,14 @@ size_t PacketPool::RecentSlot(std::span<const uint8_t> tail) {
   return static_cast<size_t>(mixed >> (64 - kRecentTailsShift));
 }
 
-uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
+size_t PacketPool::SourceSlot(const uint8_t* source_end) {
+  const uint64_t mixed =
+      reinterpret_cast<uintptr_t>(source_end) * 0x9e3779b97f4a7c15ull;
+  return static_cast<size_t>(mixed >> (64 - kSourceTailsShift));
+}
+
+uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes,
+                         std::span<const uint8_t> payload) {
   assert(bytes.size() <= kMaxBytes);
   uint32_t handle = free_slot_;
   if (handle != kNone) {
@@ -88,7 +95,7 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes) {
     ShareLast(&slot);
   } else if (bytes.size() >= kTailMinBytes) {
     std::memcpy(slot.inline_bytes, bytes.data(), kHeadBytes);
-    slot.tail = FindOrAddTail(bytes.subspan(kHeadBytes));
+    slot.tail = FindOrAddTail(bytes.subspan(kHeadBytes), payload);
   } else if (bytes.size() > kInlineBytes) {
     slot.buffer = TakeBuffer(ClassOf(bytes.size()));
     std::memcpy(slot.buffer, bytes.data(), bytes.size());
@@ -223,7 +230,50 @@ void PacketPool::ShareLast(Slot* slot) {
   ++shared_puts_;
 }
 
-uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
+void PacketPool::SetTailSource(
+    const TailId& id, std::shared_ptr<const std::vector<uint8_t>> source) {
+  Tail& tail = tails_[id.index];
+  assert(tail.serial == id.serial && tail.refs > 0);
+  assert(
+      source->size() >= tail.size &&
+      std::equal(tail.data, tail.data + tail.size, source->end() - tail.size));
+  tail.source_end = source->data() + source->size();
+  tail.source = std::move(source);
+  source_tails_[SourceSlot(tail.source_end)] = id.index;
+}
+
+bool PacketPool::HoldsTail(const Tail& held, std::span<const uint8_t> tail,
+                           std::span<const uint8_t> payload) {
+  assert(held.size == tail.size());
+  // The datagram's copy of `payload` covers its tail, and ends where the
+  // held tail's source ends: a live buffer (the tail holds it), so
+  // `payload` lies in it (a non-empty span ends in one buffer only), and
+  // both tails are that buffer's last tail.size() bytes.
+  if (payload.size() >= tail.size() &&
+      payload.data() + payload.size() == held.source_end) {
+    assert(std::memcmp(held.data, tail.data(), tail.size()) == 0);
+    return true;
+  }
+  return std::memcmp(held.data, tail.data(), tail.size()) == 0;
+}
+
+uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes,
+                                   std::span<const uint8_t> payload) {
+  // First a tail kept with the buffer the payload was copied from (a
+  // forwarded gossip): no byte of it read.
+  if (payload.size() >= bytes.size()) {
+    const uint8_t* const payload_end = payload.data() + payload.size();
+    const uint32_t index = source_tails_[SourceSlot(payload_end)];
+    if (index != kNone) {
+      Tail& held = tails_[index];
+      if (held.source_end == payload_end && held.size == bytes.size()) {
+        assert(std::memcmp(held.data, bytes.data(), bytes.size()) == 0);
+        ++held.refs;
+        ++shared_tails_;
+        return index;
+      }
+    }
+  }
   // First the recent tail of the same size and first word: the forwarders
   // of the few messages being flooded at once follow one another, and the
   // key (a hash over 128 bytes) and its lookup cost more than a compare
@@ -231,8 +281,7 @@ uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
   uint32_t& recent = recent_tails_[RecentSlot(bytes)];
   if (recent != kNone) {
     Tail& held = tails_[recent];
-    if (held.size == bytes.size() &&
-        std::memcmp(held.data, bytes.data(), bytes.size()) == 0) {
+    if (held.size == bytes.size() && HoldsTail(held, bytes, payload)) {
       ++held.refs;
       ++shared_tails_;
       return recent;
@@ -242,8 +291,7 @@ uint32_t PacketPool::FindOrAddTail(std::span<const uint8_t> bytes) {
   auto it = tail_by_hash_.find(hash);
   if (it != tail_by_hash_.end()) {
     Tail& held = tails_[it->second];
-    if (held.size == bytes.size() &&
-        std::memcmp(held.data, bytes.data(), bytes.size()) == 0) {
+    if (held.size == bytes.size() && HoldsTail(held, bytes, payload)) {
       ++held.refs;
       ++shared_tails_;
       recent = it->second;
@@ -279,6 +327,10 @@ void PacketPool::FreeTail(uint32_t index) {
   if (it != tail_by_hash_.end() && it->second == index) tail_by_hash_.erase(it);
   uint32_t& recent = recent_tails_[RecentSlot({tail.data, tail.size})];
   if (recent == index) recent = kNone;
+  if (tail.source_end != nullptr) {
+    uint32_t& by_source = source_tails_[SourceSlot(tail.source_end)];
+    if (by_source == index) by_source = kNone;
+  }
   tail = Tail{};
   free_tails_.push_back(index);
 }

@@ -29,15 +29,19 @@
 //     key over a sample of their bytes (size and four 32-byte windows) and
 //     confirmed by comparing all of them; a recent tail of the same size
 //     and first 8 bytes is tried first, without the key (the forwarders
-//     of the few messages flooded at once follow one another). Every node
-//     forwarding a message sends the same payload behind a different
-//     header, so during a flood (a million-node first broadcast: ~2.8 M
-//     datagrams in flight at the peak, ~1.1 KiB each) almost all in-flight
-//     payload bytes are one tail. Bytes() of such a packet writes its head
-//     into the room the tail's buffer keeps in front of the tail
-//     (kHeadBytes) and returns them as one span; Bytes(handle, scratch),
-//     which other threads may call at once, joins head and tail in a
-//     scratch buffer instead (one ~1 KiB copy).
+//     of the few messages flooded at once follow one another). A tail may
+//     keep the buffer its bytes are the end of (SetTailSource: the
+//     simulator's interned payload); a Put whose caller names that buffer
+//     as the source of its last bytes (a forwarded gossip's payload, see
+//     Put) finds the tail by that buffer's address, without reading or
+//     comparing a byte. Every node forwarding a message sends the same
+//     payload behind a different header, so during a flood (a million-node
+//     first broadcast: ~2.8 M datagrams in flight at the peak, ~1.1 KiB
+//     each) almost all in-flight payload bytes are one tail. Bytes() of
+//     such a packet writes its head into the room the tail's buffer keeps
+//     in front of the tail (kHeadBytes) and returns them as one span;
+//     Bytes(handle, scratch), which other threads may call at once, joins
+//     head and tail in a scratch buffer instead (one ~1 KiB copy).
 //   - Datagrams longer than kInlineBytes and shorter than kTailMinBytes
 //     live whole in a buffer of the pool.
 //
@@ -93,7 +97,15 @@ class PacketPool {
   PacketPool& operator=(const PacketPool&) = delete;
 
   // Copies (or shares) `bytes`. REQUIRES: bytes.size() <= kMaxBytes.
-  uint32_t Put(uint32_t from, std::span<const uint8_t> bytes);
+  // `payload`, when not empty, names where the last payload.size() bytes
+  // of `bytes` were copied from (Engine::DrainedPayload): a held tail
+  // whose source (SetTailSource) ends where `payload` ends, if that copy
+  // covers the tail, holds the tail's bytes and is shared without
+  // comparing. REQUIRES: if a tail's source ends where `payload` ends,
+  // `payload` lies in that very buffer (it was not freed, and another made
+  // there, since the copy).
+  uint32_t Put(uint32_t from, std::span<const uint8_t> bytes,
+               std::span<const uint8_t> payload = {});
   // The sender given to Put.
   uint32_t from(uint32_t handle) const { return SlotAt(handle).from; }
   uint32_t size(uint32_t handle) const { return SlotAt(handle).size; }
@@ -137,6 +149,7 @@ class PacketPool {
     stable_run_ = false;
     last_source_ = nullptr;
   }
+  bool in_stable_run() const { return stable_run_; }
 
   // The shared tail of the split packet Bytes(handle) last joined in
   // place (whose bytes its caller is reading, as a rule), as an identity:
@@ -155,6 +168,13 @@ class PacketPool {
     const Tail& tail = tails_[joined_tail_];
     return {joined_tail_, tail.serial, {tail.data, tail.size}};
   }
+  // Keeps `source`, whose last bytes are the tail `id`'s bytes, with that
+  // tail until it is freed: a later Put whose copied payload ends where
+  // `source` does holds the same tail bytes (see Put).
+  // REQUIRES: `id` is held (its serial current), and *source, which must
+  // never change, ends with its bytes.
+  void SetTailSource(const TailId& id,
+                     std::shared_ptr<const std::vector<uint8_t>> source);
 
   // Cache hints for a packet about to be delivered (inline: they run for
   // every event). PrefetchSlot loads its slot (and with it the inline
@@ -213,6 +233,10 @@ class PacketPool {
     uint32_t refs = 0;
     uint64_t hash = 0;
     uint64_t serial = 0;  // TailId::serial; 0 while free
+    // The buffer whose last `size` bytes are this tail's (SetTailSource),
+    // and its end; none (nullptr) unless set.
+    const uint8_t* source_end = nullptr;
+    std::shared_ptr<const std::vector<uint8_t>> source;
   };
 
   static int ClassOf(size_t size) {
@@ -254,7 +278,12 @@ class PacketPool {
   // Puts the slot on the free list.
   void FreeSlot(Slot& slot, uint32_t handle);
   void ShareLast(Slot* slot);
-  uint32_t FindOrAddTail(std::span<const uint8_t> tail);
+  uint32_t FindOrAddTail(std::span<const uint8_t> tail,
+                         std::span<const uint8_t> payload);
+  // True when `held`, of tail.size() bytes, holds `tail`'s bytes: by its
+  // source (see Put), else by comparing them.
+  static bool HoldsTail(const Tail& held, std::span<const uint8_t> tail,
+                        std::span<const uint8_t> payload);
   // Frees a tail whose last holder was released. Out of line: rare, and
   // its table erase inlined made every Release save five registers.
   [[gnu::noinline]] void FreeTail(uint32_t index);
@@ -300,6 +329,14 @@ class PacketPool {
   // are still there, unchanged); nullptr otherwise.
   const uint8_t* last_source_ = nullptr;
   bool stable_run_ = false;
+  // Tails with a source, by SourceSlot of its end (kNone: none), tried
+  // first for a Put with a copied payload; a slot is cleared when its tail
+  // is freed.
+  static constexpr int kSourceTailsShift = 4;
+  static size_t SourceSlot(const uint8_t* source_end);
+  uint32_t source_tails_[1 << kSourceTailsShift] = {
+      kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone,
+      kNone, kNone, kNone, kNone, kNone, kNone, kNone, kNone};
   uint64_t in_flight_ = 0;
   uint64_t peak_in_flight_ = 0;
   uint64_t buffer_bytes_ = 0;

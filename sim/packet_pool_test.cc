@@ -2,6 +2,7 @@
 #include "sim/packet_pool.h"
 
 #include <algorithm>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -180,6 +181,58 @@ TEST(PacketPoolTest, ForwardersShareThePayloadTail) {
   pool.Release(again);
   pool.Release(h);
   EXPECT_EQ(pool.in_flight(), 0u);
+}
+
+// A tail kept with the buffer its bytes came from (SetTailSource) is found
+// by where a Put's copied payload ends, when that copy covers the tail;
+// otherwise the bytes are compared as ever. The tail keeps its source alive
+// until it is freed.
+TEST(PacketPoolTest, TailSourceSharesByAddressWhenTheCopyCoversTheTail) {
+  PacketPool pool;
+  auto source = std::make_shared<const std::vector<uint8_t>>(Bytes(1024, 5));
+  constexpr size_t kFrameHead = 20;  // the payload starts in the head
+  auto datagram = [&](uint8_t sender) {
+    std::vector<uint8_t> d(kFrameHead, sender);
+    d.insert(d.end(), source->begin(), source->end());
+    return d;
+  };
+  const std::vector<uint8_t> first = datagram(1);
+  const uint32_t h1 = pool.Put(1, first);
+  ASSERT_TRUE(Holds(pool, h1, first));  // joins its tail
+  const PacketPool::TailId tail = pool.LastJoinedTail();
+  ASSERT_NE(tail.serial, 0u);
+  pool.SetTailSource(tail, source);
+  EXPECT_EQ(source.use_count(), 2);
+
+  std::vector<uint32_t> held = {h1};
+  std::vector<std::vector<uint8_t>> sent = {first};
+  // The whole source copied: shared by address (debug builds check the
+  // bytes), for each sender's head.
+  for (uint8_t sender = 2; sender < 6; ++sender) {
+    sent.push_back(datagram(sender));
+    held.push_back(pool.Put(sender, sent.back(), *source));
+  }
+  EXPECT_EQ(pool.shared_tails(), 4u);
+  // A shorter copy of the source's end that does not cover the tail (the
+  // tail's first bytes are the datagram's own): compared, not shared.
+  std::vector<uint8_t> partial(PacketPool::kHeadBytes + 40, 7);
+  partial.insert(partial.end(), source->begin() + 60, source->end());
+  ASSERT_EQ(partial.size(), first.size());
+  sent.push_back(partial);
+  held.push_back(
+      pool.Put(7, partial, std::span<const uint8_t>(*source).subspan(60)));
+  EXPECT_EQ(pool.shared_tails(), 4u);
+  // Equal bytes from another buffer: found by comparing.
+  const std::vector<uint8_t> copy = *source;
+  sent.push_back(datagram(8));
+  held.push_back(pool.Put(8, sent.back(), copy));
+  EXPECT_EQ(pool.shared_tails(), 5u);
+  for (size_t i = 0; i < held.size(); ++i) {
+    EXPECT_TRUE(Holds(pool, held[i], sent[i])) << i;
+  }
+  for (uint32_t h : held) pool.Release(h);
+  EXPECT_EQ(pool.in_flight(), 0u);
+  EXPECT_EQ(source.use_count(), 1);  // the freed tail let go of it
 }
 
 // Bytes(handle) joins a split packet in place (its head in front of the

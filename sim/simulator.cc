@@ -101,11 +101,23 @@ PayloadInterner::Payload PooledPayloadInterner::Intern(
       ++memo_hits_;
       return memo.payload;
     }
-  } else {
-    memo_.resize(tail.index + 1);
   }
+  return InternAndRemember(id, bytes, tail, offset);
+}
+
+PayloadInterner::Payload PooledPayloadInterner::InternAndRemember(
+    const MessageId& id, std::span<const uint8_t> bytes,
+    const PacketPool::TailId& tail, int64_t offset) {
+  if (tail.index >= memo_.size()) memo_.resize(tail.index + 1);
   Payload payload = inner_.Intern(id, bytes);
   memo_[tail.index] = TailMemo{tail.serial, offset, id, payload};
+  // A payload that ends the tail is where its bytes come from: the pool
+  // keeps it with the tail, and a forwarder's copy of it (the engine
+  // forwards this very buffer) is known by address.
+  if (offset <= 0 && offset + static_cast<int64_t>(bytes.size()) ==
+                         static_cast<int64_t>(tail.bytes.size())) {
+    pool_->SetTailSource(tail, payload);
+  }
   return payload;
 }
 
@@ -1049,7 +1061,9 @@ void Simulator::AfterEvent(Lane& lane, uint32_t node,
     engine.DrainTransmits(outputs);  // recorded, not Put (other threads)
   } else {
     // A forwarded gossip comes as one span per eager peer: shared by
-    // address, not compared (see PacketPool::BeginStableRun).
+    // address, not compared (see PacketPool::BeginStableRun); Send names
+    // its payload's source (an interned buffer), by which it finds its
+    // tail without a comparison either (PacketPool::Put).
     packets_.BeginStableRun();
     engine.DrainTransmits(outputs);
     packets_.EndStableRun();
@@ -1099,8 +1113,19 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
     ++counters_.dropped_pool_full;
     return;
   }
-  // Copied, then the engine's buffer is recycled (see packet_pool.h).
-  const uint32_t handle = packets_.Put(from, datagram);
+  // Copied, then the engine's buffer is recycled (see packet_pool.h). A
+  // datagram long enough to have a pool tail, drained from an engine (in
+  // the pool's stable run; deferred lanes' replays are not), is Put with
+  // the source the engine names for its payload: a buffer the pool's
+  // tails keep alive (SetTailSource) is none the engine freed since it
+  // copied from it, as no payload is interned between its call and the
+  // drain.
+  std::span<const uint8_t> payload;
+  if (datagram.size() >= PacketPool::kTailMinBytes &&
+      packets_.in_stable_run()) {
+    payload = Engine::DrainedPayload(to_address);
+  }
+  const uint32_t handle = packets_.Put(from, datagram, payload);
   // The lookahead invariant: nothing a window runs reaches another node
   // inside the window.
   assert(decision.arrival_us >= lane.window_end_us);

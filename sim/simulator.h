@@ -234,7 +234,7 @@ struct MessageRecord {
 class PooledPayloadInterner final : public PayloadInterner {
  public:
   // `pool` (the packets the engines read) must outlive the interner.
-  PooledPayloadInterner(const PacketPool* pool, bool locked)
+  PooledPayloadInterner(PacketPool* pool, bool locked)
       : pool_(pool), locked_(locked) {}
   Payload Intern(const MessageId& id, std::span<const uint8_t> bytes) override;
 
@@ -250,7 +250,14 @@ class PooledPayloadInterner final : public PayloadInterner {
     Payload payload;  // of the bytes interned from there
   };
 
-  const PacketPool* const pool_;
+  // A memo miss: interned from the table, remembered for `tail`. Out of
+  // line: inlined, its registers were saved on every hit too.
+  [[gnu::noinline]] Payload InternAndRemember(const MessageId& id,
+                                              std::span<const uint8_t> bytes,
+                                              const PacketPool::TailId& tail,
+                                              int64_t offset);
+
+  PacketPool* const pool_;
   const bool locked_;
   std::mutex mu_;
   SharedPayloadInterner inner_;
