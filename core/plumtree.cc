@@ -114,9 +114,15 @@ size_t ForEachChunk(std::span<const Item> items, size_t budget, Emit emit) {
   return chunks;
 }
 
-// Adds a timer to a sorted timer list (after those due no later).
+// Adds a timer to a sorted timer list (after those due no later). Most
+// deadlines are the latest yet (they grow with time): appended without a
+// search or an insertion's moves.
 template <typename Timers, typename Timer>
 void InsertTimer(Timers* timers, const Timer& timer) {
+  if (timers->empty() || !(timer < timers->back())) {
+    timers->push_back(timer);
+    return;
+  }
   timers->insert(std::upper_bound(timers->begin(), timers->end(), timer),
                  timer);
 }
@@ -900,8 +906,12 @@ void Plumtree::FlushIHave(PeerState* peer) {
     // The usual batch (a message or two): one frame, its list copied from
     // the pending one straight into it (what SendIHaveFrames would send,
     // without its chunking and list handoffs).
-    outbox_->Send(peer->peer.address,
-                  IHaveFrame{IHaveList(pending.begin(), pending.end())});
+    // Appended one by one: the usual one or two entries then take a few
+    // stores each, not the range constructor's general copy.
+    IHaveFrame frame;
+    frame.entries.reserve(pending.size());
+    for (const IHaveEntry& entry : pending) frame.entries.push_back(entry);
+    outbox_->Send(peer->peer.address, std::move(frame));
     ++counters_->ihave_sent;
   } else {
     SendIHaveFrames(peer->peer.address,
