@@ -196,12 +196,13 @@ void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
   if (left_) return;
   const int index = ActiveIndex(from.id);
   if (index < 0) return;
-  Liveness& liveness = liveness_[static_cast<size_t>(index)];
+  // data(): liveness_ is parallel to active_ids_, so the index is in range
+  // (operator[] would check it again on every datagram).
+  Liveness& liveness = liveness_.data()[index];
   const Timestamp before = Due(liveness);
   liveness.last_heard = std::max(liveness.last_heard, now);
   liveness.ping_nonce = 0;
-  liveness.ping_at =
-      PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
+  liveness.ping_at = QuietPingAt(liveness.last_heard, from.id);
   NoteLivenessChange(before, liveness);
 }
 
@@ -456,8 +457,7 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
     const Timestamp before = Due(liveness);
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
-    liveness.ping_at =
-        PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
+    liveness.ping_at = QuietPingAt(liveness.last_heard, from.id);
     NoteLivenessChange(before, liveness);
   }
 }
@@ -764,7 +764,7 @@ bool Membership::Holds(const Address& address) const {
 // (Liveness::ping_at).
 Membership::Liveness Membership::FreshLiveness(Timestamp now,
                                                NodeId peer) const {
-  return Liveness{now, PingAt(now, now + Quiet(peer)), 0};
+  return Liveness{now, QuietPingAt(now, peer), 0};
 }
 
 // A node whose JOIN got it one link, soon lost, while nodes join through
