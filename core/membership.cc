@@ -976,9 +976,10 @@ bool Membership::AddPassive(const PeerEntry& peer, EvictionPreference* prefer) {
   if (peer.id == self_.id || !peer.address.valid()) return false;
   if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
   if (passive_.size() >= config_.passive_view_size) {
-    EvictPassiveEntry(prefer);
+    passive_.EraseAndPush(PassiveEvictionIndex(prefer), peer);
+  } else {
+    passive_.push_back(peer);
   }
-  passive_.push_back(peer);
   if (prefer != nullptr) {
     for (size_t j = 0; j < prefer->skippable; ++j) {
       if (prefer->ids[j] == peer.id) {
@@ -990,7 +991,7 @@ bool Membership::AddPassive(const PeerEntry& peer, EvictionPreference* prefer) {
   return true;
 }
 
-void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
+size_t Membership::PassiveEvictionIndex(EvictionPreference* prefer) {
   ++counters_->passive_view_evictions;
   if (prefer != nullptr) {
     // The first preferred id in the view with no request out; every one
@@ -999,9 +1000,8 @@ void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
       const NodeId id = prefer->ids[j];
       const int index = PassiveIndex(id);
       if (index >= 0 && PendingIndex(id) < 0) {
-        passive_.Erase(static_cast<size_t>(index));
         prefer->skippable = j + 1;
-        return;
+        return static_cast<size_t>(index);
       }
     }
     prefer->skippable = prefer->ids.size();
@@ -1013,7 +1013,7 @@ void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
     if (PendingIndex(passive_.id(index)) < 0) break;
     index = (index + 1) % passive_.size();
   }
-  passive_.Erase(index);
+  return index;
 }
 
 void Membership::Integrate(std::span<const PeerEntry> peers,

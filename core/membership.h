@@ -391,9 +391,13 @@ class Membership {
   };
   // Adds to the passive view, evicting (preferably the first candidate of
   // `prefer`, else a random entry that no request is pending on) when
-  // full.
-  bool AddPassive(const PeerEntry& peer, EvictionPreference* prefer = nullptr);
-  void EvictPassiveEntry(EvictionPreference* prefer);
+  // full. Flattened (the view's Find, EraseAndPush and push_back inline):
+  // every peer a shuffle or its reply brings takes this path.
+  [[gnu::flatten]] bool AddPassive(const PeerEntry& peer,
+                                   EvictionPreference* prefer = nullptr);
+  // The index a full passive view evicts for AddPassive (counted in
+  // passive_view_evictions; draws from rng_ when no preferred id fits).
+  size_t PassiveEvictionIndex(EvictionPreference* prefer);
   void Integrate(std::span<const PeerEntry> peers, EvictionPreference* prefer);
   void RemovePassive(NodeId id);
   void RemovePending(NodeId id);

@@ -13,6 +13,46 @@
 #endif
 
 namespace elara {
+namespace {
+
+// p[i] = p[i + 1] for i < n: memmove(p, p + 1, n) for the tags, which are
+// a view's length (a few dozen bytes), inline. Every load of a step comes
+// before its store: 16-byte steps forward (each reads past what the one
+// before wrote), the last 16 bytes loaded first; under 16, two
+// overlapping words.
+template <typename Word>
+void MoveDownOneWords(uint8_t* p, size_t n) {
+  Word first, last;
+  std::memcpy(&first, p + 1, sizeof first);
+  std::memcpy(&last, p + 1 + n - sizeof last, sizeof last);
+  std::memcpy(p, &first, sizeof first);
+  std::memcpy(p + n - sizeof last, &last, sizeof last);
+}
+struct Bytes16 {
+  uint64_t words[2];
+};
+inline void MoveDownOne(uint8_t* p, size_t n) {
+  if (n >= 16) {
+    Bytes16 tail;
+    std::memcpy(&tail, p + 1 + n - 16, 16);
+    for (size_t i = 0; i + 16 < n; i += 16) {
+      Bytes16 step;
+      std::memcpy(&step, p + 1 + i, 16);
+      std::memcpy(p + i, &step, 16);
+    }
+    std::memcpy(p + n - 16, &tail, 16);
+  } else if (n >= 8) {
+    MoveDownOneWords<uint64_t>(p, n);
+  } else if (n >= 4) {
+    MoveDownOneWords<uint32_t>(p, n);
+  } else if (n >= 2) {
+    MoveDownOneWords<uint16_t>(p, n);
+  } else if (n == 1) {
+    p[0] = p[1];
+  }
+}
+
+}  // namespace
 
 PassiveView::PassiveView(size_t capacity)
     : bytes_(std::make_unique<uint8_t[]>(kEntryBytes * capacity +
@@ -69,9 +109,7 @@ std::vector<PeerEntry> PassiveView::ToVector() const {
   return peers;
 }
 
-void PassiveView::push_back(const PeerEntry& peer) {
-  assert(!full());
-  const size_t index = size_++;
+inline void PassiveView::Store(size_t index, const PeerEntry& peer) {
   const uint64_t id = peer.id.value();
   const Address& address = peer.address;
   tags()[index] = TagOf(peer.id);
@@ -89,18 +127,28 @@ void PassiveView::push_back(const PeerEntry& peer) {
   assert(Decode(index) == peer);  // exact, whatever the kind
 }
 
+void PassiveView::push_back(const PeerEntry& peer) {
+  assert(!full());
+  Store(size_++, peer);
+}
+
 void PassiveView::Erase(size_t index) {
   assert(index < size_);
-  const uint8_t* bytes = entry(index);
-  if (static_cast<Address::Kind>(bytes[kKind]) == Address::Kind::kIpv6) {
-    uint32_t slot;
-    std::memcpy(&slot, bytes + kAddress, sizeof slot);
-    FreeIpv6Slot(slot);
-  }
+  Release(index);
   const size_t after = size_ - 1 - index;
   std::memmove(&tags()[index], &tags()[index + 1], after);
   std::memmove(entry(index), entry(index + 1), after * kEntryBytes);
   --size_;
+}
+
+void PassiveView::EraseAndPush(size_t index, const PeerEntry& peer) {
+  assert(index < size_);
+  Release(index);
+  const size_t last = size_ - 1;
+  const size_t after = last - index;
+  MoveDownOne(&tags()[index], after);
+  std::memmove(entry(index), entry(index + 1), after * kEntryBytes);
+  Store(last, peer);
 }
 
 size_t PassiveView::HeapBytes() const {
@@ -133,6 +181,15 @@ PeerEntry PassiveView::Decode(size_t index) const {
       break;
   }
   return {peer_id, Address()};
+}
+
+void PassiveView::Release(size_t index) {
+  const uint8_t* bytes = entry(index);
+  if (static_cast<Address::Kind>(bytes[kKind]) == Address::Kind::kIpv6) {
+    uint32_t slot;
+    std::memcpy(&slot, bytes + kAddress, sizeof slot);
+    FreeIpv6Slot(slot);
+  }
 }
 
 // A freed slot if there is one, else a new one: the table never holds more

@@ -24,7 +24,8 @@
 //   1. Exact: operator[](i) returns, by value, the PeerEntry pushed there
 //      (equal in every field, for every kind of address).
 //   2. Same order as a std::vector<PeerEntry> under the same push_back and
-//      Erase calls: Erase(i) shifts the entries after i down by one.
+//      Erase calls: Erase(i) shifts the entries after i down by one
+//      (EraseAndPush(i, peer) is Erase(i) then push_back(peer)).
 //   3. Bounded: size() <= capacity(), the bound given at construction, to
 //      which the entries are reserved up front (never grown); the side
 //      table holds at most as many slots as IPv6 peers were stored at once.
@@ -90,6 +91,10 @@ class PassiveView {
   // Removes the entry at `index`, keeping the order of the others.
   // REQUIRES: index < size().
   void Erase(size_t index);
+  // Erase(index) then push_back(peer) (a full view's eviction and the
+  // addition it makes room for), in one pass: the tags move inline, the
+  // entries by one memmove. REQUIRES: index < size().
+  void EraseAndPush(size_t index, const PeerEntry& peer);
 
   // Heap bytes held (entries reserved, and the side table if any).
   size_t HeapBytes() const;
@@ -137,6 +142,11 @@ class PassiveView {
   };
 
   PeerEntry Decode(size_t index) const;
+  // Writes `peer` at `index` (push_back's and EraseAndPush's last step;
+  // inline in both, a call would cost about as much as the writes).
+  [[gnu::always_inline]] inline void Store(size_t index, const PeerEntry& peer);
+  // Erase's and EraseAndPush's first step: frees an IPv6 entry's side slot.
+  void Release(size_t index);
   // push_back's and Erase's IPv6 cases, out of line: a Sim or IPv4 swarm
   // never takes them, and inlined they cost the common path registers.
   [[gnu::noinline]] uint32_t TakeIpv6Slot(const Ipv6Bytes& ip);

@@ -185,6 +185,48 @@ TEST(PassiveViewTest, FindMatchesALinearSearch) {
   EXPECT_EQ(none.Find(NodeId(0)), -1);
 }
 
+// EraseAndPush against Erase then push_back, at every index of full views
+// of many sizes (the inline tag move has a path per length below 16, and
+// steps of 16 above): the same entries in the same order, the same Find
+// answers (which read the moved tags), the same side table.
+TEST(PassiveViewTest, EraseAndPushIsEraseThenPush) {
+  for (const size_t capacity :
+       {size_t{1}, size_t{2}, size_t{5}, size_t{9}, size_t{16}, size_t{17},
+        size_t{30}, size_t{32}, size_t{33}, size_t{70}}) {
+    Random rng(capacity);
+    PassiveView fused(capacity);
+    PassiveView apart(capacity);
+    uint32_t next = 0;
+    const auto fresh = [&next] {
+      const uint32_t n = next++;
+      const uint8_t low = static_cast<uint8_t>(n);
+      return n % 3 == 0   ? SimPeer(n)
+             : n % 3 == 1 ? Ipv4Peer(low, low)
+                          : Ipv6Peer(low, low);
+    };
+    while (!fused.full()) {
+      const PeerEntry peer = fresh();
+      fused.push_back(peer);
+      apart.push_back(peer);
+    }
+    for (uint32_t step = 0; step < 3000; ++step) {
+      const size_t index = step < capacity ? step : rng.UniformBelow(capacity);
+      const PeerEntry peer = fresh();
+      fused.EraseAndPush(index, peer);
+      apart.Erase(index);
+      apart.push_back(peer);
+      const std::vector<PeerEntry> peers = apart.ToVector();
+      ASSERT_EQ(fused.ToVector(), peers)
+          << "capacity " << capacity << " step " << step;
+      for (size_t i = 0; i < peers.size(); ++i) {
+        ASSERT_EQ(fused.Find(peers[i].id), static_cast<int>(i))
+            << "capacity " << capacity << " step " << step;
+      }
+      ASSERT_EQ(fused.HeapBytes(), apart.HeapBytes());
+    }
+  }
+}
+
 // Random pushes and erasures of mixed kinds, against a std::vector.
 TEST(PassiveViewTest, MatchesAVectorUnderRandomUse) {
   constexpr size_t kCapacity = 30;
