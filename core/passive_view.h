@@ -13,12 +13,12 @@
 //
 // The entries are stored as two arrays in one allocation: the entries in
 // 15 bytes each (the id, the address word, port and kind), then a one-byte
-// scan tag of each id (TagOf). Find() compares the tags
-// kTagBlock (32) at once and confirms a matching tag against the entry's
-// id: every AddPassive asks whether a peer is already in the view, and the
-// answer is almost always no, which a default view of 30 gives in one
-// block. So that a block needs no tail, the tags are padded to a multiple
-// of kTagBlock (the padding's lanes are masked off).
+// scan tag of each id (TagOf). Find() compares the tags kTagBlock (32) at
+// once (SSE2; elsewhere one by one) and confirms a matching tag against the
+// entry's id: every AddPassive asks whether a peer is already in the view,
+// and the answer is almost always no, which a default view of 30 gives in
+// one block. So that a block needs no tail, the tags are padded to a
+// multiple of kTagBlock (the padding's lanes are masked off).
 //
 // Guarantees:
 //   1. Exact: operator[](i) returns, by value, the PeerEntry pushed there
