@@ -196,12 +196,13 @@ void Membership::NoteAlive(Timestamp now, const PeerEntry& from) {
   if (left_) return;
   const int index = ActiveIndex(from.id);
   if (index < 0) return;
-  Liveness& liveness = liveness_[static_cast<size_t>(index)];
+  // data(): liveness_ is parallel to active_ids_, so the index is in range
+  // (operator[] would check it again on every datagram).
+  Liveness& liveness = liveness_.data()[index];
   const Timestamp before = Due(liveness);
   liveness.last_heard = std::max(liveness.last_heard, now);
   liveness.ping_nonce = 0;
-  liveness.ping_at =
-      PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
+  liveness.ping_at = QuietPingAt(liveness.last_heard, from.id);
   NoteLivenessChange(before, liveness);
 }
 
@@ -456,8 +457,7 @@ void Membership::HandlePong(Timestamp now, const PeerEntry& from,
     const Timestamp before = Due(liveness);
     liveness.ping_nonce = 0;
     liveness.last_heard = std::max(liveness.last_heard, now);
-    liveness.ping_at =
-        PingAt(liveness.last_heard, liveness.last_heard + Quiet(from.id));
+    liveness.ping_at = QuietPingAt(liveness.last_heard, from.id);
     NoteLivenessChange(before, liveness);
   }
 }
@@ -764,7 +764,7 @@ bool Membership::Holds(const Address& address) const {
 // (Liveness::ping_at).
 Membership::Liveness Membership::FreshLiveness(Timestamp now,
                                                NodeId peer) const {
-  return Liveness{now, PingAt(now, now + Quiet(peer)), 0};
+  return Liveness{now, QuietPingAt(now, peer), 0};
 }
 
 // A node whose JOIN got it one link, soon lost, while nodes join through
@@ -976,9 +976,10 @@ bool Membership::AddPassive(const PeerEntry& peer, EvictionPreference* prefer) {
   if (peer.id == self_.id || !peer.address.valid()) return false;
   if (ActiveIndex(peer.id) >= 0 || PassiveIndex(peer.id) >= 0) return false;
   if (passive_.size() >= config_.passive_view_size) {
-    EvictPassiveEntry(prefer);
+    passive_.EraseAndPush(PassiveEvictionIndex(prefer), peer);
+  } else {
+    passive_.push_back(peer);
   }
-  passive_.push_back(peer);
   if (prefer != nullptr) {
     for (size_t j = 0; j < prefer->skippable; ++j) {
       if (prefer->ids[j] == peer.id) {
@@ -990,7 +991,7 @@ bool Membership::AddPassive(const PeerEntry& peer, EvictionPreference* prefer) {
   return true;
 }
 
-void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
+size_t Membership::PassiveEvictionIndex(EvictionPreference* prefer) {
   ++counters_->passive_view_evictions;
   if (prefer != nullptr) {
     // The first preferred id in the view with no request out; every one
@@ -999,9 +1000,8 @@ void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
       const NodeId id = prefer->ids[j];
       const int index = PassiveIndex(id);
       if (index >= 0 && PendingIndex(id) < 0) {
-        passive_.Erase(static_cast<size_t>(index));
         prefer->skippable = j + 1;
-        return;
+        return static_cast<size_t>(index);
       }
     }
     prefer->skippable = prefer->ids.size();
@@ -1013,7 +1013,7 @@ void Membership::EvictPassiveEntry(EvictionPreference* prefer) {
     if (PendingIndex(passive_.id(index)) < 0) break;
     index = (index + 1) % passive_.size();
   }
-  passive_.Erase(index);
+  return index;
 }
 
 void Membership::Integrate(std::span<const PeerEntry> peers,

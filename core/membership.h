@@ -289,7 +289,8 @@ class Membership {
     // never later than last_heard + probe_timeout, when the peer is down
     // (CheckLiveness tests that first, so the cap never sends a ping early).
     // Set at every change of the fields it derives from (FreshLiveness,
-    // NoteAlive, HandlePong, CheckLiveness, all through PingAt), so that
+    // NoteAlive, HandlePong, CheckLiveness, all through PingAt or
+    // QuietPingAt, its value for a peer just heard from), so that
     // Due() is this one field and liveness_due_ (what NextTimeout reads)
     // follows from it.
     Timestamp ping_at;
@@ -390,9 +391,13 @@ class Membership {
   };
   // Adds to the passive view, evicting (preferably the first candidate of
   // `prefer`, else a random entry that no request is pending on) when
-  // full.
-  bool AddPassive(const PeerEntry& peer, EvictionPreference* prefer = nullptr);
-  void EvictPassiveEntry(EvictionPreference* prefer);
+  // full. Flattened (the view's Find, EraseAndPush and push_back inline):
+  // every peer a shuffle or its reply brings takes this path.
+  [[gnu::flatten]] bool AddPassive(const PeerEntry& peer,
+                                   EvictionPreference* prefer = nullptr);
+  // The index a full passive view evicts for AddPassive (counted in
+  // passive_view_evictions; draws from rng_ when no preferred id fits).
+  size_t PassiveEvictionIndex(EvictionPreference* prefer);
   void Integrate(std::span<const PeerEntry> peers, EvictionPreference* prefer);
   void RemovePassive(NodeId id);
   void RemovePending(NodeId id);
@@ -417,6 +422,13 @@ class Membership {
   // last_heard + probe_timeout.
   Timestamp PingAt(Timestamp last_heard, Timestamp wanted) const {
     return std::min(wanted, last_heard + config_.probe_timeout);
+  }
+  // PingAt(last_heard, last_heard + Quiet(peer)), the ping_at of a peer
+  // just heard from, with one saturating addition: last_heard + min(Quiet,
+  // probe_timeout) is the same time (an infinite term saturates either
+  // way), and every datagram from an active peer sets it (NoteAlive).
+  Timestamp QuietPingAt(Timestamp last_heard, NodeId peer) const {
+    return last_heard + std::min(Quiet(peer), config_.probe_timeout);
   }
   // Appends the peer's liveness record, keeping liveness_due_.
   void PushLiveness(Timestamp now, NodeId peer);

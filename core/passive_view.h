@@ -11,25 +11,28 @@
 // entry names instead; freed slots are reused, and the side table is only
 // allocated once an IPv6 peer is stored.
 //
-// The entries are stored as two arrays in one allocation: the rest of each
-// entry (the id's high 32 bits, the address word, port and kind) in 3
-// words, then the low 32 bits of every id together. Find() compares the low
-// words 8 at a time and without an early exit (every AddPassive asks whether
-// a peer is already in the view, and the answer is almost always no); so
-// that it needs no tail, the low words are padded to a multiple of 8.
+// The entries are stored as two arrays in one allocation: the entries in
+// 15 bytes each (the id, the address word, port and kind), then a one-byte
+// scan tag of each id (TagOf). Find() compares the tags kTagBlock (32) at
+// once (SSE2; elsewhere one by one) and confirms a matching tag against the
+// entry's id: every AddPassive asks whether a peer is already in the view,
+// and the answer is almost always no, which a default view of 30 gives in
+// one block. So that a block needs no tail, the tags are padded to a
+// multiple of kTagBlock (the padding's lanes are masked off).
 //
 // Guarantees:
 //   1. Exact: operator[](i) returns, by value, the PeerEntry pushed there
 //      (equal in every field, for every kind of address).
 //   2. Same order as a std::vector<PeerEntry> under the same push_back and
-//      Erase calls: Erase(i) shifts the entries after i down by one.
+//      Erase calls: Erase(i) shifts the entries after i down by one
+//      (EraseAndPush(i, peer) is Erase(i) then push_back(peer)).
 //   3. Bounded: size() <= capacity(), the bound given at construction, to
 //      which the entries are reserved up front (never grown); the side
 //      table holds at most as many slots as IPv6 peers were stored at once.
-//   4. Memory: sizeof 24 plus 16 bytes an entry, and 4 a padding word (the
-//      low words rounded up to a multiple of 8: a view of 30 holds 488
-//      bytes); the side table only once an IPv6 peer is stored (see
-//      HeapBytes()).
+//   4. Memory: sizeof 24 plus 16 bytes an entry (a tag and 15), and a
+//      padding byte per tag up to a multiple of 32 (a view of 30 holds 482
+//      bytes, one of 4 holds 92); the side table only once an IPv6 peer is
+//      stored (see HeapBytes()).
 //   5. Find(id) returns the index of the first entry with that id, or -1.
 //
 // Thread-safety: none (one engine's state).
@@ -39,6 +42,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -54,12 +58,12 @@ class PassiveView {
   PassiveView() = default;
   // Moving leaves `other` empty with no capacity (as a moved-from vector).
   PassiveView(PassiveView&& other) noexcept
-      : words_(std::move(other.words_)),
+      : bytes_(std::move(other.bytes_)),
         size_(std::exchange(other.size_, 0)),
         capacity_(std::exchange(other.capacity_, 0)),
         ipv6_(std::move(other.ipv6_)) {}
   PassiveView& operator=(PassiveView&& other) noexcept {
-    words_ = std::move(other.words_);
+    bytes_ = std::move(other.bytes_);
     size_ = std::exchange(other.size_, 0);
     capacity_ = std::exchange(other.capacity_, 0);
     ipv6_ = std::move(other.ipv6_);
@@ -76,9 +80,7 @@ class PassiveView {
   // The peer at `index`, decoded. REQUIRES: index < size().
   PeerEntry operator[](size_t index) const;
   // Its id alone (what the view's searches read). REQUIRES: index < size().
-  NodeId id(size_t index) const {
-    return NodeId(uint64_t{rest(index)[kHigh]} << 32 | low(index));
-  }
+  NodeId id(size_t index) const { return NodeId(IdAt(index)); }
   // The index of the first entry with `id`, or -1 if there is none.
   int Find(NodeId id) const;
   // Every peer in order, decoded.
@@ -89,29 +91,49 @@ class PassiveView {
   // Removes the entry at `index`, keeping the order of the others.
   // REQUIRES: index < size().
   void Erase(size_t index);
+  // Erase(index) then push_back(peer) (a full view's eviction and the
+  // addition it makes room for), in one pass: the tags move inline, the
+  // entries by one memmove. REQUIRES: index < size().
+  void EraseAndPush(size_t index, const PeerEntry& peer);
 
   // Heap bytes held (entries reserved, and the side table if any).
   size_t HeapBytes() const;
 
- private:
-  // The words of an entry but its low id word, at rest(index).
-  enum RestWord : size_t { kHigh, kAddress, kPortAndKind, kRestWords };
-  // kAddress holds the first 4 address bytes (Sim index, IPv4), or for kIpv6
-  // the side slot holding all 16; kPortAndKind the port | kind << 16.
-  static_assert(1 + kRestWords == 16 / sizeof(uint32_t));
-  // Find() reads the low words in blocks of this many.
-  static constexpr size_t kLowBlock = 8;
+  // Find()'s scan tag of an id: 8 bits of a multiplicative hash. Distinct
+  // ids may share a tag (tests use this to build collisions).
+  static uint8_t TagOf(NodeId id) {
+    return static_cast<uint8_t>((id.value() * 0x9e3779b97f4a7c15ull) >> 56);
+  }
 
-  static size_t LowWords(size_t capacity) {
-    return (capacity + kLowBlock - 1) / kLowBlock * kLowBlock;
+ private:
+  // An entry's bytes: the id (8, little-endian), the address word (4: the
+  // first 4 address bytes of a Sim index or IPv4 address, or for kIpv6
+  // the side slot holding all 16), the port (2) and the kind (1).
+  enum EntryByte : size_t {
+    kId = 0,
+    kAddress = 8,
+    kPort = 12,
+    kKind = 14,
+    kEntryBytes = 15
+  };
+  static_assert(1 + kEntryBytes == 16, "a tag and an entry: 16 bytes");
+  // Find() compares this many tags at once.
+  static constexpr size_t kTagBlock = 32;
+
+  static size_t TagBytes(size_t capacity) {
+    return (capacity + kTagBlock - 1) / kTagBlock * kTagBlock;
   }
-  const uint32_t* lows() const { return words_.get() + kRestWords * capacity_; }
-  uint32_t* lows() { return words_.get() + kRestWords * capacity_; }
-  uint32_t low(size_t index) const { return lows()[index]; }
-  const uint32_t* rest(size_t index) const {
-    return words_.get() + kRestWords * index;
+  const uint8_t* entry(size_t index) const {
+    return bytes_.get() + kEntryBytes * index;
   }
-  uint32_t* rest(size_t index) { return words_.get() + kRestWords * index; }
+  uint8_t* entry(size_t index) { return bytes_.get() + kEntryBytes * index; }
+  const uint8_t* tags() const { return entry(capacity_); }
+  uint8_t* tags() { return entry(capacity_); }
+  uint64_t IdAt(size_t index) const {
+    uint64_t id;
+    std::memcpy(&id, entry(index) + kId, sizeof id);
+    return id;
+  }
 
   using Ipv6Bytes = std::array<uint8_t, 16>;
   struct Ipv6Slots {
@@ -120,13 +142,21 @@ class PassiveView {
   };
 
   PeerEntry Decode(size_t index) const;
-  uint32_t TakeIpv6Slot(const Ipv6Bytes& ip);
+  // Writes `peer` at `index` (push_back's and EraseAndPush's last step;
+  // inline in both, a call would cost about as much as the writes).
+  [[gnu::always_inline]] inline void Store(size_t index, const PeerEntry& peer);
+  // Erase's and EraseAndPush's first step: frees an IPv6 entry's side slot.
+  void Release(size_t index);
+  // push_back's and Erase's IPv6 cases, out of line: a Sim or IPv4 swarm
+  // never takes them, and inlined they cost the common path registers.
+  [[gnu::noinline]] uint32_t TakeIpv6Slot(const Ipv6Bytes& ip);
+  [[gnu::noinline]] void FreeIpv6Slot(uint32_t slot);
 
-  // capacity_ * kRestWords rest words, then LowWords(capacity_) low id
-  // words (the padding zero or stale: Find() checks a match in the rest).
-  // Allocated value-initialised (make_unique<uint32_t[]>, zeroed): Find()
-  // reads the padding, which must never be uninitialised memory.
-  std::unique_ptr<uint32_t[]> words_;
+  // capacity_ entries of kEntryBytes, then TagBytes(capacity_) tags (the
+  // padding zero or stale: Find() masks it off). Allocated value-
+  // initialised (make_unique<uint8_t[]>, zeroed): Find() reads the
+  // padding, which must never be uninitialised memory.
+  std::unique_ptr<uint8_t[]> bytes_;
   uint32_t size_ = 0;
   uint32_t capacity_ = 0;
   // Allocated at the first IPv6 peer: a Sim or IPv4 swarm never pays for it.

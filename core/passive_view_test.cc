@@ -31,11 +31,12 @@ PeerEntry Ipv6Peer(uint8_t seed, uint16_t port) {
   return {NodeId(0x6000 + seed), Address::Ipv6(ip, port)};
 }
 
-// 16 bytes an entry, and 4 a padding word up to a multiple of 8 entries.
+// 16 bytes an entry (a tag and 15), and a padding byte per tag up to a
+// multiple of 32 entries.
 TEST(PassiveViewTest, EntriesAreSixteenBytes) {
   PassiveView view(30);
   EXPECT_EQ(view.capacity(), 30u);
-  EXPECT_EQ(view.HeapBytes(), 30u * 16 + 2 * 4);
+  EXPECT_EQ(view.HeapBytes(), 30u * 16 + 2);
   EXPECT_EQ(PassiveView(32).HeapBytes(), 32u * 16);
   EXPECT_EQ(sizeof(PassiveView), 24u);
 }
@@ -65,9 +66,9 @@ TEST(PassiveViewTest, SimAndIpv4PeersNeedNoSideTable) {
   PassiveView view(4);
   view.push_back(SimPeer(3));
   view.push_back(Ipv4Peer(9, 80));
-  EXPECT_EQ(view.HeapBytes(), 4u * 16 + 4 * 4);
+  EXPECT_EQ(view.HeapBytes(), 4u * 16 + 28);
   view.push_back(Ipv6Peer(5, 80));
-  EXPECT_GT(view.HeapBytes(), 4u * 16 + 4 * 4);
+  EXPECT_GT(view.HeapBytes(), 4u * 16 + 28);
 }
 
 TEST(PassiveViewTest, EraseKeepsTheOrderOfTheOthers) {
@@ -133,7 +134,7 @@ TEST(PassiveViewTest, BoundedByItsCapacity) {
   for (uint32_t i = 0; i < 3; ++i) view.push_back(SimPeer(i));
   EXPECT_TRUE(view.full());
   EXPECT_EQ(view.capacity(), 3u);
-  EXPECT_EQ(view.HeapBytes(), 3u * 16 + 5 * 4);
+  EXPECT_EQ(view.HeapBytes(), 3u * 16 + 29);
   view.Erase(1);
   EXPECT_FALSE(view.full());
   view.push_back(SimPeer(7));
@@ -146,34 +147,84 @@ TEST(PassiveViewTest, BoundedByItsCapacity) {
   EXPECT_EQ(none.HeapBytes(), 0u);
 }
 
-// Find against a linear search, on ids that share their low or high word
-// with others (so the low-word filter lets some through that are not there).
+// Find against a linear search, on ids drawn from a small set of which
+// half share one scan tag (so the tag filter lets some through that are
+// not there), in views of one, two and three tag blocks.
 TEST(PassiveViewTest, FindMatchesALinearSearch) {
-  constexpr size_t kCapacity = 30;
-  Random rng(5);
-  PassiveView view(kCapacity);
-  std::vector<NodeId> model;
-  const auto draw = [&rng] {
-    return NodeId(rng.UniformBelow(4) << 32 | rng.UniformBelow(8));
-  };
-  for (uint32_t step = 0; step < 20000; ++step) {
-    const NodeId probe = draw();
-    const auto it = std::find(model.begin(), model.end(), probe);
-    const int expected =
-        it == model.end() ? -1 : static_cast<int>(it - model.begin());
-    ASSERT_EQ(view.Find(probe), expected) << "step " << step;
-    if (!model.empty() && (view.full() || rng.OneIn(2))) {
-      const size_t index = rng.UniformBelow(model.size());
-      view.Erase(index);
-      model.erase(model.begin() + static_cast<ptrdiff_t>(index));
-    } else {
-      const NodeId id = draw();
-      view.push_back({id, Address::Sim(step)});
-      model.push_back(id);
+  std::vector<NodeId> pool;
+  for (uint64_t k = 1; pool.size() < 24; ++k) {
+    if (PassiveView::TagOf(NodeId(k)) == 0x5A) pool.push_back(NodeId(k));
+  }
+  for (uint64_t k = 1; pool.size() < 48; ++k) pool.push_back(NodeId(k << 40));
+  for (const size_t capacity :
+       {size_t{5}, size_t{30}, size_t{32}, size_t{33}, size_t{70}}) {
+    Random rng(5 + capacity);
+    PassiveView view(capacity);
+    std::vector<NodeId> model;
+    const auto draw = [&] { return pool[rng.UniformBelow(pool.size())]; };
+    for (uint32_t step = 0; step < 20000; ++step) {
+      const NodeId probe = draw();
+      const auto it = std::find(model.begin(), model.end(), probe);
+      const int expected =
+          it == model.end() ? -1 : static_cast<int>(it - model.begin());
+      ASSERT_EQ(view.Find(probe), expected)
+          << "capacity " << capacity << " step " << step;
+      // Grow to full more often than not, so every block is exercised.
+      if (!model.empty() && (view.full() || rng.UniformBelow(3) == 0)) {
+        const size_t index = rng.UniformBelow(model.size());
+        view.Erase(index);
+        model.erase(model.begin() + static_cast<ptrdiff_t>(index));
+      } else {
+        const NodeId id = draw();
+        view.push_back({id, Address::Sim(step)});
+        model.push_back(id);
+      }
     }
   }
   const PassiveView none;
   EXPECT_EQ(none.Find(NodeId(0)), -1);
+}
+
+// EraseAndPush against Erase then push_back, at every index of full views
+// of many sizes (the inline tag move has a path per length below 16, and
+// steps of 16 above): the same entries in the same order, the same Find
+// answers (which read the moved tags), the same side table.
+TEST(PassiveViewTest, EraseAndPushIsEraseThenPush) {
+  for (const size_t capacity :
+       {size_t{1}, size_t{2}, size_t{5}, size_t{9}, size_t{16}, size_t{17},
+        size_t{30}, size_t{32}, size_t{33}, size_t{70}}) {
+    Random rng(capacity);
+    PassiveView fused(capacity);
+    PassiveView apart(capacity);
+    uint32_t next = 0;
+    const auto fresh = [&next] {
+      const uint32_t n = next++;
+      const uint8_t low = static_cast<uint8_t>(n);
+      return n % 3 == 0   ? SimPeer(n)
+             : n % 3 == 1 ? Ipv4Peer(low, low)
+                          : Ipv6Peer(low, low);
+    };
+    while (!fused.full()) {
+      const PeerEntry peer = fresh();
+      fused.push_back(peer);
+      apart.push_back(peer);
+    }
+    for (uint32_t step = 0; step < 3000; ++step) {
+      const size_t index = step < capacity ? step : rng.UniformBelow(capacity);
+      const PeerEntry peer = fresh();
+      fused.EraseAndPush(index, peer);
+      apart.Erase(index);
+      apart.push_back(peer);
+      const std::vector<PeerEntry> peers = apart.ToVector();
+      ASSERT_EQ(fused.ToVector(), peers)
+          << "capacity " << capacity << " step " << step;
+      for (size_t i = 0; i < peers.size(); ++i) {
+        ASSERT_EQ(fused.Find(peers[i].id), static_cast<int>(i))
+            << "capacity " << capacity << " step " << step;
+      }
+      ASSERT_EQ(fused.HeapBytes(), apart.HeapBytes());
+    }
+  }
 }
 
 // Random pushes and erasures of mixed kinds, against a std::vector.
