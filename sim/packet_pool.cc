@@ -75,6 +75,18 @@ size_t PacketPool::SourceSlot(const uint8_t* source_end) {
 
 uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes,
                          std::span<const uint8_t> payload) {
+  return PutImpl<false>(from, bytes, payload);
+}
+
+uint32_t PacketPool::PutInRun(uint32_t from, std::span<const uint8_t> bytes,
+                              std::span<const uint8_t> payload) {
+  assert(in_stable_run_);
+  return PutImpl<true>(from, bytes, payload);
+}
+
+template <bool kInRun>
+uint32_t PacketPool::PutImpl(uint32_t from, std::span<const uint8_t> bytes,
+                             std::span<const uint8_t> payload) {
   assert(bytes.size() <= kMaxBytes);
   uint32_t handle = free_slot_;
   if (handle != kNone) {
@@ -103,7 +115,7 @@ uint32_t PacketPool::Put(uint32_t from, std::span<const uint8_t> bytes,
     std::memcpy(slot.inline_bytes, bytes.data(), bytes.size());
   }
   last_put_ = handle;
-  last_source_ = stable_run_ ? bytes.data() : nullptr;
+  last_source_ = kInRun ? bytes.data() : nullptr;
   ++in_flight_;
   if (in_flight_ > peak_in_flight_) peak_in_flight_ = in_flight_;
   return handle;

@@ -131,25 +131,34 @@ class PacketPool {
   // Frees the handle (and a buffer when it was its last holder).
   void Release(uint32_t handle);
 
-  // A stable run: its caller promises that every byte span given to Put
-  // between BeginStableRun() and EndStableRun() stays in place and
+  // A stable run: its caller promises that every byte span given to
+  // PutInRun between BeginStableRun() and EndStableRun() stays in place and
   // unchanged until the run's last Put (one engine's DrainTransmits: the
   // engine's queue is not touched while it drains, and a gossip forwarded
   // to several peers is handed out as the same span each time; the engine
   // may free its buffer after its last send, so nothing may Put between
-  // that and EndStableRun()). Within a run, a Put of the very span the
-  // previous Put had (same address, size and sender) holds that Put's
-  // bytes: it shares them without comparing. Outside a run every Put
-  // compares. Debug builds check the promise.
+  // that and EndStableRun()). A PutInRun of the very span the previous
+  // PutInRun of the run had (same address, size and sender) holds that
+  // Put's bytes: it shares them without comparing. Put, in a run or not,
+  // compares. Debug builds check the promise. Beginning a run costs nothing
+  // (the last span is forgotten when a run ends or a Put comes): only its
+  // end and PutInRun do work.
   void BeginStableRun() {
-    stable_run_ = true;
-    last_source_ = nullptr;
+    assert(!in_stable_run_);
+#ifndef NDEBUG
+    in_stable_run_ = true;
+#endif
   }
   void EndStableRun() {
-    stable_run_ = false;
+    assert(in_stable_run_);
+#ifndef NDEBUG
+    in_stable_run_ = false;
+#endif
     last_source_ = nullptr;
   }
-  bool in_stable_run() const { return stable_run_; }
+  // Put within a stable run (between BeginStableRun and EndStableRun).
+  uint32_t PutInRun(uint32_t from, std::span<const uint8_t> bytes,
+                    std::span<const uint8_t> payload = {});
 
   // The shared tail of the split packet Bytes(handle) last joined in
   // place (whose bytes its caller is reading, as a rule), as an identity:
@@ -266,6 +275,10 @@ class PacketPool {
     }
     return SameBytesAsLast(last, bytes);
   }
+  // Put, or PutInRun when kInRun.
+  template <bool kInRun>
+  uint32_t PutImpl(uint32_t from, std::span<const uint8_t> bytes,
+                   std::span<const uint8_t> payload);
   // REQUIRES: last is the previous Put's slot, of bytes.size() bytes.
   bool SameBytesAsLast(const Slot& last, std::span<const uint8_t> bytes) const;
   // Out of line, as is ReleaseBuffer: rare, and their vector growth
@@ -277,9 +290,11 @@ class PacketPool {
   [[gnu::noinline]] void ReleaseInBuffer(uint32_t handle);
   // Puts the slot on the free list.
   void FreeSlot(Slot& slot, uint32_t handle);
-  void ShareLast(Slot* slot);
-  uint32_t FindOrAddTail(std::span<const uint8_t> tail,
-                         std::span<const uint8_t> payload);
+  // Put's steps, inlined into both of its instantiations (with two
+  // callers each, GCC called them out of line: +3 M on the 2k reference).
+  [[gnu::always_inline]] inline void ShareLast(Slot* slot);
+  [[gnu::always_inline]] inline uint32_t FindOrAddTail(
+      std::span<const uint8_t> tail, std::span<const uint8_t> payload);
   // True when `held`, of tail.size() bytes, holds `tail`'s bytes: by its
   // source (see Put), else by comparing them.
   static bool HoldsTail(const Tail& held, std::span<const uint8_t> tail,
@@ -287,7 +302,7 @@ class PacketPool {
   // Frees a tail whose last holder was released. Out of line: rare, and
   // its table erase inlined made every Release save five registers.
   [[gnu::noinline]] void FreeTail(uint32_t index);
-  uint8_t* TakeBuffer(int c);
+  [[gnu::always_inline]] inline uint8_t* TakeBuffer(int c);
   void Carve(int c);
 
   // Slots live in blocks that are allocated as needed and never move: a
@@ -325,10 +340,12 @@ class PacketPool {
   uint64_t tails_made_ = 0;       // the last TailId::serial given
   uint32_t joined_tail_ = kNone;  // LastJoinedTail's index
   uint32_t last_put_ = kNone;
-  // In a stable run, where the previous Put's bytes were read from (they
-  // are still there, unchanged); nullptr otherwise.
+  // In a stable run, where the previous PutInRun's bytes were read from
+  // (they are still there, unchanged); nullptr otherwise.
   const uint8_t* last_source_ = nullptr;
-  bool stable_run_ = false;
+#ifndef NDEBUG
+  bool in_stable_run_ = false;
+#endif
   // Tails with a source, by SourceSlot of its end (kNone: none), tried
   // first for a Put with a copied payload; a slot is cleared when its tail
   // is freed.

@@ -112,11 +112,11 @@ TEST(PacketPoolTest, StableRunSharesTheSameSpanAndComparesElsewhere) {
   // In a run: the same span again is shared (by address), an equal copy
   // elsewhere still by comparing, other bytes not at all.
   pool.BeginStableRun();
-  for (int i = 0; i < 3; ++i) held.push_back(pool.Put(7, gossip));
+  for (int i = 0; i < 3; ++i) held.push_back(pool.PutInRun(7, gossip));
   const std::vector<uint8_t> gossip_copy = gossip;
-  held.push_back(pool.Put(7, gossip_copy));
-  held.push_back(pool.Put(7, ihave));
-  held.push_back(pool.Put(7, ihave));
+  held.push_back(pool.PutInRun(7, gossip_copy));
+  held.push_back(pool.PutInRun(7, ihave));
+  held.push_back(pool.PutInRun(7, ihave));
   pool.EndStableRun();
   EXPECT_EQ(pool.shared_puts(), 4u);
   for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(Holds(pool, held[i], gossip));
@@ -130,13 +130,23 @@ TEST(PacketPoolTest, StableRunSharesTheSameSpanAndComparesElsewhere) {
   // rewritten in place, is compared in the next run (no Put in between).
   pool.BeginStableRun();
   gossip[700] ^= 1;
-  const uint32_t in_run = pool.Put(7, gossip);
+  const uint32_t in_run = pool.PutInRun(7, gossip);
   pool.EndStableRun();
   pool.BeginStableRun();
   gossip[800] ^= 1;
-  const uint32_t in_new_run = pool.Put(7, gossip);
+  const uint32_t in_new_run = pool.PutInRun(7, gossip);
+  pool.EndStableRun();
+  // A Put in a run (compared) comes between: the next PutInRun of the
+  // span before it is compared with the Put's bytes, not shared by address.
+  const std::vector<uint8_t> other = Bytes(1100, 3);
+  pool.BeginStableRun();
+  gossip[900] ^= 1;
+  const uint32_t first = pool.PutInRun(7, gossip);
+  const uint32_t between = pool.Put(7, other);
+  const uint32_t again = pool.PutInRun(7, gossip);
   pool.EndStableRun();
   EXPECT_EQ(pool.shared_puts(), 4u);
+  EXPECT_TRUE(Holds(pool, between, other));
   std::vector<uint8_t> expected = Bytes(1100, 9);
   EXPECT_TRUE(Holds(pool, before, expected));
   expected[600] ^= 1;
@@ -145,8 +155,14 @@ TEST(PacketPoolTest, StableRunSharesTheSameSpanAndComparesElsewhere) {
   EXPECT_TRUE(Holds(pool, in_run, expected));
   expected[800] ^= 1;
   EXPECT_TRUE(Holds(pool, in_new_run, expected));
+  expected[900] ^= 1;
+  EXPECT_TRUE(Holds(pool, first, expected));
+  EXPECT_TRUE(Holds(pool, again, expected));
   for (uint32_t h : held) pool.Release(h);
-  for (uint32_t h : {before, after, in_run, in_new_run}) pool.Release(h);
+  for (uint32_t h :
+       {before, after, in_run, in_new_run, first, between, again}) {
+    pool.Release(h);
+  }
   EXPECT_EQ(pool.in_flight(), 0u);
 }
 

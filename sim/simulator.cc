@@ -649,8 +649,9 @@ void Simulator::Apply(Lane* lane) {
     switch (out.kind) {
       case Lane::OutputKind::kSend: {
         const Lane::SentDatagram& d = lane->sends[out.index];
-        Send(main, out.node, d.to,
-             std::span<const uint8_t>(lane->bytes).subspan(d.offset, d.size));
+        Send<false>(
+            main, out.node, d.to,
+            std::span<const uint8_t>(lane->bytes).subspan(d.offset, d.size));
         break;
       }
       case Lane::OutputKind::kWake:
@@ -1040,35 +1041,49 @@ void Simulator::AfterEvent(Lane& lane, uint32_t node,
   // (No call below adds a node slot: the reference stays valid.)
   Hot& hot = hot_[node];
   Engine& engine = *hot.engine;
-  // Send copies each datagram into the packet pool (or the lane); the
-  // engine then reuses its queue's storage. One object takes both kinds
-  // of output: built once (two lambdas each stored their captures on
-  // every call, whether or not the engine had output; callgrind).
-  struct Outputs {
-    Simulator* sim;
-    Lane* lane;
-    uint32_t node;
-    void operator()(const Address& to,
-                    std::span<const uint8_t> datagram) const {
-      sim->Send(*lane, node, to, datagram);
-    }
-    void operator()(EngineEvent&& event) const {
-      sim->OnEngineEvent(*lane, node, std::move(event));
-    }
-  };
-  Outputs outputs{this, &lane, node};
+  // Send copies each datagram into the packet pool (a deferred lane
+  // records it); the engine then reuses its queue's storage. One object
+  // takes both kinds of output: built once (two lambdas each stored their
+  // captures on every call, whether or not the engine had output;
+  // callgrind).
   if (lane.deferred) {
-    engine.DrainTransmits(outputs);  // recorded, not Put (other threads)
+    struct Recorded {
+      Lane* lane;
+      uint32_t node;
+      void operator()(const Address& to,
+                      std::span<const uint8_t> datagram) const {
+        lane->RecordSend(node, to, datagram);  // not Put (other threads)
+      }
+      void operator()(EngineEvent&& event) const {
+        lane->RecordEvent(node, std::move(event));
+      }
+    };
+    const Recorded recorded{&lane, node};
+    engine.DrainTransmits(recorded);
+    engine.DrainEvents(recorded);
   } else {
+    struct Drained {
+      Simulator* sim;
+      Lane* lane;
+      uint32_t node;
+      void operator()(const Address& to,
+                      std::span<const uint8_t> datagram) const {
+        sim->Send<true>(*lane, node, to, datagram);
+      }
+      void operator()(EngineEvent&& event) const {
+        sim->OnEngineEvent(*lane, node, std::move(event));
+      }
+    };
+    const Drained drained{this, &lane, node};
     // A forwarded gossip comes as one span per eager peer: shared by
     // address, not compared (see PacketPool::BeginStableRun); Send names
     // its payload's source (an interned buffer), by which it finds its
     // tail without a comparison either (PacketPool::Put).
     packets_.BeginStableRun();
-    engine.DrainTransmits(outputs);
+    engine.DrainTransmits(drained);
     packets_.EndStableRun();
+    engine.DrainEvents(drained);
   }
-  engine.DrainEvents(outputs);
   if (state_tracking_) state_->Observe(now_us, StateOf(node));
   const Timestamp next = engine.NextTimeout();
   hot.next_us = next.IsInfinite() ? kNoWake : next.ToMicros();
@@ -1085,12 +1100,10 @@ void Simulator::AfterEvent(Lane& lane, uint32_t node,
   }
 }
 
+template <bool kDrained>
 void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
                      std::span<const uint8_t> datagram) {
-  if (lane.deferred) {
-    lane.RecordSend(from, to_address, datagram);
-    return;
-  }
+  assert(!lane.deferred);
   const int64_t now_us = lane.now_us;
   const uint64_t bytes = datagram.size();
   ++counters_.datagrams_sent;
@@ -1120,12 +1133,16 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
   // tails keep alive (SetTailSource) is none the engine freed since it
   // copied from it, as no payload is interned between its call and the
   // drain.
-  std::span<const uint8_t> payload;
-  if (datagram.size() >= PacketPool::kTailMinBytes &&
-      packets_.in_stable_run()) {
-    payload = Engine::DrainedPayload(to_address);
+  uint32_t handle;
+  if constexpr (kDrained) {
+    std::span<const uint8_t> payload;
+    if (datagram.size() >= PacketPool::kTailMinBytes) {
+      payload = Engine::DrainedPayload(to_address);
+    }
+    handle = packets_.PutInRun(from, datagram, payload);
+  } else {
+    handle = packets_.Put(from, datagram);
   }
-  const uint32_t handle = packets_.Put(from, datagram, payload);
   // The lookahead invariant: nothing a window runs reaches another node
   // inside the window.
   assert(decision.arrival_us >= lane.window_end_us);
@@ -1133,10 +1150,7 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
 }
 
 void Simulator::OnEngineEvent(Lane& lane, uint32_t node, EngineEvent&& event) {
-  if (lane.deferred) {
-    lane.RecordEvent(node, std::move(event));
-    return;
-  }
+  assert(!lane.deferred);
   if (const auto* delivered = std::get_if<DeliveredEvent>(&event)) {
     OnDelivered(node, *delivered, lane.now_us);
   } else if (std::holds_alternative<PeerUpEvent>(event)) {

@@ -456,11 +456,17 @@ class Simulator {
   // ~20 instructions a call). Defined in simulator.cc, used there only.
   [[gnu::always_inline]] inline void AfterEvent(Lane& lane, uint32_t node,
                                                 int64_t earliest_wake_us);
-  // Out of line: inlined into the engine's drain loop, it had
-  // PacketPool::Put called out of line instead (callgrind: +4.6 M on the 2k
-  // reference).
+  // A datagram from `from` into the network and the packet pool.
+  // kDrained: handed out by the engine's DrainTransmits, in the pool's
+  // stable run (PacketPool::PutInRun, with the payload's source); else a
+  // deferred lane's send, replayed (Apply). REQUIRES: !lane.deferred (a
+  // deferred lane records its sends instead). Out of line: inlined into
+  // the engine's drain loop, it had PacketPool::Put called out of line
+  // instead (callgrind: +4.6 M on the 2k reference).
+  template <bool kDrained>
   [[gnu::noinline]] void Send(Lane& lane, uint32_t from, const Address& to,
                               std::span<const uint8_t> datagram);
+  // REQUIRES: !lane.deferred (a deferred lane records its events instead).
   void OnEngineEvent(Lane& lane, uint32_t node, EngineEvent&& event);
   void OnDelivered(uint32_t node, const DeliveredEvent& event, int64_t now_us);
   void StartMeasurement();
