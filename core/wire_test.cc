@@ -626,6 +626,12 @@ TEST(WireRoundTripTest, ListStorageIsReusedAcrossDecodes) {
   out.Clear();
   EXPECT_TRUE(out.frames.empty());
   EXPECT_EQ(out.spare.peers.data(), peer_storage);
+  // The IWANT and the IHAVE gave their storage back too, for the next.
+  ASSERT_EQ(DecodeDatagram(encode(GraftFrame{ids(3)}), &out), WireError::kOk);
+  EXPECT_EQ(std::get<GraftFrame>(out.frames[0]).ids.data(), id_storage);
+  ASSERT_EQ(DecodeDatagram(encode(DigestFrame{entries(5)}), &out),
+            WireError::kOk);
+  EXPECT_EQ(std::get<DigestFrame>(out.frames[0]).entries.data(), entry_storage);
 }
 
 TEST(WireRoundTripTest, MultiFrameDatagramsRoundTrip) {
