@@ -71,7 +71,9 @@
 // Speed: the gossip hot path does not allocate. Decoding points the payload
 // into the input and reuses out->frames' capacity and its lists' storage
 // (DecodedDatagram::spare), and reads the usual message ids and simulator
-// peers with one bounds check each (Reader::MessageAndHops, Reader::Peer);
+// peers with one bounds check each (Reader::MessageAndHops, Reader::Peer),
+// and a datagram of one usual GOSSIP, PING, PONG or short IHAVE frame
+// without the frame loop (DecodeLoneFrame);
 // encoding computes the exact size first, grows the buffer once and writes
 // through a raw pointer.
 #include "core/wire.h"
@@ -1347,20 +1349,117 @@ void KeepLargerStorage(List* list, List* spare) {
 }  // namespace
 
 // The frames of wire_internal::kFramesWithSpareLists are those with a
-// `peers`, `ids` or `entries` list.
+// `peers`, `ids` or `entries` list, tested by type, the most common first
+// (IHAVE: about one datagram in five). A std::visit, a call through its
+// table per frame, cost ~23 instructions more a list frame (callgrind).
+static_assert(wire_internal::kFramesWithSpareLists ==
+              ((uint64_t{1} << wire_internal::FrameIndex<IHaveFrame>()) |
+               (uint64_t{1} << wire_internal::FrameIndex<ShuffleFrame>()) |
+               (uint64_t{1} << wire_internal::FrameIndex<GraftFrame>()) |
+               (uint64_t{1} << wire_internal::FrameIndex<IWantFrame>()) |
+               (uint64_t{1} << wire_internal::FrameIndex<DigestFrame>()) |
+               (uint64_t{1}
+                << wire_internal::FrameIndex<ShuffleReplyFrame>())));
 void DecodedDatagram::KeepListStorage(Frame* frame) {
-  std::visit(
-      [this](auto& f) {
-        if constexpr (requires { f.peers; }) {
-          KeepLargerStorage(&f.peers, &spare.peers);
-        } else if constexpr (requires { f.ids; }) {
-          KeepLargerStorage(&f.ids, &spare.ids);
-        } else if constexpr (requires { f.entries; }) {
-          KeepLargerStorage(&f.entries, &spare.entries);
-        }
-      },
-      *frame);
+  if (auto* f = std::get_if<IHaveFrame>(frame)) {
+    KeepLargerStorage(&f->entries, &spare.entries);
+  } else if (auto* f = std::get_if<ShuffleFrame>(frame)) {
+    KeepLargerStorage(&f->peers, &spare.peers);
+  } else if (auto* f = std::get_if<GraftFrame>(frame)) {
+    KeepLargerStorage(&f->ids, &spare.ids);
+  } else if (auto* f = std::get_if<IWantFrame>(frame)) {
+    KeepLargerStorage(&f->ids, &spare.ids);
+  } else if (auto* f = std::get_if<DigestFrame>(frame)) {
+    KeepLargerStorage(&f->entries, &spare.entries);
+  } else if (auto* f = std::get_if<ShuffleReplyFrame>(frame)) {
+    KeepLargerStorage(&f->peers, &spare.peers);
+  }
 }
+
+namespace {
+// 8 little-endian bytes at `p`, one load.
+uint64_t LoadLe64(const uint8_t* p) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  if constexpr (std::endian::native == std::endian::big) {
+    x = __builtin_bswap64(x);
+  }
+  return x;
+}
+
+// An IHAVE entry whose sequence and hop count take one byte each (what
+// Reader::MessageAndHops reads with one check) at `p`.
+bool IsShortAnnouncement(const uint8_t* p) {
+  return static_cast<uint8_t>(p[8] - 1) < 0x7f && p[9] < 0x80;
+}
+
+// Decodes [p, end) when it is one whole frame of the kinds most datagrams
+// of a broadcast are -- GOSSIP, PING, PONG, an IHAVE of one or two entries
+// -- with the usual short fields (a frame length of one or two bytes, a
+// sequence and hop count of one byte each), and returns true; anything
+// else, every error included, is left to DecodeFrames: false, *out
+// untouched. Saves DecodeFrames' call, loop and dispatch (~30
+// instructions a datagram, callgrind); the frames are the ones
+// DecodeFrames would give (the tests decode each kind both ways).
+[[gnu::always_inline]] inline bool DecodeLoneFrame(const uint8_t* p,
+                                                   const uint8_t* end,
+                                                   DecodedDatagram* out) {
+  const size_t n = static_cast<size_t>(end - p);
+  if (n < 2) return false;
+  size_t length;
+  const uint8_t* body;
+  if (p[1] < 0x80) {
+    length = p[1];
+    body = p + 2;
+  } else if (n >= 3 && static_cast<uint8_t>(p[2] - 1) < 0x7f) {
+    length = (p[1] & 0x7fu) | (size_t{p[2]} << 7);
+    body = p + 3;
+  } else {
+    return false;
+  }
+  if (length != static_cast<size_t>(end - body)) return false;
+  switch (static_cast<FrameType>(p[0])) {
+    case FrameType::kGossip: {
+      if (length < 10 || !IsShortAnnouncement(body)) return false;
+      GossipFrame& f = *std::get_if<GossipFrame>(
+          &out->frames.emplace_back(std::in_place_type<GossipFrame>));
+      f.id = MessageId{NodeId(LoadLe64(body)), body[8]};
+      f.hops = body[9];
+      f.payload = std::span<const uint8_t>(body + 10, end);
+      return true;
+    }
+    case FrameType::kIHave: {
+      const size_t count = body[0];  // length >= 1: n > 2 here
+      if ((length != 11 && length != 21) || count != length / 10 ||
+          !IsShortAnnouncement(body + 1) ||
+          (count == 2 && !IsShortAnnouncement(body + 11))) {
+        return false;
+      }
+      IHaveFrame& f = *std::get_if<IHaveFrame>(
+          &out->frames.emplace_back(std::in_place_type<IHaveFrame>));
+      for (const uint8_t* e = body + 1; e != end; e += 10) {
+        f.entries.push_back(
+            IHaveEntry{MessageId{NodeId(LoadLe64(e)), e[8]}, e[9]});
+      }
+      return true;
+    }
+    case FrameType::kPing:
+      if (length != 8) return false;
+      std::get_if<PingFrame>(
+          &out->frames.emplace_back(std::in_place_type<PingFrame>))
+          ->nonce = LoadLe64(body);
+      return true;
+    case FrameType::kPong:
+      if (length != 8) return false;
+      std::get_if<PongFrame>(
+          &out->frames.emplace_back(std::in_place_type<PongFrame>))
+          ->nonce = LoadLe64(body);
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
 
 WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out) {
   out->Clear();
@@ -1369,6 +1468,9 @@ WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out) {
   Reader r(bytes.data() + 1, bytes.data() + bytes.size(),
            WireError::kTruncated);
   if (WireError e = r.Id(&out->sender); e != WireError::kOk) return e;
+  if (DecodeLoneFrame(r.position(), bytes.data() + bytes.size(), out)) {
+    return WireError::kOk;
+  }
   if (WireError e = DecodeFrames(&r, out); e != WireError::kOk) {
     out->Clear();
     return e;

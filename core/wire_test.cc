@@ -626,6 +626,12 @@ TEST(WireRoundTripTest, ListStorageIsReusedAcrossDecodes) {
   out.Clear();
   EXPECT_TRUE(out.frames.empty());
   EXPECT_EQ(out.spare.peers.data(), peer_storage);
+  // The IWANT and the IHAVE gave their storage back too, for the next.
+  ASSERT_EQ(DecodeDatagram(encode(GraftFrame{ids(3)}), &out), WireError::kOk);
+  EXPECT_EQ(std::get<GraftFrame>(out.frames[0]).ids.data(), id_storage);
+  ASSERT_EQ(DecodeDatagram(encode(DigestFrame{entries(5)}), &out),
+            WireError::kOk);
+  EXPECT_EQ(std::get<DigestFrame>(out.frames[0]).entries.data(), entry_storage);
 }
 
 TEST(WireRoundTripTest, MultiFrameDatagramsRoundTrip) {
@@ -1136,6 +1142,63 @@ TEST(DecodeErrorTest, MessageIdAndHopsDecodeByTheFieldRules) {
       }
     }
   }
+}
+
+// A datagram of one GOSSIP, PING, PONG or IHAVE frame (DecodeDatagram's
+// lone-frame fast path takes the usual ones) decodes as that frame does
+// when a PRUNE follows it (the general frame loop): the same error, or the
+// same frame. Bodies near the fast path's limits: entry counts 0-3,
+// sequences and hops of one and two bytes, bodies a byte short or long,
+// frame lengths of one, two and three bytes.
+TEST(DecodeErrorTest, LoneFramesDecodeAsInALongerDatagram) {
+  Random rng(/*seed=*/11);
+  const uint8_t kFieldBytes[] = {0, 1, 2, 0x7e, 0x7f, 0x80, 0x81, 0xff};
+  auto field = [&] { return kFieldBytes[rng.UniformBelow(8)]; };
+  const FrameType kTypes[] = {FrameType::kGossip, FrameType::kIHave,
+                              FrameType::kPing, FrameType::kPong};
+  const size_t kPayloadBytes[] = {0, 1, 100, 116, 117, 118, 200, 16400};
+  DecodedDatagram lone;
+  DecodedDatagram longer;
+  size_t decoded[4] = {};
+  for (int round = 0; round < 20000; ++round) {
+    const size_t kind = static_cast<size_t>(rng.UniformBelow(4));
+    const FrameType type = kTypes[kind];
+    std::vector<uint8_t> body;
+    auto entry = [&] {
+      const std::vector<uint8_t> origin = Le64(rng.Next64());
+      body.insert(body.end(), origin.begin(), origin.end());
+      body.push_back(rng.OneIn(4) ? field() : 1 + rng.UniformBelow(0x7f));
+      body.push_back(rng.OneIn(4) ? field() : rng.UniformBelow(0x80));
+    };
+    if (type == FrameType::kGossip) {
+      entry();
+      body.resize(body.size() + kPayloadBytes[rng.UniformBelow(8)],
+                  static_cast<uint8_t>(round));
+    } else if (type == FrameType::kIHave) {
+      const uint64_t count = rng.UniformBelow(4);
+      body.push_back(static_cast<uint8_t>(count));
+      for (uint64_t i = 0; i < count; ++i) entry();
+    } else {
+      const std::vector<uint8_t> nonce = Le64(rng.Next64());
+      body.insert(body.end(), nonce.begin(), nonce.end());
+    }
+    if (rng.OneIn(8) && !body.empty()) body.pop_back();
+    if (rng.OneIn(8)) body.push_back(field());
+    const std::vector<uint8_t> one = RawFrame(static_cast<uint8_t>(type), body);
+    const std::vector<uint8_t> two =
+        Concat({one, {static_cast<uint8_t>(FrameType::kPrune), 0}});
+    const WireError error = DecodeDatagram(one, &lone);
+    const WireError want_error = DecodeDatagram(two, &longer);
+    ASSERT_EQ(error, want_error) << round;
+    if (error != WireError::kOk) continue;
+    ASSERT_EQ(lone.frames.size(), 1u) << round;
+    ASSERT_EQ(longer.frames.size(), 2u) << round;
+    ASSERT_EQ(lone.sender, longer.sender) << round;
+    ASSERT_EQ(lone.frames[0], longer.frames[0]) << round;
+    ++decoded[kind];
+  }
+  // Each kind decoded fine many times (the rounds reached the fast path).
+  for (size_t ok : decoded) EXPECT_GT(ok, 500u);
 }
 
 // Decodes a SHUFFLE_REPLY whose first peer's simulator address is the
