@@ -36,6 +36,15 @@ namespace elara {
 class Outbox {
  public:
   struct PendingFrame {
+    // `frame` from any alternative of Frame, or a Frame; or, given
+    // std::in_place_type<F>, an empty F (see SendEmpty).
+    template <typename F>
+    PendingFrame(const Address& to, F&& frame)
+        : to(to), frame(std::forward<F>(frame)) {}
+    template <typename F>
+    PendingFrame(const Address& to, std::in_place_type_t<F> type)
+        : to(to), frame(type) {}
+
     Address to;
     Frame frame;
   };
@@ -54,6 +63,17 @@ class Outbox {
     }
     BorrowStorage(&pending_);
     pending_.emplace_back(to, std::forward<F>(frame));
+  }
+  // Queues an empty frame of type F for `to` and returns it, to be filled
+  // in its queue slot (valid until the next Send or SendEmpty): a frame
+  // whose list is built first is moved in once more (an IHAVE's inline
+  // list: ~20 instructions, callgrind).
+  template <typename F>
+  F& SendEmpty(const Address& to) {
+    static_assert(!std::is_same_v<F, ShuffleFrame> &&
+                  !std::is_same_v<F, ShuffleReplyFrame>);  // see Send
+    BorrowStorage(&pending_);
+    return std::get<F>(pending_.emplace_back(to, std::in_place_type<F>).frame);
   }
   // Empty storage for the peer list of a SHUFFLE or SHUFFLE_REPLY frame
   // about to be queued: the thread's spare, if any.
