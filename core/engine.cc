@@ -976,11 +976,13 @@ void Engine::RecycleTransmit(Transmit&& transmit) {
 }
 
 Timestamp Engine::NextTimeout() const {
-  if (impl_->left) return Timestamp::Infinite();
-  // Pairwise (see Plumtree::NextTimeout).
-  return Earlier(
-      Earlier(impl_->membership.NextTimeout(), impl_->plumtree.NextTimeout()),
-      impl_->StateNextTimeout());
+  const Impl& e = *impl_;
+  if (e.left) return Timestamp::Infinite();
+  // Pairwise (see Plumtree::NextTimeout); the state protocol's only when
+  // it exists (no compare with Infinite).
+  const Timestamp next =
+      Earlier(e.membership.NextTimeout(), e.plumtree.NextTimeout());
+  return e.state == nullptr ? next : Earlier(next, e.state->sync.NextTimeout());
 }
 
 void Engine::Prefetch(int stage, std::span<const uint8_t> datagram_head) const {

@@ -382,8 +382,11 @@ void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
   if (frame.time_to_live > 0 && active_.size() > 1) {
     const PeerEntry* next = RandomActiveExcept(from.id, frame.origin.id);
     if (next != nullptr) {
-      ShuffleFrame forward = frame;
-      --forward.time_to_live;
+      // The list's storage is the outbox's spare (see Outbox::Park).
+      ShuffleFrame forward{frame.origin,
+                           static_cast<uint8_t>(frame.time_to_live - 1),
+                           outbox_->BorrowPeerList()};
+      forward.peers.assign(frame.peers.begin(), frame.peers.end());
       outbox_->Send(next->address, std::move(forward));
       return;
     }
@@ -395,7 +398,7 @@ void Membership::HandleShuffle(Timestamp now, const PeerEntry& from,
   // A shuffle's sample (a few peers) fits on the stack, as do its picks.
   absl::InlinedVector<uint64_t, 16> picks(count);
   rng_->PickK(count, passive_.size(), std::span<uint64_t>(picks));
-  ShuffleReplyFrame reply;
+  ShuffleReplyFrame reply{outbox_->BorrowPeerList()};
   reply.peers.reserve(count);
   absl::InlinedVector<NodeId, 16> sent;
   for (uint64_t i : picks) {
@@ -648,7 +651,8 @@ void Membership::RunShuffle(Timestamp now) {
   const std::span<uint64_t> sample(picks);
   rng_->PickK(from_active, active_.size(), sample.first(from_active));
   rng_->PickK(from_passive, passive_.size(), sample.subspan(from_active));
-  ShuffleFrame shuffle{self_, config_.passive_random_walk_length, {}};
+  ShuffleFrame shuffle{self_, config_.passive_random_walk_length,
+                       outbox_->BorrowPeerList()};
   shuffle.peers.reserve(picks.size());
   last_shuffle_sent_.clear();
   last_shuffle_sent_.reserve(picks.size());  // one step, not doubling ones

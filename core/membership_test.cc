@@ -22,6 +22,7 @@
 #include "core/outbox.h"
 #include "core/passive_view.h"
 #include "core/random.h"
+#include "core/spare_buffer.h"
 #include "gtest/gtest.h"
 
 namespace elara {
@@ -839,6 +840,42 @@ TEST_F(SingleMembership, ViewsRefuseSelfDuplicatesAndOverflow) {
 // A shuffle reply into a full passive view evicts the ids our shuffle
 // sent, first to last; an id evicted this way and then added back by the
 // same reply is first in line again.
+// A shuffle walk that goes on is forwarded with one hop less and the same
+// peers, not back to its sender; a walk that ends is answered. Both lists
+// are built in the storage Park took from the frames queued before it
+// (Outbox::BorrowPeerList), which must not change what they hold.
+TEST_F(SingleMembership, ShuffleListsAreBuiltInParkedStorage) {
+  ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(1)));
+  ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(2)));
+  ASSERT_TRUE(m_.WarmAddPassive(EntryOf(50)));
+  SpareStorage<PeerEntry>() = std::vector<PeerEntry>();
+  const std::vector<PeerEntry> peers = {EntryOf(30), EntryOf(31), EntryOf(32)};
+  m_.HandleFrame(now_, EntryOf(1), ShuffleFrame{EntryOf(9), 3, peers});
+  ASSERT_EQ(outbox_.pending().size(), 1u);
+  EXPECT_EQ(outbox_.pending()[0].to, EntryOf(2).address);
+  const auto& forward = std::get<ShuffleFrame>(outbox_.pending()[0].frame);
+  EXPECT_EQ(forward.origin, EntryOf(9));
+  EXPECT_EQ(forward.time_to_live, 2);
+  EXPECT_EQ(forward.peers, peers);
+  const PeerEntry* const storage = forward.peers.data();
+  outbox_.Park();
+  EXPECT_EQ(outbox_.pending().capacity(), 0u);
+  EXPECT_TRUE(SpareStorage<PeerEntry>().empty());
+  EXPECT_EQ(SpareStorage<PeerEntry>().data(), storage);
+
+  // The walk ends here: answered with the one passive peer, in that storage.
+  m_.HandleFrame(now_, EntryOf(1), ShuffleFrame{EntryOf(9), 0, peers});
+  ASSERT_EQ(outbox_.pending().size(), 1u);
+  EXPECT_EQ(outbox_.pending()[0].to, EntryOf(9).address);
+  const auto& reply = std::get<ShuffleReplyFrame>(outbox_.pending()[0].frame);
+  EXPECT_EQ(reply.peers, std::vector<PeerEntry>{EntryOf(50)});
+  EXPECT_EQ(reply.peers.data(), storage);
+  EXPECT_EQ(SpareStorage<PeerEntry>().capacity(), 0u);
+  outbox_.Park();
+  EXPECT_EQ(SpareStorage<PeerEntry>().data(), storage);
+  SpareStorage<PeerEntry>() = std::vector<PeerEntry>();
+}
+
 TEST_F(SingleMembership, ShuffleReplyEvictsWhatWeSentFirstToLast) {
   for (size_t i = 1; i <= config_.active_view_size; ++i) {
     ASSERT_TRUE(m_.WarmAddActive(now_, EntryOf(i)));

@@ -129,13 +129,13 @@ MessageCache::Payload MessageCache::PopOldest() {
   return payload;
 }
 
-bool MessageCache::Insert(Entry entry, std::vector<Payload>* removed) {
+bool MessageCache::Insert(Entry&& entry, std::vector<Payload>* removed) {
   // Checked before anything moves: a duplicate evicts nothing.
   if (FindSlot(entry.id) != kNotFound) return false;
   return InsertUnseen(std::move(entry), removed);
 }
 
-bool MessageCache::InsertUnseen(Entry entry, std::vector<Payload>* removed) {
+bool MessageCache::InsertUnseen(Entry&& entry, std::vector<Payload>* removed) {
   assert(FindSlot(entry.id) == kNotFound);
   // A full cache evicts first, so the index never holds more than
   // max_entries ids. The ordinal does not depend on an eviction: PopOldest

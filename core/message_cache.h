@@ -58,11 +58,11 @@ class MessageCache {
   // entry.stored_at is not earlier than any stored entry's. Returns true
   // when the cache was full and its oldest entry was evicted; that entry's
   // payload is appended to *removed.
-  bool Insert(Entry entry, std::vector<Payload>* removed);
+  bool Insert(Entry&& entry, std::vector<Payload>* removed);
   // Insert for an id known not to be stored, expired or not (the caller's
   // DedupWindow vouches for it): the same result without the lookup.
   // REQUIRES: no entry with entry.id is stored.
-  bool InsertUnseen(Entry entry, std::vector<Payload>* removed);
+  bool InsertUnseen(Entry&& entry, std::vector<Payload>* removed);
   // The live entry for `id`, or nullptr when absent or expired at `now`.
   // The pointer is valid until the next Insert or Expire.
   const Entry* Find(MessageId id, Timestamp now) const;

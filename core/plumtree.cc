@@ -903,15 +903,15 @@ void Plumtree::FlushIHave(PeerState* peer) {
   const auto& pending = peer->pending_ihave;
   if (FitsOneFrameAtLargest<IHaveEntry>(
           pending.size(), max_datagram_bytes_ - kDatagramHeaderBytes)) {
-    // The usual batch (a message or two): one frame, its list copied from
-    // the pending one straight into it (what SendIHaveFrames would send,
-    // without its chunking and list handoffs).
+    // The usual batch (a message or two): one frame, built in its outbox
+    // slot, its list copied from the pending one straight into it (what
+    // SendIHaveFrames would send, without its chunking and list handoffs).
     // Appended one by one: the usual one or two entries then take a few
     // stores each, not the range constructor's general copy.
-    IHaveFrame frame;
-    frame.entries.reserve(pending.size());
-    for (const IHaveEntry& entry : pending) frame.entries.push_back(entry);
-    outbox_->Send(peer->peer.address, std::move(frame));
+    IHaveList& entries =
+        outbox_->SendEmpty<IHaveFrame>(peer->peer.address).entries;
+    entries.reserve(pending.size());
+    for (const IHaveEntry& entry : pending) entries.push_back(entry);
     ++counters_->ihave_sent;
   } else {
     SendIHaveFrames(peer->peer.address,
