@@ -1393,6 +1393,18 @@ bool IsShortAnnouncement(const uint8_t* p) {
   return static_cast<uint8_t>(p[8] - 1) < 0x7f && p[9] < 0x80;
 }
 
+// A lone PING or PONG: its body is the 8-byte nonce.
+template <typename NonceFrame>
+[[gnu::always_inline]] inline bool DecodeLoneNonce(size_t length,
+                                                   const uint8_t* body,
+                                                   DecodedDatagram* out) {
+  if (length != 8) return false;
+  std::get_if<NonceFrame>(
+      &out->frames.emplace_back(std::in_place_type<NonceFrame>))
+      ->nonce = LoadLe64(body);
+  return true;
+}
+
 // Decodes [p, end) when it is one whole frame of the kinds most datagrams
 // of a broadcast are -- GOSSIP, PING, PONG, an IHAVE of one or two entries
 // -- with the usual short fields (a frame length of one or two bytes, a
@@ -1444,17 +1456,9 @@ bool IsShortAnnouncement(const uint8_t* p) {
       return true;
     }
     case FrameType::kPing:
-      if (length != 8) return false;
-      std::get_if<PingFrame>(
-          &out->frames.emplace_back(std::in_place_type<PingFrame>))
-          ->nonce = LoadLe64(body);
-      return true;
+      return DecodeLoneNonce<PingFrame>(length, body, out);
     case FrameType::kPong:
-      if (length != 8) return false;
-      std::get_if<PongFrame>(
-          &out->frames.emplace_back(std::in_place_type<PongFrame>))
-          ->nonce = LoadLe64(body);
-      return true;
+      return DecodeLoneNonce<PongFrame>(length, body, out);
     default:
       return false;
   }
