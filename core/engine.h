@@ -314,9 +314,10 @@ class Engine {
   // Where the last bytes of a datagram that DrainTransmits hands to `send`
   // were copied from: `to` must be the very reference `send` was given for
   // it (it lies in the queue's record of the datagram), read while `send`
-  // runs. Not empty when the datagram ends with a copy of these bytes (a
-  // gossip's payload, which ends its datagram), as they were while the
-  // engine call that queued it ran. An identity only: the engine may have
+  // runs. Not empty only for a datagram that is one gossip frame (or a
+  // copy of one for another peer): its last bytes are a copy of the
+  // gossip's payload, as it was while the engine call that queued it ran;
+  // empty for every other datagram. An identity only: the engine may have
   // freed that buffer since, so a driver may read it, or trust two equal
   // addresses, only while it knows the buffer is still the one copied (the
   // simulator, whose packet pool holds the interned payloads it shares

@@ -1441,10 +1441,10 @@ template <typename NonceFrame>
       return true;
     }
     case FrameType::kIHave: {
-      const size_t count = body[0];  // length >= 1: n > 2 here
-      if ((length != 11 && length != 21) || count != length / 10 ||
+      // The count is read only once the length says it is there.
+      if ((length != 11 && length != 21) || body[0] != length / 10 ||
           !IsShortAnnouncement(body + 1) ||
-          (count == 2 && !IsShortAnnouncement(body + 11))) {
+          (length == 21 && !IsShortAnnouncement(body + 11))) {
         return false;
       }
       IHaveFrame& f = *std::get_if<IHaveFrame>(

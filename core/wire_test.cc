@@ -13,6 +13,8 @@
 #include <bit>
 #include <cstdint>
 #include <limits>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -1187,7 +1189,13 @@ TEST(DecodeErrorTest, LoneFramesDecodeAsInALongerDatagram) {
     const std::vector<uint8_t> one = RawFrame(static_cast<uint8_t>(type), body);
     const std::vector<uint8_t> two =
         Concat({one, {static_cast<uint8_t>(FrameType::kPrune), 0}});
-    const WireError error = DecodeDatagram(one, &lone);
+    // The lone datagram in a block of exactly its size, so that a read
+    // past its end is a heap overflow under AddressSanitizer (a vector's
+    // spare capacity would hide it).
+    const std::unique_ptr<uint8_t[]> exact(new uint8_t[one.size()]);
+    std::copy(one.begin(), one.end(), exact.get());
+    const WireError error = DecodeDatagram(
+        std::span<const uint8_t>(exact.get(), one.size()), &lone);
     const WireError want_error = DecodeDatagram(two, &longer);
     ASSERT_EQ(error, want_error) << round;
     if (error != WireError::kOk) continue;
@@ -1199,6 +1207,26 @@ TEST(DecodeErrorTest, LoneFramesDecodeAsInALongerDatagram) {
   }
   // Each kind decoded fine many times (the rounds reached the fast path).
   for (size_t ok : decoded) EXPECT_GT(ok, 500u);
+}
+
+// A lone frame whose length says it has no body ends the datagram at its
+// length byte: the decoder must not read the body's first byte (an IHAVE's
+// count) beyond the end. The datagram sits in a block of exactly its size,
+// so AddressSanitizer sees any read past it.
+TEST(DecodeErrorTest, EmptyLoneFramesAreReadWithinTheDatagram) {
+  for (uint8_t type = 0; type < 64; ++type) {
+    const std::vector<uint8_t> datagram = RawFrame(type, {});
+    const std::unique_ptr<uint8_t[]> exact(new uint8_t[datagram.size()]);
+    std::copy(datagram.begin(), datagram.end(), exact.get());
+    DecodedDatagram decoded;
+    const WireError error = DecodeDatagram(
+        std::span<const uint8_t>(exact.get(), datagram.size()), &decoded);
+    const FrameType kind = static_cast<FrameType>(type);
+    if (kind == FrameType::kIHave || kind == FrameType::kGossip ||
+        kind == FrameType::kPing || kind == FrameType::kPong) {
+      EXPECT_NE(error, WireError::kOk) << int{type};
+    }
+  }
 }
 
 // Decodes a SHUFFLE_REPLY whose first peer's simulator address is the

@@ -1131,8 +1131,9 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
   // the pool's stable run; deferred lanes' replays are not), is Put with
   // the source the engine names for its payload: a buffer the pool's
   // tails keep alive (SetTailSource) is none the engine freed since it
-  // copied from it, as no payload is interned between its call and the
-  // drain.
+  // copied from it: payloads are interned while an engine handles its
+  // input, before it writes its datagrams at the end of that call, and
+  // the drain follows the call at once.
   uint32_t handle;
   if constexpr (kDrained) {
     std::span<const uint8_t> payload;
