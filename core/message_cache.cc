@@ -31,7 +31,9 @@ constexpr size_t kFirstRingEntries = 1;
 }  // namespace
 
 MessageCache::MessageCache(size_t max_entries, Duration ttl)
-    : ttl_(ttl), max_entries_(std::max<size_t>(max_entries, 1)) {}
+    : max_entries_(static_cast<uint32_t>(
+          std::clamp<size_t>(max_entries, 1, UINT32_MAX))),
+      ttl_(ttl) {}
 
 size_t MessageCache::SlotOf(uint64_t ordinal) const {
   return (head_ + static_cast<size_t>(ordinal - first_ordinal_)) % capacity_;
@@ -59,7 +61,7 @@ size_t MessageCache::FindSlot(MessageId id) const {
   // once, so the order cannot change the answer.
   const uint32_t tag = TagOf(id);
   const size_t capacity = capacity_;
-  const size_t end = head_ + count_;
+  const size_t end = size_t{head_} + count_;
   for (size_t s = end > capacity ? end - capacity : 0; s-- > 0;) {
     if (tags_[s] == tag && ring_[s].id == id) return s;
   }
@@ -92,7 +94,7 @@ MessageCache::~MessageCache() {
 }
 
 void MessageCache::Grow() {
-  const size_t capacity = std::min(
+  const size_t capacity = std::min<size_t>(
       max_entries_, std::max(kFirstRingEntries, NextBlockCapacity(capacity_)));
   uint32_t* tags;
   Entry* ring;
@@ -107,7 +109,7 @@ void MessageCache::Grow() {
   Release(tags_);
   tags_ = tags;
   ring_ = ring;
-  capacity_ = capacity;
+  capacity_ = static_cast<uint32_t>(capacity);  // <= max_entries_
   head_ = 0;
   if (Indexed() && !was_indexed) {
     index_ = std::make_unique<absl::flat_hash_map<MessageId, uint64_t>>();

@@ -48,7 +48,8 @@ class MessageCache {
     Payload payload;
   };
 
-  // REQUIRES: max_entries >= 1 (0 is taken as 1).
+  // REQUIRES: max_entries >= 1 (0 is taken as 1); a max_entries above
+  // UINT32_MAX is taken as that (a validated config's is at most 2^20).
   MessageCache(size_t max_entries, Duration ttl);
   MessageCache(const MessageCache&) = delete;
   MessageCache& operator=(const MessageCache&) = delete;
@@ -111,17 +112,19 @@ class MessageCache {
   // count_ live slots from head_ hold a constructed Entry: a slot's Entry
   // is constructed when stored and destroyed when popped or moved by Grow,
   // so growing and emptying touch no dead slot.
+  // The counts and slots are 4 bytes (they are at most max_entries_, at
+  // most UINT32_MAX): 64 bytes, one line, where size_t fields took 80.
   uint32_t* tags_ = nullptr;  // TagOf(ring_[s].id) for live slots s
   Entry* ring_ = nullptr;
-  size_t capacity_ = 0;
+  uint32_t capacity_ = 0;
+  uint32_t head_ = 0;   // slot of the oldest entry
+  uint32_t count_ = 0;  // entries stored
+  uint32_t max_entries_;
   // id -> arrival ordinal; non-null exactly while Indexed() (null: 8
   // bytes per cache instead of a 40-byte empty map).
   std::unique_ptr<absl::flat_hash_map<MessageId, uint64_t>> index_;
-  size_t head_ = 0;             // slot of the oldest entry
   uint64_t first_ordinal_ = 0;  // arrival ordinal of the oldest entry
   Duration ttl_;
-  size_t count_ = 0;  // entries stored
-  size_t max_entries_;
   size_t payload_bytes_ = 0;  // sum of stored payload capacities
 };
 

@@ -141,13 +141,14 @@ Plumtree::Plumtree(const BroadcastConfig& config, NodeId self,
                    CoreCounters* counters)
     : config_(config),
       self_(self),
-      max_datagram_bytes_(max_datagram_bytes),
       rng_(rng),
       outbox_(outbox),
       counters_(counters),
+      max_datagram_bytes_(static_cast<uint32_t>(
+          std::min<size_t>(max_datagram_bytes, UINT32_MAX))),
+      redundant_pushes_(0),
       mode_(config.mode),
       redundancy_factor_(0),
-      redundant_pushes_(0),
       dedup_(config_.dedup_window, config_.max_tracked_origins),
       cache_(config_.message_cache_entries, CacheTtl()) {
   const double threshold = std::clamp(config.adaptive_threshold, 0.0, 1.0);
@@ -209,7 +210,7 @@ absl::Status Plumtree::SetRedundancyFactor(double factor) {
                         factor, config_.max_fanout));
   }
   redundancy_factor_ = factor;
-  redundant_pushes_ = static_cast<size_t>(std::lround(factor));
+  redundant_pushes_ = static_cast<uint32_t>(std::lround(factor));
   return absl::OkStatus();
 }
 
@@ -624,7 +625,7 @@ void Plumtree::ForwardHybrid(Timestamp now, MessageId id,
     }
   }
   if (lazy_count == 0) return;
-  const size_t extra = std::min(redundant_pushes_, lazy_count);
+  const size_t extra = std::min<size_t>(redundant_pushes_, lazy_count);
   // Inline capacity for the usual active view: no heap traffic per message.
   absl::InlinedVector<size_t, 8> lazy;
   for (size_t i = 0; i < peers_.size(); ++i) {
@@ -978,7 +979,9 @@ IHaveList Plumtree::CacheDigest(Timestamp now) {
     const MessageCache::Entry& entry = cache_.Newest((first + j) % live);
     digest.push_back(IHaveEntry{entry.id, entry.hops});
   }
-  digest_offset_ = live > kMaxListEntries ? (first + count) % live : 0;
+  digest_offset_ = live > kMaxListEntries
+                       ? static_cast<uint32_t>((first + count) % live)
+                       : 0;
   return digest;
 }
 

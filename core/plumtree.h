@@ -113,6 +113,8 @@ class Plumtree {
  public:
   // `config`, `rng`, `outbox` and `counters` must outlive this object
   // (the Engine's config is immutable and lives as long as the engine).
+  // A max_datagram_bytes above UINT32_MAX is taken as that (a validated
+  // config's is at most kMaxMaxDatagramBytes).
   Plumtree(const BroadcastConfig& config, NodeId self,
            size_t max_datagram_bytes, Random* rng, Outbox* outbox,
            CoreCounters* counters);
@@ -184,7 +186,10 @@ class Plumtree {
   }
   // How many active peers to expect (the membership's active view size):
   // the peer table is sized for them at the first neighbor.
-  void set_peer_capacity_hint(size_t peers) { peer_capacity_hint_ = peers; }
+  void set_peer_capacity_hint(size_t peers) {
+    peer_capacity_hint_ =
+        static_cast<uint16_t>(std::min<size_t>(peers, UINT16_MAX));
+  }
   // Counts into *counters from now on (same contract as the constructor's).
   void set_counters(CoreCounters* counters) { counters_ = counters; }
 
@@ -387,15 +392,26 @@ class Plumtree {
   // A reference, not a copy: ~100 bytes less in every engine.
   const BroadcastConfig& config_;
   NodeId self_;
-  size_t max_datagram_bytes_;
   Random* rng_;
   Outbox* outbox_;
   CoreCounters* counters_;
 
+  // The scalars are 4 bytes or less where their bounds allow, packed
+  // without holes (size_t fields and the padding after mode_ and
+  // pull_cursor_ held 32 bytes more in every engine).
+  uint32_t max_datagram_bytes_;  // <= kMaxMaxDatagramBytes when validated
+  uint32_t redundant_pushes_;    // round(redundancy_factor_) <= max_fanout
   BroadcastMode mode_;
+  bool boosted_ = false;
+  // How many active peers to expect (set_peer_capacity_hint), at most
+  // UINT16_MAX (a validated active_view_size is at most 64).
+  uint16_t peer_capacity_hint_ = 0;
+  // At least the hops of every cached entry (reset when the cache
+  // empties): MaybeOptimizeTree skips the lookup of an announcement that
+  // could not be shorter by more than the threshold.
+  uint32_t max_cached_hops_ = 0;
   double redundancy_factor_;
-  size_t redundant_pushes_;  // round(redundancy_factor_)
-  uint64_t sequence_ = 0;    // last sequence this node originated
+  uint64_t sequence_ = 0;  // last sequence this node originated
 
   // Active peers, sorted by id; a default view (5 peers) is stored inside
   // this object, next to the fields every call reads: no heap block (and
@@ -408,20 +424,16 @@ class Plumtree {
 
   static constexpr uint32_t kNoCursor = UINT32_MAX;
   uint32_t pull_cursor_ = kNoCursor;  // next digest target, round-robin
-  size_t digest_offset_ = 0;          // pull mode: where the next digest starts
+  // Pull mode: where the next digest starts (below the cache's size, at
+  // most UINT32_MAX entries).
+  uint32_t digest_offset_ = 0;
 
   // Loss estimate in 1/65536 units and its thresholds.
   uint32_t loss_q16_ = 0;
   uint32_t threshold_q16_;
-  bool boosted_ = false;
-  // At least the hops of every cached entry (reset when the cache
-  // empties): MaybeOptimizeTree skips the lookup of an announcement that
-  // could not be shorter by more than the threshold.
-  uint32_t max_cached_hops_ = 0;
   PayloadInterner* payload_interner_ = nullptr;
   uint32_t push_copies_ = 0;      // push mode: copies received this block
   uint32_t push_deliveries_ = 0;  // push mode: deliveries this block
-  size_t peer_capacity_hint_ = 0;
 };
 
 }  // namespace elara
