@@ -63,7 +63,8 @@ uint64_t ShiftWord(uint64_t word, uint64_t k) {
 }  // namespace
 
 DedupWindow::DedupWindow(size_t window_size, size_t max_origins)
-    : window_size_(std::max<size_t>(window_size, 1)),
+    : window_size_(static_cast<uint32_t>(
+          std::clamp<size_t>(window_size, 1, UINT32_MAX))),
       max_origins_(static_cast<uint32_t>(
           std::clamp<size_t>(max_origins, 1, kNoSlot - 1))) {}
 
@@ -285,7 +286,7 @@ uint32_t DedupWindow::AddOrigin(NodeId origin, bool* origin_evicted) {
     if (index_ != nullptr) index_->erase(origins_[slot].origin);
     spill_words_ -= SpillWords(origins_[slot]);
     origins_[slot] = Origin{};
-    ++origins_evicted_;
+    if (origins_evicted_ != UINT32_MAX) ++origins_evicted_;
     *origin_evicted = true;
   } else {
     slot = size_;

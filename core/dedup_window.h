@@ -64,7 +64,8 @@ class DedupWindow {
   enum class Verdict : uint8_t { kNew, kDuplicate, kOutsideWindow };
 
   // REQUIRES: window_size >= 1 and max_origins >= 1 (0 is taken as 1);
-  // max_origins above 2^32 - 2 is taken as that.
+  // max_origins above 2^32 - 2 is taken as that, window_size above
+  // 2^32 - 1 as that (a validated config's are at most 2^24 and 2^16).
   DedupWindow(size_t window_size, size_t max_origins);
   DedupWindow(const DedupWindow&) = delete;
   DedupWindow& operator=(const DedupWindow&) = delete;
@@ -83,6 +84,8 @@ class DedupWindow {
   // Highest sequence recorded for `origin`; 0 when the origin is unknown.
   uint64_t HighestSeen(NodeId origin) const;
   size_t origin_count() const { return size_; }
+  // Origins evicted so far, saturating at UINT32_MAX (so it is 0 exactly
+  // while none was).
   uint64_t origins_evicted() const { return origins_evicted_; }
   size_t window_size() const { return window_size_; }
   // Heap bytes held (records, bitmaps, lookup tables); not sizeof(*this).
@@ -154,11 +157,13 @@ class DedupWindow {
   static size_t OriginsOffset(size_t capacity);
 
   // What a lookup reads comes first, so that it shares one or two lines
-  // (see Prefetch).
-  size_t window_size_;
-  NodeId most_recent_origin_;  // origins_[most_recent_].origin
+  // (see Prefetch). The 4-byte fields pair up without holes: 72 bytes,
+  // where a size_t window_size_ and a 64-bit eviction count took 80.
+  uint32_t window_size_;
   uint32_t most_recent_ = kNoSlot;
+  NodeId most_recent_origin_;  // origins_[most_recent_].origin
   uint32_t least_recent_ = kNoSlot;
+  uint32_t origins_evicted_ = 0;  // saturating (see origins_evicted())
   // One heap block of capacity_ slots: a 16-bit tag per slot (TagOf its
   // origin; scanned while size_ <= kScanOrigins, then unused), then the
   // origin records (size_ of them constructed; slots are reused, never
@@ -182,7 +187,6 @@ class DedupWindow {
   // origin -> slot, once size_ > kScanOrigins (else null: 8 bytes, not
   // a 40-byte empty map, in every node that never sees that many).
   std::unique_ptr<absl::flat_hash_map<NodeId, uint32_t>> index_;
-  uint64_t origins_evicted_ = 0;
   size_t spill_words_ = 0;  // sum of SpillWords over origins
 };
 
