@@ -96,9 +96,9 @@ void Membership::Leave(Timestamp /*now*/) {
   liveness_.shrink_to_fit();
   liveness_due_ = Timestamp::Infinite();
   passive_ = PassiveView();
-  std::vector<NeighborRequest>().swap(pending_);
-  std::vector<Address>().swap(contacts_);
-  std::vector<NodeId>().swap(last_shuffle_sent_);
+  pending_.Reset();
+  contacts_.Reset();
+  last_shuffle_sent_.Reset();
   next_shuffle_at_ = next_repair_at_ = next_rejoin_at_ = Timestamp::Infinite();
   next_swap_at_ = Timestamp::Infinite();
   SyncPeriodic();
@@ -1099,10 +1099,8 @@ void Membership::EmitDown(Timestamp now, const PeerEntry& peer,
 
 size_t Membership::StateBytes() const {
   return sizeof(*this) + HeapBytes(active_) + HeapBytes(active_ids_) +
-         HeapBytes(liveness_) + passive_.HeapBytes() +
-         pending_.capacity() * sizeof(NeighborRequest) +
-         contacts_.capacity() * sizeof(Address) +
-         last_shuffle_sent_.capacity() * sizeof(NodeId);
+         HeapBytes(liveness_) + passive_.HeapBytes() + pending_.HeapBytes() +
+         contacts_.HeapBytes() + last_shuffle_sent_.HeapBytes();
 }
 
 }  // namespace elara

@@ -42,8 +42,8 @@
 //   5. Deterministic: only vectors are iterated, randomness comes from `rng`.
 //   6. Memory is O(active + passive): the active view inline (up to
 //      kInlineActive peers), the passive view in 16 bytes a peer
-//      (core/passive_view.h), a few small vectors reserved at their bounds
-//      (see StateBytes()).
+//      (core/passive_view.h), a few small lists that hold no heap block
+//      while empty (core/thin_vector.h; see StateBytes()).
 //   7. After HandleTimeout(now), NextTimeout() > now.
 //
 // Choices where the paper leaves room (or assumes TCP):
@@ -187,6 +187,7 @@
 #include "core/outbox.h"
 #include "core/passive_view.h"
 #include "core/random.h"
+#include "core/thin_vector.h"
 #include "core/time.h"
 #include "core/wire.h"
 
@@ -463,9 +464,12 @@ class Membership {
   Random* rng_;
   MembershipListener* listener_;
   absl::InlinedVector<PeerEntry, kInlineActive> active_;
-  PassiveView passive_;                    // bounded by passive_view_size
-  std::vector<Address> contacts_;          // <= kMaxContacts
-  std::vector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
+  PassiveView passive_;  // bounded by passive_view_size
+  // The lists below are ThinVectors (core/thin_vector.h): one pointer
+  // each, no block while empty (an idle node's), where std::vectors took
+  // 48 bytes more in every node.
+  ThinVector<Address> contacts_;          // <= kMaxContacts
+  ThinVector<NodeId> last_shuffle_sent_;  // ids of our last shuffle sample
   // A lone join link (see there): the peer of the first JOIN_REPLY to our
   // JOIN, watched until join_watch_until_ (shuffle_period after Join()).
   NodeId join_link_;
@@ -516,7 +520,7 @@ class Membership {
   // HandleFrame, HandleTimeout; Leave), for NextTimeout.
   Timestamp timers_due_ = Timestamp::Infinite();
   absl::InlinedVector<NodeId, kInlineActive> active_ids_;
-  std::vector<NeighborRequest> pending_;  // <= kMaxPendingNeighbors
+  ThinVector<NeighborRequest> pending_;  // <= kMaxPendingNeighbors
   absl::InlinedVector<Liveness, kInlineActive> liveness_;
 };
 
