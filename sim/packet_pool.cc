@@ -151,38 +151,12 @@ uint32_t PacketPool::NewSlot() {
   return handle;
 }
 
-void PacketPool::Release(uint32_t handle) {
-  assert(handle < slot_count_);
-  assert(in_flight_ > 0);
-  Slot& slot = SlotAt(handle);
-  // The calls are last (tail calls) or on the rare path: the common
-  // release saves no register (callgrind).
-  if (InBuffer(slot)) [[unlikely]] {
-    ReleaseInBuffer(handle);
-    return;
-  }
-  const uint32_t tail = slot.tail;
-  assert(tail == kNone || tails_[tail].refs > 0);
-  FreeSlot(slot, handle);
-  if (tail != kNone && --tails_[tail].refs == 0) [[unlikely]]
-    FreeTail(tail);
-}
-
 void PacketPool::ReleaseInBuffer(uint32_t handle) {
   Slot& slot = SlotAt(handle);
   ReleaseBuffer(slot);
   assert(slot.tail == kNone || tails_[slot.tail].refs > 0);
   if (slot.tail != kNone && --tails_[slot.tail].refs == 0) FreeTail(slot.tail);
   FreeSlot(slot, handle);
-}
-
-void PacketPool::FreeSlot(Slot& slot, uint32_t handle) {
-  // A free slot is read only by SameAsLast (size 0 never matches); Put
-  // rewrites every field but the inline bytes past the datagram's size.
-  slot.size = 0;
-  slot.from = free_slot_;
-  free_slot_ = handle;
-  --in_flight_;
 }
 
 void PacketPool::ReleaseBuffer(const Slot& slot) {

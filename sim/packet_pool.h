@@ -361,6 +361,34 @@ class PacketPool {
   uint64_t shared_tails_ = 0;
 };
 
+// Inline: it runs once per arrival, and called out of line it cost ~3
+// instructions more each time (callgrind, 2k run: RunNodes 0.9 M).
+inline void PacketPool::Release(uint32_t handle) {
+  assert(handle < slot_count_);
+  assert(in_flight_ > 0);
+  Slot& slot = SlotAt(handle);
+  // The calls are on the rare paths, out of line: the common release is
+  // a few loads and stores.
+  if (InBuffer(slot)) [[unlikely]] {
+    ReleaseInBuffer(handle);
+    return;
+  }
+  const uint32_t tail = slot.tail;
+  assert(tail == kNone || tails_[tail].refs > 0);
+  FreeSlot(slot, handle);
+  if (tail != kNone && --tails_[tail].refs == 0) [[unlikely]]
+    FreeTail(tail);
+}
+
+inline void PacketPool::FreeSlot(Slot& slot, uint32_t handle) {
+  // A free slot is read only by SameAsLast (size 0 never matches); Put
+  // rewrites every field but the inline bytes past the datagram's size.
+  slot.size = 0;
+  slot.from = free_slot_;
+  free_slot_ = handle;
+  --in_flight_;
+}
+
 }  // namespace elara::sim
 
 #endif  // ELARA_SIM_PACKET_POOL_H_

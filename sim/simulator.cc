@@ -137,8 +137,6 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(
 class Simulator::Worker {
  public:
   explicit Worker(Simulator* sim) : sim_(sim) {
-    lane.deferred = true;
-    lane.counters = &lane.own_counters;
     thread_ = std::thread([this] { Loop(); });
   }
   ~Worker() {
@@ -190,7 +188,7 @@ class Simulator::Worker {
       AwaitChange(go_, [seen](uint32_t v) { return v != seen; });
       seen = go_.load(std::memory_order_acquire);
       if (stop_.load(std::memory_order_acquire)) return;
-      sim_->RunNodes(lane, events_);
+      sim_->RunNodes<true>(lane, events_);
       done_.store(seen, std::memory_order_release);
       done_.notify_one();
     }
@@ -215,11 +213,7 @@ Simulator::Simulator(const Scenario& scenario)
       contact_rng_(StreamSeed(scenario.seed, SeedStream::kContacts)),
       payload_interner_(&packets_, scenario.threads > 1),
       engine_config_(std::make_shared<const DiffusionConfig>(scenario.engine)),
-      state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {
-  main_lane_.counters = &counters_;
-  split_lane_.deferred = true;
-  split_lane_.counters = &split_lane_.own_counters;
-}
+      state_rng_(StreamSeed(scenario.seed, SeedStream::kState)) {}
 
 Simulator::~Simulator() {
   // Join the workers before any engine they might be running goes away
@@ -515,7 +509,7 @@ void Simulator::RunWindow() {
   if (lanes == 1) {
     Lane& lane = Main();
     lane.window_end_us = end_us;
-    RunNodes(lane, events);
+    RunNodes<false>(lane, events);
     latest_us = lane.latest_us;
   } else {
     // In chunks of at most kMaxEventsPerLane events per thread (cut at node
@@ -529,7 +523,7 @@ void Simulator::RunWindow() {
       if (chunk.size() < kMinEventsPerLane * lanes) {
         Lane& lane = Main();
         lane.window_end_us = end_us;
-        RunNodes(lane, chunk);
+        RunNodes<false>(lane, chunk);
         latest_us = std::max(latest_us, lane.latest_us);
       } else {
         latest_us = std::max(latest_us, RunSplit(chunk, end_us));
@@ -576,7 +570,7 @@ int64_t Simulator::RunSplit(std::span<const Event> events, int64_t end_us) {
     }
     begin = end;
   }
-  RunNodes(split_lane_, own);
+  RunNodes<true>(split_lane_, own);
   // Every lane reads the packet pool until it is done; applying writes it.
   for (const std::unique_ptr<Worker>& worker : workers_) worker->Wait();
   int64_t latest_us = split_lane_.latest_us;
@@ -589,6 +583,7 @@ int64_t Simulator::RunSplit(std::span<const Event> events, int64_t end_us) {
   return latest_us;
 }
 
+template <bool kDeferred>
 void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {
   const size_t n = events.size();
   int64_t latest_us = lane.latest_us;
@@ -603,7 +598,7 @@ void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {
     do {
       lane.now_us = events[i].time_us;
       PrefetchAhead<true>(events.subspan(i + 1));
-      DispatchNode(lane, events[i]);
+      DispatchNode<kDeferred>(lane, events[i]);
       ++i;
       while (lane.window_wake_us != kNoWake &&
              (i == n || events[i].node != node ||
@@ -612,7 +607,7 @@ void Simulator::RunNodes(Lane& lane, std::span<const Event> events) {
                           static_cast<uint64_t>(EventKind::kTimer), node, 0};
         lane.window_wake_us = kNoWake;
         lane.now_us = timer.time_us;
-        OnTimer(lane, timer);  // counts itself when it does work
+        OnTimer<kDeferred>(lane, timer);  // counts itself when it does work
       }
     } while (i < n && events[i].node == node);
     latest_us = std::max(latest_us, lane.now_us);
@@ -679,24 +674,28 @@ void Simulator::Apply(Lane* lane) {
   c = SimCounters();
 }
 
+template <bool kDeferred>
 void Simulator::ScheduleWake(Lane& lane, uint32_t node, int64_t wake_us) {
   assert(lane.window_node == kNoNode || node == lane.window_node);
   if (node == lane.window_node && wake_us < lane.window_end_us) {
     // A timer already waiting here is stale now, as it would be in the
     // queue: count it as the queue would when popping it.
-    if (lane.window_wake_us != kNoWake) ++lane.counters->stale_timers;
+    if (lane.window_wake_us != kNoWake) {
+      ++CountersOf<kDeferred>(lane).stale_timers;
+    }
     lane.window_wake_us = wake_us;
     return;
   }
-  if (lane.deferred) {
+  if constexpr (kDeferred) {
     lane.Record({wake_us, node, Lane::OutputKind::kWake, 0});
     return;
   }
   queue_.Push(wake_us, EventKind::kTimer, node, 0);
 }
 
+template <bool kDeferred>
 void Simulator::ReleasePacket(Lane& lane, uint32_t handle) {
-  if (lane.deferred) {
+  if constexpr (kDeferred) {
     lane.Record({lane.now_us, kNoNode, Lane::OutputKind::kRelease, handle});
     return;
   }
@@ -745,20 +744,21 @@ template <bool kWindowEvents>
   }
 }
 
+template <bool kDeferred>
 void Simulator::DispatchNode(Lane& lane, const Event& e) {
   if (e.kind() == EventKind::kTimer) {
-    OnTimer(lane, e);  // counts itself when it does work
+    OnTimer<kDeferred>(lane, e);  // counts itself when it does work
     return;
   }
-  OnPacket(lane, e);
-  ++lane.counters->events;
+  OnPacket<kDeferred>(lane, e);
+  ++CountersOf<kDeferred>(lane).events;
 }
 
 void Simulator::Dispatch(const Event& e) {
   switch (e.kind()) {
     case EventKind::kTimer:
     case EventKind::kPacket:
-      DispatchNode(Main(), e);
+      DispatchNode<false>(Main(), e);
       return;
     case EventKind::kBroadcast:
       OnBroadcast();
@@ -787,11 +787,13 @@ void Simulator::Dispatch(const Event& e) {
   ++counters_.events;
 }
 
+template <bool kDeferred>
 void Simulator::OnTimer(Lane& lane, const Event& e) {
+  SimCounters& counters = CountersOf<kDeferred>(lane);
   const uint32_t node = e.node;
   Hot& hot = hot_[node];
   if (!hot.engine || hot.wake_us != e.time_us) {
-    ++lane.counters->stale_timers;
+    ++counters.stale_timers;
     return;
   }
   if (hot.next_us > lane.now_us) {
@@ -804,46 +806,48 @@ void Simulator::OnTimer(Lane& lane, const Event& e) {
     assert(hot.next_us == (hot.engine->NextTimeout().IsInfinite()
                                ? kNoWake
                                : hot.engine->NextTimeout().ToMicros()));
-    ++lane.counters->postponed_timers;
+    ++counters.postponed_timers;
     hot.wake_us = hot.next_us;
     if (hot.next_us != kNoWake) {
-      ScheduleWake(lane, node, hot.next_us);
+      ScheduleWake<kDeferred>(lane, node, hot.next_us);
     }
     return;
   }
-  ++lane.counters->events;
+  ++counters.events;
   hot.wake_us = kNoWake;
   hot.engine->CountInto(&lane.engine_counters);
   hot.engine->HandleTimeout(Timestamp::FromMicros(lane.now_us));
   // Never wake the same node twice at one instant for the same deadline.
-  AfterEvent(lane, node, lane.now_us + 1);
+  AfterEvent<kDeferred>(lane, node, lane.now_us + 1);
 }
 
+template <bool kDeferred>
 void Simulator::OnPacket(Lane& lane, const Event& e) {
   const uint32_t to = e.node;
   const uint32_t from = packets_.from(e.handle);
   Engine* engine = EngineAt(to);
-  assert(!lane.deferred || trace_ == nullptr);  // the writer is not shared
+  assert(!kDeferred || trace_ == nullptr);  // the writer is not shared
   if (engine == nullptr) {
-    ++lane.counters->dropped_dead;
+    ++CountersOf<kDeferred>(lane).dropped_dead;
     if (trace_ != nullptr) trace_->Drop(lane.now_us, from, to, "dead");
-    ReleasePacket(lane, e.handle);
+    ReleasePacket<kDeferred>(lane, e.handle);
     return;
   }
   if (network_.has_partitions() && network_.Cut(lane.now_us, from, to)) {
-    ++lane.counters->dropped_partition;
+    ++CountersOf<kDeferred>(lane).dropped_partition;
     if (trace_ != nullptr) trace_->Drop(lane.now_us, from, to, "partition");
-    ReleasePacket(lane, e.handle);
+    ReleasePacket<kDeferred>(lane, e.handle);
     return;
   }
   engine->CountInto(&lane.engine_counters);
   // A deferred lane shares the pool with other threads: it joins a split
   // packet in its own scratch, not in place.
   engine->HandleDatagram(Timestamp::FromMicros(lane.now_us), Address::Sim(from),
-                         lane.deferred ? packets_.Bytes(e.handle, &lane.joined)
-                                       : packets_.Bytes(e.handle));
-  ReleasePacket(lane, e.handle);  // before AfterEvent: Send may grow the pool
-  AfterEvent(lane, to, lane.now_us);
+                         kDeferred ? packets_.Bytes(e.handle, &lane.joined)
+                                   : packets_.Bytes(e.handle));
+  // Before AfterEvent: Send may grow the pool.
+  ReleasePacket<kDeferred>(lane, e.handle);
+  AfterEvent<kDeferred>(lane, to, lane.now_us);
 }
 
 void Simulator::OnJoin(uint32_t node) {
@@ -1027,9 +1031,10 @@ StateTracker::NodeState Simulator::StateOf(uint32_t node) const {
 // --- Engine outputs ---------------------------------------------------------
 
 void Simulator::AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us) {
-  AfterEvent(lane, node, earliest_wake_us);
+  AfterEvent<false>(lane, node, earliest_wake_us);
 }
 
+template <bool kDeferred>
 void Simulator::AfterEvent(Lane& lane, uint32_t node,
                            int64_t earliest_wake_us) {
   const int64_t now_us = lane.now_us;
@@ -1046,7 +1051,7 @@ void Simulator::AfterEvent(Lane& lane, uint32_t node,
   // takes both kinds of output: built once (two lambdas each stored their
   // captures on every call, whether or not the engine had output;
   // callgrind).
-  if (lane.deferred) {
+  if constexpr (kDeferred) {
     struct Recorded {
       Lane* lane;
       uint32_t node;
@@ -1091,19 +1096,19 @@ void Simulator::AfterEvent(Lane& lane, uint32_t node,
   // A deadline at or before now right after HandleTimeout(now) means the
   // engine did not handle it; wake it 1 us later rather than spin.
   if (earliest_wake_us > now_us && next.ToMicros() <= now_us) {
-    ++lane.counters->timer_stalls;
+    ++CountersOf<kDeferred>(lane).timer_stalls;
   }
   const int64_t wake_us = std::max(next.ToMicros(), earliest_wake_us);
   if (wake_us < hot.wake_us) {
     hot.wake_us = wake_us;
-    ScheduleWake(lane, node, wake_us);
+    ScheduleWake<kDeferred>(lane, node, wake_us);
   }
 }
 
 template <bool kDrained>
 void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
                      std::span<const uint8_t> datagram) {
-  assert(!lane.deferred);
+  assert(&lane == &main_lane_);
   const int64_t now_us = lane.now_us;
   const uint64_t bytes = datagram.size();
   ++counters_.datagrams_sent;
@@ -1151,7 +1156,7 @@ void Simulator::Send(Lane& lane, uint32_t from, const Address& to_address,
 }
 
 void Simulator::OnEngineEvent(Lane& lane, uint32_t node, EngineEvent&& event) {
-  assert(!lane.deferred);
+  assert(&lane == &main_lane_);
   if (const auto* delivered = std::get_if<DeliveredEvent>(&event)) {
     OnDelivered(node, *delivered, lane.now_us);
   } else if (std::holds_alternative<PeerUpEvent>(event)) {

@@ -349,7 +349,9 @@ class Simulator {
   // window split over threads) touches nothing shared: it records its
   // sends, timer pushes, engine events and packet releases in order, and
   // the main thread applies them after the chunk (Apply), in the order
-  // one thread would have made them.
+  // one thread would have made them. Which kind a lane is, is a template
+  // argument (kDeferred) of the functions that run node events, not a
+  // field: the main lane's loop tests nothing for it (callgrind).
   struct Lane {
     enum class OutputKind : uint8_t { kSend, kWake, kEvent, kRelease };
     struct Output {
@@ -368,9 +370,8 @@ class Simulator {
     uint32_t window_node = UINT32_MAX;   // node being run; none outside
     int64_t window_end_us = 0;           // exclusive
     int64_t window_wake_us = INT64_MAX;  // its timer inside the window
-    SimCounters* counters = nullptr;     // the simulator's, or own_counters
-    bool deferred = false;
-    SimCounters own_counters;
+    SimCounters own_counters;  // a deferred lane's (the main lane counts
+                               // into the simulator's: CountersOf)
     // What the engines this lane runs count (Engine::CountInto before each
     // call; an engine counts into the block of the lane that last ran it,
     // or the main lane's since its start). Commands between windows run
@@ -413,17 +414,28 @@ class Simulator {
   // The first node boundary at or after `at` (clamped to [begin, size]).
   static size_t NodeBoundary(std::span<const Event> events, size_t begin,
                              size_t at);
-  // Runs `events` (sorted by node) in `lane`, node by node.
+  // Runs `events` (sorted by node) in `lane`, node by node. kDeferred:
+  // `lane` is a deferred lane (split_lane_ or a worker's), else main_lane_.
+  template <bool kDeferred>
   void RunNodes(Lane& lane, std::span<const Event> events);
+  // Where `lane` counts: its own block when deferred, else counters_.
+  template <bool kDeferred>
+  SimCounters& CountersOf(Lane& lane) {
+    if constexpr (kDeferred) return lane.own_counters;
+    return counters_;
+  }
   // The main lane, its clock set to now_us_, outside any window.
   Lane& Main();
   // Applies a deferred lane's outputs in order and empties it.
   void Apply(Lane* lane);
   void Dispatch(const Event& e);
+  template <bool kDeferred>
   void DispatchNode(Lane& lane, const Event& e);
   // Schedules node's timer event at wake_us (hot_[node].wake_us is set):
   // inside the current window for the node being run, else in the queue.
+  template <bool kDeferred>
   void ScheduleWake(Lane& lane, uint32_t node, int64_t wake_us);
+  template <bool kDeferred>
   void ReleasePacket(Lane& lane, uint32_t handle);
   // Starts loading what the next few events will touch (cache hints only).
   // `next`: the events that run next, in order (a guess; may be short).
@@ -431,8 +443,14 @@ class Simulator {
   // slot (a window's are), so none needs checking.
   template <bool kWindowEvents>
   void PrefetchAhead(std::span<const Event> next) const;
+  template <bool kDeferred>
   void OnTimer(Lane& lane, const Event& e);
-  void OnPacket(Lane& lane, const Event& e);
+  // Without -fstack-protector's canary: its only local array is the
+  // sender's Address (Address::Sim writes 4 of its 16 bytes); the canary's
+  // store and check were 6 instructions an arrival (callgrind, 2k run:
+  // RunNodes 0.9 M fewer without them).
+  template <bool kDeferred>
+  [[gnu::no_stack_protector]] void OnPacket(Lane& lane, const Event& e);
   void OnBroadcast();
   void OnJoin(uint32_t node);
   void OnCrash(uint32_t spec);
@@ -448,19 +466,21 @@ class Simulator {
   StateTracker::NodeState StateOf(uint32_t node) const;
   void CollectState(RunResult* r) const;
 
-  // After any call into node's engine: drain outputs, reschedule its timer
-  // (never earlier than earliest_wake_us).
+  // After any call into node's engine outside a window (the main lane):
+  // drain outputs, reschedule its timer (never earlier than
+  // earliest_wake_us).
   void AfterCall(Lane& lane, uint32_t node, int64_t earliest_wake_us);
-  // AfterCall, inlined (OnTimer, OnPacket: ~400 k calls in the 2k
-  // reference; a call of its own saved and restored registers on each,
+  // AfterCall in any lane, inlined (OnTimer, OnPacket: ~400 k calls in the
+  // 2k reference; a call of its own saved and restored registers on each,
   // ~20 instructions a call). Defined in simulator.cc, used there only.
+  template <bool kDeferred>
   [[gnu::always_inline]] inline void AfterEvent(Lane& lane, uint32_t node,
                                                 int64_t earliest_wake_us);
   // A datagram from `from` into the network and the packet pool.
   // kDrained: handed out by the engine's DrainTransmits, in the pool's
   // stable run (PacketPool::PutInRun, with the payload's source); else a
-  // deferred lane's send, replayed (Apply). REQUIRES: !lane.deferred (a
-  // deferred lane records its sends instead). Inlined into its callers:
+  // deferred lane's send, replayed (Apply). REQUIRES: lane is the main
+  // lane (a deferred lane records its sends instead). Inlined into its callers:
   // the drain's is the FunctionRef thunk the engine calls per datagram,
   // which then holds Send's body instead of calling it (callgrind: a call
   // cost ~9 instructions a datagram).
@@ -468,7 +488,8 @@ class Simulator {
   [[gnu::always_inline]] inline void Send(Lane& lane, uint32_t from,
                                           const Address& to,
                                           std::span<const uint8_t> datagram);
-  // REQUIRES: !lane.deferred (a deferred lane records its events instead).
+  // REQUIRES: lane is the main lane (a deferred lane records its events
+  // instead).
   void OnEngineEvent(Lane& lane, uint32_t node, EngineEvent&& event);
   void OnDelivered(uint32_t node, const DeliveredEvent& event, int64_t now_us);
   void StartMeasurement();
