@@ -1268,6 +1268,25 @@ uint8_t* WriteFrame(const Frame& frame, size_t body_bytes, uint8_t* out) {
       frame);
 }
 
+FrameWritten WriteFrameWithin(const Frame& frame, size_t room, uint8_t* out) {
+  return std::visit(
+      [room, out]<typename F>(const F& f) -> FrameWritten {
+        const Measured measured = Measure(f);
+        if (measured.error != WireError::kOk) return {nullptr, measured.error};
+        const size_t body = measured.body_bytes;
+        if (EncodedFrameBytesForBody(body) > room) {
+          return {nullptr, WireError::kTooLarge};
+        }
+        Writer w(out);
+        w.U8(static_cast<uint8_t>(
+            wire_internal::kTypeOfIndex[wire_internal::FrameIndex<F>()]));
+        w.Varint(body);
+        EncodeBody(f, &w);
+        return {w.position(), WireError::kOk};
+      },
+      frame);
+}
+
 DatagramBuilder::DatagramBuilder(NodeId sender, size_t max_datagram_bytes)
     : sender_(sender), max_datagram_bytes_(max_datagram_bytes) {
   assert(max_datagram_bytes >= kDatagramHeaderBytes + 2);
