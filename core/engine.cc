@@ -816,8 +816,8 @@ void Engine::HandleDatagram(Timestamp now, const Address& from,
   ++e.counters->datagrams_in;
   e.counters->bytes_in += bytes.size();
   if (e.left) return;
-  DecodedDatagram& decoded = ThreadScratch().decoded;
-  WireError error = DecodeDatagram(bytes, &decoded);
+  DecodedDatagram& decoded = ThreadScratch().decoded;  // cleared after use
+  WireError error = DecodeIntoCleared(bytes, &decoded);
   if (error == WireError::kOk && decoded.sender == e.self.id) {
     error = WireError::kBadField;  // our own id from elsewhere: a reflection
   }

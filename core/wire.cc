@@ -1496,6 +1496,12 @@ template <typename NonceFrame>
 
 WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out) {
   out->Clear();
+  return DecodeIntoCleared(bytes, out);
+}
+
+WireError DecodeIntoCleared(std::span<const uint8_t> bytes,
+                            DecodedDatagram* out) {
+  assert(out->frames.empty());
   if (bytes.empty()) return WireError::kTruncated;
   if (bytes[0] != kWireVersion) return WireError::kBadVersion;
   Reader r(bytes.data() + 1, bytes.data() + bytes.size(),

@@ -573,6 +573,12 @@ struct DecodedDatagram {
 // Decodes a whole datagram into *out (reusing its storage, see
 // DecodedDatagram). On error *out holds no frames.
 WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out);
+// The same without DecodeDatagram's first Clear, for an *out cleared after
+// its last datagram (as the engine does: its test of the empty frames cost
+// ~1 M instructions in the 2,000-node reference run, callgrind).
+// REQUIRES: out->frames.empty().
+WireError DecodeIntoCleared(std::span<const uint8_t> bytes,
+                            DecodedDatagram* out);
 
 // Low-level pieces, exposed for other codecs and tests.
 void AppendVarint(uint64_t value, std::vector<uint8_t>* out);

@@ -943,6 +943,39 @@ TEST(HostileInputTest, EverySingleByteMutationDecodesOrFails) {
   EXPECT_GT(failed, 10000u);
 }
 
+// DecodeIntoCleared decodes into a cleared DecodedDatagram what
+// DecodeDatagram decodes: every prefix of every single-byte mutation of
+// the small corpus, each in a vector of exactly its size.
+TEST(HostileInputTest, DecodeIntoClearedMatchesDecodeDatagram) {
+  DecodedDatagram want;
+  DecodedDatagram got;
+  size_t decoded = 0;
+  for (const std::vector<uint8_t>& original : SmallCorpus()) {
+    std::vector<uint8_t> bytes = original;
+    for (size_t pos = 0; pos < bytes.size(); ++pos) {
+      for (const uint8_t value : {uint8_t{0}, uint8_t{1}, uint8_t{0x80},
+                                  uint8_t{0xff}, uint8_t(original[pos] + 1)}) {
+        bytes[pos] = value;
+        for (size_t n = 0; n <= bytes.size(); ++n) {
+          const std::vector<uint8_t> input(bytes.begin(), bytes.begin() + n);
+          const WireError error = DecodeDatagram(input, &want);
+          got.Clear();
+          ASSERT_EQ(DecodeIntoCleared(input, &got), error) << pos << " " << n;
+          ASSERT_EQ(got.frames.size(), want.frames.size());
+          if (error != WireError::kOk) continue;
+          ++decoded;
+          EXPECT_EQ(got.sender, want.sender);
+          for (size_t k = 0; k < want.frames.size(); ++k) {
+            ASSERT_TRUE(got.frames[k] == want.frames[k]) << pos << " " << n;
+          }
+        }
+      }
+      bytes[pos] = original[pos];
+    }
+  }
+  EXPECT_GT(decoded, 1000u);
+}
+
 TEST(HostileInputTest, SampledMutationsOfLargeDatagramsDecodeOrFail) {
   constexpr uint64_t kSeed = 8086;
   FrameGenerator gen(kSeed, /*max_list=*/kMaxListEntries,
