@@ -145,15 +145,31 @@ class TransmitQueue {
   // of line (as one function, a datagram cost ~20 instructions more: a
   // stack frame and its canary, callgrind).
   uint8_t* Append(const Address& to, size_t size) {
+    uint8_t* const out = Reserve(size);
+    Commit(to, size);
+    return out;
+  }
+  // Append in two steps, for a caller that learns the size as it writes:
+  // room for a datagram of up to `max_size` bytes, where the caller writes
+  // it; then Commit queues it for `to` with its `size` (<= max_size).
+  // Without Commit nothing is queued (see ParkIfEmpty).
+  uint8_t* Reserve(size_t max_size) {
     Borrow();
-    const size_t bytes = RecordBytes(size);
+    const size_t bytes = RecordBytes(max_size);
     if (head_ > 0 || end_ + bytes > capacity_) MakeRoom(bytes);
-    uint8_t* const header = bytes_.get() + end_;
-    new (header) Header{to, static_cast<uint32_t>(size), 0, 0, nullptr};
+    return bytes_.get() + end_ + sizeof(Header);
+  }
+  void Commit(const Address& to, size_t size) {
+    new (bytes_.get() + end_)
+        Header{to, static_cast<uint32_t>(size), 0, 0, nullptr};
     newest_ = end_;
-    end_ += bytes;
+    end_ += RecordBytes(size);
     ++count_;
-    return header + sizeof(Header);
+  }
+  // Hands the buffer back when nothing is queued: a Reserve not committed
+  // leaves it borrowed, which only Drain and Pop would park.
+  void ParkIfEmpty() {
+    if (count_ == 0) Park();
   }
   // Size of the newest datagram queued. REQUIRES: size() > 0.
   size_t NewestSize() const { return HeaderAt(newest_).size; }
@@ -599,22 +615,30 @@ bool Engine::Impl::DestinationsDistinct(
 
 // A frame whose destination has no other frame in the call: its own
 // datagram, if it fits (what the plan would give it). True when queued.
+// The frame is written where its datagram would go before the queue is
+// tested, so that a frame too large is counted as such even when the
+// queue is full (the plan's order: measure, then queue).
 bool Engine::Impl::SendAlone(const Outbox::PendingFrame& item) {
-  size_t body_bytes = 0;
-  if (MeasureFrame(item.frame, &body_bytes) != WireError::kOk) {
+  const size_t budget = config.max_datagram_bytes;
+  uint8_t* const datagram = transmits.Reserve(budget);
+  const uint8_t* const end =
+      WriteFrameWithin(item.frame, budget - kDatagramHeaderBytes,
+                       datagram + kDatagramHeaderBytes)
+          .end;
+  if (end == nullptr) {
     ++counters->frames_too_large;
+    transmits.ParkIfEmpty();
     return false;
   }
-  const size_t bytes = EncodedFrameBytesForBody(body_bytes);
-  if (bytes > config.max_datagram_bytes - kDatagramHeaderBytes) {
-    ++counters->frames_too_large;
+  if (transmits.size() >= config.max_pending_transmits) {
+    ++counters->transmits_dropped;
     return false;
   }
-  uint8_t* out = QueueDatagram(item.to, kDatagramHeaderBytes + bytes);
-  if (out == nullptr) return false;
-  out = WriteDatagramHeader(self.id, out);
-  [[maybe_unused]] const uint8_t* const end =
-      WriteFrame(item.frame, body_bytes, out);
+  WriteDatagramHeader(self.id, datagram);
+  const auto size = static_cast<size_t>(end - datagram);
+  ++counters->datagrams_out;
+  counters->bytes_out += size;
+  transmits.Commit(item.to, size);
   // A gossip's payload ends its frame: noted for DrainedPayload.
   if (const GossipFrame* gossip = std::get_if<GossipFrame>(&item.frame)) {
     assert(std::equal(gossip->payload.begin(), gossip->payload.end(),
@@ -792,8 +816,8 @@ void Engine::HandleDatagram(Timestamp now, const Address& from,
   ++e.counters->datagrams_in;
   e.counters->bytes_in += bytes.size();
   if (e.left) return;
-  DecodedDatagram& decoded = ThreadScratch().decoded;
-  WireError error = DecodeDatagram(bytes, &decoded);
+  DecodedDatagram& decoded = ThreadScratch().decoded;  // cleared after use
+  WireError error = DecodeIntoCleared(bytes, &decoded);
   if (error == WireError::kOk && decoded.sender == e.self.id) {
     error = WireError::kBadField;  // our own id from elsewhere: a reflection
   }

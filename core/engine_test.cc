@@ -815,6 +815,45 @@ TEST(EngineTest, ForwardedGossipCopiesRespectTheTransmitBound) {
   }
 }
 
+// A gossip that fills a datagram exactly is forwarded in one of exactly
+// that size; one more hop takes one more byte (hops 128 is a two-byte
+// varint), so the copies do not fit: each is counted as too large and
+// nothing is queued.
+TEST(EngineTest, ForwardedGossipThatOutgrowsTheDatagramIsCounted) {
+  DiffusionConfig c;
+  auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+  ASSERT_TRUE(made.ok());
+  Engine& e = **made;
+  const Timestamp now = Timestamp::FromMicros(1'000'000);
+  for (uint32_t p = 2; p < 7; ++p) {
+    ASSERT_TRUE(
+        e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
+  }
+  for (const uint32_t hops : {126u, 127u}) {
+    SCOPED_TRACE(hops);
+    const MessageId id{NodeId(9), hops};
+    // 9 header bytes, then type, a 2-byte length, id (9), hops (1).
+    const std::vector<uint8_t> payload =
+        Payload(c.max_datagram_bytes - 22, static_cast<uint8_t>(hops));
+    DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+    ASSERT_EQ(in.Add(GossipFrame{id, hops, payload}), WireError::kOk);
+    ASSERT_EQ(in.remaining_bytes(), 0u);
+    const EngineCounters before = e.counters();
+    e.HandleDatagram(now, Address::Sim(2), in.Finish());
+    const EngineCounters after = e.counters();
+    size_t drained = 0;
+    e.DrainTransmits([&](const Address&, std::span<const uint8_t> bytes) {
+      ++drained;
+      EXPECT_EQ(bytes.size(), c.max_datagram_bytes);
+    });
+    const size_t fits = hops == 126 ? 4 : 0;  // to the eager peers 3..6
+    EXPECT_EQ(drained, fits);
+    EXPECT_EQ(after.datagrams_out - before.datagrams_out, fits);
+    EXPECT_EQ(after.frames_too_large - before.frames_too_large, 4 - fits);
+    EXPECT_EQ(after.transmits_dropped, before.transmits_dropped);
+  }
+}
+
 // DrainEvents hands out what PollEvent would, in the same order.
 TEST(EngineTest, DrainEventsSeesWhatPollEventSees) {
   auto events = [](bool drain) {

@@ -61,7 +61,7 @@ class Outbox {
                   std::is_same_v<Type, Frame>) {
       holds_peer_lists_ = true;
     }
-    BorrowStorage(&pending_);
+    BorrowPending();
     pending_.emplace_back(to, std::forward<F>(frame));
   }
   // Queues an empty frame of type F for `to` and returns it, to be filled
@@ -72,7 +72,7 @@ class Outbox {
   F& SendEmpty(const Address& to) {
     static_assert(!std::is_same_v<F, ShuffleFrame> &&
                   !std::is_same_v<F, ShuffleReplyFrame>);  // see Send
-    BorrowStorage(&pending_);
+    BorrowPending();
     return std::get<F>(pending_.emplace_back(to, std::in_place_type<F>).frame);
   }
   // Empty storage for the peer list of a SHUFFLE or SHUFFLE_REPLY frame
@@ -114,6 +114,12 @@ class Outbox {
   }
 
  private:
+  // BorrowStorage for the frames' queue, its swap inline too: the first
+  // frame of nearly every engine call that sends takes the spare, and the
+  // out-of-line swap cost ~18 instructions a call (callgrind).
+  [[gnu::always_inline]] void BorrowPending() {
+    if (pending_.capacity() == 0) pending_.swap(SpareStorage<PendingFrame>());
+  }
   // Hands the storage of the queued frames' peer lists to the thread's
   // spare, when larger than the spare's (which the frame then frees).
   // Out of line: a few calls in a hundred.

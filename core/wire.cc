@@ -217,13 +217,6 @@ WireError CheckAddress(const Address& a) {
 WireError CheckMessageId(const MessageId& id) {
   return id.sequence != 0 ? WireError::kOk : WireError::kBadField;
 }
-WireError CheckPeers(const std::vector<PeerEntry>& peers) {
-  if (peers.size() > kMaxListEntries) return WireError::kTooManyEntries;
-  for (const PeerEntry& p : peers) {
-    if (WireError e = CheckAddress(p.address); e != WireError::kOk) return e;
-  }
-  return WireError::kOk;
-}
 WireError CheckIds(std::span<const MessageId> ids) {
   if (ids.size() > kMaxListEntries) return WireError::kTooManyEntries;
   for (const MessageId& id : ids) {
@@ -258,11 +251,6 @@ WireError Check(const SwapReplyFrame& f) {
   if (!f.accepted) return WireError::kBadField;
   return CheckAddress(f.partner->address);
 }
-WireError Check(const ShuffleFrame& f) {
-  if (WireError e = CheckPeers(f.peers); e != WireError::kOk) return e;
-  return CheckAddress(f.origin.address);
-}
-WireError Check(const ShuffleReplyFrame& f) { return CheckPeers(f.peers); }
 WireError Check(const GossipFrame& f) { return CheckMessageId(f.id); }
 WireError Check(const GraftFrame& f) { return CheckIds(f.ids); }
 WireError Check(const IWantFrame& f) { return CheckIds(f.ids); }
@@ -317,7 +305,9 @@ WireError Check(const StateStreamRequestFrame& f) {
 // What an encoder asks of a frame before it writes it: Check, then
 // BodyBytes. IHAVE and digest frames (no Check overload) are checked and
 // sized in one pass over their entries: the engine measures an IHAVE in
-// most calls that announce, and a digest holds dozens of entries.
+// most calls that announce, and a digest holds dozens of entries. So are
+// SHUFFLE and SHUFFLE_REPLY frames and their peers (a Check, then
+// BodyBytes, read each peer's address twice).
 struct Measured {
   WireError error;
   size_t body_bytes;
@@ -343,6 +333,26 @@ Measured MeasureAnnounce(const AnnounceFrame& f) {
 }
 Measured Measure(const IHaveFrame& f) { return MeasureAnnounce(f); }
 Measured Measure(const DigestFrame& f) { return MeasureAnnounce(f); }
+// A peer list, checked (at most kMaxListEntries, no address of kind
+// kNone) and sized in one pass.
+Measured MeasurePeers(const std::vector<PeerEntry>& peers) {
+  if (peers.size() > kMaxListEntries) return {WireError::kTooManyEntries, 0};
+  size_t n = VarintBytes(peers.size());
+  for (const PeerEntry& p : peers) {
+    if (!p.address.valid()) return {WireError::kBadAddress, 0};
+    n += PeerEntryBytes(p);
+  }
+  return {WireError::kOk, n};
+}
+Measured Measure(const ShuffleReplyFrame& f) { return MeasurePeers(f.peers); }
+Measured Measure(const ShuffleFrame& f) {  // the peers, then the origin
+  const Measured peers = MeasurePeers(f.peers);
+  if (peers.error != WireError::kOk) return peers;
+  if (WireError e = CheckAddress(f.origin.address); e != WireError::kOk) {
+    return {e, 0};
+  }
+  return {WireError::kOk, PeerEntryBytes(f.origin) + 1 + peers.body_bytes};
+}
 
 // --- Writing -----------------------------------------------------------------
 
@@ -1268,6 +1278,25 @@ uint8_t* WriteFrame(const Frame& frame, size_t body_bytes, uint8_t* out) {
       frame);
 }
 
+FrameWritten WriteFrameWithin(const Frame& frame, size_t room, uint8_t* out) {
+  return std::visit(
+      [room, out]<typename F>(const F& f) -> FrameWritten {
+        const Measured measured = Measure(f);
+        if (measured.error != WireError::kOk) return {nullptr, measured.error};
+        const size_t body = measured.body_bytes;
+        if (EncodedFrameBytesForBody(body) > room) {
+          return {nullptr, WireError::kTooLarge};
+        }
+        Writer w(out);
+        w.U8(static_cast<uint8_t>(
+            wire_internal::kTypeOfIndex[wire_internal::FrameIndex<F>()]));
+        w.Varint(body);
+        EncodeBody(f, &w);
+        return {w.position(), WireError::kOk};
+      },
+      frame);
+}
+
 DatagramBuilder::DatagramBuilder(NodeId sender, size_t max_datagram_bytes)
     : sender_(sender), max_datagram_bytes_(max_datagram_bytes) {
   assert(max_datagram_bytes >= kDatagramHeaderBytes + 2);
@@ -1467,6 +1496,12 @@ template <typename NonceFrame>
 
 WireError DecodeDatagram(std::span<const uint8_t> bytes, DecodedDatagram* out) {
   out->Clear();
+  return DecodeIntoCleared(bytes, out);
+}
+
+WireError DecodeIntoCleared(std::span<const uint8_t> bytes,
+                            DecodedDatagram* out) {
+  assert(out->frames.empty());
   if (bytes.empty()) return WireError::kTruncated;
   if (bytes[0] != kWireVersion) return WireError::kBadVersion;
   Reader r(bytes.data() + 1, bytes.data() + bytes.size(),

@@ -527,6 +527,38 @@ TEST_P(RoundTripTest, TwoStepEncodingMatchesBuilder) {
   }
 }
 
+// WriteFrameWithin writes what a DatagramBuilder writes when the frame
+// fits its room exactly, and nothing (kTooLarge) one byte short of that.
+TEST_P(RoundTripTest, OneVisitEncodingMatchesBuilder) {
+  const size_t index = GetParam();
+  FrameGenerator gen(20261128 + index);
+  for (int i = 0; i < 500; ++i) {
+    const Frame frame = gen.Make(index);
+    const NodeId sender = gen.Id();
+    DatagramBuilder builder(sender, kMaxMaxDatagramBytes);
+    ASSERT_EQ(builder.Add(frame), WireError::kOk);
+    const std::vector<uint8_t> expected = builder.Finish();
+    const size_t frame_bytes = expected.size() - kDatagramHeaderBytes;
+
+    // One spare byte, so that a write past the end shows.
+    std::vector<uint8_t> bytes(expected.size() + 1, 0xee);
+    uint8_t* const body = WriteDatagramHeader(sender, bytes.data());
+    const FrameWritten short_by_one =
+        WriteFrameWithin(frame, frame_bytes - 1, body);
+    EXPECT_EQ(short_by_one.end, nullptr);
+    EXPECT_EQ(short_by_one.error, WireError::kTooLarge);
+    EXPECT_TRUE(std::all_of(body, bytes.data() + bytes.size(),
+                            [](uint8_t b) { return b == 0xee; }))
+        << "iteration " << i;
+    const FrameWritten written = WriteFrameWithin(frame, frame_bytes, body);
+    ASSERT_EQ(written.error, WireError::kOk);
+    ASSERT_EQ(written.end, bytes.data() + expected.size()) << "iteration " << i;
+    EXPECT_EQ(bytes.back(), 0xee);
+    bytes.pop_back();
+    EXPECT_EQ(bytes, expected) << "iteration " << i;
+  }
+}
+
 TEST(WireTwoStepTest, FrameBytesForBodyAtVarintBoundaries) {
   for (size_t body : {size_t{0}, size_t{1}, size_t{127}, size_t{128},
                       size_t{16383}, size_t{16384}, size_t{1} << 21}) {
@@ -784,6 +816,13 @@ TEST(DatagramBuilderTest, RefusesInvalidFramesUnchanged) {
     EXPECT_EQ(MeasureFrame(frame, &body_bytes), error)
         << FrameTypeName(TypeOf(frame));
     EXPECT_EQ(body_bytes, 7u);  // untouched when refused
+    std::vector<uint8_t> room(kMaxMaxDatagramBytes, 0xee);
+    const FrameWritten written =
+        WriteFrameWithin(frame, room.size(), room.data());
+    EXPECT_EQ(written.end, nullptr) << FrameTypeName(TypeOf(frame));
+    EXPECT_EQ(written.error, error) << FrameTypeName(TypeOf(frame));
+    EXPECT_TRUE(std::all_of(room.begin(), room.end(),
+                            [](uint8_t b) { return b == 0xee; }));
   }
   // Exactly kMaxListEntries is fine.
   too_many_ids.pop_back();
@@ -902,6 +941,39 @@ TEST(HostileInputTest, EverySingleByteMutationDecodesOrFails) {
   // mutations in types, lengths and tags do not.
   EXPECT_GT(decoded, 10000u);
   EXPECT_GT(failed, 10000u);
+}
+
+// DecodeIntoCleared decodes into a cleared DecodedDatagram what
+// DecodeDatagram decodes: every prefix of every single-byte mutation of
+// the small corpus, each in a vector of exactly its size.
+TEST(HostileInputTest, DecodeIntoClearedMatchesDecodeDatagram) {
+  DecodedDatagram want;
+  DecodedDatagram got;
+  size_t decoded = 0;
+  for (const std::vector<uint8_t>& original : SmallCorpus()) {
+    std::vector<uint8_t> bytes = original;
+    for (size_t pos = 0; pos < bytes.size(); ++pos) {
+      for (const uint8_t value : {uint8_t{0}, uint8_t{1}, uint8_t{0x80},
+                                  uint8_t{0xff}, uint8_t(original[pos] + 1)}) {
+        bytes[pos] = value;
+        for (size_t n = 0; n <= bytes.size(); ++n) {
+          const std::vector<uint8_t> input(bytes.begin(), bytes.begin() + n);
+          const WireError error = DecodeDatagram(input, &want);
+          got.Clear();
+          ASSERT_EQ(DecodeIntoCleared(input, &got), error) << pos << " " << n;
+          ASSERT_EQ(got.frames.size(), want.frames.size());
+          if (error != WireError::kOk) continue;
+          ++decoded;
+          EXPECT_EQ(got.sender, want.sender);
+          for (size_t k = 0; k < want.frames.size(); ++k) {
+            ASSERT_TRUE(got.frames[k] == want.frames[k]) << pos << " " << n;
+          }
+        }
+      }
+      bytes[pos] = original[pos];
+    }
+  }
+  EXPECT_GT(decoded, 1000u);
 }
 
 TEST(HostileInputTest, SampledMutationsOfLargeDatagramsDecodeOrFail) {
