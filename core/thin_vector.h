@@ -65,10 +65,13 @@ class ThinVector {
   }
   const T& back() const { return (*this)[size() - 1]; }
 
+  // `item` may be one of this vector's own elements (copied before the
+  // block is reallocated).
   void push_back(const T& item) {
+    const T copy = item;
     const size_t n = size();
     if (n == capacity()) Reallocate(n == 0 ? 1 : 2 * n);
-    std::memcpy(static_cast<void*>(Items(block_) + n), &item, sizeof(T));
+    std::memcpy(static_cast<void*>(Items(block_) + n), &copy, sizeof(T));
     block_->size = static_cast<uint32_t>(n + 1);
   }
   // Removes the element at `position`, shifting the later ones down.

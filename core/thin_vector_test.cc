@@ -119,5 +119,22 @@ TEST(ThinVectorTest, EraseLastAndFirst) {
   ExpectSame(v, std::vector<uint16_t>{2, 3});
 }
 
+// Pushing one of its own elements when the block is full: the element is
+// read before the old block is freed (under ASan a read after the free
+// fails this test).
+TEST(ThinVectorTest, PushBackOfItsOwnElementWhileGrowing) {
+  ThinVector<uint64_t> v;
+  std::vector<uint64_t> reference;
+  v.push_back(7);
+  reference.push_back(7);
+  for (int i = 0; i < 6; ++i) {
+    v.push_back(v[0]);
+    reference.push_back(reference[0]);
+    v.push_back(v.back());
+    reference.push_back(reference.back());
+  }
+  ExpectSame(v, reference);
+}
+
 }  // namespace
 }  // namespace elara

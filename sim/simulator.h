@@ -445,12 +445,8 @@ class Simulator {
   void PrefetchAhead(std::span<const Event> next) const;
   template <bool kDeferred>
   void OnTimer(Lane& lane, const Event& e);
-  // Without -fstack-protector's canary: its only local array is the
-  // sender's Address (Address::Sim writes 4 of its 16 bytes); the canary's
-  // store and check were 6 instructions an arrival (callgrind, 2k run:
-  // RunNodes 0.9 M fewer without them).
   template <bool kDeferred>
-  [[gnu::no_stack_protector]] void OnPacket(Lane& lane, const Event& e);
+  void OnPacket(Lane& lane, const Event& e);
   void OnBroadcast();
   void OnJoin(uint32_t node);
   void OnCrash(uint32_t spec);
