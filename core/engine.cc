@@ -22,6 +22,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_format.h"
 #include "core/membership.h"
 #include "core/outbox.h"
@@ -122,7 +123,8 @@ class DrainQueue {
 
 // The transmit queue: the finished datagrams back to back in one byte
 // buffer, each behind a header that holds its destination and length.
-// Flush writes each datagram straight into it (Append); DrainTransmits
+// Flush writes each datagram straight into it (Append, or Reserve then
+// Commit for a frame sent alone); DrainTransmits
 // hands out views of it. Queued as a Transmit each (its own vector,
 // recycled through a per-thread list, destroyed when the queue emptied),
 // datagram handling cost ~130 instructions more per datagram (callgrind,
@@ -615,11 +617,21 @@ bool Engine::Impl::DestinationsDistinct(
 
 // A frame whose destination has no other frame in the call: its own
 // datagram, if it fits (what the plan would give it). True when queued.
-// The frame is written where its datagram would go before the queue is
-// tested, so that a frame too large is counted as such even when the
-// queue is full (the plan's order: measure, then queue).
+// A frame too large is counted as such even when the queue is full (the
+// plan's order: measure, then queue); a full queue reserves nothing (a
+// frame it drops must not grow the buffer).
 bool Engine::Impl::SendAlone(const Outbox::PendingFrame& item) {
   const size_t budget = config.max_datagram_bytes;
+  if (transmits.size() >= config.max_pending_transmits) {
+    size_t body = 0;
+    if (MeasureFrame(item.frame, &body) != WireError::kOk ||
+        EncodedFrameBytesForBody(body) > budget - kDatagramHeaderBytes) {
+      ++counters->frames_too_large;
+    } else {
+      ++counters->transmits_dropped;
+    }
+    return false;
+  }
   uint8_t* const datagram = transmits.Reserve(budget);
   const uint8_t* const end =
       WriteFrameWithin(item.frame, budget - kDatagramHeaderBytes,
@@ -628,10 +640,6 @@ bool Engine::Impl::SendAlone(const Outbox::PendingFrame& item) {
   if (end == nullptr) {
     ++counters->frames_too_large;
     transmits.ParkIfEmpty();
-    return false;
-  }
-  if (transmits.size() >= config.max_pending_transmits) {
-    ++counters->transmits_dropped;
     return false;
   }
   WriteDatagramHeader(self.id, datagram);
@@ -816,21 +824,25 @@ void Engine::HandleDatagram(Timestamp now, const Address& from,
   ++e.counters->datagrams_in;
   e.counters->bytes_in += bytes.size();
   if (e.left) return;
-  DecodedDatagram& decoded = ThreadScratch().decoded;  // cleared after use
-  WireError error = DecodeIntoCleared(bytes, &decoded);
-  if (error == WireError::kOk && decoded.sender == e.self.id) {
-    error = WireError::kBadField;  // our own id from elsewhere: a reflection
+  {
+    DecodedDatagram& decoded = ThreadScratch().decoded;  // cleared after use
+    // Cleared on every way out of this block, a throw included, so that
+    // the next datagram finds it cleared and no span into `bytes` outlives
+    // the call.
+    const absl::Cleanup clear = [&decoded] { decoded.Clear(); };
+    WireError error = DecodeIntoCleared(bytes, &decoded);
+    if (error == WireError::kOk && decoded.sender == e.self.id) {
+      error = WireError::kBadField;  // our own id from elsewhere: a reflection
+    }
+    if (error != WireError::kOk) {
+      ++e.counters->bad_datagrams;
+      ++e.counters->bad_datagrams_by_error[static_cast<size_t>(error)];
+      return;
+    }
+    const PeerEntry sender{decoded.sender, from};
+    e.membership.NoteAlive(now, sender);
+    for (const Frame& frame : decoded.frames) e.Dispatch(now, sender, frame);
   }
-  if (error != WireError::kOk) {
-    decoded.Clear();  // a reflection decoded fine: drop its spans
-    ++e.counters->bad_datagrams;
-    ++e.counters->bad_datagrams_by_error[static_cast<size_t>(error)];
-    return;
-  }
-  const PeerEntry sender{decoded.sender, from};
-  e.membership.NoteAlive(now, sender);
-  for (const Frame& frame : decoded.frames) e.Dispatch(now, sender, frame);
-  decoded.Clear();  // drop spans into `bytes` before returning
   e.Flush();
 }
 

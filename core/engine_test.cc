@@ -6,6 +6,7 @@
 #include <cstring>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "core/random.h"
 #include "core/spare_buffer.h"
@@ -852,6 +853,66 @@ TEST(EngineTest, ForwardedGossipThatOutgrowsTheDatagramIsCounted) {
     EXPECT_EQ(after.frames_too_large - before.frames_too_large, 4 - fits);
     EXPECT_EQ(after.transmits_dropped, before.transmits_dropped);
   }
+}
+
+// With the transmit queue full, a frame too large is still counted as too
+// large and any other as dropped, and neither grows the queue's buffer
+// (StateBytes counts it). On a thread of its own: its spare storage (per
+// thread) starts empty, so the queue's first buffer holds one datagram of
+// the maximum size and no more.
+void FullTransmitQueueChecks() {
+  DiffusionConfig c;
+  c.max_pending_transmits = 1;
+  auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+  ASSERT_TRUE(made.ok());
+  Engine& e = **made;
+  const Timestamp now = Timestamp::FromMicros(1'000'000);
+  for (uint32_t p = 2; p < 7; ++p) {
+    ASSERT_TRUE(
+        e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
+  }
+  auto gossip = [&](uint64_t sequence, uint32_t hops, size_t bytes) {
+    DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+    EXPECT_EQ(in.Add(GossipFrame{MessageId{NodeId(9), sequence}, hops,
+                                 Payload(bytes, 1)}),
+              WireError::kOk);
+    e.HandleDatagram(now, Address::Sim(2), in.Finish());
+  };
+  auto ping = [&](uint64_t nonce) {
+    DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
+    EXPECT_EQ(in.Add(PingFrame{nonce}), WireError::kOk);
+    e.HandleDatagram(now, Address::Sim(2), in.Finish());
+  };
+  // The PONG to a PING fills the queue.
+  EngineCounters before = e.counters();
+  ping(1);
+  EXPECT_EQ(e.counters().datagrams_out - before.datagrams_out, 1u);
+  // The next PONG is dropped, and the queue's storage stays as it was.
+  const size_t state_bytes = e.StateBytes();
+  before = e.counters();
+  ping(2);
+  EXPECT_EQ(e.counters().transmits_dropped - before.transmits_dropped, 1u);
+  EXPECT_EQ(e.StateBytes(), state_bytes);
+  // Copies of a gossip that would not fit a datagram are too large, not
+  // dropped; copies that fit are dropped.
+  before = e.counters();
+  gossip(1, 127, c.max_datagram_bytes - 22);
+  EXPECT_EQ(e.counters().frames_too_large - before.frames_too_large, 4u);
+  EXPECT_EQ(e.counters().transmits_dropped, before.transmits_dropped);
+  before = e.counters();
+  gossip(2, 1, 300);
+  EXPECT_EQ(e.counters().transmits_dropped - before.transmits_dropped, 4u);
+  EXPECT_EQ(e.counters().frames_too_large, before.frames_too_large);
+  size_t drained = 0;
+  e.DrainTransmits([&](const Address& to, std::span<const uint8_t>) {
+    ++drained;
+    EXPECT_EQ(to, Address::Sim(2));
+  });
+  EXPECT_EQ(drained, 1u);
+}
+
+TEST(EngineTest, AFullTransmitQueueCountsAndReservesNothing) {
+  std::thread(FullTransmitQueueChecks).join();
 }
 
 // DrainEvents hands out what PollEvent would, in the same order.
