@@ -777,20 +777,33 @@ TEST(EngineTest, ForwardedGossipCopiesCarryTheSameBytesHoweverPolled) {
   }
 }
 
+// Engine 1 with peers 2..6 in its active view (warm start), all eager;
+// nullptr (after a failed assertion) if that could not be built.
+std::unique_ptr<Engine> EngineWithFivePeers(const DiffusionConfig& c,
+                                            Timestamp now) {
+  auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
+  EXPECT_TRUE(made.ok());
+  if (!made.ok()) return nullptr;
+  for (uint32_t p = 2; p < 7; ++p) {
+    if (!(*made)->WarmStartAddActive(now,
+                                     PeerEntry{NodeId(p), Address::Sim(p)})) {
+      ADD_FAILURE() << "peer " << p << " not added";
+      return nullptr;
+    }
+  }
+  return *std::move(made);
+}
+
 // The transmit queue's bound holds for a forwarded gossip's copies too:
 // each copy refused is counted once, and what was queued is counted in
 // datagrams_out / bytes_out exactly as whole datagrams would be.
 TEST(EngineTest, ForwardedGossipCopiesRespectTheTransmitBound) {
   DiffusionConfig c;
   c.max_pending_transmits = 2;
-  auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
-  ASSERT_TRUE(made.ok());
-  Engine& e = **made;
   const Timestamp now = Timestamp::FromMicros(1'000'000);
-  for (uint32_t p = 2; p < 7; ++p) {
-    ASSERT_TRUE(
-        e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
-  }
+  std::unique_ptr<Engine> made = EngineWithFivePeers(c, now);
+  ASSERT_NE(made, nullptr);
+  Engine& e = *made;
   DatagramBuilder expected(NodeId(1), c.max_datagram_bytes);
   for (int m = 0; m < 2; ++m) {
     SCOPED_TRACE(m);
@@ -822,14 +835,10 @@ TEST(EngineTest, ForwardedGossipCopiesRespectTheTransmitBound) {
 // nothing is queued.
 TEST(EngineTest, ForwardedGossipThatOutgrowsTheDatagramIsCounted) {
   DiffusionConfig c;
-  auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
-  ASSERT_TRUE(made.ok());
-  Engine& e = **made;
   const Timestamp now = Timestamp::FromMicros(1'000'000);
-  for (uint32_t p = 2; p < 7; ++p) {
-    ASSERT_TRUE(
-        e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
-  }
+  std::unique_ptr<Engine> made = EngineWithFivePeers(c, now);
+  ASSERT_NE(made, nullptr);
+  Engine& e = *made;
   for (const uint32_t hops : {126u, 127u}) {
     SCOPED_TRACE(hops);
     const MessageId id{NodeId(9), hops};
@@ -863,14 +872,10 @@ TEST(EngineTest, ForwardedGossipThatOutgrowsTheDatagramIsCounted) {
 void FullTransmitQueueChecks() {
   DiffusionConfig c;
   c.max_pending_transmits = 1;
-  auto made = Engine::Create(c, NodeId(1), Address::Sim(1), 3);
-  ASSERT_TRUE(made.ok());
-  Engine& e = **made;
   const Timestamp now = Timestamp::FromMicros(1'000'000);
-  for (uint32_t p = 2; p < 7; ++p) {
-    ASSERT_TRUE(
-        e.WarmStartAddActive(now, PeerEntry{NodeId(p), Address::Sim(p)}));
-  }
+  std::unique_ptr<Engine> made = EngineWithFivePeers(c, now);
+  ASSERT_NE(made, nullptr);
+  Engine& e = *made;
   auto gossip = [&](uint64_t sequence, uint32_t hops, size_t bytes) {
     DatagramBuilder in(NodeId(2), c.max_datagram_bytes);
     EXPECT_EQ(in.Add(GossipFrame{MessageId{NodeId(9), sequence}, hops,
